@@ -1,0 +1,44 @@
+"""Checkpoints: a float model with its own config, plus the training state
+needed to resume bit-for-bit."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .networks import ModelConfig, build_model
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # torch raises many types for a bad file
+        raise ValueError(f"{path}: not a pixzip checkpoint ({e.__class__.__name__})") from None
+    if not isinstance(ckpt, dict) or "model_config" not in ckpt or "model" not in ckpt:
+        raise ValueError(f"{path}: not a pixzip checkpoint")
+    return ckpt
+
+
+def load_model(path, device="cpu"):
+    """The float model stored in a checkpoint, in eval mode."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval()

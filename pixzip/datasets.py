@@ -1,0 +1,165 @@
+"""Training and evaluation data: image folders/files and npz arrays.
+
+Everything is held as uint8 arrays of shape (H, W, C).  Paths are always
+given by the caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"}
+
+
+class DataError(ValueError):
+    """A data path that cannot be used, with the path in the message."""
+
+
+@dataclass
+class ImageSet:
+    """A list of uint8 (H, W, C) images, all with the same C, and optional labels."""
+
+    images: list[np.ndarray]
+    labels: np.ndarray | None = None
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def colors(self) -> int:
+        return self.images[0].shape[2]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def n_subpixels(self) -> int:
+        return sum(int(im.size) for im in self.images)
+
+    def same_size(self) -> bool:
+        return len({im.shape for im in self.images}) == 1
+
+
+def _load_npz(path: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
+    with np.load(path) as z:
+        if "x" not in z:
+            raise DataError(f"{path}: npz file has no array 'x'")
+        x = z["x"]
+        y = z["y"] if "y" in z else None
+    if x.dtype != np.uint8 or x.ndim not in (3, 4):
+        raise DataError(f"{path}: 'x' must be uint8 of shape (N,H,W[,C]), got {x.dtype} {x.shape}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if y is not None:
+        y = np.asarray(y[: len(x)], dtype=np.int64)  # files may carry more labels than images
+    return list(x), y
+
+
+def _load_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            a = np.asarray(im, dtype=np.uint8)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable image ({e})") from None
+    return a[..., None] if a.ndim == 2 else a
+
+
+def load_images(paths, colors: int | None = None) -> ImageSet:
+    """Load every image under ``paths`` (files, folders or .npz files).
+
+    Grayscale images are expanded to RGB when any image is RGB or ``colors`` is
+    3; with ``colors=1``, RGB images are converted to luma.
+    """
+    images: list[np.ndarray] = []
+    names: list[str] = []
+    labels: list[np.ndarray] = []
+    have_labels = True
+    for p in map(Path, paths):
+        if not p.exists():
+            raise DataError(f"{p}: no such file or directory")
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise DataError(f"{p}: folder holds no images")
+        else:
+            files = [p]
+        for f in files:
+            if f.suffix.lower() == ".npz":
+                xs, y = _load_npz(f)
+                images += xs
+                names += [f"{f}[{i}]" for i in range(len(xs))]
+                if y is None:
+                    have_labels = False
+                else:
+                    labels.append(y)
+            else:
+                images.append(_load_image(f))
+                names.append(str(f))
+                have_labels = False
+    if not images:
+        raise DataError(f"{', '.join(map(str, paths))}: no images found")
+    want = colors or max(im.shape[2] for im in images)
+    images = [_to_colors(im, want) for im in images]
+    y = np.concatenate(labels) if have_labels and labels else None
+    return ImageSet(images, y, names)
+
+
+def _to_colors(im: np.ndarray, colors: int) -> np.ndarray:
+    if im.shape[2] == colors:
+        return im
+    if colors == 3:
+        return np.repeat(im, 3, axis=2)
+    luma = np.asarray(Image.fromarray(im).convert("L"), dtype=np.uint8)
+    return luma[..., None]
+
+
+class CropSampler:
+    """Draws training batches of random crops (and optional horizontal flips)
+    from an ImageSet with a numpy Generator whose state can be saved."""
+
+    def __init__(self, data: ImageSet, crop: int | None, seed: int, flip: bool = False):
+        self.data = data
+        self.flip = flip
+        if crop is None:
+            if not data.same_size():
+                raise DataError("images differ in size: give --crop")
+            h, w = data.images[0].shape[:2]
+            self.crop = (h, w)
+        else:
+            self.crop = (crop, crop)
+        self.eligible = np.array(
+            [i for i, im in enumerate(data.images) if im.shape[0] >= self.crop[0] and im.shape[1] >= self.crop[1]]
+        )
+        if len(self.eligible) == 0:
+            raise DataError(f"no image is at least {self.crop[0]}x{self.crop[1]}")
+        # Sample big images more often: probability proportional to the number of crop positions.
+        sizes = np.array(
+            [(data.images[i].shape[0] - self.crop[0] + 1) * (data.images[i].shape[1] - self.crop[1] + 1)
+             for i in self.eligible], dtype=np.float64)
+        self.weights = sizes / sizes.sum() if crop is not None else None
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n, C, h, w) uint8 crops and their labels (or None)."""
+        idx = self.rng.choice(self.eligible, size=n, p=self.weights)
+        ch, cw = self.crop
+        out = np.empty((n, self.data.colors, ch, cw), dtype=np.uint8)
+        for k, i in enumerate(idx):
+            im = self.data.images[i]
+            y0 = self.rng.integers(0, im.shape[0] - ch + 1)
+            x0 = self.rng.integers(0, im.shape[1] - cw + 1)
+            c = im[y0:y0 + ch, x0:x0 + cw].transpose(2, 0, 1)
+            if self.flip and self.rng.random() < 0.5:
+                c = c[:, :, ::-1]
+            out[k] = c
+        labels = self.data.labels[idx] if self.data.labels is not None else None
+        return out, labels
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

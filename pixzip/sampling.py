@@ -1,0 +1,59 @@
+"""Autoregressive sampling from a float model, one sub-pixel at a time.
+
+The receptive field is bounded, so each step runs the network only on the
+window of rows and columns that can influence the sub-pixel being drawn,
+never on the full image.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def context_window(model, i: int, j: int, height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, right) bounds of the input window whose output at (i, j)
+    equals the full-image output there."""
+    rf = model.receptive_field()
+    top = max(0, i - rf["rows_above"])
+    left = max(0, j - max(rf["cols_left"], rf["cols_left_current"]))
+    right = min(width, j + rf["cols_right"] + 1)
+    return top, left, right
+
+
+@torch.no_grad()
+def sample(model, n: int, height: int, width: int, labels=None, seed: int = 0,
+           device="cpu", progress=None) -> np.ndarray:
+    """Draw ``n`` images; returns uint8 (n, H, W, C)."""
+    model.eval()
+    c = model.config.colors
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = torch.zeros(n, c, height, width, dtype=torch.long, device=device)
+    y = None
+    if labels is not None:
+        y = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
+    for i in range(height):
+        for j in range(width):
+            top, left, right = context_window(model, i, j, height, width)
+            for ch in range(c):
+                logits = model(x[:, :, top:i + 1, left:right], y)[:, ch, :, i - top, j - left]
+                probs = torch.softmax(logits.double(), dim=1)
+                x[:, ch, i, j] = torch.multinomial(probs, 1, generator=gen)[:, 0]
+            if progress is not None:
+                progress(1)
+    return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
+
+
+def image_grid(images: np.ndarray, pad: int = 2) -> Image.Image:
+    """Tile (n, H, W, C) uint8 images into a near-square grid with a white border."""
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for k in range(n):
+        r, q = divmod(k, cols)
+        y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
+        grid[y0:y0 + h, x0:x0 + w] = images[k]
+    return Image.fromarray(grid[..., 0] if c == 1 else grid)

@@ -1,0 +1,86 @@
+"""The command line: exit codes and one-line errors, through click's CliRunner."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+from .test_training import make_npz
+
+TINY = ["--channels", "4", "--layers", "1", "--kernel", "3", "--batch-size", "4", "--device", "cpu"]
+
+
+@pytest.fixture
+def trained(tmp_path, rng):
+    data = make_npz(tmp_path / "d.npz", rng)
+    out = tmp_path / "m.pt"
+    r = CliRunner().invoke(main, ["train", str(data), "--out", str(out), "--steps", "3", *TINY])
+    assert r.exit_code == 0, r.output
+    return data, out
+
+
+def test_train_eval_sample(trained, tmp_path):
+    data, ckpt = trained
+    assert ckpt.exists() and (tmp_path / "m.pt.log.csv").exists()
+    r = CliRunner().invoke(main, ["eval", str(ckpt), str(data), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "bits/dim: " in r.output
+    grid = tmp_path / "grid.png"
+    r = CliRunner().invoke(main, ["sample", str(ckpt), "-n", "4", "-o", str(grid), "--size", "3x5", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    with Image.open(grid) as im:
+        assert im.mode == "L" and im.size == (2 * 7 + 2, 2 * 5 + 2)
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code == 1, result.output
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, result.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_train_missing_data_fails_cleanly(tmp_path):
+    r = CliRunner().invoke(main, ["train", str(tmp_path / "nope"), "--out", str(tmp_path / "o.pt"), *TINY])
+    one_line_error(r, "nope", "no such file")
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_train_not_an_image(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    r = CliRunner().invoke(main, ["train", str(bad), "--out", str(tmp_path / "o.pt"), *TINY])
+    one_line_error(r, "bad.png", "not a readable image")
+
+
+def test_resume_without_checkpoint(tmp_path, rng):
+    data = make_npz(tmp_path / "d.npz", rng)
+    r = CliRunner().invoke(main, ["train", str(data), "--out", str(tmp_path / "o.pt"), "--resume", *TINY])
+    one_line_error(r, "o.pt", "no checkpoint")
+
+
+def test_eval_bad_checkpoint(tmp_path, rng):
+    data = make_npz(tmp_path / "d.npz", rng)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    r = CliRunner().invoke(main, ["eval", str(junk), str(data), "--device", "cpu"])
+    one_line_error(r, "junk.pt", "not a pixzip checkpoint")
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "missing.pt"), str(data), "--device", "cpu"])
+    one_line_error(r, "missing.pt")
+
+
+def test_sample_bad_arguments(trained, tmp_path):
+    _, ckpt = trained
+    out = tmp_path / "g.png"
+    r = CliRunner().invoke(main, ["sample", str(ckpt), "-o", str(out), "--size", "big"])
+    assert r.exit_code == 2  # usage error
+    r = CliRunner().invoke(main, ["sample", str(ckpt), "-o", str(out), "--label", "1", "--device", "cpu"])
+    one_line_error(r, "not class-conditional")
+    assert not out.exists()
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert CliRunner().invoke(main, ["train"]).exit_code == 2
+    assert CliRunner().invoke(main, ["nonsense"]).exit_code == 2
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0

@@ -1,0 +1,95 @@
+"""Data loading: image folders in every format Pillow reads, npz arrays, crops."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixzip.datasets import CropSampler, DataError, load_images
+
+
+def write_images(folder, rng):
+    folder.mkdir()
+    rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (16, 18), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "a.png")
+    Image.fromarray(rgb).save(folder / "b.bmp")
+    Image.fromarray(rgb).save(folder / "c.tiff")
+    Image.fromarray(rgb).save(folder / "d.webp", lossless=True)
+    Image.fromarray(rgb).save(folder / "e.jpg", quality=95)
+    Image.fromarray(gray).save(folder / "f.png")
+    (folder / "notes.txt").write_text("not an image")
+    return rgb, gray
+
+
+def test_folder_of_mixed_formats(tmp_path, rng):
+    rgb, gray = write_images(tmp_path / "imgs", rng)
+    data = load_images([tmp_path / "imgs"])
+    assert len(data) == 6 and data.colors == 3
+    assert data.labels is None
+    by_name = dict(zip([n.rsplit("/", 1)[-1] for n in data.names], data.images))
+    for lossless in ("a.png", "b.bmp", "c.tiff", "d.webp"):
+        assert np.array_equal(by_name[lossless], rgb)
+    assert np.array_equal(by_name["f.png"], np.repeat(gray[..., None], 3, axis=2))
+
+
+def test_grayscale_only(tmp_path, rng):
+    (tmp_path / "g").mkdir()
+    g = rng.integers(0, 256, (5, 6), dtype=np.uint8)
+    Image.fromarray(g).save(tmp_path / "g" / "x.png")
+    data = load_images([tmp_path / "g"])
+    assert data.colors == 1 and np.array_equal(data.images[0][..., 0], g)
+
+
+def test_npz_with_and_without_labels(tmp_path, rng):
+    x3 = rng.integers(0, 256, (7, 4, 5), dtype=np.uint8)
+    np.savez(tmp_path / "gray.npz", x=x3, y=np.arange(7))
+    x4 = rng.integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", x=x4)
+    g = load_images([tmp_path / "gray.npz"])
+    assert g.colors == 1 and len(g) == 7 and g.labels.tolist() == list(range(7))
+    r = load_images([tmp_path / "rgb.npz"])
+    assert r.colors == 3 and r.labels is None and np.array_equal(r.images[2], x4[2])
+
+
+def test_npz_labels_longer_than_images_are_trimmed(tmp_path, rng):
+    np.savez(tmp_path / "p.npz", x=rng.integers(0, 256, (4, 2, 2), dtype=np.uint8), y=np.arange(10))
+    assert load_images([tmp_path / "p.npz"]).labels.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("make,problem", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b"garbage"), "not a readable image"),
+    (lambda p: p.write_bytes(b""), "not a readable image"),
+])
+def test_bad_paths_name_the_file(tmp_path, make, problem):
+    p = tmp_path / "bad.png"
+    make(p)
+    with pytest.raises(DataError, match=problem) as e:
+        load_images([p])
+    assert str(p) in str(e.value)
+
+
+def test_bad_npz(tmp_path):
+    np.savez(tmp_path / "f.npz", x=np.zeros((2, 3, 3), dtype=np.float32))
+    with pytest.raises(DataError, match="uint8"):
+        load_images([tmp_path / "f.npz"])
+
+
+def test_crop_sampler_shapes_and_resumable_state(tmp_path, rng):
+    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (4, 4, 3), (20, 8, 3)]]
+    from pixzip.datasets import ImageSet
+    s = CropSampler(ImageSet(imgs), crop=6, seed=3, flip=True)
+    assert 1 not in s.eligible.tolist()  # too small for the crop
+    x, y = s.batch(5)
+    assert x.shape == (5, 3, 6, 6) and y is None
+    state = s.state()
+    a, _ = s.batch(4)
+    s.set_state(state)
+    b, _ = s.batch(4)
+    assert np.array_equal(a, b)
+
+
+def test_whole_images_need_one_size(rng):
+    from pixzip.datasets import ImageSet
+    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(4, 4, 1), (5, 4, 1)]]
+    with pytest.raises(DataError, match="--crop"):
+        CropSampler(ImageSet(imgs), crop=None, seed=0)
