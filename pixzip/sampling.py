@@ -1,8 +1,9 @@
 """Autoregressive sampling from a float model, one sub-pixel at a time.
 
-The receptive field is bounded, so each step runs the network only on the
-window of rows and columns that can influence the sub-pixel being drawn,
-never on the full image.
+A Gated PixelCNN is stepped incrementally (vertical stack once per row,
+horizontal stack at the current column only; see stepper.py).  Other models
+run, per step, only on the window of rows and columns inside the receptive
+field, never on the full image.
 """
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import math
 import numpy as np
 import torch
 from PIL import Image
+
+from .networks import GatedPixelCNN
+from .stepper import GatedStepper
 
 
 def context_window(model, i: int, j: int, height: int, width: int) -> tuple[int, int, int]:
@@ -34,13 +38,22 @@ def sample(model, n: int, height: int, width: int, labels=None, seed: int = 0,
     y = None
     if labels is not None:
         y = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
+    stepper = GatedStepper(model, n, height, width, y) if isinstance(model, GatedPixelCNN) else None
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:
+        return torch.multinomial(torch.softmax(logits.double(), dim=1), 1, generator=gen)[:, 0]
+
     for i in range(height):
+        if stepper is not None:
+            stepper.start_row(i)
         for j in range(width):
             top, left, right = context_window(model, i, j, height, width)
             for ch in range(c):
-                logits = model(x[:, :, top:i + 1, left:right], y)[:, ch, :, i - top, j - left]
-                probs = torch.softmax(logits.double(), dim=1)
-                x[:, ch, i, j] = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                if stepper is not None:
+                    x[:, ch, i, j] = draw(stepper.logits(i, j)[:, ch])
+                    stepper.write(i, j, ch, x[:, ch, i, j])
+                else:
+                    x[:, ch, i, j] = draw(model(x[:, :, top:i + 1, left:right], y)[:, ch, :, i - top, j - left])
             if progress is not None:
                 progress(1)
     return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()

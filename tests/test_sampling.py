@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pixzip.sampling import context_window, image_grid, sample
+from pixzip.stepper import GatedStepper
 
 from .conftest import tiny_model
 
@@ -26,6 +27,29 @@ def test_windowed_logits_equal_full_pass(arch, colors, channels, layers, kernel)
                 torch.testing.assert_close(win, full[:, :, :, i, j], rtol=0, atol=1e-9)
     # The windows are genuinely smaller than the image.
     assert context_window(model, h - 1, 0, h, w)[0] > 0
+
+
+@pytest.mark.parametrize("colors,channels,layers,kernel,n_classes", [
+    (3, 6, 3, 3, 0), (1, 4, 2, 5, 0), (3, 6, 2, 5, 3)])
+def test_gated_stepper_equals_full_pass(colors, channels, layers, kernel, n_classes):
+    """Teacher-forced incremental logits (row pass + per-column sub-steps)
+    match the one-pass logits at every sub-pixel."""
+    model = tiny_model("gated", colors, channels, layers, kernel, n_classes=n_classes)
+    if n_classes:
+        torch.nn.init.normal_(model.v_cond.weight)
+        torch.nn.init.normal_(model.h_cond.weight)
+    h, w = 9, 7
+    x = torch.randint(0, 256, (2, colors, h, w))
+    labels = torch.tensor([1, 2]) if n_classes else None
+    with torch.no_grad():
+        full = model(x, labels)
+        st = GatedStepper(model, 2, h, w, labels)
+        for i in range(h):
+            st.start_row(i)
+            for j in range(w):
+                for c in range(colors):
+                    torch.testing.assert_close(st.logits(i, j)[:, c], full[:, c, :, i, j], rtol=0, atol=1e-12)
+                    st.write(i, j, c, x[:, c, i, j])
 
 
 def test_sample_shapes_and_reproducibility():
