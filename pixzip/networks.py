@@ -134,7 +134,10 @@ class GatedPixelCNN(AutoregressiveNet):
         t, s = a.chunk(2, dim=1)
         return torch.tanh(t) * torch.sigmoid(s)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, trace: dict | None = None) -> torch.Tensor:
+        """Logits (B, C, 256, H, W).  With ``trace``, the intermediate maps
+        (per-layer lists under "v_pre", "h_pre", "v", "g", "h", "skip", and
+        "skip_sum", "hidden") are recorded in it, for calibrating the export."""
         cfg = self.config
         p = cfg.channels
         xin = self.normalise(x)
@@ -151,8 +154,15 @@ class GatedPixelCNN(AutoregressiveNet):
                 h_pre = h_pre + hb[:, layer]
             v = self.gate(v_pre)
             g = self.gate(h_pre)
-            skip = skip + self.skips[layer](g)
+            s = self.skips[layer](g)
+            skip = skip + s
             h = self.h_outs[layer](g) + (h if layer else 0)
+            if trace is not None:
+                for key, val in (("v_pre", v_pre), ("h_pre", h_pre), ("v", v), ("g", g), ("h", h), ("skip", s)):
+                    trace.setdefault(key, []).append(val)
+        if trace is not None:
+            trace["skip_sum"] = skip
+            trace["hidden"] = self.head[2](self.head[1](self.head[0](skip)))
         return self._logits(self.head(skip))
 
     def receptive_field(self) -> dict:

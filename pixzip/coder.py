@@ -1,0 +1,74 @@
+"""Entropy coding of 256-way symbols with integer counts: numpy in, bytes out.
+
+This is the only module that imports constriction.  Distributions are integer
+counts (each >= 1) given as a C-contiguous float64 array of exact integers and
+quantized by ``Categorical(perfect=False)``: the same counts give the same
+quantization on every machine.  The stream is a range coder (a queue), so the
+decoder reads symbols in the order they were written.
+"""
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from .errors import CorruptError
+
+_FAMILY = constriction.stream.model.Categorical(perfect=False)
+COUNT_DTYPE = np.float64
+
+
+def _counts(counts) -> np.ndarray:
+    c = np.ascontiguousarray(counts, dtype=COUNT_DTYPE)
+    if c.ndim != 2:
+        raise ValueError(f"counts must be (n, alphabet), got shape {c.shape}")
+    return c
+
+
+class Encoder:
+    def __init__(self):
+        self._enc = constriction.stream.queue.RangeEncoder()
+
+    def encode(self, symbols, counts) -> None:
+        sym = np.ascontiguousarray(symbols, dtype=np.int32)
+        c = _counts(counts)
+        if len(sym) != len(c):
+            raise ValueError("one row of counts per symbol")
+        if len(sym):
+            self._enc.encode(sym, _FAMILY, c)
+
+    def to_bytes(self) -> bytes:
+        return self._enc.get_compressed().astype("<u4").tobytes()
+
+
+class Decoder:
+    def __init__(self, data: bytes):
+        if len(data) % 4:
+            raise CorruptError("payload length is not a multiple of 4 bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._dec = constriction.stream.queue.RangeDecoder(words)
+
+    def decode(self, counts) -> np.ndarray:
+        c = _counts(counts)
+        if not len(c):
+            return np.zeros(0, dtype=np.int64)
+        try:
+            return self._dec.decode(_FAMILY, c).astype(np.int64)
+        except Exception as e:  # constriction raises on an impossible stream
+            raise CorruptError(f"payload does not decode ({e})") from None
+
+    def exhausted(self) -> bool:
+        return bool(self._dec.maybe_exhausted())
+
+
+def encode(symbols, counts) -> bytes:
+    enc = Encoder()
+    enc.encode(symbols, counts)
+    return enc.to_bytes()
+
+
+def cross_entropy_bits(symbols, counts) -> float:
+    """Ideal code length of ``symbols`` under the (normalised) counts."""
+    c = _counts(counts)
+    sym = np.asarray(symbols, dtype=np.int64)
+    p = c[np.arange(len(sym)), sym] / c.sum(axis=1)
+    return float(-np.log2(p).sum())

@@ -1,0 +1,29 @@
+"""Every error pixzip raises on bad input is a PixzipError with a one-line message."""
+
+
+class PixzipError(Exception):
+    """Base class of pixzip's errors."""
+
+
+class FormatError(PixzipError):
+    """The data is not a .pxz file this version can read (magic, version, flags)."""
+
+
+class TruncatedError(FormatError):
+    """The file ends before its header or payload does."""
+
+
+class UnknownModelError(PixzipError):
+    """The file names a model that is not installed, or whose hash differs."""
+
+
+class LimitError(PixzipError):
+    """The claimed image size exceeds the decoder's limits."""
+
+
+class CorruptError(PixzipError):
+    """The payload does not decode to the pixels it was made from (checksum, leftovers)."""
+
+
+class ImageError(PixzipError):
+    """An input image that pixzip cannot compress (unreadable, unsupported mode)."""

@@ -1,0 +1,211 @@
+"""The frozen integer Gated PixelCNN that every .pxz file is coded with.
+
+Every value is an integer.  A layer multiplies integer activations by int8
+weights and accumulates exactly: in float32 where the exporter proved that no
+partial sum can exceed 2^24 in magnitude (sum over inputs of |w| * max|a|), in
+float64 otherwise.  Under that bound any summation order gives the same
+integer, so the result does not depend on the device, the thread count, the
+batch or the tiling.  Results are requantized with an integer multiplier and
+an arithmetic right shift, rounding half up:
+
+    out = (acc * M[o] + 2^(shift-1)) >> shift          (int64)
+
+tanh, sigmoid and exp are integer lookup tables stored in the model file.
+
+Fixed scales (the rest are calibrated at export and stored as multipliers):
+- input sub-pixel x in 0..255 is fed as 2x - 255 (so x/127.5 - 1 = value/255);
+- gate pre-activations are in units of 1/128, clamped to +-8 (+-1024);
+- tanh and sigmoid tables are in units of 2^-15;
+- logits are in units of 1/32 nat; counts = EXP[max - logit] >= 1.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+GATE_UNITS = 128
+GATE_LIMIT = 8 * GATE_UNITS
+TABLE_BITS = 15
+LOGIT_UNITS = 32
+COUNT_BITS = 16
+ACT_MAX = 127
+EXACT_F32 = 1 << 24
+FORMAT = "pixzip-int-gated/1"
+
+
+@dataclass
+class IntLinear:
+    """y = requant(W @ a + b): W int8 (out, in), b int64 in accumulator units."""
+
+    weight: torch.Tensor      # float32/float64 holding int8 values, (out, in)
+    bias: torch.Tensor        # int64 (out,)
+    mult: torch.Tensor        # int64 (out,)
+    shift: int
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        """a: integer-valued tensor (..., in) -> int64 (..., out)."""
+        acc = (a.to(self.weight.dtype) @ self.weight.T).to(torch.int64) + self.bias
+        return (acc * self.mult + (1 << (self.shift - 1))) >> self.shift
+
+    @property
+    def exact_dtype(self) -> str:
+        return "float32" if self.weight.dtype == torch.float32 else "float64"
+
+
+def requant_scalar(x: torch.Tensor, mult: int, shift: int) -> torch.Tensor:
+    return (x * mult + (1 << (shift - 1))) >> shift
+
+
+def make_tables() -> dict[str, np.ndarray]:
+    """The lookup tables; computed once at export and stored in the model file."""
+    i = np.arange(-GATE_LIMIT, GATE_LIMIT + 1, dtype=np.float64) / GATE_UNITS
+    one = 1 << TABLE_BITS
+    tanh = np.round(one * np.tanh(i)).astype(np.int64)
+    sigmoid = np.round(one / (1.0 + np.exp(-i))).astype(np.int64)
+    d = np.arange(0, 4096, dtype=np.float64)
+    exp = np.maximum(1, np.round((1 << COUNT_BITS) * np.exp(-d / LOGIT_UNITS))).astype(np.int64)
+    last = int(np.argmax(exp == 1))  # counts stay 1 from here on: clamp the index
+    return {"tanh": tanh, "sigmoid": sigmoid, "exp": exp[: last + 1]}
+
+
+class IntGatedPixelCNN:
+    """Integer inference of an exported Gated PixelCNN (no autograd, no floats
+    outside exact integer matmuls)."""
+
+    def __init__(self, config: dict, tensors: dict[str, np.ndarray], name: str = "", sha256: str = ""):
+        self.config = config
+        self.name = name
+        self.sha256 = sha256
+        self.colors = config["colors"]
+        self.p = config["channels"]
+        self.layers = config["layers"]
+        self.k2 = config["kernel"] // 2
+        self.n_classes = config.get("n_classes", 0)
+        t = {k: torch.from_numpy(np.asarray(v)) for k, v in tensors.items()}
+        self.tanh, self.sigmoid, self.exp = t["tanh"], t["sigmoid"], t["exp"]
+        self.exp_max_index = len(self.exp) - 1
+        self.tensors = tensors
+
+        def lin(prefix):
+            dtype = torch.float32 if config["exact"][prefix] == "float32" else torch.float64
+            return IntLinear(t[prefix + ".w"].to(dtype), t[prefix + ".b"], t[prefix + ".m"],
+                             int(config["shift"][prefix]))
+
+        L = range(self.layers)
+        self.v_conv = [lin(f"v_conv.{l}") for l in L]
+        self.link = [lin(f"link.{l}") for l in L]
+        self.h_conv = [lin(f"h_conv.{l}") for l in L]
+        self.skip = [lin(f"skip.{l}") for l in L]
+        self.h_out = [lin(f"h_out.{l}") for l in L]
+        self.gate_mult = [int(m) for m in config["gate_mult"]]
+        self.gate_shift = [int(s) for s in config["gate_shift"]]
+        self.head_in = (int(config["head_in_mult"]), int(config["head_in_shift"]))
+        self.head1 = lin("head1")
+        self.head2 = lin("head2")
+        self.v_cond = t.get("v_cond")   # (classes, layers, 2p) in gate units
+        self.h_cond = t.get("h_cond")
+
+    # -- receptive field -----------------------------------------------------
+    @property
+    def reach(self) -> int:
+        """R: columns of context to the right in the rows above (and to the left)."""
+        return self.layers * self.k2
+
+    @property
+    def rows_above(self) -> int:
+        return self.reach + 1
+
+    # -- building blocks -----------------------------------------------------
+    def gate(self, pre: torch.Tensor, gate: tuple[int, int]) -> torch.Tensor:
+        """tanh(a) * sigmoid(b) by table, requantized to the layer's activation scale."""
+        a, b = pre.split(self.p, dim=-1)
+        prod = self.tanh[a + GATE_LIMIT] * self.sigmoid[b + GATE_LIMIT]
+        return requant_scalar(prod, *gate).clamp_(-ACT_MAX, ACT_MAX)
+
+    def counts(self, logits: torch.Tensor) -> torch.Tensor:
+        """Integer counts (each >= 1) from integer logits (..., 256)."""
+        d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
+        return self.exp[d]
+
+    def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
+        a = requant_scalar(skip_sum, *self.head_in).clamp_(0, ACT_MAX)
+        hid = self.head1(a).clamp_(0, ACT_MAX)
+        return self.head2(hid)
+
+    # -- full pass (encoder) -------------------------------------------------
+    def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Integer logits (B, H, W, C, 256) of uint8-valued images x (B, H, W, C),
+        in one parallel pass over the given rows."""
+        b, h, w, c = x.shape
+        xi = (2 * x.to(torch.int64) - 255)
+        k2, p = self.k2, self.p
+        v_in = F.pad(xi, (0, 0, 0, 0, 1, 0))[:, :-1]          # shifted down one row
+        h_in = xi
+        skip = 0
+        for l in range(self.layers):
+            v_pre = _taps(v_in, self.v_conv[l], k2 + 1, 2 * k2 + 1, (k2, k2, k2))
+            h_part = _taps(h_in, self.h_conv[l], 1, k2 + 1, (0, k2, 0))
+            link = self.link[l](v_pre.clamp(-GATE_LIMIT, GATE_LIMIT))
+            if self.n_classes and labels is not None:
+                v_pre = v_pre + self.v_cond[labels, l][:, None, None, :]
+                link = link + self.h_cond[labels, l][:, None, None, :]
+            v_pre = v_pre.clamp_(-GATE_LIMIT, GATE_LIMIT)
+            h_pre = (h_part + link).clamp_(-GATE_LIMIT, GATE_LIMIT)
+            v_in = self.gate(v_pre, (self.gate_mult[2 * l], self.gate_shift[2 * l]))
+            g = self.gate(h_pre, (self.gate_mult[2 * l + 1], self.gate_shift[2 * l + 1]))
+            skip = skip + self.skip[l](g)
+            h_new = self.h_out[l](g)
+            h_in = (h_new + h_in).clamp_(-ACT_MAX, ACT_MAX) if l else h_new.clamp_(-ACT_MAX, ACT_MAX)
+        return self.head(skip).view(b, h, w, c, 256)
+
+    # -- identity --------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        meta = json.dumps({"format": FORMAT, "name": self.name, "config": self.config}, sort_keys=True)
+        np.savez(buf, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **self.tensors)
+        return buf.getvalue()
+
+    def save(self, path) -> str:
+        data = self.to_bytes()
+        Path(path).write_bytes(data)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        return self.sha256
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "IntGatedPixelCNN":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(bytes(z["__meta__"]).decode())
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"not a pixzip integer model (format {meta.get('format')!r})")
+            tensors = {k: z[k] for k in z.files if k != "__meta__"}
+        return cls(meta["config"], tensors, meta["name"], hashlib.sha256(data).hexdigest())
+
+    @classmethod
+    def load(cls, path) -> "IntGatedPixelCNN":
+        return cls.from_bytes(Path(path).read_bytes())
+
+
+def _taps(x: torch.Tensor, lin: IntLinear, kh: int, kw: int, pad: tuple[int, int, int]) -> torch.Tensor:
+    """Exact convolution of channels-last integer maps x (B, H, W, Cin) with a
+    kh x kw kernel and (top, left, right) zero padding; the weight is flattened
+    (out, Cin, kh, kw).  Partial sums are accumulated tap by tap, each an exact
+    integer under the export bound, so the result is requantized exactly."""
+    b, h, w, cin = x.shape
+    top, left, right = pad
+    xp = F.pad(x.to(lin.weight.dtype), (0, 0, left, right, top, 0))
+    wt = lin.weight.view(-1, cin, kh, kw)
+    acc = None
+    for dy in range(kh):
+        for dx in range(kw):
+            part = xp[:, dy:dy + h, dx:dx + w] @ wt[:, :, dy, dx].T
+            acc = part if acc is None else acc + part
+    acc = acc.to(torch.int64) + lin.bias
+    return (acc * lin.mult + (1 << (lin.shift - 1))) >> lin.shift
