@@ -37,6 +37,7 @@ TABLE_BITS = 15
 LOGIT_UNITS = 32
 COUNT_BITS = 16
 ACT_MAX = 127
+TERM_LIMIT = 4 * GATE_LIMIT  # clamp of the two summands of a horizontal pre-activation
 EXACT_F32 = 1 << 24
 FORMAT = "pixzip-int-gated/1"
 
@@ -105,8 +106,9 @@ class IntGatedPixelCNN:
         self.h_conv = [lin(f"h_conv.{l}") for l in L]
         self.skip = [lin(f"skip.{l}") for l in L]
         self.h_out = [lin(f"h_out.{l}") for l in L]
-        self.gate_mult = [int(m) for m in config["gate_mult"]]
-        self.gate_shift = [int(s) for s in config["gate_shift"]]
+        gm, gs = config["gate_mult"], config["gate_shift"]
+        self.v_gate = [(int(gm[2 * l]), int(gs[2 * l])) for l in L]
+        self.h_gate = [(int(gm[2 * l + 1]), int(gs[2 * l + 1])) for l in L]
         self.head_in = (int(config["head_in_mult"]), int(config["head_in_shift"]))
         self.head1 = lin("head1")
         self.head2 = lin("head2")
@@ -130,6 +132,24 @@ class IntGatedPixelCNN:
         prod = self.tanh[a + GATE_LIMIT] * self.sigmoid[b + GATE_LIMIT]
         return requant_scalar(prod, *gate).clamp_(-ACT_MAX, ACT_MAX)
 
+    def vertical_terms(self, l: int, v_raw: torch.Tensor, cond=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clamped vertical pre-activation, clamped link term) from the
+        requantized vertical convolution of layer l."""
+        link = self.link[l](v_raw.clamp(-GATE_LIMIT, GATE_LIMIT))
+        if cond is not None:
+            v_raw = v_raw + cond[0]
+            link = link + cond[1]
+        return v_raw.clamp_(-GATE_LIMIT, GATE_LIMIT), link.clamp_(-TERM_LIMIT, TERM_LIMIT)
+
+    def horizontal(self, l: int, h_part: torch.Tensor, link: torch.Tensor, h_prev):
+        """(gate output, skip term, new residual stream) of layer l at some positions."""
+        h_pre = (h_part.clamp(-TERM_LIMIT, TERM_LIMIT) + link).clamp_(-GATE_LIMIT, GATE_LIMIT)
+        g = self.gate(h_pre, self.h_gate[l])
+        h_new = self.h_out[l](g)
+        if h_prev is not None:
+            h_new = h_new + h_prev
+        return g, self.skip[l](g), h_new.clamp_(-ACT_MAX, ACT_MAX)
+
     def counts(self, logits: torch.Tensor) -> torch.Tensor:
         """Integer counts (each >= 1) from integer logits (..., 256)."""
         d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
@@ -151,19 +171,14 @@ class IntGatedPixelCNN:
         h_in = xi
         skip = 0
         for l in range(self.layers):
-            v_pre = _taps(v_in, self.v_conv[l], k2 + 1, 2 * k2 + 1, (k2, k2, k2))
+            v_raw = _taps(v_in, self.v_conv[l], k2 + 1, 2 * k2 + 1, (k2, k2, k2))
             h_part = _taps(h_in, self.h_conv[l], 1, k2 + 1, (0, k2, 0))
-            link = self.link[l](v_pre.clamp(-GATE_LIMIT, GATE_LIMIT))
-            if self.n_classes and labels is not None:
-                v_pre = v_pre + self.v_cond[labels, l][:, None, None, :]
-                link = link + self.h_cond[labels, l][:, None, None, :]
-            v_pre = v_pre.clamp_(-GATE_LIMIT, GATE_LIMIT)
-            h_pre = (h_part + link).clamp_(-GATE_LIMIT, GATE_LIMIT)
-            v_in = self.gate(v_pre, (self.gate_mult[2 * l], self.gate_shift[2 * l]))
-            g = self.gate(h_pre, (self.gate_mult[2 * l + 1], self.gate_shift[2 * l + 1]))
-            skip = skip + self.skip[l](g)
-            h_new = self.h_out[l](g)
-            h_in = (h_new + h_in).clamp_(-ACT_MAX, ACT_MAX) if l else h_new.clamp_(-ACT_MAX, ACT_MAX)
+            cond = (self.v_cond[labels, l][:, None, None, :], self.h_cond[labels, l][:, None, None, :]) \
+                if self.n_classes and labels is not None else None
+            v_pre, link = self.vertical_terms(l, v_raw, cond)
+            v_in = self.gate(v_pre, self.v_gate[l])
+            g, s, h_in = self.horizontal(l, h_part, link, h_in if l else None)
+            skip = skip + s
         return self.head(skip).view(b, h, w, c, 256)
 
     # -- identity --------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""The decode schedule, shared by encoder and decoder (DESIGN §4).
+
+Pixel (i, j) is ready once row i-1 is decoded up to column j+R and row i up
+to j-1.  The wavefront decodes row i at column j = t - i*lag in step t, with
+lag = R + 1.  Inside a step, colour c of every active row is decoded before
+colour c+1 (three sub-steps), rows in ascending order.  The stream holds the
+symbols in exactly that order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def n_steps(height: int, width: int, lag: int) -> int:
+    return (height - 1) * lag + width
+
+
+def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
+    """Rows decoded in step t (ascending); their column is t - row*lag."""
+    lo = max(0, -(-(t - width + 1) // lag))
+    hi = min(height - 1, t // lag) if t >= 0 else -1
+    return np.arange(lo, hi + 1)
+
+
+def symbol_order(height: int, width: int, colors: int, lag: int) -> np.ndarray:
+    """Flat indices into an (H, W, C) array, in stream order."""
+    i, j, c = np.meshgrid(np.arange(height), np.arange(width), np.arange(colors), indexing="ij")
+    t = i * lag + j
+    key = (t.astype(np.int64) * colors + c) * height + i
+    return np.argsort(key.ravel(), kind="stable")
