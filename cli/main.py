@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from pixzip import api
+from pixzip import api, files
+from pixzip.errors import PixzipError
 
 
 def _fail(message: str) -> None:
@@ -98,6 +99,129 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
         _fail(str(e))
     api.save_image_atomic(grid, Path(out))
     click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
+
+
+def _bar(desc: str):
+    """A progress bar on stderr that appears only for work longer than a second."""
+    return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def _run_files(sources, action) -> None:
+    """Process every file; one line per failure on stderr; exit 1 if any failed."""
+    failed = 0
+    for src in sources:
+        try:
+            action(src)
+        except (PixzipError, OSError) as e:
+            click.echo(f"pixzip: {e}", err=True)
+            failed += 1
+    if failed:
+        sys.exit(1)
+
+
+def _check_single(sources, output, to_stdout) -> None:
+    if output and len(sources) > 1:
+        raise click.UsageError("-o names one output: give a single input file")
+    if to_stdout and len(sources) > 1:
+        raise click.UsageError("-c writes one stream: give a single input file")
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
+@click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
+@click.option("--rm", "remove", is_flag=True, help="Delete each input after its archive is verified.")
+@click.option("--verify", is_flag=True, help="Decode each archive and check it is pixel-exact.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def compress(sources, output, model, force, to_stdout, remove, verify, quiet) -> None:
+    """Compress images (FILE... or - for stdin) to .pxz files."""
+    _check_single(sources, output, to_stdout)
+
+    def one(src):
+        with _bar(f"verify {src}") as bar:
+            r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
+                                    remove=remove, verify=verify, progress=bar.update)
+        if not quiet and r.output:
+            click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
+                       f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel", err=True)
+
+    _run_files(sources, one)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output image (one input only).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write PNG to standard output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def decompress(sources, output, force, to_stdout, quiet) -> None:
+    """Decompress .pxz files (FILE... or - for stdin) to images (PNG by default)."""
+    _check_single(sources, output, to_stdout)
+
+    def one(src):
+        with _bar(f"decode {src}") as bar:
+            r = files.decompress_file(src, output, force=force, to_stdout=to_stdout, progress=bar.update)
+        if not quiet and r.output:
+            click.echo(f"{src} -> {r.output}", err=True)
+
+    _run_files(sources, one)
+
+
+@main.command(name="test")
+@click.argument("sources", nargs=-1, required=True)
+def test_(sources) -> None:
+    """Decode .pxz files and verify them without writing anything."""
+    def one(src):
+        with _bar(f"test {src}") as bar:
+            files.test_file(src, progress=bar.update)
+        click.echo(f"{src}: OK")
+
+    _run_files(sources, one)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+def info(sources) -> None:
+    """Show the header of .pxz files."""
+    def one(src):
+        for key, value in files.info(src).items():
+            click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {value}")
+
+    _run_files(sources, one)
+
+
+@main.command()
+def models() -> None:
+    """List the installed integer models."""
+    from pixzip import registry
+    found = registry.available()
+    if not found:
+        click.echo("no models installed")
+    for name, path in found.items():
+        net = registry.load(path)
+        c = net.config
+        click.echo(f"{name:12} {net.sha256[:16]}  {'RGB' if c['colors'] == 3 else 'L'}  "
+                   f"{c['channels']}ch x {c['layers']} layers, k={c['kernel']}  {path.stat().st_size} bytes")
+
+
+@main.command(name="export")
+@click.argument("checkpoint", type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Integer model file (.pxm).")
+@click.option("--name", required=True, help="Model name stored in every file made with it.")
+@click.option("--calib", multiple=True, required=True, type=click.Path(), help="Calibration images.")
+@click.option("--val", multiple=True, type=click.Path(), help="Validation images (default: --calib).")
+def export_(checkpoint, out, name, calib, val) -> None:
+    """Freeze a trained float model into an integer model file."""
+    from pixzip.export import export_checkpoint
+    try:
+        r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None)
+    except (ValueError, FileNotFoundError, PixzipError) as e:
+        _fail(str(e))
+    click.echo(f"model {r['name']} -> {out} (sha256 {r['sha256'][:16]}, accumulation {'/'.join(r['exact'])})")
+    click.echo(f"float bits/dim:   {r['float_bpd']:.4f}  ({r['images']} images)")
+    click.echo(f"integer bits/dim: {r['int_bpd']:.4f}  ({100 * (r['int_bpd'] / r['float_bpd'] - 1):+.2f}%)")
 
 
 if __name__ == "__main__":

@@ -28,17 +28,15 @@ class _StripCounts:
     halo and dropped once the schedule has passed their rows."""
 
     def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int):
-        self.net, self.x = net, torch.from_numpy(pixels)
-        self.strip, self.halo = strip_rows, net.rows_above
+        self.net, self.x = net, torch.from_numpy(np.array(pixels))
+        self.strip = strip_rows
         self.rows: dict[int, torch.Tensor] = {}
         self.next = 0
 
     def ensure(self, row: int) -> None:
         while self.next <= row:
             a, b = self.next, min(self.x.shape[0], self.next + self.strip)
-            top = max(0, a - self.halo)
-            with torch.no_grad():
-                counts = self.net.counts(self.net.logits(self.x[None, top:b]))[0, a - top:]
+            counts = self.net.strip_counts(self.x, a, b)
             for r in range(a, b):
                 self.rows[r] = counts[r - a]
             self.next = b

@@ -124,3 +124,28 @@ def export_gated(model: GatedPixelCNN, calib_images: list[np.ndarray], name: str
             tensors[key] = torch.round(e * GATE_UNITS).clamp_(-GATE_LIMIT, GATE_LIMIT).numpy().astype(np.int64)
     config["calibration"] = {k: float(v) for k, v in stats.items()}
     return IntGatedPixelCNN(config, tensors, name)
+
+
+def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: int = 64):
+    """Export a checkpoint's model to ``out`` and measure it.
+
+    Returns a dict with the float and integer bits/dim on the validation images
+    (the calibration images when none are given) and the file's sha256."""
+    from pathlib import Path
+
+    from .checkpoints import load_model
+    from .datasets import ImageSet, load_images
+    from .likelihood import evaluate_bpd
+
+    model = load_model(checkpoint)
+    if not isinstance(model, GatedPixelCNN):
+        raise ValueError(f"{checkpoint}: only gated models can be exported")
+    calib_set = load_images(calib, colors=model.config.colors)
+    val_set = load_images(val, colors=model.config.colors) if val else calib_set
+    net = export_gated(model, calib_set.images[:max_calib], name)
+    net.save(Path(out))
+    float_bpd = evaluate_bpd(model.float(), val_set)
+    int_bits = sum(net.cross_entropy_bits(im) for im in val_set.images)
+    int_bpd = int_bits / val_set.n_subpixels
+    return {"name": name, "sha256": net.sha256, "float_bpd": float_bpd, "int_bpd": int_bpd,
+            "images": len(val_set), "exact": sorted(set(net.config["exact"].values()))}

@@ -19,3 +19,35 @@ def tiny_model(arch="gated", colors=3, channels=6, layers=2, kernel=3, n_classes
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+_INT_MODELS = {}
+
+
+def tiny_int_model(colors=3, layers=2, kernel=3, channels=None, name=None):
+    """A small randomly initialised model exported to the integer network.
+    Losslessness must not depend on training, so the codec is tested with these."""
+    from pixzip.export import export_gated
+    from pixzip.intnet import IntGatedPixelCNN
+
+    channels = channels or (6 if colors == 3 else 4)
+    key = (colors, layers, kernel, channels, name)
+    if key not in _INT_MODELS:
+        model = tiny_model("gated", colors, channels, layers, kernel, seed=11).float()
+        rng = np.random.default_rng(5)
+        calib = [rng.integers(0, 256, (12, 12, colors), dtype=np.uint8) for _ in range(4)]
+        net = export_gated(model, calib, name or f"tiny{colors}")
+        _INT_MODELS[key] = IntGatedPixelCNN.from_bytes(net.to_bytes())
+    return _INT_MODELS[key]
+
+
+@pytest.fixture
+def model_dir(tmp_path, monkeypatch):
+    """A model folder on $PIXZIP_MODELS holding tiny models named tiny3 (RGB) and tiny1 (L)."""
+    d = tmp_path / "models"
+    d.mkdir()
+    for colors in (3, 1):
+        net = tiny_int_model(colors)
+        (d / f"{net.name}.pxm").write_bytes(net.to_bytes())
+    monkeypatch.setenv("PIXZIP_MODELS", str(d))
+    return d

@@ -1,0 +1,137 @@
+"""compress / decompress / info / test / models on the command line, with
+gzip/zstd conventions and exit codes."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+
+@pytest.fixture
+def images(tmp_path, model_dir):
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(2):
+        p = tmp_path / f"img{k}.png"
+        Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def pixels(path):
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def test_compress_decompress_keep_inputs(images, tmp_path):
+    src = images[0]
+    want = pixels(src)
+    r = run("compress", src, "-m", "tiny3")
+    assert r.exit_code == 0, r.output
+    pxz = tmp_path / "img0.pxz"
+    assert pxz.exists() and src.exists()
+    src.unlink()
+    r = run("decompress", pxz)
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(pixels(tmp_path / "img0.png"), want) and pxz.exists()
+
+
+def test_no_overwrite_without_force(images, tmp_path):
+    src = images[0]
+    assert run("compress", src, "-m", "tiny3").exit_code == 0
+    pxz = tmp_path / "img0.pxz"
+    before = pxz.read_bytes()
+    pxz.write_bytes(b"precious")
+    r = run("compress", src, "-m", "tiny3")
+    assert r.exit_code == 1 and "already exists" in r.stderr
+    assert pxz.read_bytes() == b"precious"
+    assert run("compress", src, "-m", "tiny3", "-f").exit_code == 0
+    assert pxz.read_bytes() == before
+    r = run("decompress", pxz)  # img0.png exists
+    assert r.exit_code == 1 and "already exists" in r.stderr
+    assert run("decompress", pxz, "-f").exit_code == 0
+
+
+def test_rm_removes_only_after_success(images, tmp_path):
+    src = images[0]
+    r = run("compress", src, "-m", "tiny3", "--rm")
+    assert r.exit_code == 0 and not src.exists() and (tmp_path / "img0.pxz").exists()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    r = run("compress", bad, "-m", "tiny3", "--rm")
+    assert r.exit_code == 1 and bad.exists()
+
+
+def test_several_files_one_failure(images, tmp_path):
+    missing = tmp_path / "missing.png"
+    r = run("compress", images[0], missing, images[1], "-m", "tiny3")
+    assert r.exit_code == 1
+    lines = [l for l in r.stderr.splitlines() if l.startswith("pixzip:")]
+    assert len(lines) == 1 and "missing.png" in lines[0] and "no such file" in lines[0]
+    assert (tmp_path / "img0.pxz").exists() and (tmp_path / "img1.pxz").exists()
+    assert not list(tmp_path.glob(".*.tmp")), "no half-written outputs"
+
+
+def test_output_name_and_stdout(images, tmp_path):
+    out = tmp_path / "named.pxz"
+    assert run("compress", images[0], "-m", "tiny3", "-o", out).exit_code == 0
+    r = run("compress", images[0], "-m", "tiny3", "-c")
+    assert r.exit_code == 0 and r.stdout_bytes == out.read_bytes()
+    r = run("decompress", out, "-c")
+    assert r.exit_code == 0 and r.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run("decompress", "-", "-o", tmp_path / "from_stdin.bmp", input=out.read_bytes())
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(pixels(tmp_path / "from_stdin.bmp"), pixels(images[0]))
+    r = run("compress", "-", "-m", "tiny3", input=images[0].read_bytes())
+    assert r.exit_code == 0 and r.stdout_bytes == out.read_bytes()
+    assert run("compress", *images, "-o", out, "-f").exit_code == 2  # -o with two inputs
+
+
+def test_decompress_errors(tmp_path, model_dir):
+    junk = tmp_path / "junk.pxz"
+    junk.write_bytes(b"hello world")
+    r = run("decompress", junk)
+    assert r.exit_code == 1 and "junk.pxz" in r.stderr and "magic" in r.stderr
+    assert not (tmp_path / "junk.png").exists()
+    other = tmp_path / "photo.xyz"
+    other.write_bytes(b"x")
+    r = run("decompress", other)
+    assert r.exit_code == 1 and "suffix" in r.stderr
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    r = run("compress", empty, "-m", "tiny3")
+    assert r.exit_code == 1 and "empty.png" in r.stderr and "empty" in r.stderr
+    r = run("compress", tmp_path, "-m", "tiny3")
+    assert r.exit_code == 1 and "directory" in r.stderr
+
+
+def test_refuses_lossy_output_and_unsupported_modes(images, tmp_path):
+    assert run("compress", images[0], "-m", "tiny3").exit_code == 0
+    r = run("decompress", tmp_path / "img0.pxz", "-o", tmp_path / "x.jpg")
+    assert r.exit_code == 1 and "lossy" in r.stderr
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (3, 3)).save(rgba)
+    r = run("compress", rgba, "-m", "tiny3")
+    assert r.exit_code == 1 and "RGBA" in r.stderr
+
+
+def test_info_test_models(images, tmp_path):
+    assert run("compress", images[0], "-m", "tiny3").exit_code == 0
+    pxz = tmp_path / "img0.pxz"
+    r = run("info", pxz)
+    assert r.exit_code == 0 and "tiny3" in r.output and "bits_per_subpixel" in r.output
+    r = run("test", pxz)
+    assert r.exit_code == 0 and "OK" in r.output
+    bad = tmp_path / "bad.pxz"
+    data = bytearray(pxz.read_bytes())
+    data[-6] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    r = run("test", bad)
+    assert r.exit_code == 1 and "bad.pxz" in r.stderr
+    r = run("models")
+    assert r.exit_code == 0 and "tiny3" in r.output and "tiny1" in r.output

@@ -1,0 +1,96 @@
+"""The exactness contract (DESIGN §2): the decoder's per-step counts equal the
+encoder's full-pass counts, and the integers do not change with tiling, batch
+size or thread count."""
+import numpy as np
+import pytest
+import torch
+
+from pixzip import codec
+from pixzip.intnet import IntLinear, requant_scalar
+from pixzip.wavefront import decode_image
+
+from .conftest import tiny_int_model
+
+
+def image(h, w, c, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("colors,layers,kernel", [(3, 2, 3), (1, 3, 5), (3, 3, 5), (3, 1, 7)])
+@pytest.mark.parametrize("shape", [(9, 13), (1, 6), (6, 1), (12, 4)])
+def test_decoder_steps_equal_full_pass(colors, layers, kernel, shape):
+    net = tiny_int_model(colors, layers, kernel)
+    img = image(*shape, colors, seed=layers)
+    x = torch.from_numpy(img)
+    full = net.counts(net.logits(x[None]))[0]
+    seen = torch.zeros(shape + (colors,), dtype=torch.bool)
+
+    def teacher(counts, rows, cols, c):
+        assert torch.equal(counts, full[rows, cols, c]), f"counts differ at rows {rows} cols {cols} colour {c}"
+        seen[rows, cols, c] = True
+        return x[rows, cols, c].to(torch.int64)
+
+    out = decode_image(net, *shape, teacher)
+    assert seen.all(), "every sub-pixel must be decoded exactly once"
+    assert np.array_equal(out, img)
+
+
+def test_tiling_and_batch_do_not_change_integers():
+    net = tiny_int_model(3, 3, 5)
+    imgs = torch.from_numpy(np.stack([image(23, 17, 3, s) for s in range(3)]))
+    whole = net.counts(net.logits(imgs))
+    for b in range(3):
+        single = net.counts(net.logits(imgs[b:b + 1]))[0]
+        assert torch.equal(single, whole[b])
+        for strip in (1, 2, 5, 8, 23):
+            tiled = torch.cat([net.strip_counts(imgs[b], a, min(23, a + strip)) for a in range(0, 23, strip)])
+            assert torch.equal(tiled, whole[b]), f"strip {strip}"
+
+
+def test_threads_do_not_change_integers_or_files():
+    net = tiny_int_model(3, 2, 3)
+    img = image(30, 26, 3, 9)
+    old = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append((net.logits(torch.from_numpy(img)[None]), codec.compress(img, net)))
+        assert torch.equal(results[0][0], results[1][0])
+        assert results[0][1] == results[1][1]
+        torch.set_num_threads(1)
+        assert np.array_equal(codec.decompress(results[1][1], net), img)
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_strip_size_of_encoder_does_not_change_the_file():
+    net = tiny_int_model(1, 2, 3)
+    img = image(21, 9, 1, 4)
+    files = {codec.compress(img, net, strip_rows=s) for s in (1, 4, 32)}
+    assert len(files) == 1
+    assert np.array_equal(codec.decompress(files.pop(), net), img)
+
+
+def test_float32_accumulation_matches_int64_reference():
+    """Where the exporter chose float32, the worst-case inputs still give the
+    int64 reference result (the bound sum|w|*max|a| < 2^24 holds)."""
+    net = tiny_int_model(3, 3, 5)
+    for name in ("v_conv.1", "h_conv.1", "skip.0", "h_out.2", "head1", "head2", "link.0"):
+        lin = {"v_conv.1": net.v_conv[1], "h_conv.1": net.h_conv[1], "skip.0": net.skip[0],
+               "h_out.2": net.h_out[2], "head1": net.head1, "head2": net.head2, "link.0": net.link[0]}[name]
+        bound = net.config["bound"][name]
+        assert (bound < 2 ** 24) == (lin.weight.dtype == torch.float32)
+        w = lin.weight.to(torch.int64)
+        limit = 1024 if name.startswith("link") else 127
+        a = torch.sign(w).T[None].expand(4, -1, -1)[:, :, 0] * limit  # worst case for output 0
+        a = torch.cat([a, torch.randint(-limit, limit + 1, (16, w.shape[1]))])
+        ref = a @ w.T + lin.bias
+        ref = (ref * lin.mult + (1 << (lin.shift - 1))) >> lin.shift
+        assert torch.equal(lin(a), ref), name
+
+
+def test_requantization_rounds_half_up_on_negatives():
+    x = torch.tensor([-5, -4, -3, -1, 0, 1, 3, 4, 5])
+    # multiply by 1/2: round half up, arithmetic shift
+    assert requant_scalar(x, 1, 1).tolist() == [-2, -2, -1, 0, 0, 1, 2, 2, 3]
