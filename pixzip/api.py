@@ -1,14 +1,13 @@
 """The library API behind the command line: train, evaluate and sample."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .checkpoints import load_checkpoint, load_model
 from .datasets import load_images
 from .likelihood import evaluate_bpd
@@ -72,13 +71,6 @@ def sample(checkpoint, n, size=None, label=None, seed=0, device="auto", progress
 
 
 def save_image_atomic(image: Image.Image, path: Path) -> None:
-    """Save via a temporary file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".png", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        image.save(tmp, format="PNG" if not path.suffix else None)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save an image atomically, in the format its suffix names (PNG by default)."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))

@@ -8,7 +8,7 @@ import torch
 from . import coder, container, registry
 from .container import Header
 from .errors import CorruptError, UnknownModelError
-from .images import as_array
+from .images import MODES, as_array
 from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps
 from .wavefront import decode_image
@@ -87,9 +87,7 @@ def compress(image, model=None, strip_rows: int = ENCODE_STRIP_ROWS) -> bytes:
     pixels = as_array(image)
     net = _model(model)
     if pixels.shape[2] != net.colors:
-        raise UnknownModelError(
-            f"model {net.name!r} codes {container.MODES[0 if net.colors == 1 else 1]} images, "
-            f"not {'L' if pixels.shape[2] == 1 else 'RGB'}")
+        raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
     payload, _ = _encode_payload(net, pixels, strip_rows)
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, "L" if c == 1 else "RGB", 0, len(payload))

@@ -11,7 +11,8 @@ import numpy as np
 
 from . import codec
 from .errors import PixzipError
-from .images import MODES, as_array, read_image, to_pil, write_atomic
+from .atomic import atomic_write_bytes as write_atomic
+from .images import as_array, read_image, to_pil
 
 PXZ = ".pxz"
 STDIO = "-"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -59,23 +58,3 @@ def read_image(path) -> np.ndarray:
 
 def to_pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels, MODES[pixels.shape[2]])
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    import io
-    buf = io.BytesIO()
-    to_pil(pixels).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
