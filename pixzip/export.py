@@ -29,8 +29,9 @@ def _quantile(t: torch.Tensor, q: float, limit: int = 1 << 22) -> float:
 
 
 def _shift_for(ratio_max: float, acc_max: float) -> int:
-    """Largest shift (<= MAX_SHIFT) with mult * acc_max < 2^62."""
-    room = 62 - math.log2(max(acc_max, 1.0)) - math.log2(max(ratio_max, 1e-300)) - 1
+    """Largest shift (<= MAX_SHIFT) with mult * acc_max + 2^(shift-1) < 2^52,
+    so that requantization is exact in float64 (see intnet)."""
+    room = 51 - math.log2(max(acc_max, 1.0)) - math.log2(max(ratio_max, 1e-300)) - 1
     return int(max(1, min(MAX_SHIFT, math.floor(room))))
 
 
@@ -114,7 +115,7 @@ def export_gated(model: GatedPixelCNN, calib_images: list[np.ndarray], name: str
             config["gate_mult"].append(int(round(ratio * 2 ** shift)))
             config["gate_shift"].append(shift)
     ratio = s_skip / s_a
-    shift = _shift_for(ratio, 2.0 ** 40)
+    shift = _shift_for(ratio, 2.0 ** 24)  # the skip sum is clamped to +-2^24
     config["head_in_mult"], config["head_in_shift"] = int(round(ratio * 2 ** shift)), shift
     _linear("head1", model.head[1].masked_weight(), model.head[1].bias, s_a, ACT_MAX, s_hid, tensors, config)
     _linear("head2", model.head[3].masked_weight(), model.head[3].bias, s_hid, ACT_MAX, s_logit, tensors, config)

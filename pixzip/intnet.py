@@ -6,9 +6,14 @@ partial sum can exceed 2^24 in magnitude (sum over inputs of |w| * max|a|), in
 float64 otherwise.  Under that bound any summation order gives the same
 integer, so the result does not depend on the device, the thread count, the
 batch or the tiling.  Results are requantized with an integer multiplier and
-an arithmetic right shift, rounding half up:
+a shift, rounding half up:
 
-    out = (acc * M[o] + 2^(shift-1)) >> shift          (int64)
+    out = floor((acc + b[o]) * M[o] / 2^shift + 1/2)
+
+The exporter keeps |(acc + b) * M| + 2^(shift-1) below 2^52, so this is
+computed exactly in float64 as floor(acc * (M / 2^shift) + (b*M + 2^(shift-1)) / 2^shift):
+every product and sum there is an integer times a power of two below 2^53.
+Activations are held as integer-valued float tensors.
 
 tanh, sigmoid and exp are integer lookup tables stored in the model file.
 
@@ -37,32 +42,50 @@ TABLE_BITS = 15
 LOGIT_UNITS = 32
 COUNT_BITS = 16
 ACT_MAX = 127
+SKIP_LIMIT = float(1 << 24)  # clamp of the summed skip connections
 TERM_LIMIT = 4 * GATE_LIMIT  # clamp of the two summands of a horizontal pre-activation
 EXACT_F32 = 1 << 24
 FORMAT = "pixzip-int-gated/1"
 
 
-@dataclass
-class IntLinear:
-    """y = requant(W @ a + b): W int8 (out, in), b int64 in accumulator units."""
+REQUANT_LIMIT = 2.0 ** 52
 
-    weight: torch.Tensor      # float32/float64 holding int8 values, (out, in)
-    bias: torch.Tensor        # int64 (out,)
-    mult: torch.Tensor        # int64 (out,)
-    shift: int
+
+class IntLinear:
+    """y = requant(W @ a + b): W int8 (out, in), b, M integers, one shift."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: int, exact: str):
+        self.dtype = torch.float32 if exact == "float32" else torch.float64
+        self.weight = torch.from_numpy(np.asarray(weight, dtype=np.float64)).to(self.dtype)
+        b = np.asarray(bias, dtype=np.int64)
+        m = np.asarray(mult, dtype=np.int64)
+        half = 1 << (shift - 1)
+        self.scale = torch.from_numpy(np.ldexp(m.astype(np.float64), -shift))
+        self.offset = torch.from_numpy(np.ldexp((b * m + half).astype(np.float64), -shift))
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        """a: integer-valued tensor (..., in) -> int64 (..., out)."""
-        acc = (a.to(self.weight.dtype) @ self.weight.T).to(torch.int64) + self.bias
-        return (acc * self.mult + (1 << (self.shift - 1))) >> self.shift
+        """a: integer-valued tensor (..., in) -> integer-valued float64 (..., out)."""
+        return requant(a.to(self.dtype) @ self.weight.T, self.scale, self.offset)
 
-    @property
-    def exact_dtype(self) -> str:
-        return "float32" if self.weight.dtype == torch.float32 else "float64"
+    @staticmethod
+    def stack(parts: list["IntLinear"]) -> "IntLinear":
+        """One linear computing several that share an input (outputs concatenated)."""
+        out = IntLinear.__new__(IntLinear)
+        out.dtype = torch.float64 if any(p.dtype == torch.float64 for p in parts) else torch.float32
+        out.weight = torch.cat([p.weight.to(out.dtype) for p in parts])
+        out.scale = torch.cat([p.scale for p in parts])
+        out.offset = torch.cat([p.offset for p in parts])
+        return out
+
+
+def requant(acc: torch.Tensor, scale, offset) -> torch.Tensor:
+    """floor(acc * scale + offset) in float64: exact under the export bound."""
+    return torch.addcmul(torch.as_tensor(offset, dtype=torch.float64), acc, torch.as_tensor(scale, dtype=torch.float64)).floor_()
 
 
 def requant_scalar(x: torch.Tensor, mult: int, shift: int) -> torch.Tensor:
-    return (x * mult + (1 << (shift - 1))) >> shift
+    """floor(x * mult / 2^shift + 1/2) for an integer-valued tensor x."""
+    return requant(x.to(torch.float64), math.ldexp(mult, -shift), 0.5)
 
 
 def make_tables() -> dict[str, np.ndarray]:
@@ -90,15 +113,16 @@ class IntGatedPixelCNN:
         self.layers = config["layers"]
         self.k2 = config["kernel"] // 2
         self.n_classes = config.get("n_classes", 0)
-        t = {k: torch.from_numpy(np.asarray(v)) for k, v in tensors.items()}
-        self.tanh, self.sigmoid, self.exp = t["tanh"], t["sigmoid"], t["exp"]
+        t = {k: np.asarray(v) for k, v in tensors.items()}
+        self.tanh = torch.from_numpy(t["tanh"].astype(np.float64))
+        self.sigmoid = torch.from_numpy(t["sigmoid"].astype(np.float64))
+        self.exp = torch.from_numpy(t["exp"].astype(np.int64))
         self.exp_max_index = len(self.exp) - 1
         self.tensors = tensors
 
         def lin(prefix):
-            dtype = torch.float32 if config["exact"][prefix] == "float32" else torch.float64
-            return IntLinear(t[prefix + ".w"].to(dtype), t[prefix + ".b"], t[prefix + ".m"],
-                             int(config["shift"][prefix]))
+            return IntLinear(t[prefix + ".w"], t[prefix + ".b"], t[prefix + ".m"],
+                             int(config["shift"][prefix]), config["exact"][prefix])
 
         L = range(self.layers)
         self.v_conv = [lin(f"v_conv.{l}") for l in L]
@@ -106,14 +130,19 @@ class IntGatedPixelCNN:
         self.h_conv = [lin(f"h_conv.{l}") for l in L]
         self.skip = [lin(f"skip.{l}") for l in L]
         self.h_out = [lin(f"h_out.{l}") for l in L]
+        # skip and h_out read the same gate output: one matmul for both.
+        self.skip_out = [IntLinear.stack([self.skip[l], self.h_out[l]]) for l in L]
+        self.skip_channels = config["skip_channels"]
         gm, gs = config["gate_mult"], config["gate_shift"]
         self.v_gate = [(int(gm[2 * l]), int(gs[2 * l])) for l in L]
         self.h_gate = [(int(gm[2 * l + 1]), int(gs[2 * l + 1])) for l in L]
         self.head_in = (int(config["head_in_mult"]), int(config["head_in_shift"]))
         self.head1 = lin("head1")
         self.head2 = lin("head2")
-        self.v_cond = t.get("v_cond")   # (classes, layers, 2p) in gate units
-        self.h_cond = t.get("h_cond")
+        self.v_cond = self.h_cond = None   # (classes, layers, 2p) in gate units
+        if "v_cond" in t:
+            self.v_cond = torch.from_numpy(t["v_cond"].astype(np.float64))
+            self.h_cond = torch.from_numpy(t["h_cond"].astype(np.float64))
 
     # -- receptive field -----------------------------------------------------
     @property
@@ -128,9 +157,9 @@ class IntGatedPixelCNN:
     # -- building blocks -----------------------------------------------------
     def gate(self, pre: torch.Tensor, gate: tuple[int, int]) -> torch.Tensor:
         """tanh(a) * sigmoid(b) by table, requantized to the layer's activation scale."""
-        a, b = pre.split(self.p, dim=-1)
-        prod = self.tanh[a + GATE_LIMIT] * self.sigmoid[b + GATE_LIMIT]
-        return requant_scalar(prod, *gate).clamp_(-ACT_MAX, ACT_MAX)
+        idx = (pre + GATE_LIMIT).long()
+        a, b = idx.split(self.p, dim=-1)
+        return requant_scalar(self.tanh[a] * self.sigmoid[b], *gate).clamp_(-ACT_MAX, ACT_MAX)
 
     def vertical_terms(self, l: int, v_raw: torch.Tensor, cond=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(clamped vertical pre-activation, clamped link term) from the
@@ -145,18 +174,18 @@ class IntGatedPixelCNN:
         """(gate output, skip term, new residual stream) of layer l at some positions."""
         h_pre = (h_part.clamp(-TERM_LIMIT, TERM_LIMIT) + link).clamp_(-GATE_LIMIT, GATE_LIMIT)
         g = self.gate(h_pre, self.h_gate[l])
-        h_new = self.h_out[l](g)
+        skip, h_new = self.skip_out[l](g).split([self.skip_channels, self.p], dim=-1)
         if h_prev is not None:
             h_new = h_new + h_prev
-        return g, self.skip[l](g), h_new.clamp_(-ACT_MAX, ACT_MAX)
+        return g, skip, h_new.clamp_(-ACT_MAX, ACT_MAX)
 
     def counts(self, logits: torch.Tensor) -> torch.Tensor:
         """Integer counts (each >= 1) from integer logits (..., 256)."""
         d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
-        return self.exp[d]
+        return self.exp[d.long()]
 
     def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
-        a = requant_scalar(skip_sum, *self.head_in).clamp_(0, ACT_MAX)
+        a = requant_scalar(skip_sum.clamp(-SKIP_LIMIT, SKIP_LIMIT), *self.head_in).clamp_(0, ACT_MAX)
         hid = self.head1(a).clamp_(0, ACT_MAX)
         return self.head2(hid)
 
@@ -165,7 +194,7 @@ class IntGatedPixelCNN:
         """Integer logits (B, H, W, C, 256) of uint8-valued images x (B, H, W, C),
         in one parallel pass over the given rows."""
         b, h, w, c = x.shape
-        xi = (2 * x.to(torch.int64) - 255)
+        xi = 2 * x.to(torch.float64) - 255
         k2, p = self.k2, self.p
         v_in = F.pad(xi, (0, 0, 0, 0, 1, 0))[:, :-1]          # shifted down one row
         h_in = xi
@@ -234,12 +263,11 @@ def _taps(x: torch.Tensor, lin: IntLinear, kh: int, kw: int, pad: tuple[int, int
     integer under the export bound, so the result is requantized exactly."""
     b, h, w, cin = x.shape
     top, left, right = pad
-    xp = F.pad(x.to(lin.weight.dtype), (0, 0, left, right, top, 0))
+    xp = F.pad(x.to(lin.dtype), (0, 0, left, right, top, 0))
     wt = lin.weight.view(-1, cin, kh, kw)
     acc = None
     for dy in range(kh):
         for dx in range(kw):
             part = xp[:, dy:dy + h, dx:dx + w] @ wt[:, :, dy, dx].T
             acc = part if acc is None else acc + part
-    acc = acc.to(torch.int64) + lin.bias
-    return (acc * lin.mult + (1 << (lin.shift - 1))) >> lin.shift
+    return requant(acc, lin.scale, lin.offset)

@@ -87,7 +87,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
                     slab = hb[l - 1][s[:, None], hcols]                      # (n, k2+1, p)
                 h_part = net.h_conv[l](slab.permute(0, 2, 1).reshape(len(rows), -1))
                 h_prev = hb[l - 1][s, j + k2] if l else None
-                _, sk, h_new = net.horizontal(l, h_part, links[l][s, j].to(torch.int64), h_prev)
+                _, sk, h_new = net.horizontal(l, h_part, links[l][s, j], h_prev)
                 hb[l][s, j + k2] = h_new.to(f32)
                 skip = skip + sk
             logits = net.head(skip).view(len(rows), C, 256)[:, c]

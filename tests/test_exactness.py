@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pixzip import codec
-from pixzip.intnet import IntLinear, requant_scalar
+from pixzip.intnet import requant_scalar
 from pixzip.wavefront import decode_image
 
 from .conftest import tiny_int_model
@@ -73,21 +73,25 @@ def test_strip_size_of_encoder_does_not_change_the_file():
 
 
 def test_float32_accumulation_matches_int64_reference():
-    """Where the exporter chose float32, the worst-case inputs still give the
-    int64 reference result (the bound sum|w|*max|a| < 2^24 holds)."""
+    """Every layer, at its worst-case inputs and at random ones, gives the
+    integer (int64) reference result: the float32/float64 accumulation and the
+    float64 requantization are exact under the export bounds."""
     net = tiny_int_model(3, 3, 5)
-    for name in ("v_conv.1", "h_conv.1", "skip.0", "h_out.2", "head1", "head2", "link.0"):
-        lin = {"v_conv.1": net.v_conv[1], "h_conv.1": net.h_conv[1], "skip.0": net.skip[0],
-               "h_out.2": net.h_out[2], "head1": net.head1, "head2": net.head2, "link.0": net.link[0]}[name]
-        bound = net.config["bound"][name]
-        assert (bound < 2 ** 24) == (lin.weight.dtype == torch.float32)
-        w = lin.weight.to(torch.int64)
-        limit = 1024 if name.startswith("link") else 127
-        a = torch.sign(w).T[None].expand(4, -1, -1)[:, :, 0] * limit  # worst case for output 0
-        a = torch.cat([a, torch.randint(-limit, limit + 1, (16, w.shape[1]))])
-        ref = a @ w.T + lin.bias
-        ref = (ref * lin.mult + (1 << (lin.shift - 1))) >> lin.shift
-        assert torch.equal(lin(a), ref), name
+    t, cfg = net.tensors, net.config
+    layers = {f"{kind}.{l}": getattr(net, kind.replace("_conv", "_conv"))[l]
+              for kind in ("v_conv", "link", "h_conv", "skip", "h_out") for l in range(3)}
+    layers.update(head1=net.head1, head2=net.head2)
+    for name, lin in layers.items():
+        assert (cfg["bound"][name] < 2 ** 24) == (lin.dtype == torch.float32), name
+        w = torch.from_numpy(t[name + ".w"].astype(np.int64))
+        b = torch.from_numpy(t[name + ".b"])
+        m = torch.from_numpy(t[name + ".m"])
+        shift = cfg["shift"][name]
+        limit = 1024 if name.startswith("link") else (255 if name in ("v_conv.0", "h_conv.0") else 127)
+        worst = torch.sign(w) * limit                      # row o maximises |acc| of output o
+        a = torch.cat([worst, -worst, torch.randint(-limit, limit + 1, (32, w.shape[1]))])
+        ref = ((a @ w.T + b) * m + (1 << (shift - 1))) >> shift
+        assert torch.equal(lin(a).to(torch.int64), ref), name
 
 
 def test_requantization_rounds_half_up_on_negatives():

@@ -41,7 +41,7 @@ def test_training_learns_and_logs(tmp_path, rng):
     assert len(vals) == 2
     assert vals[-1] < vals[0] and vals[-1] < 7.0, vals  # learning, well below a uniform 8 bits
     bpd, n = api.evaluate(out, data, device="cpu", progress=False)
-    assert n == 24 and abs(bpd - vals[-1]) < 1e-6
+    assert n == 24 and abs(bpd - vals[-1]) < 1e-4  # the log keeps 5 decimals
     ckpt = load_checkpoint(out)
     assert ckpt["model_config"]["colors"] == 1 and ckpt["step"] == 60
     assert load_model(out).config.channels == 4
