@@ -54,7 +54,18 @@ def evaluate(checkpoint, data, device="auto", batch_size=64, progress=True) -> t
 
 
 def sample(checkpoint, n, size=None, label=None, seed=0, device="auto", progress=True):
-    """(grid image, (H, W)) of ``n`` samples drawn from a checkpoint's model."""
+    """(grid image, (H, W)) of ``n`` samples drawn from a checkpoint's float
+    model, or from an integer model (.pxm) through the decoder's loop."""
+    if str(checkpoint).endswith(".pxm"):
+        from . import registry
+        from .sampling import sample_integer
+        net = registry.load(checkpoint)
+        h, w = size or (32, 32)
+        if label is not None and not (net.n_classes and 0 <= label < net.n_classes):
+            raise ValueError(f"{checkpoint}: --label needs a class-conditional model with that class")
+        with tqdm(total=n * h * w, disable=not progress, unit="px", leave=False) as bar:
+            images = sample_integer(net, n, h, w, label=label, seed=seed, progress=bar.update)
+        return image_grid(images), (h, w)
     dev = pick_device(device)
     ckpt = load_checkpoint(checkpoint)
     model = load_model(checkpoint, dev)

@@ -48,9 +48,13 @@ def _check_output(dst: Path, src: str, force: bool) -> None:
         raise PixzipError(f"{dst}: already exists (use -f to overwrite)")
 
 
-def _write_stdout(data: bytes) -> None:
+def _check_stdout() -> None:
     if sys.stdout.isatty():
         raise PixzipError("refusing to write binary data to a terminal (redirect it, or use -o)")
+
+
+def _write_stdout(data: bytes) -> None:
+    _check_stdout()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
@@ -82,21 +86,29 @@ def _image_from(src: str) -> np.ndarray:
     return read_image(src)
 
 
+def _output(src: str, output: str | None, to_stdout: bool, force: bool, default) -> Path | None:
+    """The output path (None for stdout), checked before any work is done."""
+    if to_stdout or (output is None and src == STDIO):
+        _check_stdout()
+        return None
+    dst = Path(output) if output else default(src)
+    _check_output(dst, src, force)
+    return dst
+
+
 def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
                   remove=False, verify=False, progress=None) -> Result:
     """Compress one image file (or '-') to .pxz."""
+    dst = _output(src, output, to_stdout, force, compressed_name)
+    to_stdout = dst is None
     pixels = _image_from(src)
-    dst = None
-    if not to_stdout:
-        if output is None and src == STDIO:
-            to_stdout = True
-        else:
-            dst = Path(output) if output else compressed_name(src)
-            _check_output(dst, src, force)
-    data = codec.compress(pixels, model)
-    if verify or remove:
-        if not np.array_equal(codec.decompress(data, model, progress=progress), pixels):
-            raise PixzipError(f"{src}: verification failed: the archive does not decode to the input")
+    name = "<stdin>" if src == STDIO else src
+    try:
+        data = codec.compress(pixels, model)
+        if (verify or remove) and not np.array_equal(codec.decompress(data, model, progress=progress), pixels):
+            raise PixzipError("verification failed: the archive does not decode to the input")
+    except PixzipError as e:
+        raise type(e)(f"{name}: {e}") from None
     if to_stdout:
         _write_stdout(data)
     else:
@@ -110,13 +122,8 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
 def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False,
                     progress=None) -> Result:
     """Decompress one .pxz file (or '-') to an image (PNG unless -o names another format)."""
-    dst = None
-    if not to_stdout:
-        if output is None and src == STDIO:
-            to_stdout = True
-        else:
-            dst = Path(output) if output else decompressed_name(src)
-            _check_output(dst, src, force)
+    dst = _output(src, output, to_stdout, force, decompressed_name)
+    to_stdout = dst is None
     data = _read_bytes(src)
     name = "<stdin>" if src == STDIO else src
     try:

@@ -70,3 +70,20 @@ def image_grid(images: np.ndarray, pad: int = 2) -> Image.Image:
         y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
         grid[y0:y0 + h, x0:x0 + w] = images[k]
     return Image.fromarray(grid[..., 0] if c == 1 else grid)
+
+
+def sample_integer(net, n: int, height: int, width: int, label: int | None = None, seed: int = 0,
+                   progress=None) -> np.ndarray:
+    """Draw ``n`` images from an integer model through the decoder's own loop,
+    with a seeded random source in place of the bitstream; (n, H, W, C) uint8."""
+    from .wavefront import decode_image
+
+    rng = np.random.default_rng(seed)
+
+    def source(counts, rows, cols, c):
+        cdf = np.cumsum(counts.numpy(), axis=1)
+        u = rng.integers(0, cdf[:, -1:], size=(len(cdf), 1))
+        return torch.from_numpy((cdf <= u).sum(axis=1))
+
+    return np.stack([decode_image(net, height, width, source, label=label, progress=progress)
+                     for _ in range(n)])

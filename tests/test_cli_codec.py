@@ -135,3 +135,15 @@ def test_info_test_models(images, tmp_path):
     assert r.exit_code == 1 and "bad.pxz" in r.stderr
     r = run("models")
     assert r.exit_code == 0 and "tiny3" in r.output and "tiny1" in r.output
+
+
+def test_binary_is_never_written_to_a_terminal(images, tmp_path, monkeypatch):
+    import sys
+
+    from pixzip import files
+    from pixzip.errors import PixzipError
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    with pytest.raises(PixzipError, match="terminal"):
+        files.compress_file(str(images[0]), to_stdout=True, model="tiny3")
+    assert not (tmp_path / "img0.pxz").exists()

@@ -89,3 +89,20 @@ def test_image_grid_layout():
     g = image_grid(imgs, pad=1)
     assert g.size == (3 * 7 + 1, 2 * 5 + 1)  # 3 columns, 2 rows
     assert image_grid(np.zeros((1, 2, 2, 1), dtype=np.uint8)).mode == "L"
+
+
+def test_integer_sampling_uses_the_decoder_loop(tmp_path):
+    """pixzip sample on a .pxm model: the decoder's loop with a random source."""
+    from pixzip import api
+    from pixzip.sampling import sample_integer
+    from .conftest import tiny_int_model
+
+    net = tiny_int_model(3)
+    a = sample_integer(net, 2, 5, 6, seed=3)
+    assert a.shape == (2, 5, 6, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, sample_integer(net, 2, 5, 6, seed=3))
+    assert not np.array_equal(a, sample_integer(net, 2, 5, 6, seed=4))
+    path = tmp_path / "m.pxm"
+    path.write_bytes(net.to_bytes())
+    grid, size = api.sample(path, 4, size=(3, 4), progress=False)
+    assert size == (3, 4) and grid.size == (2 * 6 + 2, 2 * 5 + 2)
