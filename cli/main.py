@@ -40,6 +40,8 @@ def main() -> None:
 @click.option("--channels", type=int, default=60, show_default=True, help="Feature maps per stack.")
 @click.option("--layers", type=int, default=8, show_default=True, help="Gated layers or residual blocks.")
 @click.option("--kernel", type=int, default=5, show_default=True, help="Gated stack kernel size (odd).")
+@click.option("--skip-channels", type=int, default=0, show_default=True, help="Gated skip width (0: --channels).")
+@click.option("--head-channels", type=int, default=0, show_default=True, help="Output head width (0: --channels).")
 @click.option("--classes", type=int, default=0, show_default=True, help="Class-conditioning classes (0: off).")
 @click.option("--steps", type=int, default=10000, show_default=True, help="Total optimisation steps.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
