@@ -15,16 +15,13 @@ def n_steps(height: int, width: int, lag: int) -> int:
     return (height - 1) * lag + width
 
 
-def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
-    """Rows decoded in step t (ascending); their column is t - row*lag."""
-    lo = max(0, -(-(t - width + 1) // lag))
-    hi = min(height - 1, t // lag) if t >= 0 else -1
+def rows_at(t: int, offset: int, height: int, width: int, lag: int) -> np.ndarray:
+    """Rows i (ascending) whose column t - i*lag + offset lies inside the image."""
+    lo = max(0, -(-(t + offset - width + 1) // lag))
+    hi = min(height - 1, (t + offset) // lag) if t + offset >= 0 else -1
     return np.arange(lo, hi + 1)
 
 
-def symbol_order(height: int, width: int, colors: int, lag: int) -> np.ndarray:
-    """Flat indices into an (H, W, C) array, in stream order."""
-    i, j, c = np.meshgrid(np.arange(height), np.arange(width), np.arange(colors), indexing="ij")
-    t = i * lag + j
-    key = (t.astype(np.int64) * colors + c) * height + i
-    return np.argsort(key.ravel(), kind="stable")
+def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
+    """Rows decoded in step t (ascending); their column is t - row*lag."""
+    return rows_at(t, 0, height, width, lag)

@@ -16,17 +16,10 @@ import numpy as np
 import torch
 
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps
+from .schedule import active_rows, n_steps, rows_at
 
 # source(counts (n, 256) int64 tensor, rows, cols, colour) -> symbols (n,) int64
 Source = Callable[[torch.Tensor, np.ndarray, np.ndarray, int], torch.Tensor]
-
-
-def _rows_with_column(t: int, offset: int, height: int, width: int, lag: int) -> np.ndarray:
-    """Rows i whose column t - i*lag + offset lies inside the image."""
-    lo = max(0, -(-(t + offset - width + 1) // lag))
-    hi = min(height - 1, (t + offset) // lag) if t + offset >= 0 else -1
-    return np.arange(lo, hi + 1)
 
 
 def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source, label: int | None = None,
@@ -55,7 +48,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     for t in range(-R, n_steps(height, width, lag)):
         # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
         for l in range(L):
-            rows = _rows_with_column(t, R - (l + 1) * k2, height, width, lag)
+            rows = rows_at(t, R - (l + 1) * k2, height, width, lag)
             if not len(rows):
                 continue
             i = torch.from_numpy(rows)

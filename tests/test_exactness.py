@@ -98,3 +98,19 @@ def test_requantization_rounds_half_up_on_negatives():
     x = torch.tensor([-5, -4, -3, -1, 0, 1, 3, 4, 5])
     # multiply by 1/2: round half up, arithmetic shift
     assert requant_scalar(x, 1, 1).tolist() == [-2, -2, -1, 0, 0, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("h,w,lag", [(1, 1, 3), (5, 2, 4), (3, 9, 2), (7, 7, 1)])
+def test_schedule_visits_every_pixel_once_when_ready(h, w, lag):
+    from pixzip.schedule import active_rows, n_steps
+
+    done = np.zeros((h, w), dtype=bool)
+    for t in range(n_steps(h, w, lag)):
+        rows = active_rows(t, h, w, lag)
+        cols = t - rows * lag
+        for i, j in zip(rows, cols):
+            # ready: row above decoded up to j + lag - 1, own row up to j - 1
+            assert i == 0 or done[i - 1, :min(w, j + lag)].all()
+            assert done[i, :j].all() and not done[i, j]
+        done[rows, cols] = True
+    assert done.all()
