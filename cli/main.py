@@ -136,15 +136,18 @@ def _check_single(sources, output, to_stdout) -> None:
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("--rm", "remove", is_flag=True, help="Delete each input after its archive is verified.")
 @click.option("--verify", is_flag=True, help="Decode each archive and check it is pixel-exact.")
+@click.option("--strip-height", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def compress(sources, output, model, force, to_stdout, remove, verify, quiet) -> None:
+def compress(sources, output, model, force, to_stdout, remove, verify, strip_height, quiet) -> None:
     """Compress images (FILE... or - for stdin) to .pxz files."""
     _check_single(sources, output, to_stdout)
 
     def one(src):
         with _bar(f"verify {src}") as bar:
             r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
-                                    remove=remove, verify=verify, progress=bar.update)
+                                    remove=remove, verify=verify, strip_height=strip_height,
+                                    progress=bar.update)
         if not quiet and r.output:
             click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
                        f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel", err=True)

@@ -97,14 +97,14 @@ def _output(src: str, output: str | None, to_stdout: bool, force: bool, default)
 
 
 def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
-                  remove=False, verify=False, progress=None) -> Result:
+                  remove=False, verify=False, strip_height=0, progress=None) -> Result:
     """Compress one image file (or '-') to .pxz."""
     dst = _output(src, output, to_stdout, force, compressed_name)
     to_stdout = dst is None
     pixels = _image_from(src)
     name = "<stdin>" if src == STDIO else src
     try:
-        data = codec.compress(pixels, model)
+        data = codec.compress(pixels, model, strip_height=strip_height)
         if (verify or remove) and not np.array_equal(codec.decompress(data, model, progress=progress), pixels):
             raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:

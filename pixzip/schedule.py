@@ -1,5 +1,8 @@
 """The decode schedule, shared by encoder and decoder (DESIGN §4).
 
+An image may be split into independent strips of S rows; they run the same
+schedule in lockstep, and a step's symbols are ordered colour, strip, row.
+
 Pixel (i, j) is ready once row i-1 is decoded up to column j+R and row i up
 to j-1.  The wavefront decodes row i at column j = t - i*lag in step t, with
 lag = R + 1.  Inside a step, colour c of every active row is decoded before
@@ -9,6 +12,14 @@ symbols in exactly that order.
 from __future__ import annotations
 
 import numpy as np
+
+
+def strip_layout(height: int, strip_height: int) -> tuple[int, int]:
+    """(number of strips, rows per strip); strip_height 0 means one strip.
+    Strips are coded independently and decoded in lockstep; the last one may
+    be shorter."""
+    rows = min(strip_height, height) if strip_height > 0 else height
+    return -(-height // rows), rows
 
 
 def n_steps(height: int, width: int, lag: int) -> int:

@@ -120,6 +120,16 @@ def test_refuses_lossy_output_and_unsupported_modes(images, tmp_path):
     assert r.exit_code == 1 and "RGBA" in r.stderr
 
 
+def test_strip_height_option(images, tmp_path):
+    r = run("compress", images[0], "-m", "tiny3", "--strip-height", "2", "-o", tmp_path / "s.pxz")
+    assert r.exit_code == 0, r.output
+    r = run("info", tmp_path / "s.pxz")
+    assert "strip_height       2" in r.output
+    assert run("decompress", tmp_path / "s.pxz", "-o", tmp_path / "s.png").exit_code == 0
+    assert np.array_equal(pixels(tmp_path / "s.png"), pixels(images[0]))
+    assert run("compress", images[0], "-m", "tiny3", "--strip-height", "-1").exit_code == 2
+
+
 def test_info_test_models(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3").exit_code == 0
     pxz = tmp_path / "img0.pxz"
