@@ -1,8 +1,8 @@
 """Export a trained float Gated PixelCNN to the frozen integer network.
 
 Scales of the activations are calibrated on images (a high percentile of each
-traced map), weights are int8 with a per-output-channel scale folded into the
-requantization multiplier, and each layer's exact accumulation type is chosen
+traced map), weights are 10-bit integers with a per-output-channel scale
+folded into the requantization multiplier, and each layer's exact accumulation type is chosen
 from the bound sum(|w|) * max|a| per output channel (float32 below 2^24).
 """
 from __future__ import annotations
@@ -17,6 +17,10 @@ from .intnet import (ACT_MAX, EXACT_F32, GATE_LIMIT, GATE_UNITS, LOGIT_UNITS, TA
 from .networks import GatedPixelCNN
 
 PERCENTILE = 0.9999
+# 10-bit weights and activations with gate inputs in 1/512: on Kodak crops with a
+# CIFAR-trained model, int8 weights and activations cost +1.93% bits/dim over the
+# float model, this costs +0.12% (the budget is 1%).
+WEIGHT_MAX = 511
 MAX_SHIFT = 48
 
 
@@ -36,19 +40,19 @@ def _shift_for(ratio_max: float, acc_max: float) -> int:
 
 
 def _linear(prefix, weight, bias, s_in, max_in, s_out, tensors, config):
-    """Quantize one (masked) conv/linear: int8 weights per output channel."""
+    """Quantize one (masked) conv/linear: integer weights (|w| <= WEIGHT_MAX), one scale per output channel."""
     w = weight.detach().double().reshape(weight.shape[0], -1)
     b = bias.detach().double() if bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
-    s_w = w.abs().amax(dim=1) / ACT_MAX
+    s_w = w.abs().amax(dim=1) / WEIGHT_MAX
     s_w = torch.where(s_w > 0, s_w, torch.ones_like(s_w))
-    wq = torch.round(w / s_w[:, None]).clamp_(-ACT_MAX, ACT_MAX)
+    wq = torch.round(w / s_w[:, None]).clamp_(-WEIGHT_MAX, WEIGHT_MAX)
     bq = torch.round(b / (s_w * s_in))
     ratio = s_w * s_in / s_out
     bound = float((wq.abs().sum(dim=1) * max_in).max())
     acc_max = bound + float(bq.abs().max())
     shift = _shift_for(float(ratio.max()), acc_max)
     mult = torch.round(ratio * 2.0 ** shift)
-    tensors[prefix + ".w"] = wq.numpy().astype(np.int8)
+    tensors[prefix + ".w"] = wq.numpy().astype(np.int8 if WEIGHT_MAX <= 127 else np.int16)
     tensors[prefix + ".b"] = bq.numpy().astype(np.int64)
     tensors[prefix + ".m"] = mult.numpy().astype(np.int64)
     config["shift"][prefix] = shift

@@ -1,7 +1,7 @@
 """The frozen integer Gated PixelCNN that every .pxz file is coded with.
 
-Every value is an integer.  A layer multiplies integer activations by int8
-weights and accumulates exactly: in float32 where the exporter proved that no
+Every value is an integer.  A layer multiplies 10-bit integer activations
+(|a| <= 511) by 10-bit integer weights (|w| <= 511) and accumulates exactly: in float32 where the exporter proved that no
 partial sum can exceed 2^24 in magnitude (sum over inputs of |w| * max|a|), in
 float64 otherwise.  Under that bound any summation order gives the same
 integer, so the result does not depend on the device, the thread count, the
@@ -19,7 +19,7 @@ tanh, sigmoid and exp are integer lookup tables stored in the model file.
 
 Fixed scales (the rest are calibrated at export and stored as multipliers):
 - input sub-pixel x in 0..255 is fed as 2x - 255 (so x/127.5 - 1 = value/255);
-- gate pre-activations are in units of 1/128, clamped to +-8 (+-1024);
+- gate pre-activations are in units of 1/512, clamped to +-8;
 - tanh and sigmoid tables are in units of 2^-15;
 - logits are in units of 1/32 nat; counts = EXP[max - logit] >= 1.
 """
@@ -36,12 +36,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-GATE_UNITS = 128
+GATE_UNITS = 512
 GATE_LIMIT = 8 * GATE_UNITS
 TABLE_BITS = 15
 LOGIT_UNITS = 32
 COUNT_BITS = 16
-ACT_MAX = 127
+ACT_MAX = 511
 SKIP_LIMIT = float(1 << 24)  # clamp of the summed skip connections
 TERM_LIMIT = 4 * GATE_LIMIT  # clamp of the two summands of a horizontal pre-activation
 EXACT_F32 = 1 << 24
@@ -52,7 +52,7 @@ REQUANT_LIMIT = 2.0 ** 52
 
 
 class IntLinear:
-    """y = requant(W @ a + b): W int8 (out, in), b, M integers, one shift."""
+    """y = requant(W @ a + b): W 10-bit (out, in), b, M integers, one shift."""
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: int, exact: str):
         self.dtype = torch.float32 if exact == "float32" else torch.float64
@@ -92,8 +92,8 @@ def make_tables() -> dict[str, np.ndarray]:
     """The lookup tables; computed once at export and stored in the model file."""
     i = np.arange(-GATE_LIMIT, GATE_LIMIT + 1, dtype=np.float64) / GATE_UNITS
     one = 1 << TABLE_BITS
-    tanh = np.round(one * np.tanh(i)).astype(np.int64)
-    sigmoid = np.round(one / (1.0 + np.exp(-i))).astype(np.int64)
+    tanh = np.round(one * np.tanh(i)).astype(np.int32)
+    sigmoid = np.round(one / (1.0 + np.exp(-i))).astype(np.int32)
     d = np.arange(0, 4096, dtype=np.float64)
     exp = np.maximum(1, np.round((1 << COUNT_BITS) * np.exp(-d / LOGIT_UNITS))).astype(np.int64)
     last = int(np.argmax(exp == 1))  # counts stay 1 from here on: clamp the index
@@ -233,7 +233,7 @@ class IntGatedPixelCNN:
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         meta = json.dumps({"format": FORMAT, "name": self.name, "config": self.config}, sort_keys=True)
-        np.savez(buf, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **self.tensors)
+        np.savez_compressed(buf, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **self.tensors)
         return buf.getvalue()
 
     def save(self, path) -> str:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pixzip import codec
-from pixzip.intnet import requant_scalar
+from pixzip.intnet import ACT_MAX, GATE_LIMIT, requant_scalar
 from pixzip.wavefront import decode_image
 
 from .conftest import tiny_int_model
@@ -87,7 +87,7 @@ def test_float32_accumulation_matches_int64_reference():
         b = torch.from_numpy(t[name + ".b"])
         m = torch.from_numpy(t[name + ".m"])
         shift = cfg["shift"][name]
-        limit = 1024 if name.startswith("link") else (255 if name in ("v_conv.0", "h_conv.0") else 127)
+        limit = GATE_LIMIT if name.startswith("link") else (255 if name in ("v_conv.0", "h_conv.0") else ACT_MAX)
         worst = torch.sign(w) * limit                      # row o maximises |acc| of output o
         a = torch.cat([worst, -worst, torch.randint(-limit, limit + 1, (32, w.shape[1]))])
         ref = ((a @ w.T + b) * m + (1 << (shift - 1))) >> shift
