@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -36,6 +39,13 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _on_sigint(handler):
+    """Install a SIGINT handler (main thread only); returns the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler) if handler is not None else None
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -147,7 +157,9 @@ class Trainer:
             window: list[float] = []
             t_start = time.monotonic()
             t_window = time.monotonic()
-            while self.step < t.steps:
+            interrupted = []
+            previous = _on_sigint(lambda *_: interrupted.append(True))
+            while self.step < t.steps and not interrupted:
                 bpd = self.train_step()
                 window.append(bpd)
                 now = time.monotonic()
@@ -173,5 +185,9 @@ class Trainer:
                 if stop:
                     bar.write(f"stopping after {max_seconds:.0f} s at step {self.step}; resume with --resume")
                     break
+            _on_sigint(previous)
             bar.close()
         self.save(out)
+        if interrupted:
+            print(f"interrupted: saved step {self.step} to {out}; resume with --resume", file=sys.stderr)
+            raise KeyboardInterrupt

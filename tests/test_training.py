@@ -53,3 +53,31 @@ def test_class_conditional_training(tmp_path, rng):
     assert t.model.config.n_classes == 3
     grid, size = api.sample(tmp_path / "c.pt", 2, label=1, device="cpu", progress=False)
     assert size == (6, 6)
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, rng):
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    import pytest
+
+    if shutil.which("pixzip") is None:
+        pytest.skip("pixzip is not installed")
+    data = make_npz(tmp_path / "d.npz", rng)
+    out = tmp_path / "m.pt"
+    p = subprocess.Popen(["pixzip", "train", str(data), "--out", str(out), "--channels", "4", "--layers", "1",
+                          "--kernel", "3", "--steps", "1000000", "--batch-size", "2", "--device", "cpu",
+                          "--threads", "1"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not log_path_for(out).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode != 0 and "interrupted: saved step" in err
+    step = load_checkpoint(out)["step"]
+    assert step > 0
+    resumed = api.train([data], out, steps=step + 2, resume=True, **TINY)
+    assert resumed.step == step + 2
