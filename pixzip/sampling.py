@@ -30,7 +30,18 @@ def context_window(model, i: int, j: int, height: int, width: int) -> tuple[int,
 @torch.no_grad()
 def sample(model, n: int, height: int, width: int, labels=None, seed: int = 0,
            device="cpu", progress=None) -> np.ndarray:
-    """Draw ``n`` images; returns uint8 (n, H, W, C)."""
+    """Draw ``n`` images; returns uint8 (n, H, W, C).
+
+    Each step is a handful of tiny ops, which run fastest on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _sample(model, n, height, width, labels, seed, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _sample(model, n, height, width, labels, seed, device, progress) -> np.ndarray:
     model.eval()
     c = model.config.colors
     gen = torch.Generator(device=device).manual_seed(seed)
