@@ -27,3 +27,10 @@ class CorruptError(PixzipError):
 
 class ImageError(PixzipError):
     """An input image that pixzip cannot compress (unreadable, unsupported mode)."""
+
+
+def describe_os_error(path, error: OSError) -> str:
+    """One line naming the file and what is wrong with it."""
+    reason = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory",
+              PermissionError: "permission denied"}.get(type(error), error.strerror or str(error))
+    return f"{path}: {reason}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import codec
-from .errors import PixzipError
+from .errors import PixzipError, describe_os_error
 from .atomic import atomic_write_bytes as write_atomic
 from .images import as_array, read_image, to_pil
 
@@ -30,15 +30,10 @@ class Result:
 def _read_bytes(src: str) -> bytes:
     if src == STDIO:
         return sys.stdin.buffer.read()
-    p = Path(src)
     try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise PixzipError(f"{src}: no such file") from None
-    except IsADirectoryError:
-        raise PixzipError(f"{src}: is a directory") from None
-    except PermissionError:
-        raise PixzipError(f"{src}: permission denied") from None
+        return Path(src).read_bytes()
+    except OSError as e:
+        raise PixzipError(describe_os_error(src, e)) from None
 
 
 def _check_output(dst: Path, src: str, force: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, describe_os_error
 
 MODES = {1: "L", 3: "RGB"}
 
@@ -44,12 +44,8 @@ def read_image(path) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             return _from_pil(im, str(path))
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise ImageError(describe_os_error(path, e)) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         if path.exists() and path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file") from None
