@@ -70,7 +70,7 @@ def sample(checkpoint, n, size=None, label=None, seed=0, device="auto", progress
         return image_grid(images), (h, w)
     dev = pick_device(device)
     ckpt = load_checkpoint(checkpoint)
-    model = load_model(checkpoint, dev)
+    model = load_model(ckpt, dev)
     if size is None:
         size = tuple(ckpt.get("image_size", (32, 32)))
     h, w = size

@@ -27,9 +27,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return ckpt
 
 
-def load_model(path, device="cpu"):
-    """The float model stored in a checkpoint, in eval mode."""
-    ckpt = load_checkpoint(path)
+def load_model(path_or_checkpoint, device="cpu"):
+    """The float model stored in a checkpoint (a path, or one already loaded), in eval mode."""
+    ckpt = path_or_checkpoint if isinstance(path_or_checkpoint, dict) else load_checkpoint(path_or_checkpoint)
     model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval()

@@ -22,7 +22,6 @@ STDIO = "-"
 class Result:
     source: str
     output: str | None
-    in_bytes: int
     out_bytes: int
     subpixels: int
 
@@ -108,10 +107,9 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
         _write_stdout(data)
     else:
         write_atomic(dst, data)
-    in_bytes = Path(src).stat().st_size if src != STDIO else 0
     if remove and src != STDIO:
         Path(src).unlink()
-    return Result(src, None if to_stdout else str(dst), in_bytes, len(data), pixels.size)
+    return Result(src, None if to_stdout else str(dst), len(data), pixels.size)
 
 
 def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False,
@@ -132,7 +130,7 @@ def decompress_file(src: str, output: str | None = None, *, force=False, to_stdo
         _write_stdout(buf.getvalue())
     else:
         _save_image(pixels, dst)
-    return Result(src, None if to_stdout else str(dst), len(data), 0, pixels.size)
+    return Result(src, None if to_stdout else str(dst), 0, pixels.size)
 
 
 def _save_image(pixels: np.ndarray, dst: Path) -> None:
@@ -155,7 +153,7 @@ def test_file(src: str, progress=None) -> Result:
         pixels = codec.decompress(data, progress=progress)
     except PixzipError as e:
         raise type(e)(f"{src}: {e}") from None
-    return Result(src, None, len(data), 0, pixels.size)
+    return Result(src, None, 0, pixels.size)
 
 
 def info(src: str) -> dict:

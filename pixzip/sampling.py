@@ -54,17 +54,19 @@ def _sample(model, n, height, width, labels, seed, device, progress) -> np.ndarr
     def draw(logits: torch.Tensor) -> torch.Tensor:
         return torch.multinomial(torch.softmax(logits.double(), dim=1), 1, generator=gen)[:, 0]
 
+    def windowed_logits(i: int, j: int) -> torch.Tensor:
+        top, left, right = context_window(model, i, j, height, width)
+        return model(x[:, :, top:i + 1, left:right], y)[:, :, :, i - top, j - left]
+
+    logits_at = stepper.logits if stepper is not None else windowed_logits
     for i in range(height):
         if stepper is not None:
             stepper.start_row(i)
         for j in range(width):
-            top, left, right = context_window(model, i, j, height, width)
             for ch in range(c):
+                x[:, ch, i, j] = draw(logits_at(i, j)[:, ch])
                 if stepper is not None:
-                    x[:, ch, i, j] = draw(stepper.logits(i, j)[:, ch])
                     stepper.write(i, j, ch, x[:, ch, i, j])
-                else:
-                    x[:, ch, i, j] = draw(model(x[:, :, top:i + 1, left:right], y)[:, ch, :, i - top, j - left])
             if progress is not None:
                 progress(1)
     return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
