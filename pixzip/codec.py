@@ -14,7 +14,7 @@ from .schedule import active_rows, n_steps, strip_layout
 from .wavefront import decode_image
 
 ENCODE_STRIP_ROWS = 32
-CHUNK_SYMBOLS = 1 << 16
+CHUNK_SYMBOLS = 1 << 14
 
 
 def _model(model) -> IntGatedPixelCNN:
@@ -23,27 +23,40 @@ def _model(model) -> IntGatedPixelCNN:
     return registry.load(model if model is not None else registry.DEFAULT_MODEL)
 
 
-class _StripCounts:
-    """Integer counts of an image, computed strip by strip with a context
-    halo and dropped once the schedule has passed their rows."""
+class _Gaps:
+    """The exp-table indices (``IntGatedPixelCNN.gaps``) of every strip's rows,
+    computed block by block with a context halo, in a ring buffer that holds
+    only the rows the schedule can still reach: rows alive at once plus one
+    block.  Memory is about 1.5 KB per pixel of those rows, not of the image."""
 
-    def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int):
-        self.net, self.x = net, torch.from_numpy(np.array(pixels))
-        self.strip = strip_rows
-        self.rows: dict[int, torch.Tensor] = {}
-        self.next = 0
+    def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_height: int, block: int):
+        h, w, c = pixels.shape
+        lag = net.reach + 1
+        self.net, self.x = net, torch.from_numpy(np.array(pixels))  # a writable copy
+        self.nb, self.S = strip_layout(h, strip_height)
+        self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
+        self.block = min(block, self.S)
+        self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
+        self.buf = np.empty((self.nb, self.cap, w, c, 256), np.int16)
+        self.next = 0   # first row (in every strip) not computed yet
 
-    def ensure(self, row: int) -> None:
+    def covers(self, row: int) -> bool:
+        return row < self.next
+
+    def compute_through(self, row: int) -> None:
+        """Compute every strip's rows up to ``row`` (the caller has consumed all
+        rows that the ring slots being overwritten held)."""
         while self.next <= row:
-            a, b = self.next, min(self.x.shape[0], self.next + self.strip)
-            counts = self.net.strip_counts(self.x, a, b)
-            for r in range(a, b):
-                self.rows[r] = counts[r - a]
+            a, b = self.next, min(self.S, self.next + self.block)
+            for k in range(self.nb):
+                if a < self.heights[k]:
+                    strip = self.x[k * self.S:k * self.S + self.heights[k]]
+                    g = self.net.strip_gaps(strip, a, min(b, self.heights[k])).numpy()
+                    self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
             self.next = b
 
-    def drop_below(self, row: int) -> None:
-        for r in [r for r in self.rows if r < row]:
-            del self.rows[r]
+    def take(self, strips, rows, cols, chans) -> np.ndarray:
+        return self.buf[strips, rows % self.cap, cols, chans]
 
 
 def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
@@ -52,42 +65,42 @@ def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
     step, colour, strip, row, exactly as the decoder consumes them."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    nb, S = strip_layout(h, strip_height)
-    strips = [_StripCounts(net, pixels[k * S:(k + 1) * S], strip_rows) for k in range(nb)]
-    heights = [min(S, h - k * S) for k in range(nb)]
+    gaps = _Gaps(net, pixels, strip_height, strip_rows)
+    nb, S = gaps.nb, gaps.S
+    last = gaps.heights[-1]
+    exp = net.exp.numpy().astype(np.float64)
     enc = coder.Encoder()
-    syms: list[np.ndarray] = []
-    rows_c: list[torch.Tensor] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     pending = 0
     bits = 0.0
 
     def flush():
-        nonlocal syms, rows_c, pending, bits
+        nonlocal parts, pending, bits
         if pending:
-            s, cnt = np.concatenate(syms), torch.cat(rows_c).numpy()
-            enc.encode(s, cnt)
-            bits += coder.cross_entropy_bits(s, cnt)
-        syms, rows_c, pending = [], [], 0
+            k, r, j, ch = (np.concatenate(v) for v in zip(*parts))
+            counts = exp[gaps.take(k, r, j, ch)]
+            sym = pixels[k * S + r, j, ch]
+            enc.encode(sym, counts)
+            bits += coder.cross_entropy_bits(sym, counts)
+        parts, pending = [], 0
 
     for t in range(n_steps(S, w, lag)):
         local = active_rows(t, S, w, lag)
         if not len(local):  # narrow images leave gaps between rows
             continue
-        parts = []
-        for k, strip in enumerate(strips):
-            rows = local[local < heights[k]]
-            if len(rows):
-                strip.ensure(int(rows[-1]))
-                parts.append((k, strip, rows, t - rows * lag))
+        if not gaps.covers(int(local[-1])):
+            flush()
+            gaps.compute_through(int(local[-1]))
+        k = np.repeat(np.arange(nb), len(local))
+        r = np.tile(local, nb)
+        keep = (k < nb - 1) | (r < last)
+        k, r = k[keep], r[keep]
+        j = t - r * lag
         for ch in range(c):
-            for k, strip, rows, cols in parts:
-                rows_c.append(torch.stack([strip.rows[int(r)][int(q), ch] for r, q in zip(rows, cols)]))
-                syms.append(pixels[k * S + rows, cols, ch])
-                pending += len(rows)
+            parts.append((k, r, j, np.full(len(r), ch)))
+            pending += len(r)
         if pending >= CHUNK_SYMBOLS:
             flush()
-        for strip in strips:
-            strip.drop_below(-(-(t + 1 - w + 1) // lag))
     flush()
     return enc.to_bytes(), bits
 

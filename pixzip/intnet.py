@@ -52,40 +52,102 @@ REQUANT_LIMIT = 2.0 ** 52
 
 
 class IntLinear:
-    """y = requant(W @ a + b): W 10-bit (out, in), b, M integers, one shift."""
+    """y = requant(W @ a + b): W 10-bit (out, in), b, M integers, one shift.
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: int, exact: str):
-        self.dtype = torch.float32 if exact == "float32" else torch.float64
-        self.weight = torch.from_numpy(np.asarray(weight, dtype=np.float64)).to(self.dtype)
+    The matmul runs in float32, which is exact while every partial sum stays
+    below 2^24 in magnitude.  A layer whose bound sum(|w|) * max|a| is larger
+    is split until each part is under it: the inputs into chunks (each output
+    sums its chunks in float64), and if one input alone is too big, each
+    activation into two base-64 digits, a = 64*hi + lo with lo in 0..63, whose
+    products are combined in float64.  Every part is an exact integer, so the
+    result is the same integer as a direct int64 sum."""
+
+    DIGIT = 64.0
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: int, max_in: float):
+        w = np.asarray(weight, dtype=np.float64)
+        self.weight = torch.from_numpy(w)
         b = np.asarray(bias, dtype=np.int64)
         m = np.asarray(mult, dtype=np.int64)
         half = 1 << (shift - 1)
         self.scale = torch.from_numpy(np.ldexp(m.astype(np.float64), -shift))
         self.offset = torch.from_numpy(np.ldexp((b * m + half).astype(np.float64), -shift))
+        self.max_in = float(max_in)
+        self._plan()
+
+    def _plan(self) -> None:
+        w = self.weight.abs().numpy()
+        whole = self._chunks(w, self.max_in)
+        halves = self._chunks(w, max(self.DIGIT, self.max_in / self.DIGIT + 1))
+        # splitting doubles the matmuls; it pays when it saves many chunks
+        self.split = len(whole) > 2 and 2 * len(halves) < len(whole)
+        self.chunks = halves if self.split else whole
+        self.parts = [self.weight[:, a:b].T.to(torch.float32).contiguous() for a, b in self.chunks]
+
+    @staticmethod
+    def _chunks(w: np.ndarray, top: float) -> list[tuple[int, int]]:
+        """Input ranges, greedily as long as possible, whose sums stay below 2^24
+        for every output when each input is at most ``top`` in magnitude."""
+        chunks, start, run = [], 0, np.zeros(w.shape[0])
+        for k in range(w.shape[1]):
+            if k > start and float((run + w[:, k]).max()) * top >= EXACT_F32:
+                chunks.append((start, k))
+                start, run = k, np.zeros(w.shape[0])
+            run += w[:, k]
+        chunks.append((start, w.shape[1]))
+        return chunks
+
+    def accumulate(self, a: torch.Tensor) -> torch.Tensor:
+        """Exact W @ a for an integer-valued tensor a (..., in), as float64 (..., out)."""
+        a = a.to(torch.float32)
+        if self.split:
+            hi = torch.floor(a / self.DIGIT)
+            digits = [(hi, self.DIGIT), (a - hi * self.DIGIT, 1.0)]
+        else:
+            digits = [(a, 1.0)]
+        acc = None
+        for x, unit in digits:
+            for (lo, hi_), wt in zip(self.chunks, self.parts):
+                part = (x[..., lo:hi_] if len(self.chunks) > 1 else x) @ wt
+                part = part.to(torch.float64)
+                if unit != 1.0:
+                    part.mul_(unit)
+                acc = part if acc is None else acc.add_(part)
+        return acc
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         """a: integer-valued tensor (..., in) -> integer-valued float64 (..., out)."""
-        return requant(a.to(self.dtype) @ self.weight.T, self.scale, self.offset)
+        return requant(self.accumulate(a), self.scale, self.offset)
+
+    def reorder_inputs(self, shape: tuple[int, ...], order: tuple[int, ...]) -> "IntLinear":
+        """The same layer with its inputs, viewed as ``shape``, permuted to ``order``."""
+        w = self.weight.view(-1, *shape).permute(0, *(1 + i for i in order)).reshape(self.weight.shape[0], -1)
+        self.weight = w.contiguous()
+        self._plan()
+        return self
 
     @staticmethod
     def stack(parts: list["IntLinear"]) -> "IntLinear":
         """One linear computing several that share an input (outputs concatenated)."""
         out = IntLinear.__new__(IntLinear)
-        out.dtype = torch.float64 if any(p.dtype == torch.float64 for p in parts) else torch.float32
-        out.weight = torch.cat([p.weight.to(out.dtype) for p in parts])
+        out.weight = torch.cat([p.weight for p in parts])
         out.scale = torch.cat([p.scale for p in parts])
         out.offset = torch.cat([p.offset for p in parts])
+        out.max_in = max(p.max_in for p in parts)
+        out._plan()
         return out
 
 
 def requant(acc: torch.Tensor, scale, offset) -> torch.Tensor:
-    """floor(acc * scale + offset) in float64: exact under the export bound."""
-    return torch.addcmul(torch.as_tensor(offset, dtype=torch.float64), acc, torch.as_tensor(scale, dtype=torch.float64)).floor_()
+    """floor(acc * scale + offset) in float64, in place on the float64 ``acc``.
+    Exact under the export bound: the product and the sum are exact, so the
+    order and fusion of the operations cannot change the result."""
+    return acc.mul_(scale).add_(offset).floor_()
 
 
 def requant_scalar(x: torch.Tensor, mult: int, shift: int) -> torch.Tensor:
     """floor(x * mult / 2^shift + 1/2) for an integer-valued tensor x."""
-    return requant(x.to(torch.float64), math.ldexp(mult, -shift), 0.5)
+    return requant(x.to(torch.float64, copy=True), math.ldexp(mult, -shift), 0.5)
 
 
 def make_tables() -> dict[str, np.ndarray]:
@@ -118,16 +180,23 @@ class IntGatedPixelCNN:
         self.sigmoid = torch.from_numpy(t["sigmoid"].astype(np.float64))
         self.exp = torch.from_numpy(t["exp"].astype(np.int64))
         self.exp_max_index = len(self.exp) - 1
+        if self.exp_max_index >= 1 << 15:
+            raise ValueError("exp table too long")
         self.tensors = tensors
 
-        def lin(prefix):
+        def lin(prefix, max_in=ACT_MAX):
             return IntLinear(t[prefix + ".w"], t[prefix + ".b"], t[prefix + ".m"],
-                             int(config["shift"][prefix]), config["exact"][prefix])
+                             int(config["shift"][prefix]), max_in)
 
         L = range(self.layers)
-        self.v_conv = [lin(f"v_conv.{l}") for l in L]
-        self.link = [lin(f"link.{l}") for l in L]
-        self.h_conv = [lin(f"h_conv.{l}") for l in L]
+        k2, c, p = self.k2, self.colors, self.p
+        x_max = lambda l: 255 if l == 0 else ACT_MAX  # noqa: E731  (inputs are 2x - 255)
+        cin = lambda l: c if l == 0 else p  # noqa: E731
+        # conv weights are stored (out, in, kh, kw); _taps wants the inputs tap-major
+        self.v_conv = [lin(f"v_conv.{l}", x_max(l)).reorder_inputs((cin(l), k2 + 1, 2 * k2 + 1), (1, 2, 0))
+                       for l in L]
+        self.link = [lin(f"link.{l}", GATE_LIMIT) for l in L]
+        self.h_conv = [lin(f"h_conv.{l}", x_max(l)).reorder_inputs((cin(l), 1, k2 + 1), (1, 2, 0)) for l in L]
         self.skip = [lin(f"skip.{l}") for l in L]
         self.h_out = [lin(f"h_out.{l}") for l in L]
         # skip and h_out read the same gate output: one matmul for both.
@@ -179,6 +248,13 @@ class IntGatedPixelCNN:
             h_new = h_new + h_prev
         return g, skip, h_new.clamp_(-ACT_MAX, ACT_MAX)
 
+    def gaps(self, logits: torch.Tensor) -> torch.Tensor:
+        """Index into the exp table of each integer logit (..., 256): its gap to
+        the row's largest logit, clamped where the counts stay 1.  int16 keeps
+        the encoder's working set at 2 bytes per symbol and level."""
+        d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
+        return d.to(torch.int16)
+
     def counts(self, logits: torch.Tensor) -> torch.Tensor:
         """Integer counts (each >= 1) from integer logits (..., 256)."""
         d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
@@ -219,6 +295,12 @@ class IntGatedPixelCNN:
         with torch.no_grad():
             return self.counts(self.logits(pixels[None, top:stop], labels))[0, start - top:]
 
+    def strip_gaps(self, pixels: torch.Tensor, start: int, stop: int, labels=None) -> torch.Tensor:
+        """``gaps`` (stop-start, W, C, 256) of rows [start, stop), like ``strip_counts``."""
+        top = max(0, start - self.rows_above)
+        with torch.no_grad():
+            return self.gaps(self.logits(pixels[None, top:stop], labels))[0, start - top:]
+
     def cross_entropy_bits(self, pixels: np.ndarray, strip_rows: int = 32) -> float:
         """Ideal code length in bits of an (H, W, C) uint8 image under the integer model."""
         x = torch.from_numpy(np.ascontiguousarray(pixels))
@@ -258,16 +340,10 @@ class IntGatedPixelCNN:
 
 def _taps(x: torch.Tensor, lin: IntLinear, kh: int, kw: int, pad: tuple[int, int, int]) -> torch.Tensor:
     """Exact convolution of channels-last integer maps x (B, H, W, Cin) with a
-    kh x kw kernel and (top, left, right) zero padding; the weight is flattened
-    (out, Cin, kh, kw).  Partial sums are accumulated tap by tap, each an exact
-    integer under the export bound, so the result is requantized exactly."""
+    kh x kw kernel and (top, left, right) zero padding, as one matmul over the
+    taps gathered tap-major (the order of ``lin``'s inputs)."""
     b, h, w, cin = x.shape
     top, left, right = pad
-    xp = F.pad(x.to(lin.dtype), (0, 0, left, right, top, 0))
-    wt = lin.weight.view(-1, cin, kh, kw)
-    acc = None
-    for dy in range(kh):
-        for dx in range(kw):
-            part = xp[:, dy:dy + h, dx:dx + w] @ wt[:, :, dy, dx].T
-            acc = part if acc is None else acc + part
-    return requant(acc, lin.scale, lin.offset)
+    xp = F.pad(x.to(torch.float32), (0, 0, left, right, top, 0))
+    cols = torch.cat([xp[:, dy:dy + h, dx:dx + w] for dy in range(kh) for dx in range(kw)], dim=-1)
+    return requant(lin.accumulate(cols), lin.scale, lin.offset)

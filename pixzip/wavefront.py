@@ -4,9 +4,10 @@ Each step evaluates the network, batched, at every ready pixel.  The vertical
 stack is computed once per position, one column per layer and row per step,
 along a frontier that runs ahead of the decoded pixels.  The horizontal stack
 is computed only at the positions being decoded, in three colour sub-steps,
-from per-layer row buffers.  A ``source`` turns each batch of counts into
-symbols: the entropy decoder when decompressing, a random generator when
-sampling, or the known image when checking exactness.
+from per-layer row buffers.  The arithmetic runs in the compiled kernels of
+``decode_kernels``; this module only walks the schedule.  A ``source`` turns
+each batch of counts into symbols: the entropy decoder when decompressing, a
+random generator when sampling, or the known image when checking exactness.
 """
 from __future__ import annotations
 
@@ -15,11 +16,20 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import decode_kernels as K
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps, rows_at, strip_layout
+from .schedule import active_rows, n_steps, strip_layout
 
 # source(counts (n, 256) int64 tensor, rows, cols, colour) -> symbols (n,) int64
 Source = Callable[[torch.Tensor, np.ndarray, np.ndarray, int], torch.Tensor]
+
+
+def program(net: IntGatedPixelCNN) -> K.Program:
+    """The net packed for the kernels (built once per loaded model)."""
+    prog = getattr(net, "_program", None)
+    if prog is None:
+        prog = net._program = K.Program(net)
+    return prog
 
 
 def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source, label: int | None = None,
@@ -29,79 +39,57 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     With ``strip_height`` S > 0 the image is coded as independent strips of S
     rows (no context across them), decoded in lockstep as a batch: a step then
     decodes the ready pixels of every strip, strip by strip in stream order."""
+    prog = program(net)
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
     nb, S = strip_layout(height, strip_height)
     last = height - (nb - 1) * S                       # rows in the last strip
     ring = min(S, (width + R) // lag + k2 + 3)         # rows alive at once, plus those read above
     zero = ring                                        # a slot that stays zero (rows above a strip)
-    f32 = torch.float32
-    xi = torch.zeros(nb, S + k2 + 1, width + 2 * k2, C, dtype=f32)   # 2x-255; k2+1 zero rows on top
-    V = [torch.zeros(nb, ring + 1, width + 2 * k2, p, dtype=f32) for _ in range(L)]
-    links = [torch.zeros(nb, ring + 1, width, 2 * p, dtype=f32) for _ in range(L)]
-    hb = [torch.zeros(nb, ring + 1, width + k2, p, dtype=f32) for _ in range(L)]
+    xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
+    V = np.zeros((L, nb, ring + 1, width + 2 * k2, p), np.int16)
+    LK = np.zeros((L, nb, ring + 1, width, 2 * p), np.int32)
+    HB = np.zeros((L, nb, ring + 1, width + k2, p), np.int16)
+    cap = nb * min(S, (width + R) // lag + 2)          # most tasks in one step
+    xs = np.zeros((cap, max(prog.max_inputs, prog.skip)), np.int16)
+    ys = np.zeros((cap, 2, max(prog.max_rows, 2 * p)), np.int64)
+    zs = np.zeros((cap, 2 * p), np.int16)
+    G = np.zeros((cap, L, p), np.int16)
+    SK = np.zeros((cap, prog.skip), np.int64)
+    HID = np.zeros((cap, prog.hidden), np.int16)
+    counts = np.zeros((cap, 256), np.int64)
+    vcond, lcond = prog.conditioning(label)
     out = np.zeros((height, width, C), dtype=np.uint8)
-    cond = [None] * L
-    if net.n_classes and label is not None:
-        cond = [(net.v_cond[label, l], net.h_cond[label, l]) for l in range(L)]
-    dy_v = torch.arange(k2 + 1)
-    dx_v = torch.arange(2 * k2 + 1)
-    dx_h = torch.arange(k2 + 1)
+    weights = (prog.w, prog.ops, prog.bias, prog.mult, prog.shift, prog.layer_ops)
 
-    def slot(rows: torch.Tensor) -> torch.Tensor:
-        return torch.where(rows >= 0, rows % ring, torch.full_like(rows, zero))
-
-    def pairs(local: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def pairs(local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(strip, row-in-strip) of the given strip rows, strip-major: stream order."""
         b = np.repeat(np.arange(nb), len(local))
         i = np.tile(local, nb)
         keep = (b < nb - 1) | (i < last)
-        return torch.from_numpy(b[keep]), torch.from_numpy(i[keep])
+        return b[keep], i[keep]
 
     for t in range(-R, n_steps(S, width, lag)):
         # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
-        for l in range(L):
-            offset = R - (l + 1) * k2
-            b, i = pairs(rows_at(t, offset, S, width, lag))
-            if not len(i):
-                continue
-            f = t - i * lag + offset
-            bb = b[:, None, None]
-            cols = (f[:, None] + dx_v[None, :])[:, None, :]            # padded column index
-            if l == 0:   # image rows i-1-k2 .. i-1, stored at offset k2+1
-                slab = xi[bb, (i[:, None] + dy_v[None, :])[:, :, None], cols]
-            else:
-                slab = V[l - 1][bb, slot(i[:, None] - k2 + dy_v[None, :])[:, :, None], cols]
-            v_raw = net.v_conv[l](slab.permute(0, 3, 1, 2).reshape(len(i), -1))
-            v_pre, link = net.vertical_terms(l, v_raw, cond[l])
-            s = slot(i)
-            V[l][b, s, f + k2] = net.gate(v_pre, net.v_gate[l]).to(f32)
-            links[l][b, s, f] = link.to(f32)
+        lo = max(0, -(-(t - width + 1) // lag))
+        hi = min(S - 1, (t + R - k2) // lag) if t + R - k2 >= 0 else -1
+        if hi >= lo:
+            b, i = pairs(np.arange(lo, hi + 1))
+            K.vertical_step(t, lag, R, k2, width, S, last, ring, zero, b, i, xi, V, LK, *weights,
+                            prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, xs, ys, zs)
         # Decode the ready pixels, colour by colour.
         b, i = pairs(active_rows(t, S, width, lag))
-        if not len(i):
+        n = len(i)
+        if not n:
             continue
         j = t - i * lag
-        s = slot(i)
-        rows = (b * S + i).numpy()
-        cols_np = j.numpy()
-        hcols = j[:, None] + dx_h[None, :]
+        rows = b * S + i
         for c in range(C):
-            skip = 0
-            for l in range(L):
-                if l == 0:
-                    slab = xi[b[:, None], (i + k2 + 1)[:, None], hcols]          # (n, k2+1, C)
-                else:
-                    slab = hb[l - 1][b[:, None], s[:, None], hcols]              # (n, k2+1, p)
-                h_part = net.h_conv[l](slab.permute(0, 2, 1).reshape(len(i), -1))
-                h_prev = hb[l - 1][b, s, j + k2] if l else None
-                _, sk, h_new = net.horizontal(l, h_part, links[l][b, s, j], h_prev)
-                hb[l][b, s, j + k2] = h_new.to(f32)
-                skip = skip + sk
-            logits = net.head(skip).view(len(i), C, 256)[:, c]
-            sym = torch.as_tensor(source(net.counts(logits), rows, cols_np, c), dtype=torch.int64)
-            out[rows, cols_np, c] = sym.numpy()
-            xi[b, i + k2 + 1, j + k2, c] = (2 * sym - 255).to(f32)
+            K.horizontal_step(c, k2, ring, b, i, j, xi, LK, HB, G, SK, HID, *weights, prog.head_ops,
+                              prog.gates, prog.head_in, prog.tanh, prog.sigmoid, prog.exp, xs, ys, counts)
+            sym = torch.as_tensor(source(torch.from_numpy(counts[:n]), rows, j, c), dtype=torch.int64).numpy()
+            out[rows, j, c] = sym
+            xi[b, i + k2 + 1, j + k2, c] = 2 * sym - 255
         if progress is not None:
-            progress(len(i))
+            progress(n)
     return out

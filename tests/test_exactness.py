@@ -82,8 +82,9 @@ def test_float32_accumulation_matches_int64_reference():
               for kind in ("v_conv", "link", "h_conv", "skip", "h_out") for l in range(3)}
     layers.update(head1=net.head1, head2=net.head2)
     for name, lin in layers.items():
-        assert (cfg["bound"][name] < 2 ** 24) == (lin.dtype == torch.float32), name
-        w = torch.from_numpy(t[name + ".w"].astype(np.int64))
+        assert (cfg["bound"][name] < 2 ** 24) == (len(lin.chunks) == 1 and not lin.split), name
+        w = lin.weight.to(torch.int64)          # the layer's own input order (conv taps are reordered)
+        assert sorted(w.flatten().tolist()) == sorted(t[name + ".w"].astype(np.int64).flatten().tolist())
         b = torch.from_numpy(t[name + ".b"])
         m = torch.from_numpy(t[name + ".m"])
         shift = cfg["shift"][name]
@@ -92,6 +93,28 @@ def test_float32_accumulation_matches_int64_reference():
         a = torch.cat([worst, -worst, torch.randint(-limit, limit + 1, (32, w.shape[1]))])
         ref = ((a @ w.T + b) * m + (1 << (shift - 1))) >> shift
         assert torch.equal(lin(a).to(torch.int64), ref), name
+
+
+@pytest.mark.parametrize("max_in,k", [(ACT_MAX, 400), (GATE_LIMIT, 300), (GATE_LIMIT, 3)])
+def test_layers_past_the_float32_bound_are_split_exactly(max_in, k):
+    """A layer whose sums can pass 2^24 is chunked (and its inputs split into
+    digits when that saves chunks); at worst-case inputs it still gives the
+    int64 reference."""
+    from pixzip.intnet import IntLinear
+    rng = np.random.default_rng(k)
+    w = rng.integers(-511, 512, (24, k))
+    w[:, 0] = 511
+    b = rng.integers(-1000, 1000, 24)
+    m = rng.integers(1, 1 << 20, 24)
+    shift = 30
+    lin = IntLinear(w, b, m, shift, max_in)
+    bound = float((np.abs(w).sum(1) * max_in).max())
+    assert (len(lin.chunks) > 1 or lin.split) == (bound >= 2 ** 24)
+    wt = torch.from_numpy(w)
+    worst = torch.sign(wt) * max_in
+    a = torch.cat([worst, -worst, torch.randint(-max_in, max_in + 1, (16, k))])
+    ref = ((a @ wt.T + torch.from_numpy(b)) * torch.from_numpy(m) + (1 << (shift - 1))) >> shift
+    assert torch.equal(lin(a).to(torch.int64), ref)
 
 
 def test_requantization_rounds_half_up_on_negatives():
