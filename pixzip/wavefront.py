@@ -5,7 +5,7 @@ stack is computed once per position, one column per layer and row per step,
 along a frontier that runs ahead of the decoded pixels.  The horizontal stack
 is computed only at the positions being decoded, in three colour sub-steps,
 from per-layer row buffers.  The arithmetic runs in the compiled kernels of
-``decode_kernels``; this module only walks the schedule.  A ``source`` turns
+``intkernels``; this module only walks the schedule.  A ``source`` turns
 each batch of counts into symbols: the entropy decoder when decompressing, a
 random generator when sampling, or the known image when checking exactness.
 """
@@ -16,20 +16,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import decode_kernels as K
+from . import intkernels as K
 from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps, strip_layout
 
 # source(counts (n, 256) int64 tensor, rows, cols, colour) -> symbols (n,) int64
 Source = Callable[[torch.Tensor, np.ndarray, np.ndarray, int], torch.Tensor]
-
-
-def program(net: IntGatedPixelCNN) -> K.Program:
-    """The net packed for the kernels (built once per loaded model)."""
-    prog = getattr(net, "_program", None)
-    if prog is None:
-        prog = net._program = K.Program(net)
-    return prog
 
 
 def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source, label: int | None = None,
@@ -39,7 +31,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     With ``strip_height`` S > 0 the image is coded as independent strips of S
     rows (no context across them), decoded in lockstep as a batch: a step then
     decodes the ready pixels of every strip, strip by strip in stream order."""
-    prog = program(net)
+    prog = K.program(net)
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
     nb, S = strip_layout(height, strip_height)

@@ -157,3 +157,15 @@ def test_strips_are_independent_images_decoded_in_lockstep(strip_height):
     data = codec.compress(img, net, strip_height=strip_height)
     assert codec.read_header(data).strip_height == strip_height
     assert np.array_equal(codec.decompress(data, net), img)
+
+
+@pytest.mark.parametrize("colors,layers,kernel", [(3, 2, 3), (1, 3, 5), (3, 3, 5)])
+@pytest.mark.parametrize("start,stop", [(0, 11), (0, 1), (4, 11), (9, 10)])
+def test_encoder_kernel_equals_full_pass(colors, layers, kernel, start, stop):
+    """The encoder's compiled pass over a block of rows (with its halo) gives
+    the integers of the reference full pass over the whole image."""
+    from pixzip.intkernels import program, row_gaps
+    net = tiny_int_model(colors, layers, kernel)
+    img = image(11, 7, colors, seed=start)
+    full = net.gaps(net.logits(torch.from_numpy(img)[None]))[0].numpy()
+    assert np.array_equal(row_gaps(program(net), img, start, stop), full[start:stop])

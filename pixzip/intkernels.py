@@ -1,5 +1,6 @@
-"""Compiled kernels of the decoder: the integer network at the positions of one
-wavefront step, in exact integer arithmetic (numba).
+"""Compiled kernels of the integer network, in exact integer arithmetic (numba):
+the decoder's step at the positions of one wavefront step, and the encoder's
+full pass over a block of rows.
 
 Weights are int16, activations int16, and every dot product accumulates in
 int32: the exporter's per-layer bound sum(|w|) * max|a| is checked below 2^31
@@ -128,6 +129,14 @@ class Program:
                     np.ascontiguousarray(net.h_cond[label].numpy(), dtype=np.int64))
         z = np.zeros((self.L, 2 * self.p), np.int64)
         return z, z.copy()
+
+
+def program(net: IntGatedPixelCNN) -> Program:
+    """The net packed for the kernels (built once per loaded model)."""
+    prog = getattr(net, "_program", None)
+    if prog is None:
+        prog = net._program = Program(net)
+    return prog
 
 
 @njit(inline="always")
@@ -270,3 +279,136 @@ def horizontal_step(c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, SK, HID,
         for v in range(256):
             d = top - y[v]
             counts[n, v] = exp[d if d < emax else emax]
+
+
+@njit(parallel=True, cache=True)
+def full_pass(xi, n_out, k2, p, skip, hidden, max_in, max_rows, w, ops, bias, mult, shift, layer_ops, head_ops,
+              gates, head_in, tanh, sigmoid, exp, vcond, lcond, gaps):
+    """The encoder's pass over a block of rows: ``xi`` (rows + k2 + 1, W + 2k2, C)
+    holds 2x - 255 below k2 + 1 zero rows.  Fills ``gaps`` (n_out, W, C, 256)
+    with the exp-table indices of the last n_out rows (the rows above them are
+    their context halo).  Layer by layer over all positions, each with the same
+    per-position arithmetic as the decoder's steps."""
+    rows = xi.shape[0] - k2 - 1
+    W = xi.shape[1] - 2 * k2
+    C = xi.shape[2]
+    L = layer_ops.shape[0]
+    kw = 2 * k2 + 1
+    pg, sg, hg = p // C, skip // C, hidden // C
+    emax = len(exp) - 1
+    hm, hs = head_in[0], head_in[1]
+    Vp = np.zeros((rows, W + 2 * k2, p), np.int16)
+    Vc = np.zeros((rows, W + 2 * k2, p), np.int16)
+    Hp = np.zeros((rows, W + k2, p), np.int16)
+    Hc = np.zeros((rows, W + k2, p), np.int16)
+    LK = np.zeros((rows, W, 2 * p), np.int32)
+    SK = np.zeros((rows, W, skip), np.int64)
+    for l in range(L):
+        gm, gs = gates[l, 0], gates[l, 1]
+        for r in prange(rows):
+            x = np.zeros(max_in, np.int16)
+            y = np.zeros(max_rows, np.int64)
+            u = np.zeros(max_rows, np.int64)
+            z = np.zeros(2 * p, np.int16)
+            for f in range(W):
+                k = 0
+                if l == 0:
+                    for dy in range(k2 + 1):
+                        for dx in range(kw):
+                            for ch in range(C):
+                                x[k] = xi[r + dy, f + dx, ch]
+                                k += 1
+                else:
+                    for dy in range(k2 + 1):
+                        rr = r - k2 + dy
+                        for dx in range(kw):
+                            for ch in range(p):
+                                x[k] = Vp[rr, f + dx, ch] if rr >= 0 else 0
+                                k += 1
+                _linear(layer_ops[l, 0], x, y, w, ops, bias, mult, shift)
+                for o in range(2 * p):
+                    z[o] = _clamp(y[o], -GATE_LIMIT, GATE_LIMIT)
+                _linear(layer_ops[l, 1], z, u, w, ops, bias, mult, shift)
+                for o in range(2 * p):
+                    LK[r, f, o] = _clamp(u[o] + lcond[l, o], -TERM_LIMIT, TERM_LIMIT)
+                    y[o] = _clamp(y[o] + vcond[l, o], -GATE_LIMIT, GATE_LIMIT)
+                for ch in range(p):
+                    Vc[r, f + k2, ch] = _gate(y[ch], y[p + ch], tanh, sigmoid, gm, gs)
+        hgm, hgs = gates[l, 2], gates[l, 3]
+        for r in prange(rows):
+            x = np.zeros(max_in, np.int16)
+            y = np.zeros(max_rows, np.int64)
+            g = np.zeros(p, np.int16)
+            for j in range(W):
+                for c in range(C):
+                    k = 0
+                    if l == 0:
+                        for dx in range(k2 + 1):
+                            for ch in range(C):
+                                x[k] = xi[r + k2 + 1, j + dx, ch]
+                                k += 1
+                    else:
+                        for dx in range(k2 + 1):
+                            for ch in range(p):
+                                x[k] = Hp[r, j + dx, ch]
+                                k += 1
+                    _linear(layer_ops[l, 2 + c], x, y, w, ops, bias, mult, shift)
+                    for m in range(pg):
+                        ch = c * pg + m
+                        a = _clamp(_clamp(y[m], -TERM_LIMIT, TERM_LIMIT) + LK[r, j, ch], -GATE_LIMIT, GATE_LIMIT)
+                        b = _clamp(_clamp(y[pg + m], -TERM_LIMIT, TERM_LIMIT) + LK[r, j, p + ch],
+                                   -GATE_LIMIT, GATE_LIMIT)
+                        g[ch] = _gate(a, b, tanh, sigmoid, hgm, hgs)
+                    _linear(layer_ops[l, 2 + C + c], g, y, w, ops, bias, mult, shift)
+                    for m in range(sg):
+                        if l == 0:
+                            SK[r, j, c * sg + m] = y[m]
+                        else:
+                            SK[r, j, c * sg + m] += y[m]
+                    for m in range(pg):
+                        ch = c * pg + m
+                        h = y[sg + m]
+                        if l > 0:
+                            h += Hp[r, j + k2, ch]
+                        Hc[r, j + k2, ch] = _clamp(h, -ACT_MAX, ACT_MAX)
+        Vp, Vc = Vc, Vp
+        Hp, Hc = Hc, Hp
+    for r in prange(n_out):
+        rr = rows - n_out + r
+        x = np.zeros(max_in, np.int16)
+        y = np.zeros(max_rows, np.int64)
+        hid = np.zeros(hidden, np.int16)
+        for j in range(W):
+            for c in range(C):
+                for ch in range((c + 1) * sg):
+                    a = _clamp(SK[rr, j, ch], -_SKIP_LIMIT, _SKIP_LIMIT)
+                    x[ch] = _clamp((a * hm + (np.int64(1) << (hs - 1))) >> hs, 0, ACT_MAX)
+                _linear(head_ops[0, c], x, y, w, ops, bias, mult, shift)
+                for m in range(hg):
+                    hid[c * hg + m] = _clamp(y[m], 0, ACT_MAX)
+                _linear(head_ops[1, c], hid, y, w, ops, bias, mult, shift)
+                top = y[0]
+                for v in range(1, 256):
+                    if y[v] > top:
+                        top = y[v]
+                for v in range(256):
+                    d = top - y[v]
+                    gaps[r, j, c, v] = d if d < emax else emax
+
+
+def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
+    """Exp-table indices (stop-start, W, C, 256) int16 of rows [start, stop) of an
+    (H, W, C) uint8 image, from one pass over them and the rows above that they
+    can see; the same integers as ``IntGatedPixelCNN.gaps`` of a full pass."""
+    net = prog.net
+    top = max(0, start - net.rows_above)
+    k2 = prog.k2
+    h, w, c = pixels.shape
+    xi = np.zeros((stop - top + k2 + 1, w + 2 * k2, c), np.int16)
+    xi[k2 + 1:, k2:k2 + w] = 2 * pixels[top:stop].astype(np.int16) - 255
+    gaps = np.empty((stop - start, w, c, 256), np.int16)
+    vcond, lcond = prog.conditioning(label)
+    full_pass(xi, stop - start, k2, prog.p, prog.skip, prog.hidden, max(prog.max_inputs, prog.skip),
+              max(prog.max_rows, 2 * prog.p), prog.w, prog.ops, prog.bias, prog.mult, prog.shift, prog.layer_ops,
+              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, prog.exp, vcond, lcond, gaps)
+    return gaps
