@@ -168,6 +168,29 @@ def _linear(op, x, y, w, ops, bias, mult, shift):
         y[o] = _requant(np.int64(acc), p0 + o, bias, mult, shift)
 
 
+@njit
+def _head(c, sk, hid, x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops):
+    """The head for colour c at one position: y[:256] = the exp-table index of
+    each level (its logit's gap to the largest, clamped where counts stay 1).
+    ``sk`` is the position's skip sum, ``hid`` its hidden row (groups < c kept)."""
+    C = head_ops.shape[1]
+    sg, hg = len(sk) // C, len(hid) // C
+    for ch in range((c + 1) * sg):
+        a = _clamp(sk[ch], -_SKIP_LIMIT, _SKIP_LIMIT)
+        x[ch] = _clamp((a * hm + (np.int64(1) << (hs - 1))) >> hs, 0, ACT_MAX)
+    _linear(head_ops[0, c], x, y, w, ops, bias, mult, shift)
+    for m in range(hg):
+        hid[c * hg + m] = _clamp(y[m], 0, ACT_MAX)
+    _linear(head_ops[1, c], hid, y, w, ops, bias, mult, shift)
+    top = y[0]
+    for v in range(1, 256):
+        if y[v] > top:
+            top = y[v]
+    for v in range(256):
+        d = top - y[v]
+        y[v] = d if d < emax else emax
+
+
 @njit(parallel=True, cache=True)
 def vertical_step(t, lag, R, k2, width, strip_rows, last_rows, ring, zero, b_of, i_of,
                   xi, V, LK, w, ops, bias, mult, shift, layer_ops, gates, tanh, sigmoid, vcond, lcond,
@@ -226,7 +249,6 @@ def horizontal_step(c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, SK, HID,
     C = xi.shape[3]
     pg = p // C
     sg = SK.shape[1] // C
-    hg = HID.shape[1] // C
     emax = len(exp) - 1
     hm, hs = head_in[0], head_in[1]
     for n in prange(len(i_of)):
@@ -265,20 +287,9 @@ def horizontal_step(c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, SK, HID,
                 if l > 0:
                     h += HB[l - 1, b, s, j + k2, ch]
                 HB[l, b, s, j + k2, ch] = _clamp(h, -ACT_MAX, ACT_MAX)
-        for ch in range((c + 1) * sg):
-            a = _clamp(SK[n, ch], -_SKIP_LIMIT, _SKIP_LIMIT)
-            x[ch] = _clamp((a * hm + (np.int64(1) << (hs - 1))) >> hs, 0, ACT_MAX)
-        _linear(head_ops[0, c], x, y, w, ops, bias, mult, shift)
-        for m in range(hg):
-            HID[n, c * hg + m] = _clamp(y[m], 0, ACT_MAX)
-        _linear(head_ops[1, c], HID[n], y, w, ops, bias, mult, shift)
-        top = y[0]
-        for v in range(1, 256):
-            if y[v] > top:
-                top = y[v]
+        _head(c, SK[n], HID[n], x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops)
         for v in range(256):
-            d = top - y[v]
-            counts[n, v] = exp[d if d < emax else emax]
+            counts[n, v] = exp[y[v]]
 
 
 @njit(parallel=True, cache=True)
@@ -294,7 +305,7 @@ def full_pass(xi, n_out, k2, p, skip, hidden, max_in, max_rows, w, ops, bias, mu
     C = xi.shape[2]
     L = layer_ops.shape[0]
     kw = 2 * k2 + 1
-    pg, sg, hg = p // C, skip // C, hidden // C
+    pg, sg = p // C, skip // C
     emax = len(exp) - 1
     hm, hs = head_in[0], head_in[1]
     Vp = np.zeros((rows, W + 2 * k2, p), np.int16)
@@ -380,20 +391,9 @@ def full_pass(xi, n_out, k2, p, skip, hidden, max_in, max_rows, w, ops, bias, mu
         hid = np.zeros(hidden, np.int16)
         for j in range(W):
             for c in range(C):
-                for ch in range((c + 1) * sg):
-                    a = _clamp(SK[rr, j, ch], -_SKIP_LIMIT, _SKIP_LIMIT)
-                    x[ch] = _clamp((a * hm + (np.int64(1) << (hs - 1))) >> hs, 0, ACT_MAX)
-                _linear(head_ops[0, c], x, y, w, ops, bias, mult, shift)
-                for m in range(hg):
-                    hid[c * hg + m] = _clamp(y[m], 0, ACT_MAX)
-                _linear(head_ops[1, c], hid, y, w, ops, bias, mult, shift)
-                top = y[0]
-                for v in range(1, 256):
-                    if y[v] > top:
-                        top = y[v]
+                _head(c, SK[rr, j], hid, x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops)
                 for v in range(256):
-                    d = top - y[v]
-                    gaps[r, j, c, v] = d if d < emax else emax
+                    gaps[r, j, c, v] = y[v]
 
 
 def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:

@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -271,7 +270,7 @@ class IntGatedPixelCNN:
         in one parallel pass over the given rows."""
         b, h, w, c = x.shape
         xi = 2 * x.to(torch.float64) - 255
-        k2, p = self.k2, self.p
+        k2 = self.k2
         v_in = F.pad(xi, (0, 0, 0, 0, 1, 0))[:, :-1]          # shifted down one row
         h_in = xi
         skip = 0

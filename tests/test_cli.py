@@ -1,5 +1,4 @@
 """The command line: exit codes and one-line errors, through click's CliRunner."""
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
