@@ -139,7 +139,7 @@ def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: in
     from pathlib import Path
 
     from .checkpoints import load_model
-    from .datasets import ImageSet, load_images
+    from .datasets import load_images
     from .likelihood import evaluate_bpd
 
     model = load_model(checkpoint)
