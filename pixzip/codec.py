@@ -10,7 +10,7 @@ from .container import Header
 from .errors import CorruptError, UnknownModelError
 from .images import MODES, as_array
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps, strip_layout
+from .schedule import active_rows, n_steps, step_pairs, strip_layout
 from .wavefront import decode_image
 
 ENCODE_STRIP_ROWS = 64
@@ -91,10 +91,7 @@ def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
         if not gaps.covers(int(local[-1])):
             flush()
             gaps.compute_through(int(local[-1]))
-        k = np.repeat(np.arange(nb), len(local))
-        r = np.tile(local, nb)
-        keep = (k < nb - 1) | (r < last)
-        k, r = k[keep], r[keep]
+        k, r = step_pairs(local, nb, last)
         j = t - r * lag
         for ch in range(c):
             parts.append((k, r, j, np.full(len(r), ch)))

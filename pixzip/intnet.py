@@ -294,12 +294,6 @@ class IntGatedPixelCNN:
         with torch.no_grad():
             return self.counts(self.logits(pixels[None, top:stop], labels))[0, start - top:]
 
-    def strip_gaps(self, pixels: torch.Tensor, start: int, stop: int, labels=None) -> torch.Tensor:
-        """``gaps`` (stop-start, W, C, 256) of rows [start, stop), like ``strip_counts``."""
-        top = max(0, start - self.rows_above)
-        with torch.no_grad():
-            return self.gaps(self.logits(pixels[None, top:stop], labels))[0, start - top:]
-
     def cross_entropy_bits(self, pixels: np.ndarray, strip_rows: int = 32) -> float:
         """Ideal code length in bits of an (H, W, C) uint8 image under the integer model."""
         x = torch.from_numpy(np.ascontiguousarray(pixels))

@@ -36,3 +36,12 @@ def rows_at(t: int, offset: int, height: int, width: int, lag: int) -> np.ndarra
 def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
     """Rows decoded in step t (ascending); their column is t - row*lag."""
     return rows_at(t, 0, height, width, lag)
+
+
+def step_pairs(local: np.ndarray, n_strips: int, last_height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(strip, row-in-strip) of the given strip rows in every strip, strip-major
+    (stream order); rows past the end of the shorter last strip are left out."""
+    b = np.repeat(np.arange(n_strips), len(local))
+    i = np.tile(local, n_strips)
+    keep = (b < n_strips - 1) | (i < last_height)
+    return b[keep], i[keep]

@@ -18,7 +18,7 @@ import torch
 
 from . import intkernels as K
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps, strip_layout
+from .schedule import active_rows, n_steps, step_pairs, strip_layout
 
 # source(counts (n, 256) int64 tensor, rows, cols, colour) -> symbols (n,) int64
 Source = Callable[[torch.Tensor, np.ndarray, np.ndarray, int], torch.Tensor]
@@ -54,23 +54,16 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     out = np.zeros((height, width, C), dtype=np.uint8)
     weights = (prog.w, prog.ops, prog.bias, prog.mult, prog.shift, prog.layer_ops)
 
-    def pairs(local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(strip, row-in-strip) of the given strip rows, strip-major: stream order."""
-        b = np.repeat(np.arange(nb), len(local))
-        i = np.tile(local, nb)
-        keep = (b < nb - 1) | (i < last)
-        return b[keep], i[keep]
-
     for t in range(-R, n_steps(S, width, lag)):
         # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
         lo = max(0, -(-(t - width + 1) // lag))
         hi = min(S - 1, (t + R - k2) // lag) if t + R - k2 >= 0 else -1
         if hi >= lo:
-            b, i = pairs(np.arange(lo, hi + 1))
+            b, i = step_pairs(np.arange(lo, hi + 1), nb, last)
             K.vertical_step(t, lag, R, k2, width, S, last, ring, zero, b, i, xi, V, LK, *weights,
                             prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, xs, ys, zs)
         # Decode the ready pixels, colour by colour.
-        b, i = pairs(active_rows(t, S, width, lag))
+        b, i = step_pairs(active_rows(t, S, width, lag), nb, last)
         n = len(i)
         if not n:
             continue
