@@ -13,7 +13,7 @@ from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps, step_pairs, strip_layout
 from .wavefront import decode_image
 
-ENCODE_STRIP_ROWS = 64
+ENCODE_STRIP_ROWS = 128
 CHUNK_SYMBOLS = 1 << 14
 
 
@@ -60,9 +60,10 @@ class _Gaps:
 
 
 def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
-                    strip_height: int = 0) -> tuple[bytes, float]:
-    """(payload, ideal code length in bits) of an image, in schedule order:
-    step, colour, strip, row, exactly as the decoder consumes them."""
+                    strip_height: int = 0, measure: bool = False) -> tuple[bytes, float]:
+    """(payload, ideal code length in bits if ``measure`` else 0) of an image,
+    in schedule order: step, colour, strip, row, exactly as the decoder
+    consumes them."""
     h, w, c = pixels.shape
     lag = net.reach + 1
     gaps = _Gaps(net, pixels, strip_height, strip_rows)
@@ -81,7 +82,8 @@ def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
             counts = exp[gaps.take(k, r, j, ch)]
             sym = pixels[k * S + r, j, ch]
             enc.encode(sym, counts)
-            bits += coder.cross_entropy_bits(sym, counts)
+            if measure:
+                bits += coder.cross_entropy_bits(sym, counts)
         parts, pending = [], 0
 
     for t in range(n_steps(S, w, lag)):

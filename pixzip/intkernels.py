@@ -1,20 +1,25 @@
-"""Compiled kernels of the integer network, in exact integer arithmetic (numba):
-the decoder's step at the positions of one wavefront step, and the encoder's
-full pass over a block of rows.
+"""Compiled kernels of the integer network, in exact arithmetic (numba): the
+decoder's step at the positions of one wavefront step, and the encoder's full
+pass over a block of rows.
 
-Weights are int16, activations int16, and every dot product accumulates in
-int32: the exporter's per-layer bound sum(|w|) * max|a| is checked below 2^31
-when a model is packed, so no sum can wrap.  Requantization is
-``((acc + b) * M + 2^(s-1)) >> s`` in int64, which is the same integer as the
-float64 formula in ``intnet`` (both are exact).  So these kernels give
-bit-for-bit the integers of ``IntGatedPixelCNN.logits``; the exactness tests
-compare the two on every sub-pixel.
+Every layer is a matrix product of int16 activations and int16 weights summed
+in int32 (``simd.gemm``), over a block of positions at once.  The packer
+recomputes each layer's bound sum|w| * max|a| from the weights and refuses a
+model where it reaches 2^31, so no sum can wrap.  Requantization is
+``floor(acc * scale + offset)`` in float64, the formula of ``intnet``: the
+packer checks that every product and sum in it stays below 2^53, so it is
+exact, and its order and fusion cannot change the result.  These kernels
+therefore give bit-for-bit the integers of ``IntGatedPixelCNN.logits``; the
+exactness tests compare the two on every sub-pixel.
 
-Python never runs per position: one call computes the vertical frontier of a
-step (every row, every layer), and one call per colour computes the horizontal
-stack, the head and the counts of every position being decoded.  Positions are
-spread over threads (``prange``); each position's arithmetic is sequential, so
-the thread count cannot change a result.
+The decoder and the encoder run the same per-layer routines (``_vertical``,
+``_horizontal``, ``_head``) on blocks of positions; only the gathering of
+inputs and the scattering of outputs differ.  Python never runs per position:
+one call computes the vertical frontier of a step (every row, every layer),
+and one call per colour computes the horizontal stack, the head and the counts
+of every position being decoded.  Blocks of positions are spread over threads
+(``prange``); a position's arithmetic never depends on its block, so the
+thread count and the block size cannot change a result.
 
 Colour groups are contiguous blocks of channels, and the masks let group c
 read only groups <= c at the current position.  A colour sub-step therefore
@@ -23,21 +28,33 @@ computes only the rows of group c, over the prefix of inputs its mask allows
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
+from . import simd
 from .intnet import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT, IntGatedPixelCNN
 
-ACC_LIMIT = 1 << 31
+ACC_LIMIT = 1 << 31      # int32 accumulators
+EXACT_F64 = 2.0 ** 53    # float64 requantization
+LOGIT_LIMIT = 2.0 ** 30  # logits are int32
 _SKIP_LIMIT = int(SKIP_LIMIT)
+MIN_BLOCK = 16           # fewest decoder positions per thread task
+CHUNK = 64               # encoder positions per matrix product
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
 
 
 class Program:
     """An integer network packed into flat arrays for the kernels.
 
-    ``ops[q] = (weight offset, rows, inputs, row-parameter offset)``; the rows
-    of op q are ``w[off : off + rows*inputs]`` (row-major), with per-row bias,
-    multiplier and shift at ``bias/mult/shift[poff : poff + rows]``."""
+    ``ops[q] = (weight offset, rows, inputs, row-parameter offset, input pairs,
+    padded rows)``: op q's weights are ``w[offset:]`` as packed by
+    ``simd.pack``; row r has requantization scale and offset
+    ``scale/offset[poff + r]`` (float64)."""
 
     def __init__(self, net: IntGatedPixelCNN):
         self.net = net
@@ -46,35 +63,40 @@ class Program:
         self.C, self.p, self.L, self.k2 = C, p, L, k2
         self.skip = net.skip_channels
         self.hidden = t["head1.w"].shape[0]
-        self._w, self._b, self._m, self._s, self._ops = [], [], [], [], []
+        self._w, self._scale, self._offset, self._ops = [], [], [], []
         self._woff = self._poff = 0
         pg, sg, hg = p // C, self.skip // C, self.hidden // C
 
-        def rows(prefix):
+        def rows(prefix, max_in):
             w = np.asarray(t[prefix + ".w"], dtype=np.int64)
-            n = w.shape[0]
-            bound = cfg["bound"][prefix]
-            if bound >= ACC_LIMIT:
-                raise ValueError(f"layer {prefix}: accumulator bound {bound:.3g} does not fit in int32")
+            b = np.asarray(t[prefix + ".b"], np.int64)
+            m = np.asarray(t[prefix + ".m"], np.int64)
             shift = int(cfg["shift"][prefix])
             if not 1 <= shift <= 62:
                 raise ValueError(f"layer {prefix}: shift {shift} out of range")
-            return (w, np.asarray(t[prefix + ".b"], np.int64), np.asarray(t[prefix + ".m"], np.int64),
-                    np.full(n, shift, np.int64))
+            acc = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * max_in
+            if acc.max() >= ACC_LIMIT:
+                raise ValueError(f"layer {prefix}: accumulator bound {acc.max():.3g} does not fit in int32")
+            half = 1 << (shift - 1)
+            if np.any((acc + np.abs(b)) * np.abs(m) + half >= EXACT_F64):
+                raise ValueError(f"layer {prefix}: requantization is not exact in float64")
+            if prefix == "head2" and np.any(np.ldexp((acc + np.abs(b)) * np.abs(m) + half, -shift) >= LOGIT_LIMIT):
+                raise ValueError("head2: logits may not fit in int32")
+            scale = np.ldexp(m.astype(np.float64), -shift)
+            offset = np.ldexp((b * m + half).astype(np.float64), -shift)
+            return w, scale, offset
 
         def add(parts, keep_inputs):
-            """One op from (prefix rows, row indices) parts, inputs cut to keep_inputs."""
-            ws, bs, ms, ss = [], [], [], []
-            for (w, b, m, s), idx in parts:
-                ws.append(w[idx]), bs.append(b[idx]), ms.append(m[idx]), ss.append(s[idx])
-            w = np.concatenate(ws)
+            """One op from (layer rows, row indices) parts, inputs cut to keep_inputs."""
+            w = np.concatenate([r[0][idx] for r, idx in parts])
             if np.any(w[:, keep_inputs:]):
                 raise ValueError("a masked weight that the decoder skips is not zero")
-            w = np.ascontiguousarray(w[:, :keep_inputs]).astype(np.int16)
-            self._ops.append((self._woff, w.shape[0], keep_inputs, self._poff))
-            self._w.append(w.ravel())
-            self._b.append(np.concatenate(bs)), self._m.append(np.concatenate(ms)), self._s.append(np.concatenate(ss))
-            self._woff += w.size
+            packed, pairs, padded = simd.pack(w[:, :keep_inputs].astype(np.int16))
+            self._ops.append((self._woff, w.shape[0], keep_inputs, self._poff, pairs, padded))
+            self._w.append(packed)
+            self._scale.append(np.concatenate([r[1][idx] for r, idx in parts]))
+            self._offset.append(np.concatenate([r[2][idx] for r, idx in parts]))
+            self._woff += packed.size
             self._poff += w.shape[0]
             return len(self._ops) - 1
 
@@ -83,15 +105,16 @@ class Program:
         self.v_ops, self.link_ops, self.h_ops, self.so_ops = [], [], [], []
         for l in range(L):
             cin = C if l == 0 else p
+            x_max = 255 if l == 0 else ACT_MAX   # layer 0 reads 2x - 255
             # vertical conv: weight (2p, cin, k2+1, k) -> inputs ordered (dy, dx, cin)
-            v = rows(f"v_conv.{l}")
+            v = rows(f"v_conv.{l}", x_max)
             v = (v[0].reshape(2 * p, cin, k2 + 1, 2 * k2 + 1).transpose(0, 2, 3, 1).reshape(2 * p, -1),) + v[1:]
             self.v_ops.append(add([(v, every(2 * p))], v[0].shape[1]))
-            self.link_ops.append(add([(rows(f"link.{l}"), every(2 * p))], 2 * p))
+            self.link_ops.append(add([(rows(f"link.{l}", GATE_LIMIT), every(2 * p))], 2 * p))
             # horizontal conv: weight (2p, cin, 1, k2+1) -> inputs ordered (dx, cin); centre tap last
-            h = rows(f"h_conv.{l}")
+            h = rows(f"h_conv.{l}", x_max)
             h = (h[0].reshape(2 * p, cin, k2 + 1).transpose(0, 2, 1).reshape(2 * p, -1),) + h[1:]
-            sk, ho = rows(f"skip.{l}"), rows(f"h_out.{l}")
+            sk, ho = rows(f"skip.{l}", ACT_MAX), rows(f"h_out.{l}", ACT_MAX)
             hs, ss = [], []
             for c in range(C):
                 seen = (c if l == 0 else c + 1) if C > 1 else (0 if l == 0 else 1)
@@ -100,34 +123,46 @@ class Program:
                 ss.append(add([(sk, group(c, sg)), (ho, group(c, pg))], (c + 1) * pg))
             self.h_ops.append(hs)
             self.so_ops.append(ss)
-        h1, h2 = rows("head1"), rows("head2")
+        h1, h2 = rows("head1", ACT_MAX), rows("head2", ACT_MAX)
         self.head1_ops = [add([(h1, group(c, hg))], (c + 1) * sg) for c in range(C)]
         self.head2_ops = [add([(h2, group(c, 256))], (c + 1) * hg) for c in range(C)]
 
-        self.w = np.concatenate(self._w)
-        self.bias = np.concatenate(self._b)
-        self.mult = np.concatenate(self._m)
-        self.shift = np.concatenate(self._s)
+        self.w = simd.zeros(self._woff, np.int16)   # every op starts on a cache line (see simd.pack)
+        self.w[:] = np.concatenate(self._w)
+        self.scale = np.concatenate(self._scale)
+        self.offset = np.concatenate(self._offset)
         self.ops = np.array(self._ops, dtype=np.int64)
         self.layer_ops = np.array([[self.v_ops[l], self.link_ops[l]] + self.h_ops[l] + self.so_ops[l]
                                    for l in range(L)], dtype=np.int64)        # (L, 2 + 2C)
         self.head_ops = np.array([self.head1_ops, self.head2_ops], dtype=np.int64)  # (2, C)
+        # gate and head-input requantizations: floor(x * scale + 1/2)
+        table_max = float(np.abs(t["tanh"]).max()) * float(np.abs(t["sigmoid"]).max())
         gm, gs = cfg["gate_mult"], cfg["gate_shift"]
-        self.gates = np.array([[gm[2 * l], gs[2 * l], gm[2 * l + 1], gs[2 * l + 1]] for l in range(L)], np.int64)
-        self.head_in = np.array([cfg["head_in_mult"], cfg["head_in_shift"]], np.int64)
-        self.tanh = np.asarray(t["tanh"], np.int64)
-        self.sigmoid = np.asarray(t["sigmoid"], np.int64)
+        scalars = [(gm[i], gs[i], table_max) for i in range(2 * L)]
+        scalars.append((cfg["head_in_mult"], cfg["head_in_shift"], SKIP_LIMIT))
+        for m, s, top in scalars:
+            if top * abs(int(m)) + 2.0 ** (int(s) - 1) >= EXACT_F64:
+                raise ValueError("a gate or head requantization is not exact in float64")
+        self.gates = np.array([[math.ldexp(gm[2 * l], -gs[2 * l]), math.ldexp(gm[2 * l + 1], -gs[2 * l + 1])]
+                               for l in range(L)], np.float64)               # (L, 2): vertical, horizontal
+        self.head_in = math.ldexp(cfg["head_in_mult"], -cfg["head_in_shift"])
+        self.tanh = np.asarray(t["tanh"], np.float64)
+        self.sigmoid = np.asarray(t["sigmoid"], np.float64)
         self.exp = np.asarray(t["exp"], np.int64)
-        self.max_inputs = int(self.ops[:, 2].max())
-        self.max_rows = int(self.ops[:, 1].max())
+        self.width_in = 2 * int(self.ops[:, 4].max())   # int16 columns of an input buffer
+        self.width_out = int(self.ops[:, 5].max())      # int32 columns of an output buffer
+
+    @property
+    def weights(self) -> tuple:
+        return self.w, self.ops, self.scale, self.offset
 
     def conditioning(self, label: int | None) -> tuple[np.ndarray, np.ndarray]:
         """(vertical, link) class biases (L, 2p) for a label; zeros without one."""
         net = self.net
         if net.n_classes and label is not None:
-            return (np.ascontiguousarray(net.v_cond[label].numpy(), dtype=np.int64),
-                    np.ascontiguousarray(net.h_cond[label].numpy(), dtype=np.int64))
-        z = np.zeros((self.L, 2 * self.p), np.int64)
+            return (np.ascontiguousarray(net.v_cond[label].numpy(), dtype=np.float64),
+                    np.ascontiguousarray(net.h_cond[label].numpy(), dtype=np.float64))
+        z = np.zeros((self.L, 2 * self.p), np.float64)
         return z, z.copy()
 
 
@@ -139,261 +174,362 @@ def program(net: IntGatedPixelCNN) -> Program:
     return prog
 
 
-@njit(inline="always")
-def _requant(acc, q, bias, mult, shift):
-    s = shift[q]
-    return ((acc + bias[q]) * mult[q] + (np.int64(1) << (s - 1))) >> s
+class Scratch:
+    """Per-task working buffers of the kernels: ``tasks`` tasks of up to
+    ``rows`` positions each.  Input buffers are int16 with an int32 view of
+    their pairs."""
+
+    def __init__(self, prog: Program, tasks: int, rows: int):
+        rows = simd.padded(rows)
+        p2 = 2 * prog.p
+        self.x = simd.zeros((tasks, rows, prog.width_in), np.int16)          # layer inputs
+        self.z = simd.zeros((tasks, rows, _even(p2)), np.int16)              # link inputs
+        self.g = simd.zeros((tasks, rows, _even(prog.p)), np.int16)          # gate outputs
+        self.y = simd.zeros((tasks, rows, max(prog.width_out, 256)), np.int32)  # matrix products (rows of 64 B)
+        self.t = np.zeros((tasks, rows, p2), np.float64)                   # vertical pre-activations
+        self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
+        self.hr = np.zeros((tasks, rows, prog.p), np.float64)              # residual stream
+        self.out = np.zeros((tasks, rows, 256), np.int16)                  # exp-table indices
+
+    def args(self) -> tuple:
+        return (self.x, self.x.view(np.int32), self.z, self.z.view(np.int32), self.g, self.g.view(np.int32),
+                self.y, self.t, self.lk, self.hr, self.out)
+
+
+# Loops below index 1-D views that start at 0 with a range() variable, so
+# numba can drop its negative-index checks and LLVM can vectorize them.
+_GL, _TL, _AM, _SL = float(GATE_LIMIT), float(TERM_LIMIT), float(ACT_MAX), float(SKIP_LIMIT)
 
 
 @njit(inline="always")
-def _clamp(x, lo, hi):
-    return lo if x < lo else (hi if x > hi else x)
+def _gate(a, b, tanh, sigmoid, scale):
+    # a, b are integers in [-GATE_LIMIT, GATE_LIMIT]; an unsigned index skips numba's wraparound check
+    x = tanh[np.uint32(np.int32(a + _GL))] * sigmoid[np.uint32(np.int32(b + _GL))]
+    return min(max(np.floor(x * scale + 0.5), -_AM), _AM)
 
 
 @njit(inline="always")
-def _gate(a, b, tanh, sigmoid, m, s):
-    x = tanh[a + GATE_LIMIT] * sigmoid[b + GATE_LIMIT]
-    return _clamp((x * m + (np.int64(1) << (s - 1))) >> s, -ACT_MAX, ACT_MAX)
+def _h_inputs(src, xq, hq, centre, residual):
+    """A position's horizontal inputs ``src`` (taps x channels, centre last)
+    into xq; from layer 1 on, the centre tap (the residual stream) into hq."""
+    for k in range(len(src)):
+        xq[k] = src[k]
+    if residual:
+        hs = src[centre:]
+        for ch in range(len(hq)):
+            hq[ch] = hs[ch]
 
 
-@njit
-def _linear(op, x, y, w, ops, bias, mult, shift):
-    """y[:rows] = requant(W_op @ x[:inputs]) with int32 accumulation."""
-    w0, n_out, n_in, p0 = ops[op, 0], ops[op, 1], ops[op, 2], ops[op, 3]
-    for o in range(n_out):
-        row = w[w0 + o * n_in: w0 + (o + 1) * n_in]   # a view indexed from 0 keeps the loop vectorized
-        acc = np.int32(0)
-        for k in range(n_in):
-            acc = np.int32(acc + np.int32(np.int32(x[k]) * np.int32(row[k])))
-        y[o] = _requant(np.int64(acc), p0 + o, bias, mult, shift)
+@njit(inline="always")
+def _product(op, x32, x0, n, w, ops, y):
+    simd.gemm(x32, x0, n, w, ops[op, 0], ops[op, 4], ops[op, 5], y)
 
 
-@njit
-def _head(c, sk, hid, x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops):
-    """The head for colour c at one position: y[:256] = the exp-table index of
-    each level (its logit's gap to the largest, clamped where counts stay 1).
-    ``sk`` is the position's skip sum, ``hid`` its hidden row (groups < c kept)."""
+@njit(cache=True, nogil=True)
+def _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
+              z, z32, y, t, lk, v_out):
+    """Vertical stack of layer l at n positions whose inputs are in x32:
+    link terms -> lk[:n], gate outputs -> v_out[:n] (both per position)."""
+    p2 = lk.shape[1]
+    p = p2 // 2
+    vc, lc = vcond[l], lcond[l]
+    op = layer_ops[l, 0]
+    sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
+    _product(op, x32, 0, n, w, ops, y)
+    for q in range(n):
+        yq, zq, tq = y[q], z[q], t[q]
+        for o in range(p2):
+            v = min(max(np.floor(yq[o] * sc[o] + of[o]), -_GL), _GL)
+            zq[o] = np.int16(v)
+            tq[o] = min(max(v + vc[o], -_GL), _GL)
+    op = layer_ops[l, 1]
+    sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
+    _product(op, z32, 0, n, w, ops, y)
+    for q in range(n):
+        yq, lq = y[q], lk[q]
+        for o in range(p2):
+            lq[o] = min(max(np.floor(yq[o] * sc[o] + of[o]) + lc[o], -_TL), _TL)
+    s = gates[l, 0]
+    for q in range(n):
+        ta, tb, vq = t[q][:p], t[q][p:], v_out[q]
+        for ch in range(p):
+            vq[ch] = np.int16(_gate(ta[ch], tb[ch], tanh, sigmoid, s))
+
+
+@njit(cache=True, nogil=True)
+def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
+                lk, g, g32, g0, sk, s0, y, hr):
+    """Colour c of the horizontal stack of layer l at n positions whose inputs
+    are in x32 and link terms in lk: gate outputs of group c -> g[g0:g0+n],
+    skip terms of group c added to sk[s0:s0+n] (set at layer 0), and group c of
+    the residual stream, read from hr (layers > 0) and written back to it."""
+    p = hr.shape[1]
+    C = layer_ops.shape[1] // 2 - 1
+    pg, sg = p // C, sk.shape[1] // C
+    op = layer_ops[l, 2 + c]
+    q0 = ops[op, 3]
+    sa, oa = scale[q0:q0 + pg], offset[q0:q0 + pg]
+    sb, ob = scale[q0 + pg:q0 + 2 * pg], offset[q0 + pg:q0 + 2 * pg]
+    _product(op, x32, 0, n, w, ops, y)
+    s = gates[l, 1]
+    for q in range(n):
+        ya, yb = y[q][:pg], y[q][pg:2 * pg]
+        la, lb = lk[q][c * pg:(c + 1) * pg], lk[q][p + c * pg:p + (c + 1) * pg]
+        gq = g[g0 + q][c * pg:(c + 1) * pg]
+        for m in range(pg):
+            a = min(max(np.floor(ya[m] * sa[m] + oa[m]), -_TL), _TL)
+            b = min(max(np.floor(yb[m] * sb[m] + ob[m]), -_TL), _TL)
+            a = min(max(a + la[m], -_GL), _GL)
+            b = min(max(b + lb[m], -_GL), _GL)
+            gq[m] = np.int16(_gate(a, b, tanh, sigmoid, s))
+    op = layer_ops[l, 2 + C + c]
+    q0 = ops[op, 3]
+    ss, os_ = scale[q0:q0 + sg], offset[q0:q0 + sg]
+    sh, oh = scale[q0 + sg:q0 + sg + pg], offset[q0 + sg:q0 + sg + pg]
+    _product(op, g32, g0, n, w, ops, y)
+    for q in range(n):
+        ys, yh = y[q][:sg], y[q][sg:sg + pg]
+        kq, hq = sk[s0 + q][c * sg:(c + 1) * sg], hr[q][c * pg:(c + 1) * pg]
+        if l == 0:
+            for m in range(sg):
+                kq[m] = np.floor(ys[m] * ss[m] + os_[m])
+            for m in range(pg):
+                hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]), -_AM), _AM)
+        else:
+            for m in range(sg):
+                kq[m] += np.floor(ys[m] * ss[m] + os_[m])
+            for m in range(pg):
+                hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]) + hq[m], -_AM), _AM)
+
+
+@njit(cache=True, nogil=True)
+def _head(c, n, sk, s0, hid, hid32, h0, w, ops, scale, offset, head_ops, head_in, emax, x, x32, y, out):
+    """The head for colour c at n positions: out[:n, :256] = the exp-table index
+    of each level (its logit's gap to the largest, clamped where counts stay 1).
+    sk[s0:s0+n] holds the positions' skip sums, hid[h0:h0+n] their hidden rows
+    (groups < c kept from earlier colours)."""
     C = head_ops.shape[1]
-    sg, hg = len(sk) // C, len(hid) // C
-    for ch in range((c + 1) * sg):
-        a = _clamp(sk[ch], -_SKIP_LIMIT, _SKIP_LIMIT)
-        x[ch] = _clamp((a * hm + (np.int64(1) << (hs - 1))) >> hs, 0, ACT_MAX)
-    _linear(head_ops[0, c], x, y, w, ops, bias, mult, shift)
-    for m in range(hg):
-        hid[c * hg + m] = _clamp(y[m], 0, ACT_MAX)
-    _linear(head_ops[1, c], hid, y, w, ops, bias, mult, shift)
-    top = y[0]
-    for v in range(1, 256):
-        if y[v] > top:
-            top = y[v]
-    for v in range(256):
-        d = top - y[v]
-        y[v] = d if d < emax else emax
+    sg, hg = sk.shape[1] // C, hid.shape[1] // C
+    k = (c + 1) * sg
+    for q in range(n):
+        kq, xq = sk[s0 + q][:k], x[q]
+        for ch in range(k):
+            a = min(max(kq[ch], -_SL), _SL)
+            xq[ch] = np.int16(min(max(np.floor(a * head_in + 0.5), 0.0), _AM))
+    op = head_ops[0, c]
+    sc, of = scale[ops[op, 3]:ops[op, 3] + hg], offset[ops[op, 3]:ops[op, 3] + hg]
+    _product(op, x32, 0, n, w, ops, y)
+    for q in range(n):
+        yq, hq = y[q], hid[h0 + q][c * hg:(c + 1) * hg]
+        for m in range(hg):
+            hq[m] = np.int16(min(max(np.floor(yq[m] * sc[m] + of[m]), 0.0), _AM))
+    op = head_ops[1, c]
+    sc, of = scale[ops[op, 3]:ops[op, 3] + 256], offset[ops[op, 3]:ops[op, 3] + 256]
+    _product(op, hid32, h0, n, w, ops, y)
+    for q in range(n):
+        yq, oq = y[q][:256], out[q]
+        top = np.int32(-(1 << 31))
+        for v in range(256):
+            yq[v] = np.int32(np.floor(yq[v] * sc[v] + of[v]))   # the logit (the packer bounds it)
+            top = max(top, yq[v])
+        for v in range(256):
+            oq[v] = np.int16(min(top - yq[v], emax))
+
+
+@njit(inline="always")
+def _block(n, threads, rows):
+    """Positions per thread task: one task per thread (each reads a layer's
+    weights once per step), at least MIN_BLOCK, within the scratch buffers
+    (as many tasks as threads, ``rows`` >= every position of a step, a multiple of 4)."""
+    b = max((n + threads - 1) // threads, MIN_BLOCK)
+    return min((b + 3) // 4 * 4, rows)
 
 
 @njit(parallel=True, cache=True)
-def vertical_step(t, lag, R, k2, width, strip_rows, last_rows, ring, zero, b_of, i_of,
-                  xi, V, LK, w, ops, bias, mult, shift, layer_ops, gates, tanh, sigmoid, vcond, lcond,
-                  xs, ys, zs):
+def vertical_step(threads, t, lag, R, k2, width, ring, zero, b_of, i_of, xi, V, LK,
+                  w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
+                  xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs):
     """The vertical frontier of step t: for every (strip, row) task and layer l,
-    column t - i*lag + R - (l+1)*k2 of row i, if it lies in the image."""
+    column t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
+    Rows of xi, V and LK are flat (column, channel)."""
     L = V.shape[0]
-    p = V.shape[4]
+    p2 = lks.shape[2]
+    p = p2 // 2
+    C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
-    for n in prange(len(i_of)):
-        b, i = b_of[n], i_of[n]
-        x, y, u, z = xs[n], ys[n, 0], ys[n, 1], zs[n]
-        s_own = i % ring
+    n_all = len(i_of)
+    block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
+    for task in prange((n_all + block - 1) // block):
+        x, x32, z, z32, y = xs[task], xs32[task], zs[task], zs32[task], ys[task]
+        tt, lk, vo = ts[task], lks[task], gs[task]
+        first = task * block
+        last = min(n_all, first + block)
         for l in range(L):
-            f = t - i * lag + R - (l + 1) * k2
-            if f < 0 or f >= width:
+            off = R - (l + 1) * k2
+            cin = C if l == 0 else p
+            span = kw * cin
+            n = 0
+            for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
+                b, i = b_of[e], i_of[e]
+                f = t - i * lag + off
+                if f < 0 or f >= width:
+                    continue
+                for dy in range(k2 + 1):
+                    if l == 0:
+                        src = xi[b, i + dy][f * C:f * C + span]
+                    else:
+                        r = i - k2 + dy
+                        src = V[l - 1, b, r % ring if r >= 0 else zero][f * p:f * p + span]
+                    dst = x[n][dy * span:(dy + 1) * span]
+                    for k in range(span):
+                        dst[k] = src[k]
+                n += 1
+            if n == 0:
                 continue
-            # gather rows (dy) x columns (dx) x channels, dy oldest first
-            k = 0
-            if l == 0:
-                cin = xi.shape[3]
-                for dy in range(k2 + 1):
-                    for dx in range(kw):
-                        for ch in range(cin):
-                            x[k] = xi[b, i + dy, f + dx, ch]
-                            k += 1
-            else:
-                for dy in range(k2 + 1):
-                    r = i - k2 + dy
-                    s = r % ring if r >= 0 else zero
-                    for dx in range(kw):
-                        for ch in range(p):
-                            x[k] = V[l - 1, b, s, f + dx, ch]
-                            k += 1
-            _linear(layer_ops[l, 0], x, y, w, ops, bias, mult, shift)       # v_raw (2p)
-            for o in range(2 * p):
-                z[o] = _clamp(y[o], -GATE_LIMIT, GATE_LIMIT)
-            _linear(layer_ops[l, 1], z, u, w, ops, bias, mult, shift)       # link (2p)
-            for o in range(2 * p):
-                LK[l, b, s_own, f, o] = _clamp(u[o] + lcond[l, o], -TERM_LIMIT, TERM_LIMIT)
-                y[o] = _clamp(y[o] + vcond[l, o], -GATE_LIMIT, GATE_LIMIT)
-            gm, gs = gates[l, 0], gates[l, 1]
-            for ch in range(p):
-                V[l, b, s_own, f + k2, ch] = _gate(y[ch], y[p + ch], tanh, sigmoid, gm, gs)
+            _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
+                      z, z32, y, tt, lk, vo)
+            n = 0
+            for e in range(first, last):       # scatter
+                b, i = b_of[e], i_of[e]
+                f = t - i * lag + off
+                if f < 0 or f >= width:
+                    continue
+                s = i % ring
+                dl, sl = LK[l, b, s][f * p2:(f + 1) * p2], lk[n]
+                for o in range(p2):
+                    dl[o] = np.int32(sl[o])
+                dv, sv = V[l, b, s][(f + k2) * p:(f + k2 + 1) * p], vo[n]
+                for ch in range(p):
+                    dv[ch] = sv[ch]
+                n += 1
 
 
 @njit(parallel=True, cache=True)
-def horizontal_step(c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, SK, HID,
-                    w, ops, bias, mult, shift, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
-                    xs, ys, counts):
+def horizontal_step(threads, c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
+                    w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
+                    xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, counts):
     """Colour c of every position (b, i, j) being decoded: the horizontal stack
     rows of group c in every layer, the head, and the counts (n, 256).
-    G (n, L, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
-    earlier sub-steps of this step computed at the same positions."""
-    L, p = HB.shape[0], HB.shape[4]
-    C = xi.shape[3]
+    G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
+    earlier sub-steps of this step computed at the same positions.  Rows of
+    xi, LK and HB are flat (column, channel)."""
+    L = HB.shape[0]
+    p = hrs.shape[2]
+    p2 = 2 * p
+    C = head_ops.shape[1]
     pg = p // C
-    sg = SK.shape[1] // C
     emax = len(exp) - 1
-    hm, hs = head_in[0], head_in[1]
-    for n in prange(len(i_of)):
-        b, i, j = b_of[n], i_of[n], j_of[n]
-        s = i % ring
-        x, y = xs[n], ys[n, 0]
+    n_all = len(i_of)
+    block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
+    for task in prange((n_all + block - 1) // block):
+        x, x32, y, lk, hr, out = xs[task], xs32[task], ys[task], lks[task], hrs[task], outs[task]
+        first = task * block
+        n = min(n_all, first + block) - first
         for l in range(L):
-            k = 0
-            if l == 0:
-                for dx in range(k2 + 1):
-                    for ch in range(C):
-                        x[k] = xi[b, i + k2 + 1, j + dx, ch]
-                        k += 1
-            else:
-                for dx in range(k2 + 1):
-                    for ch in range(p):
-                        x[k] = HB[l - 1, b, s, j + dx, ch]
-                        k += 1
-            _linear(layer_ops[l, 2 + c], x, y, w, ops, bias, mult, shift)   # h_part: tanh rows, sigmoid rows
-            gm, gs = gates[l, 2], gates[l, 3]
-            for m in range(pg):
-                ch = c * pg + m
-                a = _clamp(_clamp(y[m], -TERM_LIMIT, TERM_LIMIT) + LK[l, b, s, j, ch], -GATE_LIMIT, GATE_LIMIT)
-                g = _clamp(_clamp(y[pg + m], -TERM_LIMIT, TERM_LIMIT) + LK[l, b, s, j, p + ch],
-                           -GATE_LIMIT, GATE_LIMIT)
-                G[n, l, ch] = _gate(a, g, tanh, sigmoid, gm, gs)
-            _linear(layer_ops[l, 2 + C + c], G[n, l], y, w, ops, bias, mult, shift)  # skip rows, h_out rows
-            for m in range(sg):
+            cin = C if l == 0 else p
+            span = (k2 + 1) * cin
+            for q in range(n):
+                e = first + q
+                b, i, j = b_of[e], i_of[e], j_of[e]
+                s = i % ring
                 if l == 0:
-                    SK[n, c * sg + m] = y[m]
+                    src = xi[b, i + k2 + 1][j * C:j * C + span]
                 else:
-                    SK[n, c * sg + m] += y[m]
-            for m in range(pg):
-                ch = c * pg + m
-                h = y[sg + m]
-                if l > 0:
-                    h += HB[l - 1, b, s, j + k2, ch]
-                HB[l, b, s, j + k2, ch] = _clamp(h, -ACT_MAX, ACT_MAX)
-        _head(c, SK[n], HID[n], x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops)
-        for v in range(256):
-            counts[n, v] = exp[y[v]]
+                    src = HB[l - 1, b, s][j * p:j * p + span]
+                _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
+                sl, lq = LK[l, b, s][j * p2:(j + 1) * p2], lk[q]
+                for o in range(p2):
+                    lq[o] = sl[o]
+            _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
+                        lk, G[l], G32[l], first, SK, first, y, hr)
+            for q in range(n):
+                e = first + q
+                dst = HB[l, b_of[e], i_of[e] % ring][(j_of[e] + k2) * p + c * pg:(j_of[e] + k2) * p + (c + 1) * pg]
+                hq = hr[q][c * pg:(c + 1) * pg]
+                for m in range(pg):
+                    dst[m] = np.int16(hq[m])
+        _head(c, n, SK, first, HID, HID32, first, w, ops, scale, offset, head_ops, head_in, emax,
+              x, x32, y, out)
+        for q in range(n):
+            cq, oq = counts[first + q], out[q]
+            for v in range(256):
+                cq[v] = exp[oq[v]]
 
 
 @njit(parallel=True, cache=True)
-def full_pass(xi, n_out, k2, p, skip, hidden, max_in, max_rows, w, ops, bias, mult, shift, layer_ops, head_ops,
-              gates, head_in, tanh, sigmoid, exp, vcond, lcond, gaps):
-    """The encoder's pass over a block of rows: ``xi`` (rows + k2 + 1, W + 2k2, C)
+def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid,
+              emax, vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, HID, HID32, gaps):
+    """The encoder's pass over a block of rows: ``xi`` (rows + k2 + 1, (W + 2k2) * C)
     holds 2x - 255 below k2 + 1 zero rows.  Fills ``gaps`` (n_out, W, C, 256)
     with the exp-table indices of the last n_out rows (the rows above them are
-    their context halo).  Layer by layer over all positions, each with the same
-    per-position arithmetic as the decoder's steps."""
+    their context halo).  Layer by layer, each row CHUNK positions at a time,
+    with the decoder's per-layer routines.  The scratch buffers hold one task
+    per row; SK (rows, W', skip) and HID (rows, W', hidden), W' >= W + 4."""
     rows = xi.shape[0] - k2 - 1
-    W = xi.shape[1] - 2 * k2
-    C = xi.shape[2]
+    C = head_ops.shape[1]
+    W = xi.shape[1] // C - 2 * k2
     L = layer_ops.shape[0]
     kw = 2 * k2 + 1
-    pg, sg = p // C, skip // C
-    emax = len(exp) - 1
-    hm, hs = head_in[0], head_in[1]
-    Vp = np.zeros((rows, W + 2 * k2, p), np.int16)
-    Vc = np.zeros((rows, W + 2 * k2, p), np.int16)
-    Hp = np.zeros((rows, W + k2, p), np.int16)
-    Hc = np.zeros((rows, W + k2, p), np.int16)
-    LK = np.zeros((rows, W, 2 * p), np.int32)
-    SK = np.zeros((rows, W, skip), np.int64)
+    Vp = np.zeros((rows, (W + 2 * k2) * p), np.int16)
+    Vc = np.zeros((rows, (W + 2 * k2) * p), np.int16)
+    Hp = np.zeros((rows, (W + k2) * p), np.int16)
+    Hc = np.zeros((rows, (W + k2) * p), np.int16)
+    zero = np.zeros((W + 2 * k2) * p, np.int16)
     for l in range(L):
-        gm, gs = gates[l, 0], gates[l, 1]
+        cin = C if l == 0 else p
+        vspan, hspan = kw * cin, (k2 + 1) * cin
         for r in prange(rows):
-            x = np.zeros(max_in, np.int16)
-            y = np.zeros(max_rows, np.int64)
-            u = np.zeros(max_rows, np.int64)
-            z = np.zeros(2 * p, np.int16)
-            for f in range(W):
-                k = 0
-                if l == 0:
+            x, x32, z, z32, y = xs[r], xs32[r], zs[r], zs32[r], ys[r]
+            tt, lk, g, g32, hr = ts[r], lks[r], gs[r], gs32[r], hrs[r]
+            for f0 in range(0, W, CHUNK):
+                n = min(CHUNK, W - f0)
+                # vertical stack (rows above, from the previous layer)
+                for q in range(n):
+                    f = f0 + q
                     for dy in range(k2 + 1):
-                        for dx in range(kw):
-                            for ch in range(C):
-                                x[k] = xi[r + dy, f + dx, ch]
-                                k += 1
-                else:
-                    for dy in range(k2 + 1):
-                        rr = r - k2 + dy
-                        for dx in range(kw):
-                            for ch in range(p):
-                                x[k] = Vp[rr, f + dx, ch] if rr >= 0 else 0
-                                k += 1
-                _linear(layer_ops[l, 0], x, y, w, ops, bias, mult, shift)
-                for o in range(2 * p):
-                    z[o] = _clamp(y[o], -GATE_LIMIT, GATE_LIMIT)
-                _linear(layer_ops[l, 1], z, u, w, ops, bias, mult, shift)
-                for o in range(2 * p):
-                    LK[r, f, o] = _clamp(u[o] + lcond[l, o], -TERM_LIMIT, TERM_LIMIT)
-                    y[o] = _clamp(y[o] + vcond[l, o], -GATE_LIMIT, GATE_LIMIT)
-                for ch in range(p):
-                    Vc[r, f + k2, ch] = _gate(y[ch], y[p + ch], tanh, sigmoid, gm, gs)
-        hgm, hgs = gates[l, 2], gates[l, 3]
-        for r in prange(rows):
-            x = np.zeros(max_in, np.int16)
-            y = np.zeros(max_rows, np.int64)
-            g = np.zeros(p, np.int16)
-            for j in range(W):
-                for c in range(C):
-                    k = 0
-                    if l == 0:
-                        for dx in range(k2 + 1):
-                            for ch in range(C):
-                                x[k] = xi[r + k2 + 1, j + dx, ch]
-                                k += 1
-                    else:
-                        for dx in range(k2 + 1):
-                            for ch in range(p):
-                                x[k] = Hp[r, j + dx, ch]
-                                k += 1
-                    _linear(layer_ops[l, 2 + c], x, y, w, ops, bias, mult, shift)
-                    for m in range(pg):
-                        ch = c * pg + m
-                        a = _clamp(_clamp(y[m], -TERM_LIMIT, TERM_LIMIT) + LK[r, j, ch], -GATE_LIMIT, GATE_LIMIT)
-                        b = _clamp(_clamp(y[pg + m], -TERM_LIMIT, TERM_LIMIT) + LK[r, j, p + ch],
-                                   -GATE_LIMIT, GATE_LIMIT)
-                        g[ch] = _gate(a, b, tanh, sigmoid, hgm, hgs)
-                    _linear(layer_ops[l, 2 + C + c], g, y, w, ops, bias, mult, shift)
-                    for m in range(sg):
                         if l == 0:
-                            SK[r, j, c * sg + m] = y[m]
+                            src = xi[r + dy][f * C:f * C + vspan]
                         else:
-                            SK[r, j, c * sg + m] += y[m]
-                    for m in range(pg):
-                        ch = c * pg + m
-                        h = y[sg + m]
-                        if l > 0:
-                            h += Hp[r, j + k2, ch]
-                        Hc[r, j + k2, ch] = _clamp(h, -ACT_MAX, ACT_MAX)
+                            rr = r - k2 + dy
+                            src = (Vp[rr] if rr >= 0 else zero)[f * p:f * p + vspan]
+                        dst = x[q][dy * vspan:(dy + 1) * vspan]
+                        for k in range(vspan):
+                            dst[k] = src[k]
+                _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
+                          z, z32, y, tt, lk, g)
+                for q in range(n):
+                    dst, src = Vc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], g[q]
+                    for ch in range(p):
+                        dst[ch] = src[ch]
+                # horizontal stack (this row, from the previous layer), with the link terms just made
+                for q in range(n):
+                    j = f0 + q
+                    if l == 0:
+                        src = xi[r + k2 + 1][j * C:j * C + hspan]
+                    else:
+                        src = Hp[r][j * p:j * p + hspan]
+                    _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
+                for cc in range(C):
+                    _horizontal(l, cc, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
+                                lk, g, g32, 0, SK[r], f0, y, hr)
+                for q in range(n):
+                    dst, src = Hc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], hr[q]
+                    for ch in range(p):
+                        dst[ch] = np.int16(src[ch])
         Vp, Vc = Vc, Vp
         Hp, Hc = Hc, Hp
     for r in prange(n_out):
         rr = rows - n_out + r
-        x = np.zeros(max_in, np.int16)
-        y = np.zeros(max_rows, np.int64)
-        hid = np.zeros(hidden, np.int16)
-        for j in range(W):
+        x, x32, y, out = xs[r], xs32[r], ys[r], outs[r]
+        for j0 in range(0, W, CHUNK):
+            n = min(CHUNK, W - j0)
             for c in range(C):
-                _head(c, SK[rr, j], hid, x, y, hm, hs, emax, w, ops, bias, mult, shift, head_ops)
-                for v in range(256):
-                    gaps[r, j, c, v] = y[v]
+                _head(c, n, SK[rr], j0, HID[rr], HID32[rr], j0, w, ops, scale, offset, head_ops, head_in, emax,
+                      x, x32, y, out)
+                for q in range(n):
+                    dst, src = gaps[r, j0 + q, c], out[q]
+                    for v in range(256):
+                        dst[v] = src[v]
 
 
 def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
@@ -404,11 +540,16 @@ def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: in
     top = max(0, start - net.rows_above)
     k2 = prog.k2
     h, w, c = pixels.shape
-    xi = np.zeros((stop - top + k2 + 1, w + 2 * k2, c), np.int16)
+    rows = stop - top
+    xi = np.zeros((rows + k2 + 1, w + 2 * k2, c), np.int16)
     xi[k2 + 1:, k2:k2 + w] = 2 * pixels[top:stop].astype(np.int16) - 255
     gaps = np.empty((stop - start, w, c, 256), np.int16)
     vcond, lcond = prog.conditioning(label)
-    full_pass(xi, stop - start, k2, prog.p, prog.skip, prog.hidden, max(prog.max_inputs, prog.skip),
-              max(prog.max_rows, 2 * prog.p), prog.w, prog.ops, prog.bias, prog.mult, prog.shift, prog.layer_ops,
-              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, prog.exp, vcond, lcond, gaps)
+    scratch = Scratch(prog, rows, CHUNK)
+    width = simd.padded(w) + CHUNK
+    SK = np.zeros((rows, width, prog.skip), np.float64)
+    HID = np.zeros((rows, width, _even(prog.hidden)), np.int16)
+    full_pass(xi.reshape(rows + k2 + 1, -1), stop - start, k2, prog.p, *prog.weights, prog.layer_ops,
+              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, len(prog.exp) - 1, vcond, lcond,
+              *scratch.args(), SK, HID, HID.view(np.int32), gaps)
     return gaps

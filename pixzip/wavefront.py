@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numba
 import numpy as np
 import torch
 
 from . import intkernels as K
+from . import simd
 from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps, step_pairs, strip_layout
 
@@ -39,20 +41,23 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     ring = min(S, (width + R) // lag + k2 + 3)         # rows alive at once, plus those read above
     zero = ring                                        # a slot that stays zero (rows above a strip)
     xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
-    V = np.zeros((L, nb, ring + 1, width + 2 * k2, p), np.int16)
-    LK = np.zeros((L, nb, ring + 1, width, 2 * p), np.int32)
-    HB = np.zeros((L, nb, ring + 1, width + k2, p), np.int16)
+    xflat = xi.reshape(nb, S + k2 + 1, -1)
+    # rows of the layer buffers are flat (column, channel)
+    V = np.zeros((L, nb, ring + 1, (width + 2 * k2) * p), np.int16)
+    LK = np.zeros((L, nb, ring + 1, width * 2 * p), np.int32)
+    HB = np.zeros((L, nb, ring + 1, (width + k2) * p), np.int16)
     cap = nb * min(S, (width + R) // lag + 2)          # most tasks in one step
-    xs = np.zeros((cap, max(prog.max_inputs, prog.skip)), np.int16)
-    ys = np.zeros((cap, 2, max(prog.max_rows, 2 * p)), np.int64)
-    zs = np.zeros((cap, 2 * p), np.int16)
-    G = np.zeros((cap, L, p), np.int16)
-    SK = np.zeros((cap, prog.skip), np.int64)
-    HID = np.zeros((cap, prog.hidden), np.int16)
+    cap = simd.padded(cap)
+    G = np.zeros((L, cap, p + (p & 1)), np.int16)
+    SK = np.zeros((cap, prog.skip), np.float64)
+    HID = np.zeros((cap, prog.hidden + (prog.hidden & 1)), np.int16)
     counts = np.zeros((cap, 256), np.int64)
+    G32, HID32 = G.view(np.int32), HID.view(np.int32)
+    threads = numba.get_num_threads()
+    scratch = K.Scratch(prog, threads, cap).args()    # the kernels split a step into one task per thread
     vcond, lcond = prog.conditioning(label)
     out = np.zeros((height, width, C), dtype=np.uint8)
-    weights = (prog.w, prog.ops, prog.bias, prog.mult, prog.shift, prog.layer_ops)
+    weights = prog.weights + (prog.layer_ops,)
 
     for t in range(-R, n_steps(S, width, lag)):
         # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
@@ -60,8 +65,8 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
         hi = min(S - 1, (t + R - k2) // lag) if t + R - k2 >= 0 else -1
         if hi >= lo:
             b, i = step_pairs(np.arange(lo, hi + 1), nb, last)
-            K.vertical_step(t, lag, R, k2, width, S, last, ring, zero, b, i, xi, V, LK, *weights,
-                            prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, xs, ys, zs)
+            K.vertical_step(threads, t, lag, R, k2, width, ring, zero, b, i, xflat, V, LK, *weights,
+                            prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, *scratch)
         # Decode the ready pixels, colour by colour.
         b, i = step_pairs(active_rows(t, S, width, lag), nb, last)
         n = len(i)
@@ -70,8 +75,9 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
         j = t - i * lag
         rows = b * S + i
         for c in range(C):
-            K.horizontal_step(c, k2, ring, b, i, j, xi, LK, HB, G, SK, HID, *weights, prog.head_ops,
-                              prog.gates, prog.head_in, prog.tanh, prog.sigmoid, prog.exp, xs, ys, counts)
+            K.horizontal_step(threads, c, k2, ring, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
+                              *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
+                              prog.exp, *scratch, counts)
             sym = torch.as_tensor(source(torch.from_numpy(counts[:n]), rows, j, c), dtype=torch.int64).numpy()
             out[rows, j, c] = sym
             xi[b, i + k2 + 1, j + k2, c] = 2 * sym - 255

@@ -1,6 +1,7 @@
 """The exactness contract (DESIGN §2): the decoder's per-step counts equal the
 encoder's full-pass counts, and the integers do not change with tiling, batch
 size or thread count."""
+import numba
 import numpy as np
 import pytest
 import torch
@@ -47,21 +48,28 @@ def test_tiling_and_batch_do_not_change_integers():
             assert torch.equal(tiled, whole[b]), f"strip {strip}"
 
 
-def test_threads_do_not_change_integers_or_files():
+@pytest.mark.parametrize("strip_height", [0, 3])
+def test_threads_do_not_change_integers_or_files(strip_height):
+    """torch and numba thread counts; with strips a decoder step has more
+    positions than one thread task takes, so the steps are split differently."""
     net = tiny_int_model(3, 2, 3)
     img = image(30, 26, 3, 9)
-    old = torch.get_num_threads()
+    old, old_nb = torch.get_num_threads(), numba.get_num_threads()
     try:
         results = []
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            results.append((net.logits(torch.from_numpy(img)[None]), codec.compress(img, net)))
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            results.append((net.logits(torch.from_numpy(img)[None]),
+                            codec.compress(img, net, strip_height=strip_height)))
         assert torch.equal(results[0][0], results[1][0])
         assert results[0][1] == results[1][1]
-        torch.set_num_threads(1)
-        assert np.array_equal(codec.decompress(results[1][1], net), img)
+        for threads in (1, 2):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            assert np.array_equal(codec.decompress(results[0][1], net), img)
     finally:
         torch.set_num_threads(old)
+        numba.set_num_threads(old_nb)
 
 
 def test_strip_size_of_encoder_does_not_change_the_file():
