@@ -148,7 +148,7 @@ class Program:
         self.head_in = math.ldexp(cfg["head_in_mult"], -cfg["head_in_shift"])
         self.tanh = np.asarray(t["tanh"], np.float64)
         self.sigmoid = np.asarray(t["sigmoid"], np.float64)
-        self.exp = np.asarray(t["exp"], np.int64)
+        self.exp = np.asarray(t["exp"], np.float64)    # counts, exact integers (the coder's dtype)
         self.width_in = 2 * int(self.ops[:, 4].max())   # int16 columns of an input buffer
         self.width_out = int(self.ops[:, 5].max())      # int32 columns of an output buffer
 
@@ -530,6 +530,16 @@ def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gate
                     dst, src = gaps[r, j0 + q, c], out[q]
                     for v in range(256):
                         dst[v] = src[v]
+
+
+@njit(parallel=True, cache=True)
+def gather_counts(gaps, strips, slots, cols, chans, exp, out):
+    """out[e] = exp[gaps[strips[e], slots[e], cols[e], chans[e]]]: the counts of
+    symbols in stream order from the encoder's ring of exp-table indices."""
+    for e in prange(len(strips)):
+        src, dst = gaps[strips[e], slots[e], cols[e], chans[e]], out[e]
+        for v in range(256):
+            dst[v] = exp[src[v]]
 
 
 def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:

@@ -94,9 +94,9 @@ def sample_integer(net, n: int, height: int, width: int, label: int | None = Non
     rng = np.random.default_rng(seed)
 
     def source(counts, rows, cols, c):
-        cdf = np.cumsum(counts.numpy(), axis=1)
+        cdf = np.cumsum(counts.astype(np.int64), axis=1)
         u = rng.integers(0, cdf[:, -1:], size=(len(cdf), 1))
-        return torch.from_numpy((cdf <= u).sum(axis=1))
+        return (cdf <= u).sum(axis=1)
 
     return np.stack([decode_image(net, height, width, source, label=label, progress=progress)
                      for _ in range(n)])

@@ -15,15 +15,14 @@ from typing import Callable
 
 import numba
 import numpy as np
-import torch
 
 from . import intkernels as K
 from . import simd
 from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps, step_pairs, strip_layout
 
-# source(counts (n, 256) int64 tensor, rows, cols, colour) -> symbols (n,) int64
-Source = Callable[[torch.Tensor, np.ndarray, np.ndarray, int], torch.Tensor]
+# source(counts (n, 256) float64 array of integers >= 1, rows, cols, colour) -> symbols (n,) integers
+Source = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 
 def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source, label: int | None = None,
@@ -51,7 +50,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     G = np.zeros((L, cap, p + (p & 1)), np.int16)
     SK = np.zeros((cap, prog.skip), np.float64)
     HID = np.zeros((cap, prog.hidden + (prog.hidden & 1)), np.int16)
-    counts = np.zeros((cap, 256), np.int64)
+    counts = np.zeros((cap, 256), np.float64)
     G32, HID32 = G.view(np.int32), HID.view(np.int32)
     threads = numba.get_num_threads()
     scratch = K.Scratch(prog, threads, cap).args()    # the kernels split a step into one task per thread
@@ -78,7 +77,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
             K.horizontal_step(threads, c, k2, ring, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
                               *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
                               prog.exp, *scratch, counts)
-            sym = torch.as_tensor(source(torch.from_numpy(counts[:n]), rows, j, c), dtype=torch.int64).numpy()
+            sym = np.asarray(source(counts[:n], rows, j, c), dtype=np.int64)
             out[rows, j, c] = sym
             xi[b, i + k2 + 1, j + k2, c] = 2 * sym - 255
         if progress is not None:
