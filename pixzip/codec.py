@@ -12,7 +12,7 @@ from .intnet import IntGatedPixelCNN
 from .schedule import active_rows, n_steps, step_pairs, strip_layout
 from .wavefront import decode_image
 
-ENCODE_STRIP_ROWS = 128
+ENCODE_BLOCK_PIXELS = 128 * 1024   # rows the encoder's full pass computes at once, times the width
 CHUNK_SYMBOLS = 1 << 14
 
 
@@ -22,11 +22,13 @@ def _model(model) -> IntGatedPixelCNN:
     return registry.load(model if model is not None else registry.DEFAULT_MODEL)
 
 
-class _Gaps:
-    """The exp-table indices (``IntGatedPixelCNN.gaps``) of every strip's rows,
+class _Heads:
+    """The head inputs (``intkernels.row_heads``) of every strip's rows,
     computed block by block with a context halo, in a ring buffer that holds
     only the rows the schedule can still reach: rows alive at once plus one
-    block.  Memory is about 1.5 KB per pixel of those rows, not of the image."""
+    block.  That is about 130 bytes per pixel of those rows (the full
+    distributions, 1.5 KB per pixel, are made in stream order as the coder
+    consumes them)."""
 
     def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_height: int, block: int):
         h, w, c = pixels.shape
@@ -36,7 +38,7 @@ class _Gaps:
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
         self.block = min(block, self.S)
         self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
-        self.buf = np.empty((self.nb, self.cap, w, c, 256), np.int16)
+        self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)
         self.next = 0   # first row (in every strip) not computed yet
 
     def covers(self, row: int) -> bool:
@@ -50,15 +52,13 @@ class _Gaps:
             for k in range(self.nb):
                 if a < self.heights[k]:
                     strip = self.x[k * self.S:k * self.S + self.heights[k]]
-                    g = intkernels.row_gaps(self.prog, strip, a, min(b, self.heights[k]))
+                    g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))
                     self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
             self.next = b
 
-    def counts(self, strips, rows, cols, chans) -> np.ndarray:
-        """Counts (n, 256) float64 of the given symbols, in the order given."""
-        out = np.empty((len(strips), 256), np.float64)
-        intkernels.gather_counts(self.buf, strips, rows % self.cap, cols, chans, self.prog.exp, out)
-        return out
+    def counts(self, strips, rows, cols, dest, n_symbols) -> np.ndarray:
+        """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]."""
+        return intkernels.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols)
 
 
 def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
@@ -68,44 +68,55 @@ def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
     consumes them."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    gaps = _Gaps(net, pixels, strip_height, strip_rows)
-    nb, S = gaps.nb, gaps.S
-    last = gaps.heights[-1]
+    heads = _Heads(net, pixels, strip_height, strip_rows)
+    nb, S = heads.nb, heads.S
+    last = heads.heights[-1]
     enc = coder.Encoder()
-    parts: list[tuple[np.ndarray, ...]] = []
+    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending = 0
     bits = 0.0
 
     def flush():
-        nonlocal parts, pending, bits
+        nonlocal steps, pending, bits
         if pending:
-            k, r, j, ch = (np.concatenate(v) for v in zip(*parts))
-            counts = gaps.counts(k, r, j, ch)
-            sym = pixels[k * S + r, j, ch]
+            k, r, j = (np.concatenate(v) for v in zip(*steps))
+            # a step's symbols are colour-major: colour ch of its e-th position is at start + ch*m + e
+            sizes = np.array([len(s[0]) for s in steps])
+            start = np.repeat(c * (np.cumsum(sizes) - sizes), sizes)
+            local = np.arange(len(k)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            dest = start[:, None] + np.repeat(sizes, sizes)[:, None] * np.arange(c) + local[:, None]
+            counts = heads.counts(k, r, j, dest, c * len(k))
+            sym = np.empty(c * len(k), np.int64)
+            sym[dest] = pixels[k * S + r, j]
             enc.encode(sym, counts)
             if measure:
                 bits += coder.cross_entropy_bits(sym, counts)
-        parts, pending = [], 0
+        steps, pending = [], 0
 
     for t in range(n_steps(S, w, lag)):
         local = active_rows(t, S, w, lag)
         if not len(local):  # narrow images leave gaps between rows
             continue
-        if not gaps.covers(int(local[-1])):
+        if not heads.covers(int(local[-1])):
             flush()
-            gaps.compute_through(int(local[-1]))
+            heads.compute_through(int(local[-1]))
         k, r = step_pairs(local, nb, last)
-        j = t - r * lag
-        for ch in range(c):
-            parts.append((k, r, j, np.full(len(r), ch)))
-            pending += len(r)
+        steps.append((k, r, t - r * lag))
+        pending += c * len(r)
         if pending >= CHUNK_SYMBOLS:
             flush()
     flush()
     return enc.to_bytes(), bits
 
 
-def compress(image, model=None, strip_rows: int = ENCODE_STRIP_ROWS, strip_height: int = 0) -> bytes:
+def encode_block_rows(width: int) -> int:
+    """Rows per encoder pass: 128 up to 1024 columns, fewer for wider images so
+    that a pass's buffers (about 1 KB per pixel) stay near 150 MB, at least 32
+    (each pass recomputes a halo of rows above it)."""
+    return max(32, min(128, ENCODE_BLOCK_PIXELS // max(width, 1)))
+
+
+def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
@@ -116,6 +127,8 @@ def compress(image, model=None, strip_rows: int = ENCODE_STRIP_ROWS, strip_heigh
     net = _model(model)
     if pixels.shape[2] != net.colors:
         raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
+    if strip_rows is None:
+        strip_rows = encode_block_rows(pixels.shape[1])
     payload, _ = _encode_payload(net, pixels, strip_rows, strip_height)
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))

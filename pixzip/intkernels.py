@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -150,6 +151,7 @@ class Program:
         self.sigmoid = np.asarray(t["sigmoid"], np.float64)
         self.exp = np.asarray(t["exp"], np.float64)    # counts, exact integers (the coder's dtype)
         self.width_in = 2 * int(self.ops[:, 4].max())   # int16 columns of an input buffer
+        self.head_width = _even(self.skip)               # int16 columns of a head input
         self.width_out = int(self.ops[:, 5].max())      # int32 columns of an output buffer
 
     @property
@@ -302,20 +304,22 @@ def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sig
                 hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]) + hq[m], -_AM), _AM)
 
 
+@njit(inline="always")
+def _head_input(sk, x, k, head_in):
+    """x[:k] = the head's input from skip sums sk[:k] (clamped, requantized)."""
+    for ch in range(k):
+        a = min(max(sk[ch], -_SL), _SL)
+        x[ch] = np.int16(min(max(np.floor(a * head_in + 0.5), 0.0), _AM))
+
+
 @njit(cache=True, nogil=True)
-def _head(c, n, sk, s0, hid, hid32, h0, w, ops, scale, offset, head_ops, head_in, emax, x, x32, y, out):
-    """The head for colour c at n positions: out[:n, :256] = the exp-table index
-    of each level (its logit's gap to the largest, clamped where counts stay 1).
-    sk[s0:s0+n] holds the positions' skip sums, hid[h0:h0+n] their hidden rows
-    (groups < c kept from earlier colours)."""
+def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, emax, y, out):
+    """The head for colour c at n positions whose head inputs are in x32:
+    out[:n, :256] = the exp-table index of each level (its logit's gap to the
+    largest, clamped where counts stay 1).  hid[h0:h0+n] holds the hidden
+    rows (groups < c kept from earlier colours)."""
     C = head_ops.shape[1]
-    sg, hg = sk.shape[1] // C, hid.shape[1] // C
-    k = (c + 1) * sg
-    for q in range(n):
-        kq, xq = sk[s0 + q][:k], x[q]
-        for ch in range(k):
-            a = min(max(kq[ch], -_SL), _SL)
-            xq[ch] = np.int16(min(max(np.floor(a * head_in + 0.5), 0.0), _AM))
+    hg = hid.shape[1] // C
     op = head_ops[0, c]
     sc, of = scale[ops[op, 3]:ops[op, 3] + hg], offset[ops[op, 3]:ops[op, 3] + hg]
     _product(op, x32, 0, n, w, ops, y)
@@ -345,18 +349,42 @@ def _block(n, threads, rows):
     return min((b + 3) // 4 * 4, rows)
 
 
+@njit(inline="always")
+def _put_column(row, col, cw, values):
+    """Write a column (padded index ``col``) into a row kept as a ring of cw
+    columns stored twice, so that any window of up to cw consecutive columns
+    is one contiguous slice starting at slot ``col % cw``."""
+    n = len(values)
+    s = col % cw
+    a, b = row[s * n:(s + 1) * n], row[(s + cw) * n:(s + cw + 1) * n]
+    for k in range(n):
+        a[k] = values[k]
+        b[k] = values[k]
+
+
+def column_ring(R: int, k2: int, lag: int) -> int:
+    """Columns the decoder keeps per row and layer (DESIGN §4): a vertical
+    output is read by the k2 rows below until their frontier, k2*lag + k2
+    columns behind, has passed it; a link term waits up to R columns to be
+    used; each write also clears up to k2 padding columns.  Any window it
+    reads is at most 2*k2 + 1 columns wide."""
+    return R + k2 * lag + 3 * k2 + 4
+
+
 @njit(parallel=True, cache=True)
-def vertical_step(threads, t, lag, R, k2, width, ring, zero, b_of, i_of, xi, V, LK,
+def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi, V, LK,
                   w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
                   xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs):
     """The vertical frontier of step t: for every (strip, row) task and layer l,
-    column t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
-    Rows of xi, V and LK are flat (column, channel)."""
+    column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
+    Rows of xi are flat (padded column, channel); rows of V are column rings
+    (``_put_column``) of padded columns f + k2, rows of LK rings of cw columns f."""
     L = V.shape[0]
     p2 = lks.shape[2]
     p = p2 // 2
     C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
+    zeros = np.zeros(p, np.int16)
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
@@ -379,7 +407,8 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, b_of, i_of, xi, V, 
                         src = xi[b, i + dy][f * C:f * C + span]
                     else:
                         r = i - k2 + dy
-                        src = V[l - 1, b, r % ring if r >= 0 else zero][f * p:f * p + span]
+                        s = (f % cw) * p
+                        src = V[l - 1, b, r % ring if r >= 0 else zero][s:s + span]
                     dst = x[n][dy * span:(dy + 1) * span]
                     for k in range(span):
                         dst[k] = src[k]
@@ -395,30 +424,37 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, b_of, i_of, xi, V, 
                 if f < 0 or f >= width:
                     continue
                 s = i % ring
-                dl, sl = LK[l, b, s][f * p2:(f + 1) * p2], lk[n]
+                dl, sl = LK[l, b, s][(f % cw) * p2:(f % cw + 1) * p2], lk[n]
                 for o in range(p2):
                     dl[o] = np.int32(sl[o])
-                dv, sv = V[l, b, s][(f + k2) * p:(f + k2 + 1) * p], vo[n]
-                for ch in range(p):
-                    dv[ch] = sv[ch]
+                row = V[l, b, s]
+                _put_column(row, f + k2, cw, vo[n][:p])
+                if f == 0:                      # the padding left of the image
+                    for e2 in range(k2):
+                        _put_column(row, e2, cw, zeros)
+                if f == width - 1:              # and right of it
+                    for e2 in range(k2):
+                        _put_column(row, width + k2 + e2, cw, zeros)
                 n += 1
 
 
 @njit(parallel=True, cache=True)
-def horizontal_step(threads, c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
+def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
                     w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
                     xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, counts):
     """Colour c of every position (b, i, j) being decoded: the horizontal stack
     rows of group c in every layer, the head, and the counts (n, 256).
     G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
     earlier sub-steps of this step computed at the same positions.  Rows of
-    xi, LK and HB are flat (column, channel)."""
+    xi are flat (padded column, channel), rows of HB column rings of padded
+    columns j + k2 (``_put_column``), rows of LK rings of cw columns j."""
     L = HB.shape[0]
     p = hrs.shape[2]
     p2 = 2 * p
     C = head_ops.shape[1]
     pg = p // C
     emax = len(exp) - 1
+    zeros = np.zeros(p, np.int16)
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
@@ -435,21 +471,29 @@ def horizontal_step(threads, c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, G32, 
                 if l == 0:
                     src = xi[b, i + k2 + 1][j * C:j * C + span]
                 else:
-                    src = HB[l - 1, b, s][j * p:j * p + span]
+                    src = HB[l - 1, b, s][(j % cw) * p:(j % cw) * p + span]
                 _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
-                sl, lq = LK[l, b, s][j * p2:(j + 1) * p2], lk[q]
+                sl, lq = LK[l, b, s][(j % cw) * p2:(j % cw + 1) * p2], lk[q]
                 for o in range(p2):
                     lq[o] = sl[o]
             _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
                         lk, G[l], G32[l], first, SK, first, y, hr)
             for q in range(n):
                 e = first + q
-                dst = HB[l, b_of[e], i_of[e] % ring][(j_of[e] + k2) * p + c * pg:(j_of[e] + k2) * p + (c + 1) * pg]
+                row, j = HB[l, b_of[e], i_of[e] % ring], j_of[e]
                 hq = hr[q][c * pg:(c + 1) * pg]
+                s0 = ((j + k2) % cw) * p + c * pg      # group c of the column, in both copies
+                d0, d1 = row[s0:s0 + pg], row[s0 + cw * p:s0 + cw * p + pg]
                 for m in range(pg):
-                    dst[m] = np.int16(hq[m])
-        _head(c, n, SK, first, HID, HID32, first, w, ops, scale, offset, head_ops, head_in, emax,
-              x, x32, y, out)
+                    d0[m] = np.int16(hq[m])
+                    d1[m] = np.int16(hq[m])
+                if j == 0 and c == 0:           # the padding left of the image
+                    for e2 in range(k2):
+                        _put_column(row, e2, cw, zeros)
+        k = (c + 1) * (SK.shape[1] // C)
+        for q in range(n):
+            _head_input(SK[first + q], x[q], k, head_in)
+        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, emax, y, out)
         for q in range(n):
             cq, oq = counts[first + q], out[q]
             for v in range(256):
@@ -458,13 +502,13 @@ def horizontal_step(threads, c, k2, ring, b_of, i_of, j_of, xi, LK, HB, G, G32, 
 
 @njit(parallel=True, cache=True)
 def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid,
-              emax, vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, HID, HID32, gaps):
+              vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, heads):
     """The encoder's pass over a block of rows: ``xi`` (rows + k2 + 1, (W + 2k2) * C)
-    holds 2x - 255 below k2 + 1 zero rows.  Fills ``gaps`` (n_out, W, C, 256)
-    with the exp-table indices of the last n_out rows (the rows above them are
-    their context halo).  Layer by layer, each row CHUNK positions at a time,
-    with the decoder's per-layer routines.  The scratch buffers hold one task
-    per row; SK (rows, W', skip) and HID (rows, W', hidden), W' >= W + 4."""
+    holds 2x - 255 below k2 + 1 zero rows.  Fills ``heads`` (n_out, W, skip)
+    with the head inputs of the last n_out rows (the rows above them are their
+    context halo); ``head_counts`` finishes them.  Layer by layer, each row
+    CHUNK positions at a time, with the decoder's per-layer routines.  The
+    scratch buffers hold one task per row; SK is (rows, W', skip), W' >= W + 4."""
     rows = xi.shape[0] - k2 - 1
     C = head_ops.shape[1]
     W = xi.shape[1] // C - 2 * k2
@@ -518,34 +562,47 @@ def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gate
                         dst[ch] = np.int16(src[ch])
         Vp, Vc = Vc, Vp
         Hp, Hc = Hc, Hp
+    k = SK.shape[2]
     for r in prange(n_out):
         rr = rows - n_out + r
-        x, x32, y, out = xs[r], xs32[r], ys[r], outs[r]
-        for j0 in range(0, W, CHUNK):
-            n = min(CHUNK, W - j0)
-            for c in range(C):
-                _head(c, n, SK[rr], j0, HID[rr], HID32[rr], j0, w, ops, scale, offset, head_ops, head_in, emax,
-                      x, x32, y, out)
-                for q in range(n):
-                    dst, src = gaps[r, j0 + q, c], out[q]
-                    for v in range(256):
-                        dst[v] = src[v]
+        for j in range(W):
+            _head_input(SK[rr, j], heads[r, j], k, head_in)
 
 
 @njit(parallel=True, cache=True)
-def gather_counts(gaps, strips, slots, cols, chans, exp, out):
-    """out[e] = exp[gaps[strips[e], slots[e], cols[e], chans[e]]]: the counts of
-    symbols in stream order from the encoder's ring of exp-table indices."""
-    for e in prange(len(strips)):
-        src, dst = gaps[strips[e], slots[e], cols[e], chans[e]], out[e]
-        for v in range(256):
-            dst[v] = exp[src[v]]
+def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset, head_ops, exp,
+                xs, xs32, ys, outs, HID, HID32, out):
+    """The encoder's counts, in stream order: for position e (head inputs at
+    heads[strips[e], slots[e], cols[e]]), out[dest[e, c]] = the counts of
+    colour c.  CHUNK positions at a time; HID holds >= len(strips) + CHUNK rows."""
+    C = head_ops.shape[1]
+    k = heads.shape[3]
+    emax = len(exp) - 1
+    n_all = len(strips)
+    chunks = (n_all + CHUNK - 1) // CHUNK
+    for task in prange(min(threads, xs.shape[0])):
+        x, x32, y, o = xs[task], xs32[task], ys[task], outs[task]
+        for chunk in range(task, chunks, threads):
+            first = chunk * CHUNK
+            n = min(CHUNK, n_all - first)
+            for q in range(n):
+                e = first + q
+                src, xq = heads[strips[e], slots[e], cols[e]], x[q]
+                for ch in range(k):
+                    xq[ch] = src[ch]
+            for c in range(C):
+                _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, emax, y, o)
+                for q in range(n):
+                    dst, oq = out[dest[first + q, c]], o[q]
+                    for v in range(256):
+                        dst[v] = exp[oq[v]]
 
 
-def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
-    """Exp-table indices (stop-start, W, C, 256) int16 of rows [start, stop) of an
-    (H, W, C) uint8 image, from one pass over them and the rows above that they
-    can see; the same integers as ``IntGatedPixelCNN.gaps`` of a full pass."""
+def row_heads(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
+    """Head inputs (stop-start, W, skip') int16 of rows [start, stop) of an
+    (H, W, C) uint8 image, from one pass over them and the rows above that
+    they can see.  ``counts`` turns them into the counts of
+    ``IntGatedPixelCNN.counts`` of a full pass."""
     net = prog.net
     top = max(0, start - net.rows_above)
     k2 = prog.k2
@@ -553,13 +610,23 @@ def row_gaps(prog: Program, pixels: np.ndarray, start: int, stop: int, label: in
     rows = stop - top
     xi = np.zeros((rows + k2 + 1, w + 2 * k2, c), np.int16)
     xi[k2 + 1:, k2:k2 + w] = 2 * pixels[top:stop].astype(np.int16) - 255
-    gaps = np.empty((stop - start, w, c, 256), np.int16)
+    heads = np.zeros((stop - start, w, prog.head_width), np.int16)
     vcond, lcond = prog.conditioning(label)
     scratch = Scratch(prog, rows, CHUNK)
-    width = simd.padded(w) + CHUNK
-    SK = np.zeros((rows, width, prog.skip), np.float64)
-    HID = np.zeros((rows, width, _even(prog.hidden)), np.int16)
+    SK = np.zeros((rows, simd.padded(w) + CHUNK, prog.skip), np.float64)
     full_pass(xi.reshape(rows + k2 + 1, -1), stop - start, k2, prog.p, *prog.weights, prog.layer_ops,
-              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, len(prog.exp) - 1, vcond, lcond,
-              *scratch.args(), SK, HID, HID.view(np.int32), gaps)
-    return gaps
+              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, vcond, lcond,
+              *scratch.args(), SK, heads)
+    return heads
+
+
+def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarray, n_symbols: int) -> np.ndarray:
+    """Counts (n_symbols, 256) float64 from head inputs ``heads`` (strips, slots,
+    W, skip'): position e's colour c goes to row dest[e, c]."""
+    out = np.empty((n_symbols, 256), np.float64)
+    threads = numba.get_num_threads()
+    scratch = Scratch(prog, threads, CHUNK)
+    HID = np.zeros((simd.padded(len(strips)) + CHUNK, _even(prog.hidden)), np.int16)
+    head_counts(threads, heads, strips, slots, cols, dest, *prog.weights, prog.head_ops, prog.exp,
+                scratch.x, scratch.x.view(np.int32), scratch.y, scratch.out, HID, HID.view(np.int32), out)
+    return out

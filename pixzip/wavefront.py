@@ -41,10 +41,11 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     zero = ring                                        # a slot that stays zero (rows above a strip)
     xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
     xflat = xi.reshape(nb, S + k2 + 1, -1)
-    # rows of the layer buffers are flat (column, channel)
-    V = np.zeros((L, nb, ring + 1, (width + 2 * k2) * p), np.int16)
-    LK = np.zeros((L, nb, ring + 1, width * 2 * p), np.int32)
-    HB = np.zeros((L, nb, ring + 1, (width + k2) * p), np.int16)
+    # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see intkernels)
+    cw = K.column_ring(R, k2, lag)
+    V = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
+    LK = np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32)
+    HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
     cap = nb * min(S, (width + R) // lag + 2)          # most tasks in one step
     cap = simd.padded(cap)
     G = np.zeros((L, cap, p + (p & 1)), np.int16)
@@ -64,7 +65,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
         hi = min(S - 1, (t + R - k2) // lag) if t + R - k2 >= 0 else -1
         if hi >= lo:
             b, i = step_pairs(np.arange(lo, hi + 1), nb, last)
-            K.vertical_step(threads, t, lag, R, k2, width, ring, zero, b, i, xflat, V, LK, *weights,
+            K.vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b, i, xflat, V, LK, *weights,
                             prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, *scratch)
         # Decode the ready pixels, colour by colour.
         b, i = step_pairs(active_rows(t, S, width, lag), nb, last)
@@ -74,7 +75,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
         j = t - i * lag
         rows = b * S + i
         for c in range(C):
-            K.horizontal_step(threads, c, k2, ring, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
+            K.horizontal_step(threads, c, k2, ring, cw, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
                               *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
                               prog.exp, *scratch, counts)
             sym = np.asarray(source(counts[:n], rows, j, c), dtype=np.int64)
