@@ -3,6 +3,7 @@ into a .pxz container, and back, bit-exactly."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from . import coder, container, intkernels, registry
 from .container import Header
@@ -30,10 +31,13 @@ class _Heads:
     distributions, 1.5 KB per pixel, are made in stream order as the coder
     consumes them)."""
 
-    def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_height: int, block: int):
+    def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_height: int, block: int, device=None):
         h, w, c = pixels.shape
         lag = net.reach + 1
         self.prog, self.x = intkernels.program(net), pixels
+        # on a torch device the full pass runs in PyTorch (the reference network); else in the compiled kernels
+        self.torch_net = net.on(device) if device is not None else None
+        self.device = device
         self.nb, self.S = strip_layout(h, strip_height)
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
         self.block = min(block, self.S)
@@ -52,7 +56,12 @@ class _Heads:
             for k in range(self.nb):
                 if a < self.heights[k]:
                     strip = self.x[k * self.S:k * self.S + self.heights[k]]
-                    g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))
+                    if self.torch_net is not None:
+                        top = max(0, a - self.torch_net.rows_above)
+                        rows = torch.from_numpy(np.ascontiguousarray(strip[top:b])).to(self.device)
+                        g = self.torch_net.strip_head_inputs(rows, a - top, min(b, self.heights[k]) - top)
+                    else:
+                        g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))
                     self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
             self.next = b
 
@@ -62,13 +71,13 @@ class _Heads:
 
 
 def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
-                    strip_height: int = 0, measure: bool = False) -> tuple[bytes, float]:
+                    strip_height: int = 0, measure: bool = False, device=None) -> tuple[bytes, float]:
     """(payload, ideal code length in bits if ``measure`` else 0) of an image,
     in schedule order: step, colour, strip, row, exactly as the decoder
     consumes them."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    heads = _Heads(net, pixels, strip_height, strip_rows)
+    heads = _Heads(net, pixels, strip_height, strip_rows, device)
     nb, S = heads.nb, heads.S
     last = heads.heights[-1]
     enc = coder.Encoder()
@@ -116,20 +125,31 @@ def encode_block_rows(width: int) -> int:
     return max(32, min(128, ENCODE_BLOCK_PIXELS // max(width, 1)))
 
 
-def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0) -> bytes:
+def encode_device(device: str = "auto"):
+    """The torch device of the encoder's full pass, or None for the compiled
+    CPU kernels: "auto" is the GPU when there is one; "torch" runs the PyTorch
+    pass on the CPU (the GPU's code path, for tests)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return None
+    return torch.device("cpu" if device == "torch" else device)
+
+
+def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto") -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
-    ``strip_rows`` is only the encoder's working-set size; it never changes
-    the file."""
+    ``strip_rows`` (the encoder's working-set size) and ``device`` (see
+    ``encode_device``) never change the file."""
     pixels = as_array(image)
     net = _model(model)
     if pixels.shape[2] != net.colors:
         raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
     if strip_rows is None:
         strip_rows = encode_block_rows(pixels.shape[1])
-    payload, _ = _encode_payload(net, pixels, strip_rows, strip_height)
+    payload, _ = _encode_payload(net, pixels, strip_rows, strip_height, device=encode_device(device))
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))
     return container.pack(header, payload, container.pixels_crc(pixels))

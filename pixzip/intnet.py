@@ -25,6 +25,7 @@ Fixed scales (the rest are calibrated at export and stored as multipliers):
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -117,6 +118,13 @@ class IntLinear:
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         """a: integer-valued tensor (..., in) -> integer-valued float64 (..., out)."""
         return requant(self.accumulate(a), self.scale, self.offset)
+
+    def to(self, device) -> "IntLinear":
+        """A copy with its tensors on ``device``."""
+        out = copy.copy(self)
+        out.weight, out.scale, out.offset = self.weight.to(device), self.scale.to(device), self.offset.to(device)
+        out.parts = [p.to(device) for p in self.parts]
+        return out
 
     def reorder_inputs(self, shape: tuple[int, ...], order: tuple[int, ...]) -> "IntLinear":
         """The same layer with its inputs, viewed as ``shape``, permuted to ``order``."""
@@ -260,15 +268,21 @@ class IntGatedPixelCNN:
         return self.exp[d.long()]
 
     def head(self, skip_sum: torch.Tensor) -> torch.Tensor:
-        a = requant_scalar(skip_sum.clamp(-SKIP_LIMIT, SKIP_LIMIT), *self.head_in).clamp_(0, ACT_MAX)
-        hid = self.head1(a).clamp_(0, ACT_MAX)
+        hid = self.head1(self.head_input(skip_sum)).clamp_(0, ACT_MAX)
         return self.head2(hid)
+
+    def head_input(self, skip_sum: torch.Tensor) -> torch.Tensor:
+        return requant_scalar(skip_sum.clamp(-SKIP_LIMIT, SKIP_LIMIT), *self.head_in).clamp_(0, ACT_MAX)
 
     # -- full pass (encoder) -------------------------------------------------
     def logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Integer logits (B, H, W, C, 256) of uint8-valued images x (B, H, W, C),
         in one parallel pass over the given rows."""
         b, h, w, c = x.shape
+        return self.head(self.skip_sum(x, labels)).view(b, h, w, c, 256)
+
+    def skip_sum(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The summed skip connections (B, H, W, skip) of uint8-valued images x."""
         xi = 2 * x.to(torch.float64) - 255
         k2 = self.k2
         v_in = F.pad(xi, (0, 0, 0, 0, 1, 0))[:, :-1]          # shifted down one row
@@ -283,7 +297,7 @@ class IntGatedPixelCNN:
             v_in = self.gate(v_pre, self.v_gate[l])
             g, s, h_in = self.horizontal(l, h_part, link, h_in if l else None)
             skip = skip + s
-        return self.head(skip).view(b, h, w, c, 256)
+        return skip
 
     def strip_counts(self, pixels: torch.Tensor, start: int, stop: int, labels=None) -> torch.Tensor:
         """Counts (stop-start, W, C, 256) of rows [start, stop) of an (H, W, C)
@@ -294,9 +308,41 @@ class IntGatedPixelCNN:
         with torch.no_grad():
             return self.counts(self.logits(pixels[None, top:stop], labels))[0, start - top:]
 
+    def strip_head_inputs(self, pixels: torch.Tensor, start: int, stop: int, labels=None) -> np.ndarray:
+        """Head inputs (stop-start, W, skip) int16 of rows [start, stop) of an
+        (H, W, C) image on the net's device, like ``strip_counts``; the same
+        integers as ``intkernels.row_heads``."""
+        top = max(0, start - self.rows_above)
+        with torch.no_grad():
+            a = self.head_input(self.skip_sum(pixels[None, top:stop], labels))[0, start - top:]
+        return a.to(torch.int16).cpu().numpy()
+
+    def on(self, device) -> "IntGatedPixelCNN":
+        """This net with its tensors on ``device`` (made once, then cached).
+        On a GPU, float32 matmuls must be plain IEEE ones (no TF32) to stay exact."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self
+        cache = self.__dict__.setdefault("_on", {})
+        if device not in cache:
+            if device.type == "cuda":
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
+            net = copy.copy(self)
+            for name in ("tanh", "sigmoid", "exp", "v_cond", "h_cond"):
+                if getattr(net, name) is not None:
+                    setattr(net, name, getattr(net, name).to(device))
+            moved = {}
+            for name in ("v_conv", "link", "h_conv", "skip", "h_out", "skip_out"):
+                setattr(net, name, [moved.setdefault(id(m), m.to(device)) for m in getattr(net, name)])
+            net.head1, net.head2 = self.head1.to(device), self.head2.to(device)
+            net.__dict__.pop("_on", None)
+            cache[device] = net
+        return cache[device]
+
     def cross_entropy_bits(self, pixels: np.ndarray, strip_rows: int = 32) -> float:
         """Ideal code length in bits of an (H, W, C) uint8 image under the integer model."""
-        x = torch.from_numpy(np.ascontiguousarray(pixels))
+        x = torch.from_numpy(np.array(pixels))
         bits = 0.0
         for a in range(0, x.shape[0], strip_rows):
             c = self.strip_counts(x, a, min(x.shape[0], a + strip_rows)).to(torch.float64)

@@ -187,3 +187,15 @@ def test_encoder_kernel_equals_full_pass(colors, layers, kernel, start, stop):
     rows, cols = np.divmod(np.arange(n), 7)
     got = counts(prog, heads, np.zeros(n, np.int64), rows, cols, order, n * colors)
     assert np.array_equal(got[order], full[start:stop].reshape(n, colors, 256))
+
+
+@pytest.mark.parametrize("colors,layers,kernel,strip_height", [(3, 2, 3, 0), (1, 3, 5, 4)])
+def test_torch_encoder_path_writes_the_same_file(colors, layers, kernel, strip_height):
+    """The encoder's PyTorch full pass (what runs on a GPU) and its compiled
+    CPU kernels give the same head inputs, hence the same file."""
+    net = tiny_int_model(colors, layers, kernel)
+    img = image(19, 23, colors, seed=kernel)
+    files = {codec.compress(img, net, strip_rows=s, strip_height=strip_height, device=d)
+             for d in ("cpu", "torch") for s in (5, 32)}
+    assert len(files) == 1
+    assert np.array_equal(codec.decompress(files.pop(), net), img)
