@@ -155,6 +155,14 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
     return container.pack(header, payload, container.pixels_crc(pixels))
 
 
+def ideal_bits(image, model=None) -> float:
+    """The integer model's cross-entropy of an image in bits: the ideal code
+    length its payload approaches (compiled kernels, like ``compress``)."""
+    pixels = as_array(image)
+    net = _model(model)
+    return _encode_payload(net, pixels, encode_block_rows(pixels.shape[1]), measure=True)[1]
+
+
 def read_header(data: bytes) -> Header:
     """The header of a .pxz file, checked (magic, version, flags, size limit)."""
     return container.parse(data)[0]
