@@ -211,6 +211,54 @@ def models() -> None:
                    f"{c['channels']}ch x {c['layers']} layers, k={c['kernel']}  {path.stat().st_size} bytes")
 
 
+@main.command()
+@click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+def demo(model) -> None:
+    """Compress the bundled sample photo, decode it, verify it, compare with PNG."""
+    from pixzip import demo as demo_
+    click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
+    try:
+        r = demo_.run(model)
+    except PixzipError as e:
+        _fail(str(e))
+    bpsp = lambda n: 8 * n / r["subpixels"]  # noqa: E731
+    click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
+               f"{r['subpixels']} bytes raw")
+    click.echo(f"pixzip: {r['pixzip_bytes']:>8} bytes  {bpsp(r['pixzip_bytes']):.3f} bits/sub-pixel  "
+               f"(model {r['model']}; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
+               f"decoded pixel-exact)")
+    click.echo(f"PNG:    {r['png_bytes']:>8} bytes  {bpsp(r['png_bytes']):.3f} bits/sub-pixel  (Pillow, optimize)")
+    click.echo(f"pixzip is {100 * (1 - r['pixzip_bytes'] / r['png_bytes']):.1f}% smaller than PNG.")
+    click.echo("On your own photo:  pixzip compress photo.png  &&  pixzip decompress photo.pxz -o copy.png")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+@click.option("--against", default="png,webp,jxl", show_default=True, help="Classical codecs to compare with.")
+@click.option("--float", "float_checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="Float checkpoint of the model, for its bits/dim (default: NAME.pt beside a shipped NAME.pxm).")
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write JSON here.")
+def bench(paths, model, against, float_checkpoint, json_out) -> None:
+    """Real compressed sizes and times against the model's bits/dim and PNG, WebP, JPEG-XL."""
+    from pixzip import bench as bench_
+    names = tuple(a for a in against.split(",") if a)
+    try:
+        with tqdm(total=len(bench_.image_files(paths)), desc="bench", unit="image", file=sys.stderr,
+                  dynamic_ncols=True, leave=False, delay=1.0) as bar:
+            reports, summary = bench_.run(paths, model, names, float_checkpoint, progress=bar.update)
+    except (PixzipError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    click.echo(bench_.markdown(reports, summary["total"]))
+    m = summary["machine"]
+    click.echo(f"\n{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads; model {summary['model']['name']} "
+               f"({summary['model']['sha256'][:16]}); JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}")
+    for note in summary["notes"]:
+        click.echo(f"note: {note}")
+    if json_out:
+        bench_.write_json(summary, json_out)
+
+
 @main.command(name="export")
 @click.argument("checkpoint", type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Integer model file (.pxm).")

@@ -1,5 +1,5 @@
-"""The installed package, not the source tree: the console script runs and the
-shipped models folder is installed."""
+"""The installed package, not the source tree: the console script runs, and the
+shipped models folder and the demo's sample photo are installed."""
 import os
 import shutil
 import subprocess
@@ -18,3 +18,7 @@ def test_console_script_runs_from_the_installed_package(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert os.path.isfile(os.path.join(r.stdout.strip(), "README.md"))
+    code = "import pixzip.demo as d; print(d.SAMPLE)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert os.path.isfile(r.stdout.strip()), "the demo's sample photo is installed with the package"

@@ -1,0 +1,315 @@
+"""pixzip bench: real file sizes and times, against the model's own estimates
+and against the classical lossless codecs.
+
+For every image: the float model's bits/dim (when its checkpoint is known),
+the integer model's cross-entropy, the .pxz file's bits per sub-pixel and its
+overhead over that cross-entropy, encode and decode seconds; and the same
+image through PNG (Pillow, optimize), WebP lossless (Pillow, method 6, quality
+100) and JPEG-XL lossless (``cjxl -d 0 -e 9`` when it is on PATH, else the
+libjxl in ``imagecodecs``).  Every round trip is checked pixel-exact; a codec
+that fails to round-trip is an error, not a number.
+"""
+from __future__ import annotations
+
+import io
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import codec, registry
+from .errors import ImageError, PixzipError, describe_os_error
+from .images import read_image, to_pil
+
+CODECS = ("png", "webp", "jxl")
+IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
+
+
+class RoundTripError(PixzipError):
+    """A codec's decoded image differs from the original."""
+
+
+@dataclass
+class Result:
+    """One codec on one image: size in bytes, seconds, and the verified round trip."""
+    bytes: int
+    encode_s: float
+    decode_s: float
+
+
+@dataclass
+class ImageReport:
+    path: str
+    width: int
+    height: int
+    channels: int
+    float_bpd: float | None = None
+    int_bpd: float | None = None
+    payload_bytes: int = 0
+    codecs: dict[str, Result] = field(default_factory=dict)
+
+    @property
+    def subpixels(self) -> int:
+        return self.width * self.height * self.channels
+
+    def bpsp(self, name: str) -> float:
+        return 8 * self.codecs[name].bytes / self.subpixels
+
+    @property
+    def overhead_pct(self) -> float | None:
+        if not self.int_bpd:
+            return None
+        return 100 * (8 * self.payload_bytes / (self.int_bpd * self.subpixels) - 1)
+
+
+def image_files(paths) -> list[Path]:
+    """Image files from files and folders (a folder's images in name order)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def _check(name: str, path, pixels: np.ndarray, decoded: np.ndarray) -> None:
+    if decoded.shape != pixels.shape or not np.array_equal(decoded, pixels):
+        raise RoundTripError(f"{path}: {name} round trip is not pixel-exact")
+
+
+def _pil_codec(pixels: np.ndarray, fmt: str, **options) -> tuple[bytes, float, np.ndarray, float]:
+    def encode():
+        buf = io.BytesIO()
+        to_pil(pixels).save(buf, format=fmt, **options)
+        return buf.getvalue()
+
+    def decode():
+        with Image.open(io.BytesIO(data)) as im:
+            a = np.asarray(im.convert(to_pil(pixels).mode))
+        return a[..., None] if a.ndim == 2 else a
+
+    data, t_enc = _timed(encode)
+    decoded, t_dec = _timed(decode)
+    return data, t_enc, decoded, t_dec
+
+
+def jxl_backend() -> str | None:
+    """How JPEG-XL runs here: "cjxl" (on PATH), "imagecodecs", or None."""
+    if shutil.which("cjxl") and shutil.which("djxl"):
+        return "cjxl"
+    try:
+        import imagecodecs
+        if imagecodecs.JPEGXL.available:
+            return "imagecodecs"
+    except ImportError:
+        pass
+    return None
+
+
+def jxl_version(backend: str | None) -> str | None:
+    if backend == "cjxl":
+        out = subprocess.run(["cjxl", "--version"], capture_output=True, text=True)
+        return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "cjxl"
+    if backend == "imagecodecs":
+        import imagecodecs
+        return f"imagecodecs {imagecodecs.__version__}, {imagecodecs.jpegxl_version()}"
+    return None
+
+
+def _jxl(pixels: np.ndarray, backend: str) -> tuple[bytes, float, np.ndarray, float]:
+    if backend == "imagecodecs":
+        import imagecodecs
+        a = pixels[..., 0] if pixels.shape[2] == 1 else pixels
+        data, t_enc = _timed(lambda: imagecodecs.jpegxl_encode(a, lossless=True, effort=9))
+        decoded, t_dec = _timed(lambda: imagecodecs.jpegxl_decode(data))
+        return bytes(data), t_enc, decoded.reshape(pixels.shape), t_dec
+    with tempfile.TemporaryDirectory() as d:
+        src, enc, dec = (os.path.join(d, n) for n in ("in.png", "out.jxl", "out.png"))
+        to_pil(pixels).save(src)
+        _, t_enc = _timed(lambda: subprocess.run(["cjxl", src, enc, "-d", "0", "-e", "9", "--quiet"],
+                                                 check=True, capture_output=True))
+        _, t_dec = _timed(lambda: subprocess.run(["djxl", enc, dec, "--quiet"], check=True, capture_output=True))
+        data = Path(enc).read_bytes()
+        return data, t_enc, read_image(dec), t_dec
+
+
+def float_model_for(model_name: str, explicit=None):
+    """The float checkpoint behind an integer model: ``explicit``, else
+    NAME.pt next to the shipped NAME.pxm; None when there is none."""
+    from .checkpoints import load_model
+    path = Path(explicit) if explicit else None
+    if path is None:
+        f = registry.available().get(model_name)
+        if f is not None and f.with_suffix(".pt").exists():
+            path = f.with_suffix(".pt")
+    return load_model(path) if path is not None else None
+
+
+def float_bpd(model, pixels: np.ndarray) -> float:
+    import torch
+
+    from .likelihood import LN2, image_nll_nats
+    x = torch.from_numpy(pixels.transpose(2, 0, 1)[None].copy())
+    with torch.no_grad():
+        return image_nll_nats(model, x) / pixels.size / LN2
+
+
+def bench_image(path, net, against=CODECS, float_model=None, jxl: str | None = None) -> ImageReport:
+    pixels = read_image(path)
+    h, w, c = pixels.shape
+    rep = ImageReport(str(path), w, h, c)
+    data, t_enc = _timed(lambda: codec.compress(pixels, net))
+    decoded, t_dec = _timed(lambda: codec.decompress(data, net))
+    _check("pixzip", path, pixels, decoded)
+    rep.codecs["pixzip"] = Result(len(data), t_enc, t_dec)
+    rep.payload_bytes = codec.read_header(data).payload_length
+    rep.int_bpd = codec.ideal_bits(pixels, net) / pixels.size
+    if float_model is not None:
+        rep.float_bpd = float_bpd(float_model, pixels)
+    runs = {"png": lambda: _pil_codec(pixels, "PNG", optimize=True),
+            "webp": lambda: _pil_codec(pixels, "WEBP", lossless=True, quality=100, method=6),
+            "jxl": lambda: _jxl(pixels, jxl)}
+    for name in against:
+        if name == "jxl" and jxl is None:
+            continue
+        blob, te, out, td = runs[name]()
+        _check(name, path, pixels, out)
+        rep.codecs[name] = Result(len(blob), te, td)
+    return rep
+
+
+def machine() -> dict:
+    import numba
+    import PIL
+    import torch
+
+    from . import __version__
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "threads": numba.get_num_threads(), "platform": platform.platform(),
+            "python": platform.python_version(), "pixzip": __version__, "torch": torch.__version__,
+            "numba": numba.__version__, "pillow": PIL.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def totals(reports: list[ImageReport]) -> dict:
+    """Total bits per sub-pixel (all bytes over all sub-pixels), summed and
+    median seconds, per codec; and the pixzip model estimates."""
+    n = sum(r.subpixels for r in reports)
+    out: dict = {"images": len(reports), "subpixels": n, "codecs": {}}
+    names = [k for k in ["pixzip", *CODECS] if all(k in r.codecs for r in reports)]
+    for k in names:
+        res = [r.codecs[k] for r in reports]
+        out["codecs"][k] = {"bpsp": 8 * sum(x.bytes for x in res) / n,
+                            "encode_s_total": sum(x.encode_s for x in res),
+                            "decode_s_total": sum(x.decode_s for x in res),
+                            "encode_s_median": statistics.median(x.encode_s for x in res),
+                            "decode_s_median": statistics.median(x.decode_s for x in res)}
+    if all(r.int_bpd for r in reports):
+        out["int_bpd"] = sum(r.int_bpd * r.subpixels for r in reports) / n
+        payload = sum(r.payload_bytes for r in reports)
+        out["overhead_pct"] = 100 * (8 * payload / (out["int_bpd"] * n) - 1)
+        out["overhead_pct_max"] = max(r.overhead_pct for r in reports)
+    if all(r.float_bpd is not None for r in reports):
+        out["float_bpd"] = sum(r.float_bpd * r.subpixels for r in reports) / n
+    return out
+
+
+def _fmt(v, spec=".3f"):
+    return "—" if v is None else format(v, spec)
+
+
+def markdown(reports: list[ImageReport], total: dict) -> str:
+    names = list(total["codecs"])
+    head = ["image", "size", "float bpd", "int CE", "overhead %"]
+    for k in names:
+        head += [f"{k} bpsp", f"{k} enc s", f"{k} dec s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in reports:
+        row = [Path(r.path).name, f"{r.width}x{r.height}", _fmt(r.float_bpd), _fmt(r.int_bpd),
+               _fmt(r.overhead_pct, "+.4f")]
+        for k in names:
+            x = r.codecs[k]
+            row += [f"{r.bpsp(k):.3f}", f"{x.encode_s:.2f}", f"{x.decode_s:.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    row = [f"**total ({total['images']})**", "", _fmt(total.get("float_bpd")), _fmt(total.get("int_bpd")),
+           _fmt(total.get("overhead_pct"), "+.4f")]
+    for k in names:
+        t = total["codecs"][k]
+        row += [f"**{t['bpsp']:.3f}**", f"{t['encode_s_median']:.2f}", f"{t['decode_s_median']:.2f}"]
+    lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("bpsp: bits per sub-pixel of the file. Total row: all bytes over all sub-pixels, and the median "
+                 "seconds per image.")
+    return "\n".join(lines)
+
+
+def run(paths, model=None, against=CODECS, float_checkpoint=None, progress=None) -> tuple[list[ImageReport], dict]:
+    """Benchmark every image under ``paths``; returns the reports and a JSON-able
+    summary (machine, model, codecs, per-image figures and totals)."""
+    files = image_files(paths)
+    if not files:
+        raise PixzipError("no images found in " + ", ".join(map(str, paths)))
+    for f in files:   # fail before any work on a path that cannot be read
+        if not f.is_file():
+            raise ImageError(describe_os_error(f, FileNotFoundError()) if not f.exists() else f"{f}: not a file")
+    unknown = set(against) - set(CODECS)
+    if unknown:
+        raise PixzipError(f"unknown codec(s) {', '.join(sorted(unknown))} (known: {', '.join(CODECS)})")
+    net = codec._model(model)
+    float_model = float_model_for(net.name, float_checkpoint)
+    jxl = jxl_backend() if "jxl" in against else None
+    codec.decompress(codec.compress(np.zeros((2, 2, net.colors), np.uint8), net), net)   # load the kernels
+    reports = []
+    for f in files:
+        reports.append(bench_image(f, net, against, float_model, jxl))
+        if progress is not None:
+            progress(1)
+    total = totals(reports)
+    notes = []
+    if "jxl" in against and jxl is None:
+        notes.append("JPEG-XL skipped: neither cjxl/djxl on PATH nor imagecodecs with libjxl")
+    if float_model is None:
+        notes.append("no float checkpoint for this model: float bits/dim not shown (--float CKPT)")
+    summary = {"machine": machine(), "model": {"name": net.name, "sha256": net.sha256, "config": {
+        k: net.config[k] for k in ("colors", "channels", "layers", "kernel", "skip_channels", "head_channels")}},
+        "codecs": {"png": "Pillow optimize=True", "webp": "Pillow lossless, method 6, quality 100",
+                   "jxl": f"lossless, effort 9 ({jxl_version(jxl)})" if jxl else None},
+        "notes": notes, "images": [_report_json(r) for r in reports], "total": total}
+    return reports, summary
+
+
+def _report_json(r: ImageReport) -> dict:
+    return {"path": r.path, "width": r.width, "height": r.height, "channels": r.channels,
+            "float_bpd": r.float_bpd, "int_bpd": r.int_bpd, "overhead_pct": r.overhead_pct,
+            "codecs": {k: {"bytes": x.bytes, "bpsp": r.bpsp(k), "encode_s": x.encode_s, "decode_s": x.decode_s}
+                       for k, x in r.codecs.items()}}
+
+
+def write_json(summary: dict, path) -> None:
+    import json
+
+    from .atomic import atomic_write
+    text = json.dumps(summary, indent=1)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
