@@ -144,7 +144,7 @@ def compress(sources, output, model, force, to_stdout, remove, verify, strip_hei
     _check_single(sources, output, to_stdout)
 
     def one(src):
-        with _bar(f"verify {src}") as bar:
+        with _bar(f"compress {src}") as bar:
             r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
                                     remove=remove, verify=verify, strip_height=strip_height,
                                     progress=bar.update)

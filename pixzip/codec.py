@@ -71,7 +71,8 @@ class _Heads:
 
 
 def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
-                    strip_height: int = 0, measure: bool = False, device=None) -> tuple[bytes, float]:
+                    strip_height: int = 0, measure: bool = False, device=None,
+                    progress=None) -> tuple[bytes, float]:
     """(payload, ideal code length in bits if ``measure`` else 0) of an image,
     in schedule order: step, colour, strip, row, exactly as the decoder
     consumes them."""
@@ -100,6 +101,8 @@ def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
             enc.encode(sym, counts)
             if measure:
                 bits += coder.cross_entropy_bits(sym, counts)
+            if progress is not None:
+                progress(len(k))
         steps, pending = [], 0
 
     for t in range(n_steps(S, w, lag)):
@@ -136,20 +139,23 @@ def encode_device(device: str = "auto"):
     return torch.device("cpu" if device == "torch" else device)
 
 
-def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto") -> bytes:
+def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto",
+             progress=None) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
     ``strip_rows`` (the encoder's working-set size) and ``device`` (see
-    ``encode_device``) never change the file."""
+    ``encode_device``) never change the file.  ``progress(n)`` is called as
+    pixels are coded."""
     pixels = as_array(image)
     net = _model(model)
     if pixels.shape[2] != net.colors:
         raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
     if strip_rows is None:
         strip_rows = encode_block_rows(pixels.shape[1])
-    payload, _ = _encode_payload(net, pixels, strip_rows, strip_height, device=encode_device(device))
+    payload, _ = _encode_payload(net, pixels, strip_rows, strip_height, device=encode_device(device),
+                                 progress=progress)
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))
     return container.pack(header, payload, container.pixels_crc(pixels))

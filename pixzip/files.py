@@ -98,7 +98,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
     pixels = _image_from(src)
     name = "<stdin>" if src == STDIO else src
     try:
-        data = codec.compress(pixels, model, strip_height=strip_height)
+        data = codec.compress(pixels, model, strip_height=strip_height, progress=progress)
         if (verify or remove) and not np.array_equal(codec.decompress(data, model, progress=progress), pixels):
             raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:

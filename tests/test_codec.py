@@ -91,3 +91,16 @@ def test_png_output_of_decode_round_trips(model_dir):
     buf = io.BytesIO()
     Image.fromarray(out).save(buf, format="PNG")
     assert np.array_equal(np.asarray(Image.open(buf)), img)
+
+
+@pytest.mark.parametrize("strip_height", [0, 4])
+def test_progress_counts_every_pixel_once(strip_height):
+    """Encoder and decoder report progress (the CLI's bars) pixel by pixel."""
+    net = tiny_int_model(3)
+    img = np.random.default_rng(3).integers(0, 256, (13, 21, 3), dtype=np.uint8)
+    seen = []
+    data = codec.compress(img, net, strip_height=strip_height, progress=seen.append)
+    assert sum(seen) == 13 * 21
+    seen.clear()
+    codec.decompress(data, net, progress=seen.append)
+    assert sum(seen) == 13 * 21
