@@ -132,6 +132,8 @@ def _check_single(sources, output, to_stdout) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
 @click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+@click.option("-1", "level", flag_value=1, help="Fastest level: the 'fast' model.")
+@click.option("-9", "level", flag_value=9, help="Strongest level: the 'max' model.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
 @click.option("--rm", "remove", is_flag=True, help="Delete each input after its archive is verified.")
@@ -139,9 +141,14 @@ def _check_single(sources, output, to_stdout) -> None:
 @click.option("--strip-height", type=click.IntRange(min=0), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def compress(sources, output, model, force, to_stdout, remove, verify, strip_height, quiet) -> None:
+def compress(sources, output, model, level, force, to_stdout, remove, verify, strip_height, quiet) -> None:
     """Compress images (FILE... or - for stdin) to .pxz files."""
+    from pixzip import registry
     _check_single(sources, output, to_stdout)
+    if level is not None:
+        if model is not None:
+            raise click.UsageError("-m and -1/-9 both choose the model: give one")
+        model = registry.LEVELS[level]
 
     def one(src):
         with _bar(f"compress {src}") as bar:
@@ -204,6 +211,8 @@ def models() -> None:
     found = registry.available()
     if not found:
         click.echo("no models installed")
+    for alias, target in sorted(registry.aliases().items()):
+        click.echo(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}")
     for name, path in found.items():
         net = registry.load(path)
         c = net.config

@@ -1,10 +1,14 @@
 """Integer models by name: the shipped ones and any folder named in $PIXZIP_MODELS.
 
 A model file is ``NAME.pxm``; its sha256 is its identity, and a .pxz file names
-the model it was made with, so decompression needs no flag.
+the model it was made with, so decompression needs no flag.  Names are
+forever, so the compression levels are aliases: ``aliases.json`` in a model
+folder maps "default", "fast" (-1) and "max" (-9) to model names, and a file
+records the model's own name, never the alias.
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +17,9 @@ from .errors import UnknownModelError
 from .intnet import IntGatedPixelCNN
 
 SUFFIX = ".pxm"
+ALIASES = "aliases.json"
 DEFAULT_MODEL = "default"
+LEVELS = {1: "fast", 9: "max"}   # -1, -9; no level is DEFAULT_MODEL
 
 
 def search_path() -> list[Path]:
@@ -31,6 +37,26 @@ def available() -> dict[str, Path]:
     return found
 
 
+def aliases() -> dict[str, str]:
+    """Alias -> model name, from every folder on the search path (first wins)."""
+    found: dict[str, str] = {}
+    for d in search_path():
+        f = d / ALIASES
+        if f.is_file():
+            try:
+                table = json.loads(f.read_text())
+            except (OSError, ValueError) as e:
+                raise UnknownModelError(f"{f}: unreadable alias table ({e.__class__.__name__})") from None
+            for alias, target in table.items():
+                found.setdefault(str(alias), str(target))
+    return found
+
+
+def resolve(name: str) -> str:
+    """The model name behind an alias (a name that is not an alias is itself)."""
+    return aliases().get(name, name)
+
+
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> IntGatedPixelCNN:
     return IntGatedPixelCNN.load(path)
@@ -44,7 +70,11 @@ def load(name_or_path) -> IntGatedPixelCNN:
     models = available()
     name = str(name_or_path)
     if name not in models:
+        name = resolve(name)
+    if name not in models:
         known = ", ".join(sorted(models)) or "none installed"
-        raise UnknownModelError(f"unknown model {name!r} (available: {known})")
+        asked = str(name_or_path)
+        what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
+        raise UnknownModelError(f"unknown model {what} (available: {known})")
     f = models[name]
     return _load(str(f.resolve()), f.stat().st_mtime)

@@ -157,3 +157,29 @@ def test_binary_is_never_written_to_a_terminal(images, tmp_path, monkeypatch):
     with pytest.raises(PixzipError, match="terminal"):
         files.compress_file(str(images[0]), to_stdout=True, model="tiny3")
     assert not (tmp_path / "img0.pxz").exists()
+
+
+@pytest.fixture
+def levels(model_dir):
+    """Aliases: default -> tiny3, fast -> tinyfast; no max model."""
+    import json
+
+    from .conftest import tiny_int_model
+    fast = tiny_int_model(3, name="tinyfast")
+    (model_dir / "tinyfast.pxm").write_bytes(fast.to_bytes())
+    (model_dir / "aliases.json").write_text(json.dumps({"default": "tiny3", "fast": "tinyfast", "max": "tinymax"}))
+    return model_dir
+
+
+def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
+    for flags, name in (([], "tiny3"), (["-1"], "tinyfast")):
+        r = run("compress", images[0], "-f", *flags)
+        assert r.exit_code == 0, r.output
+        info = run("info", images[0].with_suffix(".pxz"))
+        assert f"model              {name}" in info.output
+        assert run("test", images[0].with_suffix(".pxz")).exit_code == 0
+    r = run("compress", images[0], "-f", "-9")
+    assert r.exit_code == 1 and "unknown model 'max' (an alias of 'tinymax')" in r.output
+    assert run("compress", images[0], "-f", "-1", "-m", "tiny3").exit_code == 2
+    r = run("models")
+    assert "fast         -> tinyfast" in r.output and "tinymax  (not installed)" in r.output
