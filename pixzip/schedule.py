@@ -41,6 +41,8 @@ def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
 def step_pairs(local: np.ndarray, n_strips: int, last_height: int) -> tuple[np.ndarray, np.ndarray]:
     """(strip, row-in-strip) of the given strip rows in every strip, strip-major
     (stream order); rows past the end of the shorter last strip are left out."""
+    if n_strips == 1:
+        return np.zeros(len(local), np.int64), local
     b = np.repeat(np.arange(n_strips), len(local))
     i = np.tile(local, n_strips)
     keep = (b < n_strips - 1) | (i < last_height)
