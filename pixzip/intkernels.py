@@ -191,7 +191,7 @@ class Scratch:
         self.t = np.zeros((tasks, rows, p2), np.float64)                   # vertical pre-activations
         self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
         self.hr = np.zeros((tasks, rows, prog.p), np.float64)              # residual stream
-        self.out = np.zeros((tasks, rows, 256), np.int16)                  # exp-table indices
+        self.out = np.zeros((tasks, rows, 256), np.float64)                # counts
 
     def args(self) -> tuple:
         return (self.x, self.x.view(np.int32), self.z, self.z.view(np.int32), self.g, self.g.view(np.int32),
@@ -313,11 +313,12 @@ def _head_input(sk, x, k, head_in):
 
 
 @njit(cache=True, nogil=True)
-def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, emax, y, out):
+def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, exp, y, out, o0):
     """The head for colour c at n positions whose head inputs are in x32:
-    out[:n, :256] = the exp-table index of each level (its logit's gap to the
-    largest, clamped where counts stay 1).  hid[h0:h0+n] holds the hidden
-    rows (groups < c kept from earlier colours)."""
+    out[o0 + q, :256] = the counts of position q, exp[gap] where gap is each
+    level's logit's distance to the largest, clamped where counts stay 1.
+    hid[h0:h0+n] holds the hidden rows (groups < c kept from earlier colours)."""
+    emax = len(exp) - 1
     C = head_ops.shape[1]
     hg = hid.shape[1] // C
     op = head_ops[0, c]
@@ -331,13 +332,13 @@ def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, ema
     sc, of = scale[ops[op, 3]:ops[op, 3] + 256], offset[ops[op, 3]:ops[op, 3] + 256]
     _product(op, hid32, h0, n, w, ops, y)
     for q in range(n):
-        yq, oq = y[q][:256], out[q]
+        yq, oq = y[q][:256], out[o0 + q]
         top = np.int32(-(1 << 31))
         for v in range(256):
             yq[v] = np.int32(np.floor(yq[v] * sc[v] + of[v]))   # the logit (the packer bounds it)
             top = max(top, yq[v])
         for v in range(256):
-            oq[v] = np.int16(min(top - yq[v], emax))
+            oq[v] = exp[np.uint32(min(top - yq[v], emax))]   # gaps are >= 0
 
 
 @njit(inline="always")
@@ -453,12 +454,11 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     p2 = 2 * p
     C = head_ops.shape[1]
     pg = p // C
-    emax = len(exp) - 1
     zeros = np.zeros(p, np.int16)
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
-        x, x32, y, lk, hr, out = xs[task], xs32[task], ys[task], lks[task], hrs[task], outs[task]
+        x, x32, y, lk, hr = xs[task], xs32[task], ys[task], lks[task], hrs[task]
         first = task * block
         n = min(n_all, first + block) - first
         for l in range(L):
@@ -493,11 +493,7 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             _head_input(SK[first + q], x[q], k, head_in)
-        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, emax, y, out)
-        for q in range(n):
-            cq, oq = counts[first + q], out[q]
-            for v in range(256):
-                cq[v] = exp[oq[v]]
+        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, counts, first)
 
 
 @njit(parallel=True, cache=True)
@@ -577,7 +573,6 @@ def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset
     colour c.  CHUNK positions at a time; HID holds >= len(strips) + CHUNK rows."""
     C = head_ops.shape[1]
     k = heads.shape[3]
-    emax = len(exp) - 1
     n_all = len(strips)
     chunks = (n_all + CHUNK - 1) // CHUNK
     for task in prange(min(threads, xs.shape[0])):
@@ -591,11 +586,11 @@ def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset
                 for ch in range(k):
                     xq[ch] = src[ch]
             for c in range(C):
-                _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, emax, y, o)
+                _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, o, 0)
                 for q in range(n):
                     dst, oq = out[dest[first + q, c]], o[q]
                     for v in range(256):
-                        dst[v] = exp[oq[v]]
+                        dst[v] = oq[v]
 
 
 def row_heads(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
