@@ -60,6 +60,12 @@ def log_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".log.csv")
 
 
+def best_path(out: Path) -> Path:
+    """Where a run keeps its best-validation weights: CKPT.best.pt beside CKPT."""
+    out = Path(out)
+    return out.with_name(out.stem + ".best" + out.suffix)
+
+
 class Trainer:
     """Owns the model, optimiser, schedule and data sampler of one run."""
 
@@ -139,6 +145,13 @@ class Trainer:
         self.best_val = min(self.best_val, bpd)
         return bpd
 
+    def save_best(self, path: Path, bpd: float) -> None:
+        """The weights alone at a new best validation bits/dim (evaluation noise
+        between nearby steps is a few hundredths, so the last state may not be
+        the best one); eval, sample and export read it like a checkpoint."""
+        atomic_torch_save({"model_config": self.mcfg.to_dict(), "model": self.model.state_dict(),
+                           "step": self.step, "val_bpd": bpd}, path)
+
     # -- the run -----------------------------------------------------------
     def fit(self, out: Path, progress: bool = True, max_seconds: float | None = None) -> None:
         """Train until ``steps``, checkpointing to ``out`` and logging to ``out``.log.csv.
@@ -168,8 +181,11 @@ class Trainer:
                 bar.set_postfix(bpd=f"{np.mean(window[-50:]):.3f}", img_s=f"{ips:.1f}")
                 val = None
                 if self.val is not None and (self.step % t.val_every == 0 or self.step == t.steps):
+                    before = self.best_val
                     val = self.validate()
                     bar.write(f"step {self.step}: val bits/dim {val:.4f}")
+                    if val < before:
+                        self.save_best(best_path(out), val)
                 if self.step % t.log_every == 0 or val is not None or self.step == t.steps:
                     self.elapsed += now - t_window
                     writer.writerow({"step": self.step, "train_bpd": f"{np.mean(window):.5f}",

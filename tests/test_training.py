@@ -44,6 +44,11 @@ def test_training_learns_and_logs(tmp_path, rng):
     assert n == 24 and abs(bpd - vals[-1]) < 1e-4  # the log keeps 5 decimals
     ckpt = load_checkpoint(out)
     assert ckpt["model_config"]["colors"] == 1 and ckpt["step"] == 60
+    # the best validation weights are kept beside the run (here the last, as it improved)
+    from pixzip.training import best_path
+    best = load_checkpoint(best_path(out))
+    assert best["step"] == 60 and abs(best["val_bpd"] - vals[-1]) < 1e-4
+    assert abs(api.evaluate(best_path(out), data, device="cpu", progress=False)[0] - best["val_bpd"]) < 1e-9
     assert load_model(out).config.channels == 4
 
 
