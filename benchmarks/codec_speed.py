@@ -36,7 +36,7 @@ def main(images, model, crop, threads, repeat):
         torch.set_num_threads(threads)
         numba.set_num_threads(threads)
     net = registry.load(model)
-    codec.decompress(codec.compress(np.zeros((2, 2, net.colors), np.uint8), net), net)   # load the kernels
+    codec.warm_up(net)
     rows = []
     print("| image | size | encode s | decode s | encode MB | decode MB | bits/sub-px | cross-entropy | overhead "
           "| header B | exact |")

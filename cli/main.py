@@ -253,9 +253,10 @@ def bench(paths, model, against, float_checkpoint, json_out) -> None:
     from pixzip import bench as bench_
     names = tuple(a for a in against.split(",") if a)
     try:
-        with tqdm(total=len(bench_.image_files(paths)), desc="bench", unit="image", file=sys.stderr,
+        images = bench_.image_files(paths)
+        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr,
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
-            reports, summary = bench_.run(paths, model, names, float_checkpoint, progress=bar.update)
+            reports, summary = bench_.run(images, model, names, float_checkpoint, progress=bar.update)
     except (PixzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     click.echo(bench_.markdown(reports, summary["total"]))
@@ -281,7 +282,7 @@ def export_(checkpoint, out, name, calib, val) -> None:
         r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None)
     except (ValueError, FileNotFoundError, PixzipError) as e:
         _fail(str(e))
-    click.echo(f"model {r['name']} -> {out} (sha256 {r['sha256'][:16]}, accumulation {'/'.join(r['exact'])})")
+    click.echo(f"model {r['name']} -> {out} (sha256 {r['sha256'][:16]})")
     click.echo(f"float bits/dim:   {r['float_bpd']:.4f}  ({r['images']} images)")
     click.echo(f"integer bits/dim: {r['int_bpd']:.4f}  ({100 * (r['int_bpd'] / r['float_bpd'] - 1):+.2f}%)")
 

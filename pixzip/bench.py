@@ -71,13 +71,16 @@ class ImageReport:
 
 
 def image_files(paths) -> list[Path]:
-    """Image files from files and folders (a folder's images in name order)."""
+    """Image files from files and folders (a folder's images in name order);
+    an error when there are none."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         else:
             out.append(p)
+    if not out:
+        raise PixzipError("no images found in " + ", ".join(map(str, paths)))
     return out
 
 
@@ -90,6 +93,19 @@ def _timed(fn):
 def _check(name: str, path, pixels: np.ndarray, decoded: np.ndarray) -> None:
     if decoded.shape != pixels.shape or not np.array_equal(decoded, pixels):
         raise RoundTripError(f"{path}: {name} round trip is not pixel-exact")
+
+
+def pixzip_round_trip(path, pixels: np.ndarray, net) -> tuple[bytes, float, float]:
+    """(file, encode s, decode s) of an image through pixzip, checked pixel-exact."""
+    data, t_enc = _timed(lambda: codec.compress(pixels, net))
+    decoded, t_dec = _timed(lambda: codec.decompress(data, net))
+    _check("pixzip", path, pixels, decoded)
+    return data, t_enc, t_dec
+
+
+def png(pixels: np.ndarray) -> tuple[bytes, float, np.ndarray, float]:
+    """PNG as the benchmark makes it (Pillow, optimize): (file, encode s, decoded, decode s)."""
+    return _pil_codec(pixels, "PNG", optimize=True)
 
 
 def _pil_codec(pixels: np.ndarray, fmt: str, **options) -> tuple[bytes, float, np.ndarray, float]:
@@ -173,15 +189,13 @@ def bench_image(path, net, against=CODECS, float_model=None, jxl: str | None = N
     pixels = read_image(path)
     h, w, c = pixels.shape
     rep = ImageReport(str(path), w, h, c)
-    data, t_enc = _timed(lambda: codec.compress(pixels, net))
-    decoded, t_dec = _timed(lambda: codec.decompress(data, net))
-    _check("pixzip", path, pixels, decoded)
+    data, t_enc, t_dec = pixzip_round_trip(path, pixels, net)
     rep.codecs["pixzip"] = Result(len(data), t_enc, t_dec)
     rep.payload_bytes = codec.read_header(data).payload_length
     rep.int_bpd = codec.ideal_bits(pixels, net) / pixels.size
     if float_model is not None:
         rep.float_bpd = float_bpd(float_model, pixels)
-    runs = {"png": lambda: _pil_codec(pixels, "PNG", optimize=True),
+    runs = {"png": lambda: png(pixels),
             "webp": lambda: _pil_codec(pixels, "WEBP", lossless=True, quality=100, method=6),
             "jxl": lambda: _jxl(pixels, jxl)}
     for name in against:
@@ -265,22 +279,19 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
     return "\n".join(lines)
 
 
-def run(paths, model=None, against=CODECS, float_checkpoint=None, progress=None) -> tuple[list[ImageReport], dict]:
-    """Benchmark every image under ``paths``; returns the reports and a JSON-able
-    summary (machine, model, codecs, per-image figures and totals)."""
-    files = image_files(paths)
-    if not files:
-        raise PixzipError("no images found in " + ", ".join(map(str, paths)))
+def run(files, model=None, against=CODECS, float_checkpoint=None, progress=None) -> tuple[list[ImageReport], dict]:
+    """Benchmark the images ``files`` (see ``image_files``); returns the reports and
+    a JSON-able summary (machine, model, codecs, per-image figures and totals)."""
     for f in files:   # fail before any work on a path that cannot be read
         if not f.is_file():
             raise ImageError(describe_os_error(f, FileNotFoundError()) if not f.exists() else f"{f}: not a file")
     unknown = set(against) - set(CODECS)
     if unknown:
         raise PixzipError(f"unknown codec(s) {', '.join(sorted(unknown))} (known: {', '.join(CODECS)})")
-    net = codec._model(model)
+    net = codec.load_model(model)
     float_model = float_model_for(net.name, float_checkpoint)
     jxl = jxl_backend() if "jxl" in against else None
-    codec.decompress(codec.compress(np.zeros((2, 2, net.colors), np.uint8), net), net)   # load the kernels
+    codec.warm_up(net)
     reports = []
     for f in files:
         reports.append(bench_image(f, net, against, float_model, jxl))

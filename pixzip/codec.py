@@ -17,7 +17,8 @@ ENCODE_BLOCK_PIXELS = 128 * 1024   # rows the encoder's full pass computes at on
 CHUNK_SYMBOLS = 1 << 14
 
 
-def _model(model) -> IntGatedPixelCNN:
+def load_model(model=None) -> IntGatedPixelCNN:
+    """An integer model: one given, or by name or .pxm path, or the default."""
     if isinstance(model, IntGatedPixelCNN):
         return model
     return registry.load(model if model is not None else registry.DEFAULT_MODEL)
@@ -70,55 +71,47 @@ class _Heads:
         return intkernels.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols)
 
 
-def _encode_payload(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int,
-                    strip_height: int = 0, measure: bool = False, device=None,
-                    progress=None) -> tuple[bytes, float]:
-    """(payload, ideal code length in bits if ``measure`` else 0) of an image,
-    in schedule order: step, colour, strip, row, exactly as the decoder
-    consumes them."""
+def _stream(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
+            device=None):
+    """The symbols of an image and their counts, in schedule order (step,
+    colour, strip, row, exactly as the decoder consumes them), in chunks:
+    yields (symbols (n,), counts (n, 256) float64, pixels covered)."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    heads = _Heads(net, pixels, strip_height, strip_rows, device)
+    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device)
     nb, S = heads.nb, heads.S
     last = heads.heights[-1]
-    enc = coder.Encoder()
     steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending = 0
-    bits = 0.0
 
-    def flush():
-        nonlocal steps, pending, bits
-        if pending:
-            k, r, j = (np.concatenate(v) for v in zip(*steps))
-            # a step's symbols are colour-major: colour ch of its e-th position is at start + ch*m + e
-            sizes = np.array([len(s[0]) for s in steps])
-            start = np.repeat(c * (np.cumsum(sizes) - sizes), sizes)
-            local = np.arange(len(k)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            dest = start[:, None] + np.repeat(sizes, sizes)[:, None] * np.arange(c) + local[:, None]
-            counts = heads.counts(k, r, j, dest, c * len(k))
-            sym = np.empty(c * len(k), np.int64)
-            sym[dest] = pixels[k * S + r, j]
-            enc.encode(sym, counts)
-            if measure:
-                bits += coder.cross_entropy_bits(sym, counts)
-            if progress is not None:
-                progress(len(k))
-        steps, pending = [], 0
+    def chunk():
+        k, r, j = (np.concatenate(v) for v in zip(*steps))
+        # a step's symbols are colour-major: colour ch of its e-th position is at start + ch*m + e
+        sizes = np.array([len(s[0]) for s in steps])
+        starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        local = np.arange(len(k)) - starts
+        dest = (c * starts + local)[:, None] + np.repeat(sizes, sizes)[:, None] * np.arange(c)
+        sym = np.empty(c * len(k), np.int64)
+        sym[dest] = pixels[k * S + r, j]
+        return sym, heads.counts(k, r, j, dest, c * len(k)), len(k)
 
     for t in range(n_steps(S, w, lag)):
         local = active_rows(t, S, w, lag)
         if not len(local):  # narrow images leave gaps between rows
             continue
         if not heads.covers(int(local[-1])):
-            flush()
+            if steps:
+                yield chunk()
+                steps, pending = [], 0
             heads.compute_through(int(local[-1]))
         k, r = step_pairs(local, nb, last)
         steps.append((k, r, t - r * lag))
         pending += c * len(r)
         if pending >= CHUNK_SYMBOLS:
-            flush()
-    flush()
-    return enc.to_bytes(), bits
+            yield chunk()
+            steps, pending = [], 0
+    if steps:
+        yield chunk()
 
 
 def encode_block_rows(width: int) -> int:
@@ -149,24 +142,32 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
     ``encode_device``) never change the file.  ``progress(n)`` is called as
     pixels are coded."""
     pixels = as_array(image)
-    net = _model(model)
+    net = load_model(model)
     if pixels.shape[2] != net.colors:
         raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
-    if strip_rows is None:
-        strip_rows = encode_block_rows(pixels.shape[1])
-    payload, _ = _encode_payload(net, pixels, strip_rows, strip_height, device=encode_device(device),
-                                 progress=progress)
+    enc = coder.Encoder()
+    for sym, counts, n in _stream(net, pixels, strip_rows, strip_height, encode_device(device)):
+        enc.encode(sym, counts)
+        if progress is not None:
+            progress(n)
+    payload = enc.to_bytes()
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))
     return container.pack(header, payload, container.pixels_crc(pixels))
+
+
+def warm_up(model=None) -> None:
+    """Load (or compile) the kernels with a 2x2 round trip, so that timings that
+    follow measure the coding alone."""
+    net = load_model(model)
+    decompress(compress(np.zeros((2, 2, net.colors), np.uint8), net), net)
 
 
 def ideal_bits(image, model=None) -> float:
     """The integer model's cross-entropy of an image in bits: the ideal code
     length its payload approaches (compiled kernels, like ``compress``)."""
     pixels = as_array(image)
-    net = _model(model)
-    return _encode_payload(net, pixels, encode_block_rows(pixels.shape[1]), measure=True)[1]
+    return sum(coder.cross_entropy_bits(sym, counts) for sym, counts, _ in _stream(load_model(model), pixels))
 
 
 def read_header(data: bytes) -> Header:
@@ -177,7 +178,7 @@ def read_header(data: bytes) -> Header:
 def decompress(data: bytes, model=None, progress=None) -> np.ndarray:
     """The (H, W, C) uint8 pixels of a .pxz file."""
     header, payload, crc = container.parse(data)
-    net = _model(model if model is not None else header.model_name)
+    net = load_model(model if model is not None else header.model_name)
     if net.name != header.model_name or bytes.fromhex(net.sha256[:16]) != header.model_hash:
         raise UnknownModelError(
             f"file needs model {header.model_name!r} with hash {header.model_hash.hex()}, "

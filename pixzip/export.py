@@ -163,4 +163,4 @@ def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: in
     int_bits = sum(ideal_bits(im, net) for im in val_set.images)
     int_bpd = int_bits / val_set.n_subpixels
     return {"name": name, "sha256": net.sha256, "float_bpd": float_bpd, "int_bpd": int_bpd,
-            "images": len(val_set), "exact": sorted(set(net.config["exact"].values()))}
+            "images": len(val_set)}

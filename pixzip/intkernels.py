@@ -13,7 +13,7 @@ therefore give bit-for-bit the integers of ``IntGatedPixelCNN.logits``; the
 exactness tests compare the two on every sub-pixel.
 
 The decoder and the encoder run the same per-layer routines (``_vertical``,
-``_horizontal``, ``_head``) on blocks of positions; only the gathering of
+``_horizontal``, ``_head_input``, ``_head_output``) on blocks of positions; only the gathering of
 inputs and the scattering of outputs differ.  Python never runs per position:
 one call computes the vertical frontier of a step (every row, every layer),
 and one call per colour computes the horizontal stack, the head and the counts
@@ -40,13 +40,8 @@ from .intnet import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT, IntGatedPixelCN
 ACC_LIMIT = 1 << 31      # int32 accumulators
 EXACT_F64 = 2.0 ** 53    # float64 requantization
 LOGIT_LIMIT = 2.0 ** 30  # logits are int32
-_SKIP_LIMIT = int(SKIP_LIMIT)
 MIN_BLOCK = 16           # fewest decoder positions per thread task
 CHUNK = 64               # encoder positions per matrix product
-
-
-def _even(n: int) -> int:
-    return n + (n & 1)
 
 
 class Program:
@@ -151,7 +146,7 @@ class Program:
         self.sigmoid = np.asarray(t["sigmoid"], np.float64)
         self.exp = np.asarray(t["exp"], np.float64)    # counts, exact integers (the coder's dtype)
         self.width_in = 2 * int(self.ops[:, 4].max())   # int16 columns of an input buffer
-        self.head_width = _even(self.skip)               # int16 columns of a head input
+        self.head_width = simd.even(self.skip)               # int16 columns of a head input
         self.width_out = int(self.ops[:, 5].max())      # int32 columns of an output buffer
 
     @property
@@ -185,8 +180,8 @@ class Scratch:
         rows = simd.padded(rows)
         p2 = 2 * prog.p
         self.x = simd.zeros((tasks, rows, prog.width_in), np.int16)          # layer inputs
-        self.z = simd.zeros((tasks, rows, _even(p2)), np.int16)              # link inputs
-        self.g = simd.zeros((tasks, rows, _even(prog.p)), np.int16)          # gate outputs
+        self.z = simd.zeros((tasks, rows, simd.even(p2)), np.int16)              # link inputs
+        self.g = simd.zeros((tasks, rows, simd.even(prog.p)), np.int16)          # gate outputs
         self.y = simd.zeros((tasks, rows, max(prog.width_out, 256)), np.int32)  # matrix products (rows of 64 B)
         self.t = np.zeros((tasks, rows, p2), np.float64)                   # vertical pre-activations
         self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
@@ -292,16 +287,13 @@ def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sig
     for q in range(n):
         ys, yh = y[q][:sg], y[q][sg:sg + pg]
         kq, hq = sk[s0 + q][c * sg:(c + 1) * sg], hr[q][c * pg:(c + 1) * pg]
-        if l == 0:
-            for m in range(sg):
-                kq[m] = np.floor(ys[m] * ss[m] + os_[m])
-            for m in range(pg):
-                hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]), -_AM), _AM)
-        else:
-            for m in range(sg):
-                kq[m] += np.floor(ys[m] * ss[m] + os_[m])
-            for m in range(pg):
-                hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]) + hq[m], -_AM), _AM)
+        if l == 0:              # layer 0 starts the skip sum and the residual stream
+            kq[:] = 0.0
+            hq[:] = 0.0
+        for m in range(sg):
+            kq[m] += np.floor(ys[m] * ss[m] + os_[m])
+        for m in range(pg):
+            hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]) + hq[m], -_AM), _AM)
 
 
 @njit(inline="always")
@@ -351,13 +343,14 @@ def _block(n, threads, rows):
 
 
 @njit(inline="always")
-def _put_column(row, col, cw, values):
-    """Write a column (padded index ``col``) into a row kept as a ring of cw
-    columns stored twice, so that any window of up to cw consecutive columns
-    is one contiguous slice starting at slot ``col % cw``."""
+def _put_column(row, col, cw, width, start, values):
+    """Write ``values`` at channels start.. of a column (padded index ``col``,
+    ``width`` channels) of a row kept as a ring of cw columns stored twice,
+    so that any window of up to cw consecutive columns is one contiguous slice
+    starting at slot ``col % cw``."""
     n = len(values)
-    s = col % cw
-    a, b = row[s * n:(s + 1) * n], row[(s + cw) * n:(s + cw + 1) * n]
+    s = (col % cw) * width + start
+    a, b = row[s:s + n], row[s + cw * width:s + cw * width + n]
     for k in range(n):
         a[k] = values[k]
         b[k] = values[k]
@@ -429,13 +422,13 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
                 for o in range(p2):
                     dl[o] = np.int32(sl[o])
                 row = V[l, b, s]
-                _put_column(row, f + k2, cw, vo[n][:p])
+                _put_column(row, f + k2, cw, p, 0, vo[n][:p])
                 if f == 0:                      # the padding left of the image
                     for e2 in range(k2):
-                        _put_column(row, e2, cw, zeros)
+                        _put_column(row, e2, cw, p, 0, zeros)
                 if f == width - 1:              # and right of it
                     for e2 in range(k2):
-                        _put_column(row, width + k2 + e2, cw, zeros)
+                        _put_column(row, width + k2 + e2, cw, p, 0, zeros)
                 n += 1
 
 
@@ -481,15 +474,10 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
             for q in range(n):
                 e = first + q
                 row, j = HB[l, b_of[e], i_of[e] % ring], j_of[e]
-                hq = hr[q][c * pg:(c + 1) * pg]
-                s0 = ((j + k2) % cw) * p + c * pg      # group c of the column, in both copies
-                d0, d1 = row[s0:s0 + pg], row[s0 + cw * p:s0 + cw * p + pg]
-                for m in range(pg):
-                    d0[m] = np.int16(hq[m])
-                    d1[m] = np.int16(hq[m])
+                _put_column(row, j + k2, cw, p, c * pg, hr[q][c * pg:(c + 1) * pg])   # group c
                 if j == 0 and c == 0:           # the padding left of the image
                     for e2 in range(k2):
-                        _put_column(row, e2, cw, zeros)
+                        _put_column(row, e2, cw, p, 0, zeros)
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             _head_input(SK[first + q], x[q], k, head_in)
@@ -575,9 +563,10 @@ def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset
     k = heads.shape[3]
     n_all = len(strips)
     chunks = (n_all + CHUNK - 1) // CHUNK
-    for task in prange(min(threads, xs.shape[0])):
+    tasks = min(threads, xs.shape[0])
+    for task in prange(tasks):
         x, x32, y, o = xs[task], xs32[task], ys[task], outs[task]
-        for chunk in range(task, chunks, threads):
+        for chunk in range(task, chunks, tasks):
             first = chunk * CHUNK
             n = min(CHUNK, n_all - first)
             for q in range(n):
@@ -621,7 +610,7 @@ def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarr
     out = np.empty((n_symbols, 256), np.float64)
     threads = numba.get_num_threads()
     scratch = Scratch(prog, threads, CHUNK)
-    HID = np.zeros((simd.padded(len(strips)) + CHUNK, _even(prog.hidden)), np.int16)
+    HID = np.zeros((simd.padded(len(strips)) + CHUNK, simd.even(prog.hidden)), np.int16)
     head_counts(threads, heads, strips, slots, cols, dest, *prog.weights, prog.head_ops, prog.exp,
                 scratch.x, scratch.x.view(np.int32), scratch.y, scratch.out, HID, HID.view(np.int32), out)
     return out

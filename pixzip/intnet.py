@@ -1,9 +1,9 @@
 """The frozen integer Gated PixelCNN that every .pxz file is coded with.
 
 Every value is an integer.  A layer multiplies 10-bit integer activations
-(|a| <= 511) by 10-bit integer weights (|w| <= 511) and accumulates exactly: in float32 where the exporter proved that no
-partial sum can exceed 2^24 in magnitude (sum over inputs of |w| * max|a|), in
-float64 otherwise.  Under that bound any summation order gives the same
+(|a| <= 511) by 10-bit integer weights (|w| <= 511) and accumulates exactly:
+this PyTorch reference in float32 parts that stay below 2^24 (``IntLinear``),
+the codec's kernels in int32 (``intkernels``).  Any summation order gives the same
 integer, so the result does not depend on the device, the thread count, the
 batch or the tiling.  Results are requantized with an integer multiplier and
 a shift, rounding half up:
@@ -46,9 +46,6 @@ SKIP_LIMIT = float(1 << 24)  # clamp of the summed skip connections
 TERM_LIMIT = 4 * GATE_LIMIT  # clamp of the two summands of a horizontal pre-activation
 EXACT_F32 = 1 << 24
 FORMAT = "pixzip-int-gated/1"
-
-
-REQUANT_LIMIT = 2.0 ** 52
 
 
 class IntLinear:
@@ -254,13 +251,6 @@ class IntGatedPixelCNN:
         if h_prev is not None:
             h_new = h_new + h_prev
         return g, skip, h_new.clamp_(-ACT_MAX, ACT_MAX)
-
-    def gaps(self, logits: torch.Tensor) -> torch.Tensor:
-        """Index into the exp table of each integer logit (..., 256): its gap to
-        the row's largest logit, clamped where the counts stay 1.  int16 keeps
-        the encoder's working set at 2 bytes per symbol and level."""
-        d = (logits.max(dim=-1, keepdim=True).values - logits).clamp_(max=self.exp_max_index)
-        return d.to(torch.int16)
 
     def counts(self, logits: torch.Tensor) -> torch.Tensor:
         """Integer counts (each >= 1) from integer logits (..., 256)."""

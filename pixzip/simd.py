@@ -107,6 +107,11 @@ def zeros(shape, dtype) -> np.ndarray:
     return raw[start:start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
+def even(n: int) -> int:
+    """Columns of an int16 buffer read as int32 pairs."""
+    return n + (n & 1)
+
+
 def padded(n: int) -> int:
     """Rows a position buffer needs for n positions (gemm works in tiles of 4)."""
     return -(-n // TILE_POS) * TILE_POS

@@ -48,9 +48,9 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
     cap = nb * min(S, (width + R) // lag + 2)          # most tasks in one step
     cap = simd.padded(cap)
-    G = np.zeros((L, cap, p + (p & 1)), np.int16)
+    G = np.zeros((L, cap, simd.even(p)), np.int16)
     SK = np.zeros((cap, prog.skip), np.float64)
-    HID = np.zeros((cap, prog.hidden + (prog.hidden & 1)), np.int16)
+    HID = np.zeros((cap, simd.even(prog.hidden)), np.int16)
     counts = np.zeros((cap, 256), np.float64)
     G32, HID32 = G.view(np.int32), HID.view(np.int32)
     threads = numba.get_num_threads()

@@ -29,7 +29,7 @@ def folder(tmp_path):
 
 
 def test_bench_verifies_every_codec_and_totals_add_up(folder, model_dir):
-    reports, summary = bench.run([folder], "tiny3", ("png", "webp"))
+    reports, summary = bench.run(bench.image_files([folder]), "tiny3", ("png", "webp"))
     assert [r.path.split("/")[-1] for r in reports] == ["a_smooth.png", "b_noise.png", "c_one.png"]
     total = summary["total"]
     n = sum(r.subpixels for r in reports)
