@@ -148,6 +148,7 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
     enc = coder.Encoder()
     for sym, counts, n in _stream(net, pixels, strip_rows, strip_height, encode_device(device)):
         enc.encode(sym, counts)
+        del sym, counts     # not alive while the next chunk is made
         if progress is not None:
             progress(n)
     payload = enc.to_bytes()
