@@ -50,6 +50,8 @@ def main() -> None:
 @click.option("--lr-decay", type=float, default=0.999995, show_default=True, help="lr * decay**step.")
 @click.option("--clip", type=float, default=1.0, show_default=True, help="Gradient-norm clip (0: off).")
 @click.option("--flip/--no-flip", default=False, show_default=True, help="Random horizontal flips.")
+@click.option("--downscale", type=int, default=0, show_default=True,
+              help="Also train on copies downscaled by 2, 4, ... 2**N (box filter).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out, bit for bit.")
 @click.option("--val", "val_paths", multiple=True, type=click.Path(), help="Validation data (repeatable).")
@@ -243,26 +245,30 @@ def demo(model) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+@click.option("-m", "--model", "models", multiple=True,
+              help="Model name, level alias or .pxm file; repeat to compare models (default: default).")
 @click.option("--against", default="png,webp,jxl", show_default=True, help="Classical codecs to compare with.")
-@click.option("--float", "float_checkpoint", default=None, type=click.Path(dir_okay=False),
-              help="Float checkpoint of the model, for its bits/dim (default: NAME.pt beside a shipped NAME.pxm).")
+@click.option("--float", "float_checkpoints", multiple=True, type=click.Path(dir_okay=False),
+              help="Float checkpoint of each -m model in turn, for its bits/dim "
+                   "(default: NAME.pt beside a shipped NAME.pxm).")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write JSON here.")
-def bench(paths, model, against, float_checkpoint, json_out) -> None:
-    """Real compressed sizes and times against the model's bits/dim and PNG, WebP, JPEG-XL."""
+def bench(paths, models, against, float_checkpoints, json_out) -> None:
+    """Real compressed sizes and times against the models' bits/dim and PNG, WebP, JPEG-XL."""
     from pixzip import bench as bench_
     names = tuple(a for a in against.split(",") if a)
     try:
         images = bench_.image_files(paths)
         with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr,
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
-            reports, summary = bench_.run(images, model, names, float_checkpoint, progress=bar.update)
+            reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
+                                          progress=bar.update)
     except (PixzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     click.echo(bench_.markdown(reports, summary["total"]))
     m = summary["machine"]
-    click.echo(f"\n{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads; model {summary['model']['name']} "
-               f"({summary['model']['sha256'][:16]}); JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}")
+    used = "; ".join(f"{k}: {v['name']} ({v['sha256'][:16]})" for k, v in summary["models"].items())
+    click.echo(f"\n{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads. Models: {used}. "
+               f"JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}")
     for note in summary["notes"]:
         click.echo(f"note: {note}")
     if json_out:

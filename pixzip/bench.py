@@ -46,15 +46,21 @@ class Result:
 
 
 @dataclass
+class ModelFigures:
+    """A pixzip model's own estimates for one image, beside its file's size."""
+    float_bpd: float | None = None
+    int_bpd: float | None = None
+    payload_bytes: int = 0
+
+
+@dataclass
 class ImageReport:
     path: str
     width: int
     height: int
     channels: int
-    float_bpd: float | None = None
-    int_bpd: float | None = None
-    payload_bytes: int = 0
-    codecs: dict[str, Result] = field(default_factory=dict)
+    models: dict[str, ModelFigures] = field(default_factory=dict)   # label ("pixzip-NAME") -> figures
+    codecs: dict[str, Result] = field(default_factory=dict)         # label or codec -> file and times
 
     @property
     def subpixels(self) -> int:
@@ -63,11 +69,11 @@ class ImageReport:
     def bpsp(self, name: str) -> float:
         return 8 * self.codecs[name].bytes / self.subpixels
 
-    @property
-    def overhead_pct(self) -> float | None:
-        if not self.int_bpd:
+    def overhead_pct(self, label: str) -> float | None:
+        m = self.models[label]
+        if not m.int_bpd:
             return None
-        return 100 * (8 * self.payload_bytes / (self.int_bpd * self.subpixels) - 1)
+        return 100 * (8 * m.payload_bytes / (m.int_bpd * self.subpixels) - 1)
 
 
 def image_files(paths) -> list[Path]:
@@ -185,16 +191,26 @@ def float_bpd(model, pixels: np.ndarray) -> float:
         return image_nll_nats(model, x) / pixels.size / LN2
 
 
-def bench_image(path, net, against=CODECS, float_model=None, jxl: str | None = None) -> ImageReport:
+@dataclass
+class ModelUnderTest:
+    """An integer model in a benchmark, the label its columns carry, and its
+    float model when the checkpoint is known."""
+    label: str
+    net: object
+    float_model: object = None
+
+
+def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | None = None) -> ImageReport:
     pixels = read_image(path)
     h, w, c = pixels.shape
     rep = ImageReport(str(path), w, h, c)
-    data, t_enc, t_dec = pixzip_round_trip(path, pixels, net)
-    rep.codecs["pixzip"] = Result(len(data), t_enc, t_dec)
-    rep.payload_bytes = codec.read_header(data).payload_length
-    rep.int_bpd = codec.ideal_bits(pixels, net) / pixels.size
-    if float_model is not None:
-        rep.float_bpd = float_bpd(float_model, pixels)
+    for m in models:
+        data, t_enc, t_dec = pixzip_round_trip(path, pixels, m.net)
+        rep.codecs[m.label] = Result(len(data), t_enc, t_dec)
+        rep.models[m.label] = ModelFigures(
+            float_bpd=float_bpd(m.float_model, pixels) if m.float_model is not None else None,
+            int_bpd=codec.ideal_bits(pixels, m.net) / pixels.size,
+            payload_bytes=codec.read_header(data).payload_length)
     runs = {"png": lambda: png(pixels),
             "webp": lambda: _pil_codec(pixels, "WEBP", lossless=True, quality=100, method=6),
             "jxl": lambda: _jxl(pixels, jxl)}
@@ -229,10 +245,10 @@ def machine() -> dict:
 
 def totals(reports: list[ImageReport]) -> dict:
     """Total bits per sub-pixel (all bytes over all sub-pixels), summed and
-    median seconds, per codec; and the pixzip model estimates."""
+    median seconds, per codec; and each pixzip model's estimates and overhead."""
     n = sum(r.subpixels for r in reports)
-    out: dict = {"images": len(reports), "subpixels": n, "codecs": {}}
-    names = [k for k in ["pixzip", *CODECS] if all(k in r.codecs for r in reports)]
+    out: dict = {"images": len(reports), "subpixels": n, "codecs": {}, "models": {}}
+    names = [k for k in reports[0].codecs if all(k in r.codecs for r in reports)]
     for k in names:
         res = [r.codecs[k] for r in reports]
         out["codecs"][k] = {"bpsp": 8 * sum(x.bytes for x in res) / n,
@@ -240,13 +256,16 @@ def totals(reports: list[ImageReport]) -> dict:
                             "decode_s_total": sum(x.decode_s for x in res),
                             "encode_s_median": statistics.median(x.encode_s for x in res),
                             "decode_s_median": statistics.median(x.decode_s for x in res)}
-    if all(r.int_bpd for r in reports):
-        out["int_bpd"] = sum(r.int_bpd * r.subpixels for r in reports) / n
-        payload = sum(r.payload_bytes for r in reports)
-        out["overhead_pct"] = 100 * (8 * payload / (out["int_bpd"] * n) - 1)
-        out["overhead_pct_max"] = max(r.overhead_pct for r in reports)
-    if all(r.float_bpd is not None for r in reports):
-        out["float_bpd"] = sum(r.float_bpd * r.subpixels for r in reports) / n
+    for label in reports[0].models:
+        figs = [r.models[label] for r in reports]
+        t: dict = {}
+        if all(f.int_bpd for f in figs):
+            t["int_bpd"] = sum(f.int_bpd * r.subpixels for f, r in zip(figs, reports)) / n
+            t["overhead_pct"] = 100 * (8 * sum(f.payload_bytes for f in figs) / (t["int_bpd"] * n) - 1)
+            t["overhead_pct_max"] = max(r.overhead_pct(label) for r in reports)
+        if all(f.float_bpd is not None for f in figs):
+            t["float_bpd"] = sum(f.float_bpd * r.subpixels for f, r in zip(figs, reports)) / n
+        out["models"][label] = t
     return out
 
 
@@ -255,65 +274,100 @@ def _fmt(v, spec=".3f"):
 
 
 def markdown(reports: list[ImageReport], total: dict) -> str:
+    """Two tables: bits per sub-pixel (with each model's float and integer
+    estimates and its coding overhead), then encode / decode seconds."""
     names = list(total["codecs"])
-    head = ["image", "size", "float bpd", "int CE", "overhead %"]
-    for k in names:
-        head += [f"{k} bpsp", f"{k} enc s", f"{k} dec s"]
+    labels = list(total["models"])
+    head = ["image", "size"]
+    for k in labels:
+        head += [f"{k} float bpd", f"{k} int CE", f"{k} overhead %"]
+    head += [f"{k} bpsp" for k in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
-        row = [Path(r.path).name, f"{r.width}x{r.height}", _fmt(r.float_bpd), _fmt(r.int_bpd),
-               _fmt(r.overhead_pct, "+.4f")]
-        for k in names:
-            x = r.codecs[k]
-            row += [f"{r.bpsp(k):.3f}", f"{x.encode_s:.2f}", f"{x.decode_s:.2f}"]
+        row = [Path(r.path).name, f"{r.width}x{r.height}"]
+        for k in labels:
+            m = r.models[k]
+            row += [_fmt(m.float_bpd), _fmt(m.int_bpd), _fmt(r.overhead_pct(k), "+.4f")]
+        row += [f"{r.bpsp(k):.3f}" for k in names]
         lines.append("| " + " | ".join(row) + " |")
-    row = [f"**total ({total['images']})**", "", _fmt(total.get("float_bpd")), _fmt(total.get("int_bpd")),
-           _fmt(total.get("overhead_pct"), "+.4f")]
-    for k in names:
-        t = total["codecs"][k]
-        row += [f"**{t['bpsp']:.3f}**", f"{t['encode_s_median']:.2f}", f"{t['decode_s_median']:.2f}"]
+    row = [f"**total ({total['images']})**", ""]
+    for k in labels:
+        t = total["models"][k]
+        row += [_fmt(t.get("float_bpd")), _fmt(t.get("int_bpd")), _fmt(t.get("overhead_pct"), "+.4f")]
+    row += [f"**{total['codecs'][k]['bpsp']:.3f}**" for k in names]
     lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| image | " + " | ".join(f"{k} enc / dec s" for k in names) + " |",
+              "|" + "---|" * (len(names) + 1)]
+    for r in reports:
+        lines.append(f"| {Path(r.path).name} | " + " | ".join(
+            f"{r.codecs[k].encode_s:.2f} / {r.codecs[k].decode_s:.2f}" for k in names) + " |")
+    lines.append("| **median** | " + " | ".join(
+        f"**{total['codecs'][k]['encode_s_median']:.2f} / {total['codecs'][k]['decode_s_median']:.2f}**"
+        for k in names) + " |")
     lines.append("")
-    lines.append("bpsp: bits per sub-pixel of the file. Total row: all bytes over all sub-pixels, and the median "
-                 "seconds per image.")
+    lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. int CE: the "
+                 "integer model's cross-entropy; overhead: payload over it. Seconds: per image, median last.")
     return "\n".join(lines)
 
 
-def run(files, model=None, against=CODECS, float_checkpoint=None, progress=None) -> tuple[list[ImageReport], dict]:
-    """Benchmark the images ``files`` (see ``image_files``); returns the reports and
-    a JSON-able summary (machine, model, codecs, per-image figures and totals)."""
+def _label(model) -> str:
+    name = Path(str(model)).stem if str(model).endswith(registry.SUFFIX) else str(model)
+    return f"pixzip-{name}"
+
+
+def run(files, models=None, against=CODECS, float_checkpoints=None, progress=None) -> tuple[list[ImageReport], dict]:
+    """Benchmark the images ``files`` (see ``image_files``) with each of
+    ``models`` (names, aliases or .pxm files; default: the default model);
+    ``float_checkpoints`` optionally pairs each with its float checkpoint.
+    Returns the reports and a JSON-able summary (machine, models, codecs,
+    per-image figures and totals)."""
     for f in files:   # fail before any work on a path that cannot be read
         if not f.is_file():
             raise ImageError(describe_os_error(f, FileNotFoundError()) if not f.exists() else f"{f}: not a file")
     unknown = set(against) - set(CODECS)
     if unknown:
         raise PixzipError(f"unknown codec(s) {', '.join(sorted(unknown))} (known: {', '.join(CODECS)})")
-    net = codec.load_model(model)
-    float_model = float_model_for(net.name, float_checkpoint)
+    if models is None or isinstance(models, (str, Path)):
+        models = [models if models is not None else registry.DEFAULT_MODEL]
+    floats = list(float_checkpoints or [])
+    if len(floats) > len(models):
+        raise PixzipError(f"{len(floats)} float checkpoints for {len(models)} model(s)")
+    floats += [None] * (len(models) - len(floats))
+    under_test = []
+    for m, f in zip(models, floats):
+        net = codec.load_model(m)
+        under_test.append(ModelUnderTest(_label(m), net, float_model_for(net.name, f)))
+    if len({m.label for m in under_test}) != len(under_test):
+        raise PixzipError("the same model is named twice")
     jxl = jxl_backend() if "jxl" in against else None
-    codec.warm_up(net)
+    for m in under_test:
+        codec.warm_up(m.net)
     reports = []
     for f in files:
-        reports.append(bench_image(f, net, against, float_model, jxl))
+        reports.append(bench_image(f, under_test, against, jxl))
         if progress is not None:
             progress(1)
     total = totals(reports)
     notes = []
     if "jxl" in against and jxl is None:
         notes.append("JPEG-XL skipped: neither cjxl/djxl on PATH nor imagecodecs with libjxl")
-    if float_model is None:
-        notes.append("no float checkpoint for this model: float bits/dim not shown (--float CKPT)")
-    summary = {"machine": machine(), "model": {"name": net.name, "sha256": net.sha256, "config": {
-        k: net.config[k] for k in ("colors", "channels", "layers", "kernel", "skip_channels", "head_channels")}},
-        "codecs": {"png": "Pillow optimize=True", "webp": "Pillow lossless, method 6, quality 100",
-                   "jxl": f"lossless, effort 9 ({jxl_version(jxl)})" if jxl else None},
-        "notes": notes, "images": [_report_json(r) for r in reports], "total": total}
+    for m in under_test:
+        if m.float_model is None:
+            notes.append(f"{m.label}: no float checkpoint for this model, so no float bits/dim (--float CKPT)")
+    summary = {"machine": machine(),
+               "models": {m.label: {"name": m.net.name, "sha256": m.net.sha256, "config": {
+                   k: m.net.config[k] for k in ("colors", "channels", "layers", "kernel", "skip_channels",
+                                                "head_channels")}} for m in under_test},
+               "codecs": {"png": "Pillow optimize=True", "webp": "Pillow lossless, method 6, quality 100",
+                          "jxl": f"lossless, effort 9 ({jxl_version(jxl)})" if jxl else None},
+               "notes": notes, "images": [_report_json(r) for r in reports], "total": total}
     return reports, summary
 
 
 def _report_json(r: ImageReport) -> dict:
     return {"path": r.path, "width": r.width, "height": r.height, "channels": r.channels,
-            "float_bpd": r.float_bpd, "int_bpd": r.int_bpd, "overhead_pct": r.overhead_pct,
+            "models": {k: {"float_bpd": m.float_bpd, "int_bpd": m.int_bpd, "payload_bytes": m.payload_bytes,
+                           "overhead_pct": r.overhead_pct(k)} for k, m in r.models.items()},
             "codecs": {k: {"bytes": x.bytes, "bpsp": r.bpsp(k), "encode_s": x.encode_s, "decode_s": x.decode_s}
                        for k, x in r.codecs.items()}}
 

@@ -59,7 +59,7 @@ class _Heads:
                     strip = self.x[k * self.S:k * self.S + self.heights[k]]
                     if self.torch_net is not None:
                         top = max(0, a - self.torch_net.rows_above)
-                        rows = torch.from_numpy(np.ascontiguousarray(strip[top:b])).to(self.device)
+                        rows = torch.from_numpy(np.array(strip[top:b])).to(self.device)  # writable copy
                         g = self.torch_net.strip_head_inputs(rows, a - top, min(b, self.heights[k]) - top)
                     else:
                         g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))

@@ -116,6 +116,28 @@ def _to_colors(im: np.ndarray, colors: int) -> np.ndarray:
     return luma[..., None]
 
 
+def with_downscaled(data: ImageSet, levels: int) -> ImageSet:
+    """``data`` plus copies of every image downscaled by 2, 4, ... 2**levels
+    (rounded 2x2, 4x4, ... box averages), for training on more scales of
+    detail. Copies that would be empty are left out."""
+    if levels <= 0:
+        return data
+    images, names = list(data.images), list(data.names)
+    labels = list(data.labels) if data.labels is not None else None
+    for level in range(1, levels + 1):
+        f = 2 ** level
+        for i, im in enumerate(data.images):
+            h, w = im.shape[0] // f, im.shape[1] // f
+            if h == 0 or w == 0:
+                continue
+            box = im[: h * f, : w * f].reshape(h, f, w, f, -1).astype(np.uint32).sum(axis=(1, 3))
+            images.append(((box + f * f // 2) // (f * f)).astype(np.uint8))
+            names.append(f"{data.names[i] if data.names else i}@1/{f}")
+            if labels is not None:
+                labels.append(data.labels[i])
+    return ImageSet(images, np.array(labels, dtype=np.int64) if labels is not None else None, names)
+
+
 class CropSampler:
     """Draws training batches of random crops (and optional horizontal flips)
     from an ImageSet with a numpy Generator whose state can be saved."""

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoints import atomic_torch_save, load_checkpoint
-from .datasets import CropSampler, ImageSet
+from .datasets import CropSampler, ImageSet, with_downscaled
 from .likelihood import LN2, evaluate_bpd, nll_nats
 from .networks import ModelConfig, build_model
 
@@ -30,6 +30,7 @@ class TrainConfig:
     lr_decay: float = 0.999995    # lr * lr_decay ** step, as in the seed
     clip: float = 1.0             # gradient-norm clipping
     flip: bool = False            # random horizontal flips
+    downscale: int = 0            # also train on copies downscaled by 2, 4, ... 2**downscale
     seed: int = 0
     val_every: int = 1000
     save_every: int = 500
@@ -80,7 +81,7 @@ class Trainer:
         self.model = build_model(model_config).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: train_config.lr_decay ** s)
-        self.sampler = CropSampler(data, train_config.crop, train_config.seed, train_config.flip)
+        self.sampler = CropSampler(with_downscaled(data, train_config.downscale), train_config.crop, train_config.seed, train_config.flip)
         self.val = val
         self.step = 0
         self.elapsed = 0.0
@@ -149,7 +150,8 @@ class Trainer:
         """The weights alone at a new best validation bits/dim (evaluation noise
         between nearby steps is a few hundredths, so the last state may not be
         the best one); eval, sample and export read it like a checkpoint."""
-        atomic_torch_save({"model_config": self.mcfg.to_dict(), "model": self.model.state_dict(),
+        weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}   # loads anywhere
+        atomic_torch_save({"model_config": self.mcfg.to_dict(), "model": weights,
                            "step": self.step, "val_bpd": bpd}, path)
 
     # -- the run -----------------------------------------------------------

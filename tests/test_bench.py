@@ -34,12 +34,13 @@ def test_bench_verifies_every_codec_and_totals_add_up(folder, model_dir):
     total = summary["total"]
     n = sum(r.subpixels for r in reports)
     assert total["subpixels"] == n == 3 * (99 + 20 + 1)
-    for name in ("pixzip", "png", "webp"):
+    for name in ("pixzip-tiny3", "png", "webp"):
         assert total["codecs"][name]["bpsp"] == pytest.approx(8 * sum(r.codecs[name].bytes for r in reports) / n)
     # the file is the payload plus a fixed header; the payload tracks the cross-entropy
     for r in reports:
-        assert r.int_bpd > 0 and r.codecs["pixzip"].bytes > r.payload_bytes
-    assert summary["machine"]["cpus"] >= 1 and summary["model"]["name"] == "tiny3"
+        m = r.models["pixzip-tiny3"]
+        assert m.int_bpd > 0 and r.codecs["pixzip-tiny3"].bytes > m.payload_bytes
+    assert summary["machine"]["cpus"] >= 1 and summary["models"]["pixzip-tiny3"]["name"] == "tiny3"
     assert any("float" in note for note in summary["notes"])   # no checkpoint given
 
 
@@ -47,13 +48,13 @@ def test_bench_reports_the_float_model_when_given_its_checkpoint(folder, tmp_pat
     model = tiny_model("gated", 3, 6, 2, 3, seed=11).float()
     ckpt = tmp_path / "tiny.pt"
     atomic_torch_save({"model_config": model.config.to_dict(), "model": model.state_dict()}, ckpt)
-    reports, summary = bench.run([folder / "b_noise.png"], "tiny3", ("png",), float_checkpoint=ckpt)
+    reports, summary = bench.run([folder / "b_noise.png"], "tiny3", ("png",), float_checkpoints=[ckpt])
     x = torch.from_numpy(np.asarray(Image.open(folder / "b_noise.png")).transpose(2, 0, 1)[None].copy())
     from pixzip.likelihood import LN2, nll_nats
     with torch.no_grad():
         expected = nll_nats(model(x), x, reduction="sum").item() / x.numel() / LN2
-    assert reports[0].float_bpd == pytest.approx(expected)
-    assert summary["total"]["float_bpd"] == pytest.approx(expected)
+    assert reports[0].models["pixzip-tiny3"].float_bpd == pytest.approx(expected)
+    assert summary["total"]["models"]["pixzip-tiny3"]["float_bpd"] == pytest.approx(expected)
 
 
 def test_a_round_trip_that_is_not_exact_is_an_error():
@@ -77,7 +78,24 @@ def test_cli_bench_table_and_json(folder, tmp_path, model_dir):
     assert r.exit_code == 0, r.output
     assert "| a_smooth.png | 11x9 |" in r.output and "**total (3)**" in r.output
     data = json.loads(out.read_text())
-    assert len(data["images"]) == 3 and set(data["total"]["codecs"]) == {"pixzip", "png", "webp"}
+    assert len(data["images"]) == 3 and set(data["total"]["codecs"]) == {"pixzip-tiny3", "png", "webp"}
+
+
+def test_bench_compares_several_models_in_one_run(folder, tmp_path, model_dir):
+    other = tmp_path / "other.pxm"
+    other.write_bytes((model_dir / "tiny3.pxm").read_bytes())
+    r = CliRunner().invoke(main, ["bench", str(folder / "a_smooth.png"), "-m", "tiny3", "-m", str(other),
+                                  "--against", "png"])
+    assert r.exit_code == 0, r.output
+    header = r.output.splitlines()[0]
+    assert "pixzip-tiny3 bpsp" in header and "pixzip-other bpsp" in header and "png bpsp" in header
+    assert "pixzip-tiny3 enc / dec s" in r.output and "pixzip-other enc / dec s" in r.output
+    # the same model under two labels makes the same file
+    reports, summary = bench.run([folder / "a_smooth.png"], ["tiny3", other], ("png",))
+    assert reports[0].codecs["pixzip-tiny3"].bytes == reports[0].codecs["pixzip-other"].bytes
+    assert set(summary["models"]) == {"pixzip-tiny3", "pixzip-other"}
+    with pytest.raises(bench.PixzipError, match="named twice"):
+        bench.run([folder / "a_smooth.png"], ["tiny3", "tiny3"], ("png",))
 
 
 @pytest.mark.parametrize("args,message", [

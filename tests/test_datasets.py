@@ -93,3 +93,15 @@ def test_whole_images_need_one_size(rng):
     imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(4, 4, 1), (5, 4, 1)]]
     with pytest.raises(DataError, match="--crop"):
         CropSampler(ImageSet(imgs), crop=None, seed=0)
+
+
+def test_downscaled_copies_are_box_averages_with_their_labels(rng):
+    from pixzip.datasets import ImageSet, with_downscaled
+    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (3, 2, 3)]]
+    d = with_downscaled(ImageSet(imgs, np.array([4, 7]), ["a", "b"]), 2)
+    # a: 1/2 and 1/4; b: 1/2 only (1/4 would be empty)
+    assert [im.shape for im in d.images] == [(9, 12, 3), (3, 2, 3), (4, 6, 3), (1, 1, 3), (2, 3, 3)]
+    assert d.labels.tolist() == [4, 7, 4, 7, 4] and d.names[2:] == ["a@1/2", "b@1/2", "a@1/4"]
+    block = imgs[0][2:4, 4:6].astype(float).mean(axis=(0, 1))
+    assert np.array_equal(d.images[2][1, 2], np.floor(block + 0.5).astype(np.uint8))
+    assert len(with_downscaled(ImageSet(imgs), 0)) == 2
