@@ -229,7 +229,8 @@ def demo(model) -> None:
     from pixzip import demo as demo_
     click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
     try:
-        r = demo_.run(model)
+        r = demo_.run(model, on_warm_up=lambda: click.echo(
+            "loading the kernels (the first run compiles them: a minute or two)...", err=True))
     except PixzipError as e:
         _fail(str(e))
     bpsp = lambda n: 8 * n / r["subpixels"]  # noqa: E731
