@@ -74,6 +74,8 @@ def load(name_or_path) -> IntGatedPixelCNN:
     if name not in models:
         known = ", ".join(sorted(models)) or "none installed"
         asked = str(name_or_path)
+        if asked == name and asked in (DEFAULT_MODEL, *LEVELS.values()):
+            raise UnknownModelError(f"no model is installed for the level {asked!r} (available: {known})")
         what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
         raise UnknownModelError(f"unknown model {what} (available: {known})")
     f = models[name]

@@ -183,3 +183,6 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
     assert run("compress", images[0], "-f", "-1", "-m", "tiny3").exit_code == 2
     r = run("models")
     assert "fast         -> tinyfast" in r.output and "tinymax  (not installed)" in r.output
+    (levels / "aliases.json").write_text('{"default": "tiny3"}')
+    r = run("compress", images[0], "-f", "-9")
+    assert r.exit_code == 1 and "no model is installed for the level 'max'" in r.output
