@@ -18,9 +18,8 @@ from .training import TrainConfig, Trainer, pick_device
 
 def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None, max_minutes=None,
           gray=False, arch="gated", channels=60, layers=8, kernel=5, skip_channels=0, head_channels=0,
-          n_classes=0, steps=10000,
-          batch_size=16, crop=None, lr=1e-3, lr_decay=0.999995, clip=1.0, flip=False, downscale=0, val_every=1000,
-          save_every=500, seed=0, progress=True) -> Trainer:
+          n_classes=0, steps=10000, batch_size=16, crop=None, lr=1e-3, lr_decay=0.999995, clip=1.0, flip=False,
+          downscale=0, val_every=1000, save_every=500, seed=0, progress=True) -> Trainer:
     """Train (or resume) a float model and leave its checkpoint at ``out``."""
     if threads:
         torch.set_num_threads(threads)
@@ -39,7 +38,8 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
                            kernel=kernel, skip_channels=skip_channels, head_channels=head_channels,
                            n_classes=n_classes)
         tcfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay,
-                           clip=clip, flip=flip, downscale=downscale, seed=seed, val_every=val_every, save_every=save_every)
+                           clip=clip, flip=flip, downscale=downscale, seed=seed, val_every=val_every,
+                           save_every=save_every)
         trainer = Trainer(mcfg, tcfg, images, val_set, device)
     trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
     return trainer

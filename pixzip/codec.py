@@ -2,6 +2,8 @@
 into a .pxz container, and back, bit-exactly."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -38,7 +40,6 @@ class _Heads:
         self.prog, self.x = intkernels.program(net), pixels
         # on a torch device the full pass runs in PyTorch (the reference network); else in the compiled kernels
         self.torch_net = net.on(device) if device is not None else None
-        self.device = device
         self.nb, self.S = strip_layout(h, strip_height)
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
         self.block = min(block, self.S)
@@ -58,9 +59,7 @@ class _Heads:
                 if a < self.heights[k]:
                     strip = self.x[k * self.S:k * self.S + self.heights[k]]
                     if self.torch_net is not None:
-                        top = max(0, a - self.torch_net.rows_above)
-                        rows = torch.from_numpy(np.array(strip[top:b])).to(self.device)  # writable copy
-                        g = self.torch_net.strip_head_inputs(rows, a - top, min(b, self.heights[k]) - top)
+                        g = self.torch_net.strip_head_inputs(strip, a, min(b, self.heights[k]))
                     else:
                         g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))
                     self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
@@ -133,25 +132,35 @@ def encode_device(device: str = "auto"):
 
 
 def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto",
-             progress=None) -> bytes:
+             progress=None, stats: dict | None = None) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
     ``strip_rows`` (the encoder's working-set size) and ``device`` (see
     ``encode_device``) never change the file.  ``progress(n)`` is called as
-    pixels are coded."""
+    pixels are coded.  With a ``stats`` dict, the same pass also measures the
+    integer model's cross-entropy: stats["ideal_bits"] (what ``ideal_bits``
+    returns) and stats["ideal_s"], the seconds spent measuring it, for timings
+    that leave them out."""
     pixels = as_array(image)
     net = load_model(model)
     if pixels.shape[2] != net.colors:
         raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
     enc = coder.Encoder()
+    bits = seconds = 0.0
     for sym, counts, n in _stream(net, pixels, strip_rows, strip_height, encode_device(device)):
         enc.encode(sym, counts)
+        if stats is not None:
+            t = time.perf_counter()
+            bits += coder.cross_entropy_bits(sym, counts)
+            seconds += time.perf_counter() - t
         del sym, counts     # not alive while the next chunk is made
         if progress is not None:
             progress(n)
     payload = enc.to_bytes()
+    if stats is not None:
+        stats.update(ideal_bits=bits, ideal_s=seconds)
     h, w, c = pixels.shape
     header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))
     return container.pack(header, payload, container.pixels_crc(pixels))

@@ -187,6 +187,7 @@ class IntGatedPixelCNN:
         if self.exp_max_index >= 1 << 15:
             raise ValueError("exp table too long")
         self.tensors = tensors
+        self.device = torch.device("cpu")    # where the tensors are (``on``)
 
         def lin(prefix, max_in=ACT_MAX):
             return IntLinear(t[prefix + ".w"], t[prefix + ".b"], t[prefix + ".m"],
@@ -298,13 +299,14 @@ class IntGatedPixelCNN:
         with torch.no_grad():
             return self.counts(self.logits(pixels[None, top:stop], labels))[0, start - top:]
 
-    def strip_head_inputs(self, pixels: torch.Tensor, start: int, stop: int, labels=None) -> np.ndarray:
+    def strip_head_inputs(self, pixels: np.ndarray, start: int, stop: int, labels=None) -> np.ndarray:
         """Head inputs (stop-start, W, skip) int16 of rows [start, stop) of an
-        (H, W, C) image on the net's device, like ``strip_counts``; the same
-        integers as ``intkernels.row_heads``."""
+        (H, W, C) uint8 image, computed on the net's device from those rows and
+        the rows above that they see; the same integers as ``intkernels.row_heads``."""
         top = max(0, start - self.rows_above)
+        x = torch.from_numpy(np.array(pixels[top:stop])).to(self.device)   # a copy: views may be read-only
         with torch.no_grad():
-            a = self.head_input(self.skip_sum(pixels[None, top:stop], labels))[0, start - top:]
+            a = self.head_input(self.skip_sum(x[None], labels))[0, start - top:]
         return a.to(torch.int16).cpu().numpy()
 
     def on(self, device) -> "IntGatedPixelCNN":
@@ -319,6 +321,7 @@ class IntGatedPixelCNN:
                 torch.backends.cuda.matmul.allow_tf32 = False
                 torch.backends.cudnn.allow_tf32 = False
             net = copy.copy(self)
+            net.device = device
             for name in ("tanh", "sigmoid", "exp", "v_cond", "h_cond"):
                 if getattr(net, name) is not None:
                     setattr(net, name, getattr(net, name).to(device))

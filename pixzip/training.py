@@ -81,7 +81,8 @@ class Trainer:
         self.model = build_model(model_config).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_config.lr)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: train_config.lr_decay ** s)
-        self.sampler = CropSampler(with_downscaled(data, train_config.downscale), train_config.crop, train_config.seed, train_config.flip)
+        self.sampler = CropSampler(with_downscaled(data, train_config.downscale), train_config.crop,
+                                   train_config.seed, train_config.flip)
         self.val = val
         self.step = 0
         self.elapsed = 0.0
@@ -142,9 +143,7 @@ class Trainer:
         return loss.item() / LN2
 
     def validate(self) -> float:
-        bpd = evaluate_bpd(self.model, self.val, device=self.device)
-        self.best_val = min(self.best_val, bpd)
-        return bpd
+        return evaluate_bpd(self.model, self.val, device=self.device)
 
     def save_best(self, path: Path, bpd: float) -> None:
         """The weights alone at a new best validation bits/dim (evaluation noise
@@ -183,10 +182,10 @@ class Trainer:
                 bar.set_postfix(bpd=f"{np.mean(window[-50:]):.3f}", img_s=f"{ips:.1f}")
                 val = None
                 if self.val is not None and (self.step % t.val_every == 0 or self.step == t.steps):
-                    before = self.best_val
                     val = self.validate()
                     bar.write(f"step {self.step}: val bits/dim {val:.4f}")
-                    if val < before:
+                    if val < self.best_val:
+                        self.best_val = val
                         self.save_best(best_path(out), val)
                 if self.step % t.log_every == 0 or val is not None or self.step == t.steps:
                     self.elapsed += now - t_window

@@ -83,6 +83,11 @@ def test_size_is_cross_entropy_plus_small_overhead():
     header = len(data) - pixzip.read_header(data).payload_length
     assert header <= 64
     assert pixzip.read_header(data).payload_length <= ideal * 1.001 + 4  # + the coder's final word
+    # compress measures the same cross-entropy in its own pass, and the file does not change
+    stats = {}
+    assert codec.compress(img, net, stats=stats) == data
+    assert stats["ideal_bits"] == codec.ideal_bits(img, net)
+    assert stats["ideal_bits"] / 8 == pytest.approx(ideal, rel=1e-12) and stats["ideal_s"] >= 0
 
 
 def test_png_output_of_decode_round_trips(model_dir):
