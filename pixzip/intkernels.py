@@ -40,6 +40,7 @@ from .intnet import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT, IntGatedPixelCN
 ACC_LIMIT = 1 << 31      # int32 accumulators
 EXACT_F64 = 2.0 ** 53    # float64 requantization
 LOGIT_LIMIT = 2.0 ** 30  # logits are int32
+U = np.uint64            # an index known to be >= 0: numba skips its wraparound check
 MIN_BLOCK = 16           # fewest decoder positions per thread task
 CHUNK = 64               # encoder positions per matrix product
 
@@ -269,31 +270,33 @@ def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sig
     sb, ob = scale[q0 + pg:q0 + 2 * pg], offset[q0 + pg:q0 + 2 * pg]
     _product(op, x32, 0, n, w, ops, y)
     s = gates[l, 1]
+    ga, gb = c * pg, p + c * pg
     for q in range(n):
-        ya, yb = y[q][:pg], y[q][pg:2 * pg]
-        la, lb = lk[q][c * pg:(c + 1) * pg], lk[q][p + c * pg:p + (c + 1) * pg]
-        gq = g[g0 + q][c * pg:(c + 1) * pg]
+        gi = g0 + q
         for m in range(pg):
-            a = min(max(np.floor(ya[m] * sa[m] + oa[m]), -_TL), _TL)
-            b = min(max(np.floor(yb[m] * sb[m] + ob[m]), -_TL), _TL)
-            a = min(max(a + la[m], -_GL), _GL)
-            b = min(max(b + lb[m], -_GL), _GL)
-            gq[m] = np.int16(_gate(a, b, tanh, sigmoid, s))
+            a = min(max(np.floor(y[q, m] * sa[m] + oa[m]), -_TL), _TL)
+            b = min(max(np.floor(y[q, U(pg + m)] * sb[m] + ob[m]), -_TL), _TL)
+            a = min(max(a + lk[q, U(ga + m)], -_GL), _GL)
+            b = min(max(b + lk[q, U(gb + m)], -_GL), _GL)
+            g[U(gi), U(ga + m)] = np.int16(_gate(a, b, tanh, sigmoid, s))
     op = layer_ops[l, 2 + C + c]
     q0 = ops[op, 3]
     ss, os_ = scale[q0:q0 + sg], offset[q0:q0 + sg]
     sh, oh = scale[q0 + sg:q0 + sg + pg], offset[q0 + sg:q0 + sg + pg]
     _product(op, g32, g0, n, w, ops, y)
+    ks = c * sg
     for q in range(n):
-        ys, yh = y[q][:sg], y[q][sg:sg + pg]
-        kq, hq = sk[s0 + q][c * sg:(c + 1) * sg], hr[q][c * pg:(c + 1) * pg]
+        sq = U(s0 + q)
         if l == 0:              # layer 0 starts the skip sum and the residual stream
-            kq[:] = 0.0
-            hq[:] = 0.0
-        for m in range(sg):
-            kq[m] += np.floor(ys[m] * ss[m] + os_[m])
-        for m in range(pg):
-            hq[m] = min(max(np.floor(yh[m] * sh[m] + oh[m]) + hq[m], -_AM), _AM)
+            for m in range(sg):
+                sk[sq, U(ks + m)] = np.floor(y[q, m] * ss[m] + os_[m])
+            for m in range(pg):
+                hr[q, U(ga + m)] = min(max(np.floor(y[q, U(sg + m)] * sh[m] + oh[m]), -_AM), _AM)
+        else:
+            for m in range(sg):
+                sk[sq, U(ks + m)] += np.floor(y[q, m] * ss[m] + os_[m])
+            for m in range(pg):
+                hr[q, U(ga + m)] = min(max(np.floor(y[q, U(sg + m)] * sh[m] + oh[m]) + hr[q, U(ga + m)], -_AM), _AM)
 
 
 @njit(inline="always")
@@ -342,22 +345,25 @@ def _block(n, threads, rows):
     return min((b + 3) // 4 * 4, rows)
 
 
-@njit(inline="always")
-def _put_column(row, col, cw, width, start, values):
-    """Write ``values`` at channels start.. of a column (padded index ``col``,
-    ``width`` channels) of a row kept as a ring of cw columns stored twice,
-    so that any window of up to cw consecutive columns is one contiguous slice
-    starting at slot ``col % cw``."""
-    n = len(values)
-    s = (col % cw) * width + start
-    a, b = row[s:s + n], row[s + cw * width:s + cw * width + n]
-    for k in range(n):
-        a[k] = values[k]
-        b[k] = values[k]
+@njit(cache=True)
+def put_symbols(out, xi, rows, b_of, i_of, j_of, c, k2, symbols):
+    """Write the decoded colour c of each position: out[rows, j, c] (the
+    image) and 2x - 255 into the network's input rows xi[b, i + k2 + 1]."""
+    C = out.shape[2]
+    for q in range(len(symbols)):
+        v = symbols[q]
+        if v < 0 or v > 255:
+            raise ValueError("a decoded symbol is not a sub-pixel value")
+        j = j_of[q]
+        out[rows[q], j, c] = v
+        xi[b_of[q], i_of[q] + k2 + 1, (j + k2) * C + c] = 2 * v - 255
 
 
 def column_ring(R: int, k2: int, lag: int) -> int:
-    """Columns the decoder keeps per row and layer (DESIGN §4): a vertical
+    """Columns the decoder keeps per row and layer (DESIGN §4).  A row of V or
+    HB is a ring of cw columns (padded index col at slot col % cw) stored
+    twice, so that any window of up to cw consecutive columns is one
+    contiguous run starting at slot col % cw.  A vertical
     output is read by the k2 rows below until their frontier, k2*lag + k2
     columns behind, has passed it; a link term waits up to R columns to be
     used; each write also clears up to k2 padding columns.  Any window it
@@ -372,13 +378,19 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
     """The vertical frontier of step t: for every (strip, row) task and layer l,
     column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
     Rows of xi are flat (padded column, channel); rows of V are column rings
-    (``_put_column``) of padded columns f + k2, rows of LK rings of cw columns f."""
+    (``column_ring``) of padded columns f + k2, rows of LK rings of cw columns f."""
     L = V.shape[0]
     p2 = lks.shape[2]
     p = p2 // 2
     C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
-    zeros = np.zeros(p, np.int16)
+    # flat views, indexed with offsets (no views per position and layer)
+    xf, vf, lkf = xi.reshape(-1), V.reshape(-1), LK.reshape(-1)
+    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
+    v_row, l_row = V.shape[3], LK.shape[3]
+    v_layer, l_layer = V.shape[1] * V.shape[2] * v_row, LK.shape[1] * LK.shape[2] * l_row
+    slots = V.shape[2]                           # ring rows per strip
+    half = cw * p                                # V rows hold their ring twice
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
@@ -386,26 +398,32 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
         tt, lk, vo = ts[task], lks[task], gs[task]
         first = task * block
         last = min(n_all, first + block)
+        above = np.empty((last - first, k2 + 1), np.int64)   # ring rows i-k2..i of each position's strip
+        own = np.empty(last - first, np.int64)
+        for e in range(first, last):
+            b, i = b_of[e], i_of[e]
+            for dy in range(k2 + 1):
+                r = i - k2 + dy
+                above[e - first, dy] = (b * slots + (r % ring if r >= 0 else zero)) * v_row
+            own[e - first] = b * slots + i % ring
         for l in range(L):
             off = R - (l + 1) * k2
             cin = C if l == 0 else p
             span = kw * cin
             n = 0
             for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
-                b, i = b_of[e], i_of[e]
-                f = t - i * lag + off
+                f = t - i_of[e] * lag + off
                 if f < 0 or f >= width:
                     continue
                 for dy in range(k2 + 1):
                     if l == 0:
-                        src = xi[b, i + dy][f * C:f * C + span]
+                        a = b_of[e] * x_strip + (i_of[e] + dy) * x_row + f * C
+                        for k in range(span):
+                            x[n, U(dy * span + k)] = xf[U(a + k)]
                     else:
-                        r = i - k2 + dy
-                        s = (f % cw) * p
-                        src = V[l - 1, b, r % ring if r >= 0 else zero][s:s + span]
-                    dst = x[n][dy * span:(dy + 1) * span]
-                    for k in range(span):
-                        dst[k] = src[k]
+                        a = (l - 1) * v_layer + above[e - first, dy] + (f % cw) * p
+                        for k in range(span):
+                            x[n, U(dy * span + k)] = vf[U(a + k)]
                 n += 1
             if n == 0:
                 continue
@@ -413,22 +431,28 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
                       z, z32, y, tt, lk, vo)
             n = 0
             for e in range(first, last):       # scatter
-                b, i = b_of[e], i_of[e]
-                f = t - i * lag + off
+                f = t - i_of[e] * lag + off
                 if f < 0 or f >= width:
                     continue
-                s = i % ring
-                dl, sl = LK[l, b, s][(f % cw) * p2:(f % cw + 1) * p2], lk[n]
+                row = own[e - first]
+                a = l * l_layer + row * l_row + (f % cw) * p2
                 for o in range(p2):
-                    dl[o] = np.int32(sl[o])
-                row = V[l, b, s]
-                _put_column(row, f + k2, cw, p, 0, vo[n][:p])
-                if f == 0:                      # the padding left of the image
+                    lkf[U(a + o)] = np.int32(lk[n, o])
+                a = l * v_layer + row * v_row
+                s = ((f + k2) % cw) * p
+                for ch in range(p):
+                    vf[U(a + s + ch)] = vo[n, ch]
+                    vf[U(a + s + half + ch)] = vo[n, ch]
+                if f == 0:                      # the padding left of the image: padded columns 0..k2-1
+                    for ch in range(k2 * p):
+                        vf[U(a + ch)] = 0
+                        vf[U(a + half + ch)] = 0
+                if f == width - 1:              # and right of it: padded columns width+k2..width+2k2-1
                     for e2 in range(k2):
-                        _put_column(row, e2, cw, p, 0, zeros)
-                if f == width - 1:              # and right of it
-                    for e2 in range(k2):
-                        _put_column(row, width + k2 + e2, cw, p, 0, zeros)
+                        s = ((width + k2 + e2) % cw) * p
+                        for ch in range(p):
+                            vf[U(a + s + ch)] = 0
+                            vf[U(a + s + half + ch)] = 0
                 n += 1
 
 
@@ -441,43 +465,74 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
     earlier sub-steps of this step computed at the same positions.  Rows of
     xi are flat (padded column, channel), rows of HB column rings of padded
-    columns j + k2 (``_put_column``), rows of LK rings of cw columns j."""
+    columns j + k2 (``column_ring``), rows of LK rings of cw columns j."""
     L = HB.shape[0]
     p = hrs.shape[2]
     p2 = 2 * p
     C = head_ops.shape[1]
     pg = p // C
-    zeros = np.zeros(p, np.int16)
+    gc = c * pg                                  # group c's first channel
+    # flat views, indexed with offsets computed once per position (no views per position and layer)
+    xf, hbf, lkf = xi.reshape(-1), HB.reshape(-1), LK.reshape(-1)
+    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
+    h_row, l_row = HB.shape[3], LK.shape[3]
+    h_layer, l_layer = HB.shape[1] * HB.shape[2] * h_row, LK.shape[1] * LK.shape[2] * l_row
+    slots = HB.shape[2]                          # ring rows per strip
+    half = cw * p                                # HB rows hold their ring twice
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
         x, x32, y, lk, hr = xs[task], xs32[task], ys[task], lks[task], hrs[task]
         first = task * block
         n = min(n_all, first + block) - first
+        x_at = np.empty(n, np.int64)     # the inputs of layer 0 (row i, padded columns j..j+k2)
+        h_row_at = np.empty(n, np.int64)  # ring row of (b, i) in a layer of HB
+        h_at = np.empty(n, np.int64)     # its window of padded columns j..j+k2 in HB
+        put_at = np.empty(n, np.int64)   # group c of padded column j+k2 in HB
+        l_at = np.empty(n, np.int64)     # group c of column j in LK
+        for q in range(n):
+            e = first + q
+            b, i, j = b_of[e], i_of[e], j_of[e]
+            row = b * slots + i % ring
+            x_at[q] = b * x_strip + (i + k2 + 1) * x_row + j * C
+            h_row_at[q] = row * h_row
+            h_at[q] = row * h_row + (j % cw) * p
+            put_at[q] = row * h_row + ((j + k2) % cw) * p + gc
+            l_at[q] = row * l_row + (j % cw) * p2 + gc
         for l in range(L):
-            cin = C if l == 0 else p
-            span = (k2 + 1) * cin
+            if l == 0:
+                span = (k2 + 1) * C
+                for q in range(n):
+                    a = x_at[q]
+                    for k in range(span):
+                        x[q, k] = xf[U(a + k)]
+            else:
+                span = (k2 + 1) * p
+                for q in range(n):
+                    a = (l - 1) * h_layer + h_at[q]
+                    for k in range(span):
+                        x[q, k] = hbf[U(a + k)]
+                    a += k2 * p + gc     # the centre tap: group c of the residual stream
+                    for m in range(pg):
+                        hr[q, U(gc + m)] = hbf[U(a + m)]
             for q in range(n):
-                e = first + q
-                b, i, j = b_of[e], i_of[e], j_of[e]
-                s = i % ring
-                if l == 0:
-                    src = xi[b, i + k2 + 1][j * C:j * C + span]
-                else:
-                    src = HB[l - 1, b, s][(j % cw) * p:(j % cw) * p + span]
-                _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
-                sl, lq = LK[l, b, s][(j % cw) * p2:(j % cw + 1) * p2], lk[q]
-                for o in range(p2):
-                    lq[o] = sl[o]
+                a = l * l_layer + l_at[q]
+                for m in range(pg):
+                    lk[q, U(gc + m)] = lkf[U(a + m)]
+                    lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
             _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
                         lk, G[l], G32[l], first, SK, first, y, hr)
             for q in range(n):
-                e = first + q
-                row, j = HB[l, b_of[e], i_of[e] % ring], j_of[e]
-                _put_column(row, j + k2, cw, p, c * pg, hr[q][c * pg:(c + 1) * pg])   # group c
-                if j == 0 and c == 0:           # the padding left of the image
-                    for e2 in range(k2):
-                        _put_column(row, e2, cw, p, 0, zeros)
+                a = l * h_layer + put_at[q]
+                for m in range(pg):
+                    v = np.int16(hr[q, U(gc + m)])
+                    hbf[U(a + m)] = v
+                    hbf[U(a + half + m)] = v
+                if c == 0 and j_of[first + q] == 0:    # the padding left of the image
+                    a = l * h_layer + h_row_at[q]
+                    for e2 in range(k2 * p):
+                        hbf[U(a + e2)] = 0
+                        hbf[U(a + half + e2)] = 0
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             _head_input(SK[first + q], x[q], k, head_in)

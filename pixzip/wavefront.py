@@ -79,8 +79,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
                               *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
                               prog.exp, *scratch, counts)
             sym = np.asarray(source(counts[:n], rows, j, c), dtype=np.int64)
-            out[rows, j, c] = sym
-            xi[b, i + k2 + 1, j + k2, c] = 2 * sym - 255
+            K.put_symbols(out, xflat, rows, b, i, j, c, k2, sym)
         if progress is not None:
             progress(n)
     return out
