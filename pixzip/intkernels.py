@@ -345,6 +345,13 @@ def _block(n, threads, rows):
     return min((b + 3) // 4 * 4, rows)
 
 
+@njit(inline="always")
+def _ring_strides(A):
+    """(row, layer) strides, in elements, of a flat view of a decoder ring
+    buffer A (layers, strips, ring rows, row)."""
+    return A.shape[3], A.shape[1] * A.shape[2] * A.shape[3]
+
+
 @njit(cache=True)
 def put_symbols(out, xi, rows, b_of, i_of, j_of, c, k2, symbols):
     """Write the decoded colour c of each position: out[rows, j, c] (the
@@ -387,8 +394,8 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
     # flat views, indexed with offsets (no views per position and layer)
     xf, vf, lkf = xi.reshape(-1), V.reshape(-1), LK.reshape(-1)
     x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
-    v_row, l_row = V.shape[3], LK.shape[3]
-    v_layer, l_layer = V.shape[1] * V.shape[2] * v_row, LK.shape[1] * LK.shape[2] * l_row
+    v_row, v_layer = _ring_strides(V)
+    l_row, l_layer = _ring_strides(LK)
     slots = V.shape[2]                           # ring rows per strip
     half = cw * p                                # V rows hold their ring twice
     n_all = len(i_of)
@@ -475,8 +482,8 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     # flat views, indexed with offsets computed once per position (no views per position and layer)
     xf, hbf, lkf = xi.reshape(-1), HB.reshape(-1), LK.reshape(-1)
     x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
-    h_row, l_row = HB.shape[3], LK.shape[3]
-    h_layer, l_layer = HB.shape[1] * HB.shape[2] * h_row, LK.shape[1] * LK.shape[2] * l_row
+    h_row, h_layer = _ring_strides(HB)
+    l_row, l_layer = _ring_strides(LK)
     slots = HB.shape[2]                          # ring rows per strip
     half = cw * p                                # HB rows hold their ring twice
     n_all = len(i_of)
