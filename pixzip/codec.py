@@ -27,8 +27,9 @@ def load_model(model=None) -> IntGatedPixelCNN:
 
 
 class _Heads:
-    """The head inputs (``intkernels.row_heads``) of every strip's rows,
-    computed block by block with a context halo, in a ring buffer that holds
+    """The head inputs of every strip's rows, computed block by block (by
+    ``intkernels.RowHeads``, each block continuing from the one above; on a
+    torch device each with a context halo), in a ring buffer that holds
     only the rows the schedule can still reach: rows alive at once plus one
     block.  That is about 130 bytes per pixel of those rows (the full
     distributions, 1.5 KB per pixel, are made in stream order as the coder
@@ -37,11 +38,13 @@ class _Heads:
     def __init__(self, net: IntGatedPixelCNN, pixels: np.ndarray, strip_height: int, block: int, device=None):
         h, w, c = pixels.shape
         lag = net.reach + 1
-        self.prog, self.x = intkernels.program(net), pixels
+        self.prog = intkernels.program(net)
         # on a torch device the full pass runs in PyTorch (the reference network); else in the compiled kernels
         self.torch_net = net.on(device) if device is not None else None
         self.nb, self.S = strip_layout(h, strip_height)
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
+        self.strips = [pixels[k * self.S:k * self.S + self.heights[k]] for k in range(self.nb)]
+        self.passes = [intkernels.RowHeads(self.prog, strip) for strip in self.strips]
         self.block = min(block, self.S)
         self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
         self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)
@@ -57,11 +60,10 @@ class _Heads:
             a, b = self.next, min(self.S, self.next + self.block)
             for k in range(self.nb):
                 if a < self.heights[k]:
-                    strip = self.x[k * self.S:k * self.S + self.heights[k]]
                     if self.torch_net is not None:
-                        g = self.torch_net.strip_head_inputs(strip, a, min(b, self.heights[k]))
+                        g = self.torch_net.strip_head_inputs(self.strips[k], a, min(b, self.heights[k]))
                     else:
-                        g = intkernels.row_heads(self.prog, strip, a, min(b, self.heights[k]))
+                        g = self.passes[k].rows(min(b, self.heights[k]))
                     self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
             self.next = b
 

@@ -547,14 +547,18 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
 
 
 @njit(parallel=True, cache=True)
-def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid,
-              vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, heads):
-    """The encoder's pass over a block of rows: ``xi`` (rows + k2 + 1, (W + 2k2) * C)
-    holds 2x - 255 below k2 + 1 zero rows.  Fills ``heads`` (n_out, W, skip)
-    with the head inputs of the last n_out rows (the rows above them are their
-    context halo); ``head_counts`` finishes them.  Layer by layer, each row
-    CHUNK positions at a time, with the decoder's per-layer routines.  The
-    scratch buffers hold one task per row; SK is (rows, W', skip), W' >= W + 4."""
+def full_pass(xi, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid,
+              vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, carry, carried, heads):
+    """The encoder's pass over a block of rows, continuing from the rows above:
+    ``xi`` (rows + k2 + 1, (W + 2k2) * C) holds 2x - 255 of the block's rows
+    below the k2 + 1 rows above them, and ``carry`` (L, k2, (W + 2k2) * p)
+    the vertical stack's gate outputs of each layer in the k2 rows above (zeros
+    for both at the top of the image).  Fills ``heads`` (rows, W, skip) with
+    the head inputs of the block's rows, which ``head_counts`` finishes, and
+    ``carried`` (like ``carry``) with those of the block's last k2 rows, for
+    the next block.  Layer by layer, each row CHUNK positions at a time, with
+    the decoder's per-layer routines.  The scratch buffers hold one task per
+    row; SK is (rows, W', skip), W' >= W + 4."""
     rows = xi.shape[0] - k2 - 1
     C = head_ops.shape[1]
     W = xi.shape[1] // C - 2 * k2
@@ -564,7 +568,6 @@ def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gate
     Vc = np.zeros((rows, (W + 2 * k2) * p), np.int16)
     Hp = np.zeros((rows, (W + k2) * p), np.int16)
     Hc = np.zeros((rows, (W + k2) * p), np.int16)
-    zero = np.zeros((W + 2 * k2) * p, np.int16)
     for l in range(L):
         cin = C if l == 0 else p
         vspan, hspan = kw * cin, (k2 + 1) * cin
@@ -581,7 +584,7 @@ def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gate
                             src = xi[r + dy][f * C:f * C + vspan]
                         else:
                             rr = r - k2 + dy
-                            src = (Vp[rr] if rr >= 0 else zero)[f * p:f * p + vspan]
+                            src = (Vp[rr] if rr >= 0 else carry[l - 1, k2 + rr])[f * p:f * p + vspan]
                         dst = x[q][dy * vspan:(dy + 1) * vspan]
                         for k in range(vspan):
                             dst[k] = src[k]
@@ -606,13 +609,15 @@ def full_pass(xi, n_out, k2, p, w, ops, scale, offset, layer_ops, head_ops, gate
                     dst, src = Hc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], hr[q]
                     for ch in range(p):
                         dst[ch] = np.int16(src[ch])
+        for d in range(k2):             # the last k2 rows of this layer's vertical stack
+            rr = rows - k2 + d
+            carried[l, d] = Vc[rr] if rr >= 0 else carry[l, k2 + rr]
         Vp, Vc = Vc, Vp
         Hp, Hc = Hc, Hp
     k = SK.shape[2]
-    for r in prange(n_out):
-        rr = rows - n_out + r
+    for r in prange(rows):
         for j in range(W):
-            _head_input(SK[rr, j], heads[r, j], k, head_in)
+            _head_input(SK[r, j], heads[r, j], k, head_in)
 
 
 @njit(parallel=True, cache=True)
@@ -644,26 +649,46 @@ def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset
                         dst[v] = oq[v]
 
 
+class RowHeads:
+    """The head inputs of an (H, W, C) uint8 image's rows, block after block
+    from the top.  Each block's pass starts from the vertical stack's last
+    rows of the block before, so no row is computed twice; ``counts`` turns
+    the head inputs into the counts of ``IntGatedPixelCNN.counts`` of a full
+    pass."""
+
+    def __init__(self, prog: Program, pixels: np.ndarray, label: int | None = None):
+        self.prog, self.pixels = prog, pixels
+        self.vcond, self.lcond = prog.conditioning(label)
+        h, w, c = pixels.shape
+        self.carry = np.zeros((prog.L, prog.k2, (w + 2 * prog.k2) * prog.p), np.int16)
+        self.next = 0   # the first row not computed yet
+
+    def rows(self, stop: int) -> np.ndarray:
+        """Head inputs (rows, W, skip') int16 of rows [next, stop), then next = stop."""
+        prog, k2 = self.prog, self.prog.k2
+        start = self.next
+        h, w, c = self.pixels.shape
+        rows = stop - start
+        xi = np.zeros((rows + k2 + 1, w + 2 * k2, c), np.int16)
+        top = max(0, start - k2 - 1)          # the rows above the block that layer 0 reads
+        xi[k2 + 1 - (start - top):, k2:k2 + w] = 2 * self.pixels[top:stop].astype(np.int16) - 255
+        heads = np.zeros((rows, w, prog.head_width), np.int16)
+        scratch = Scratch(prog, rows, CHUNK)
+        SK = np.zeros((rows, simd.padded(w) + CHUNK, prog.skip), np.float64)
+        carried = np.empty_like(self.carry)
+        full_pass(xi.reshape(rows + k2 + 1, -1), k2, prog.p, *prog.weights, prog.layer_ops,
+                  prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, self.vcond, self.lcond,
+                  *scratch.args(), SK, self.carry, carried, heads)
+        self.carry, self.next = carried, stop
+        return heads
+
+
 def row_heads(prog: Program, pixels: np.ndarray, start: int, stop: int, label: int | None = None) -> np.ndarray:
     """Head inputs (stop-start, W, skip') int16 of rows [start, stop) of an
-    (H, W, C) uint8 image, from one pass over them and the rows above that
-    they can see.  ``counts`` turns them into the counts of
-    ``IntGatedPixelCNN.counts`` of a full pass."""
-    net = prog.net
-    top = max(0, start - net.rows_above)
-    k2 = prog.k2
-    h, w, c = pixels.shape
-    rows = stop - top
-    xi = np.zeros((rows + k2 + 1, w + 2 * k2, c), np.int16)
-    xi[k2 + 1:, k2:k2 + w] = 2 * pixels[top:stop].astype(np.int16) - 255
-    heads = np.zeros((stop - start, w, prog.head_width), np.int16)
-    vcond, lcond = prog.conditioning(label)
-    scratch = Scratch(prog, rows, CHUNK)
-    SK = np.zeros((rows, simd.padded(w) + CHUNK, prog.skip), np.float64)
-    full_pass(xi.reshape(rows + k2 + 1, -1), stop - start, k2, prog.p, *prog.weights, prog.layer_ops,
-              prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid, vcond, lcond,
-              *scratch.args(), SK, heads)
-    return heads
+    (H, W, C) uint8 image on their own: from one pass over them and a halo of
+    the rows above that they can see."""
+    top = max(0, start - prog.net.rows_above)
+    return RowHeads(prog, pixels[top:stop], label).rows(stop - top)[start - top:]
 
 
 def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarray, n_symbols: int) -> np.ndarray:

@@ -75,10 +75,13 @@ def test_threads_do_not_change_integers_or_files(strip_height):
         numba.set_num_threads(old_nb)
 
 
-def test_strip_size_of_encoder_does_not_change_the_file():
-    net = tiny_int_model(1, 2, 3)
-    img = image(21, 9, 1, 4)
-    files = {codec.compress(img, net, strip_rows=s) for s in (1, 4, 32)}
+@pytest.mark.parametrize("colors,layers,kernel", [(1, 2, 3), (3, 3, 5)])
+def test_strip_size_of_encoder_does_not_change_the_file(colors, layers, kernel):
+    """Each encoder block continues from the vertical stack's last k2 rows of
+    the block above, also when a block is shorter than k2 rows."""
+    net = tiny_int_model(colors, layers, kernel)
+    img = image(21, 9, colors, 4)
+    files = {codec.compress(img, net, strip_rows=s) for s in (1, 3, 4, 32)}
     assert len(files) == 1
     assert np.array_equal(codec.decompress(files.pop(), net), img)
 
