@@ -184,7 +184,7 @@ class Scratch:
         self.z = simd.zeros((tasks, rows, simd.even(p2)), np.int16)              # link inputs
         self.g = simd.zeros((tasks, rows, simd.even(prog.p)), np.int16)          # gate outputs
         self.y = simd.zeros((tasks, rows, max(prog.width_out, 256)), np.int32)  # matrix products (rows of 64 B)
-        self.t = np.zeros((tasks, rows, p2), np.float64)                   # vertical pre-activations
+        self.t = np.zeros((tasks, rows, p2), np.int32)                     # gate table indices
         self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
         self.hr = np.zeros((tasks, rows, prog.p), np.float64)              # residual stream
         self.out = np.zeros((tasks, rows, 256), np.float64)                # counts
@@ -200,10 +200,16 @@ _GL, _TL, _AM, _SL = float(GATE_LIMIT), float(TERM_LIMIT), float(ACT_MAX), float
 
 
 @njit(inline="always")
-def _gate(a, b, tanh, sigmoid, scale):
-    # a, b are integers in [-GATE_LIMIT, GATE_LIMIT]; an unsigned index skips numba's wraparound check
-    x = tanh[np.uint32(np.int32(a + _GL))] * sigmoid[np.uint32(np.int32(b + _GL))]
-    return min(max(np.floor(x * scale + 0.5), -_AM), _AM)
+def _index(a):
+    """The gate tables' index of a pre-activation a, an integer in [-GATE_LIMIT, GATE_LIMIT]."""
+    return np.int32(a + _GL)
+
+
+@njit(inline="always")
+def _gate(ia, ib, tanh, sigmoid, scale):
+    # ia, ib are table indices (_index); an unsigned index skips numba's wraparound check
+    x = tanh[np.uint32(ia)] * sigmoid[np.uint32(ib)]
+    return np.int16(min(max(np.floor(x * scale + 0.5), -_AM), _AM))
 
 
 @njit(inline="always")
@@ -227,7 +233,8 @@ def _product(op, x32, x0, n, w, ops, y):
 def _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
               z, z32, y, t, lk, v_out):
     """Vertical stack of layer l at n positions whose inputs are in x32:
-    link terms -> lk[:n], gate outputs -> v_out[:n] (both per position)."""
+    link terms -> lk[:n], gate outputs -> v_out[:n] (both per position);
+    t (int32) holds the gate's table indices."""
     p2 = lk.shape[1]
     p = p2 // 2
     vc, lc = vcond[l], lcond[l]
@@ -235,11 +242,10 @@ def _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
     sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
     _product(op, x32, 0, n, w, ops, y)
     for q in range(n):
-        yq, zq, tq = y[q], z[q], t[q]
         for o in range(p2):
-            v = min(max(np.floor(yq[o] * sc[o] + of[o]), -_GL), _GL)
-            zq[o] = np.int16(v)
-            tq[o] = min(max(v + vc[o], -_GL), _GL)
+            v = min(max(np.floor(y[q, o] * sc[o] + of[o]), -_GL), _GL)
+            z[q, o] = np.int16(v)
+            t[q, o] = _index(min(max(v + vc[o], -_GL), _GL))
     op = layer_ops[l, 1]
     sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
     _product(op, z32, 0, n, w, ops, y)
@@ -249,18 +255,18 @@ def _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
             lq[o] = min(max(np.floor(yq[o] * sc[o] + of[o]) + lc[o], -_TL), _TL)
     s = gates[l, 0]
     for q in range(n):
-        ta, tb, vq = t[q][:p], t[q][p:], v_out[q]
         for ch in range(p):
-            vq[ch] = np.int16(_gate(ta[ch], tb[ch], tanh, sigmoid, s))
+            v_out[q, ch] = _gate(t[q, ch], t[q, U(p + ch)], tanh, sigmoid, s)
 
 
 @njit(cache=True, nogil=True)
 def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
-                lk, g, g32, g0, sk, s0, y, hr):
+                lk, g, g32, g0, sk, s0, y, hr, t):
     """Colour c of the horizontal stack of layer l at n positions whose inputs
     are in x32 and link terms in lk: gate outputs of group c -> g[g0:g0+n],
     skip terms of group c added to sk[s0:s0+n] (set at layer 0), and group c of
-    the residual stream, read from hr (layers > 0) and written back to it."""
+    the residual stream, read from hr (layers > 0) and written back to it.
+    t (int32) holds the gate's table indices."""
     p = hr.shape[1]
     C = layer_ops.shape[1] // 2 - 1
     pg, sg = p // C, sk.shape[1] // C
@@ -272,13 +278,14 @@ def _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sig
     s = gates[l, 1]
     ga, gb = c * pg, p + c * pg
     for q in range(n):
-        gi = g0 + q
         for m in range(pg):
             a = min(max(np.floor(y[q, m] * sa[m] + oa[m]), -_TL), _TL)
             b = min(max(np.floor(y[q, U(pg + m)] * sb[m] + ob[m]), -_TL), _TL)
-            a = min(max(a + lk[q, U(ga + m)], -_GL), _GL)
-            b = min(max(b + lk[q, U(gb + m)], -_GL), _GL)
-            g[U(gi), U(ga + m)] = np.int16(_gate(a, b, tanh, sigmoid, s))
+            t[q, m] = _index(min(max(a + lk[q, U(ga + m)], -_GL), _GL))
+            t[q, U(pg + m)] = _index(min(max(b + lk[q, U(gb + m)], -_GL), _GL))
+        gi = U(g0 + q)
+        for m in range(pg):
+            g[gi, U(ga + m)] = _gate(t[q, m], t[q, U(pg + m)], tanh, sigmoid, s)
     op = layer_ops[l, 2 + C + c]
     q0 = ops[op, 3]
     ss, os_ = scale[q0:q0 + sg], offset[q0:q0 + sg]
@@ -489,7 +496,7 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
-        x, x32, y, lk, hr = xs[task], xs32[task], ys[task], lks[task], hrs[task]
+        x, x32, y, lk, hr, tt = xs[task], xs32[task], ys[task], lks[task], hrs[task], ts[task]
         first = task * block
         n = min(n_all, first + block) - first
         x_at = np.empty(n, np.int64)     # the inputs of layer 0 (row i, padded columns j..j+k2)
@@ -528,7 +535,7 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
                     lk[q, U(gc + m)] = lkf[U(a + m)]
                     lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
             _horizontal(l, c, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
-                        lk, G[l], G32[l], first, SK, first, y, hr)
+                        lk, G[l], G32[l], first, SK, first, y, hr, tt)
             for q in range(n):
                 a = l * h_layer + put_at[q]
                 for m in range(pg):
@@ -604,7 +611,7 @@ def full_pass(xi, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head
                     _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
                 for cc in range(C):
                     _horizontal(l, cc, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
-                                lk, g, g32, 0, SK[r], f0, y, hr)
+                                lk, g, g32, 0, SK[r], f0, y, hr, tt)
                 for q in range(n):
                     dst, src = Hc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], hr[q]
                     for ch in range(p):
