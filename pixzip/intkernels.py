@@ -213,18 +213,6 @@ def _gate(ia, ib, tanh, sigmoid, scale):
 
 
 @njit(inline="always")
-def _h_inputs(src, xq, hq, centre, residual):
-    """A position's horizontal inputs ``src`` (taps x channels, centre last)
-    into xq; from layer 1 on, the centre tap (the residual stream) into hq."""
-    for k in range(len(src)):
-        xq[k] = src[k]
-    if residual:
-        hs = src[centre:]
-        for ch in range(len(hq)):
-            hq[ch] = hs[ch]
-
-
-@njit(inline="always")
 def _product(op, x32, x0, n, w, ops, y):
     simd.gemm(x32, x0, n, w, ops[op, 0], ops[op, 4], ops[op, 5], y)
 
@@ -583,39 +571,47 @@ def full_pass(xi, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head
             tt, lk, g, g32, hr = ts[r], lks[r], gs[r], gs32[r], hrs[r]
             for f0 in range(0, W, CHUNK):
                 n = min(CHUNK, W - f0)
-                # vertical stack (rows above, from the previous layer)
+                # vertical stack (rows above, from the previous layer); indexed, not
+                # sliced: a view per position costs a reference count shared by the threads
                 for q in range(n):
-                    f = f0 + q
+                    a = (f0 + q) * cin
                     for dy in range(k2 + 1):
+                        o = dy * vspan
+                        rr = r - k2 + dy
                         if l == 0:
-                            src = xi[r + dy][f * C:f * C + vspan]
+                            for k in range(vspan):
+                                x[q, U(o + k)] = xi[U(r + dy), U(a + k)]
+                        elif rr >= 0:
+                            for k in range(vspan):
+                                x[q, U(o + k)] = Vp[U(rr), U(a + k)]
                         else:
-                            rr = r - k2 + dy
-                            src = (Vp[rr] if rr >= 0 else carry[l - 1, k2 + rr])[f * p:f * p + vspan]
-                        dst = x[q][dy * vspan:(dy + 1) * vspan]
-                        for k in range(vspan):
-                            dst[k] = src[k]
+                            for k in range(vspan):
+                                x[q, U(o + k)] = carry[U(l - 1), U(k2 + rr), U(a + k)]
                 _vertical(l, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
                           z, z32, y, tt, lk, g)
                 for q in range(n):
-                    dst, src = Vc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], g[q]
+                    a = (f0 + q + k2) * p
                     for ch in range(p):
-                        dst[ch] = src[ch]
+                        Vc[r, U(a + ch)] = g[q, ch]
                 # horizontal stack (this row, from the previous layer), with the link terms just made
                 for q in range(n):
-                    j = f0 + q
+                    a = (f0 + q) * cin
                     if l == 0:
-                        src = xi[r + k2 + 1][j * C:j * C + hspan]
+                        for k in range(hspan):
+                            x[q, k] = xi[U(r + k2 + 1), U(a + k)]
                     else:
-                        src = Hp[r][j * p:j * p + hspan]
-                    _h_inputs(src, x[q], hr[q], k2 * p, l > 0)
+                        for k in range(hspan):
+                            x[q, k] = Hp[r, U(a + k)]
+                        a += k2 * p                 # the centre tap: the residual stream
+                        for ch in range(p):
+                            hr[q, ch] = Hp[r, U(a + ch)]
                 for cc in range(C):
                     _horizontal(l, cc, n, x32, w, ops, scale, offset, layer_ops, gates, tanh, sigmoid,
                                 lk, g, g32, 0, SK[r], f0, y, hr, tt)
                 for q in range(n):
-                    dst, src = Hc[r][(f0 + q + k2) * p:(f0 + q + k2 + 1) * p], hr[q]
+                    a = (f0 + q + k2) * p
                     for ch in range(p):
-                        dst[ch] = np.int16(src[ch])
+                        Hc[r, U(a + ch)] = np.int16(hr[q, ch])
         for d in range(k2):             # the last k2 rows of this layer's vertical stack
             rr = rows - k2 + d
             carried[l, d] = Vc[rr] if rr >= 0 else carry[l, k2 + rr]
