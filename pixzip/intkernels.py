@@ -187,11 +187,10 @@ class Scratch:
         self.t = np.zeros((tasks, rows, p2), np.int32)                     # gate table indices
         self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
         self.hr = np.zeros((tasks, rows, prog.p), np.float64)              # residual stream
-        self.out = np.zeros((tasks, rows, 256), np.float64)                # counts
 
     def args(self) -> tuple:
         return (self.x, self.x.view(np.int32), self.z, self.z.view(np.int32), self.g, self.g.view(np.int32),
-                self.y, self.t, self.lk, self.hr, self.out)
+                self.y, self.t, self.lk, self.hr)
 
 
 # Loops below index 1-D views that start at 0 with a range() variable, so
@@ -303,10 +302,10 @@ def _head_input(sk, x, k, head_in):
 
 
 @njit(cache=True, nogil=True)
-def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, exp, y, out, o0):
+def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, exp, y, out, rows):
     """The head for colour c at n positions whose head inputs are in x32:
-    out[o0 + q, :256] = the counts of position q, exp[gap] where gap is each
-    level's logit's distance to the largest, clamped where counts stay 1.
+    out[rows[h0 + q], :256] = the counts of position q, exp[gap] where gap is
+    each level's logit's distance to the largest, clamped where counts stay 1.
     hid[h0:h0+n] holds the hidden rows (groups < c kept from earlier colours)."""
     emax = len(exp) - 1
     C = head_ops.shape[1]
@@ -322,13 +321,13 @@ def _head_output(c, n, x32, hid, hid32, h0, w, ops, scale, offset, head_ops, exp
     sc, of = scale[ops[op, 3]:ops[op, 3] + 256], offset[ops[op, 3]:ops[op, 3] + 256]
     _product(op, hid32, h0, n, w, ops, y)
     for q in range(n):
-        yq, oq = y[q][:256], out[o0 + q]
+        o = U(rows[h0 + q])
         top = np.int32(-(1 << 31))
         for v in range(256):
-            yq[v] = np.int32(np.floor(yq[v] * sc[v] + of[v]))   # the logit (the packer bounds it)
-            top = max(top, yq[v])
+            y[q, v] = np.int32(np.floor(y[q, v] * sc[v] + of[v]))   # the logit (the packer bounds it)
+            top = max(top, y[q, v])
         for v in range(256):
-            oq[v] = exp[np.uint32(min(top - yq[v], emax))]   # gaps are >= 0
+            out[o, v] = exp[np.uint32(min(top - y[q, v], emax))]   # gaps are >= 0
 
 
 @njit(inline="always")
@@ -376,7 +375,7 @@ def column_ring(R: int, k2: int, lag: int) -> int:
 @njit(parallel=True, cache=True)
 def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi, V, LK,
                   w, ops, scale, offset, layer_ops, gates, tanh, sigmoid, vcond, lcond,
-                  xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs):
+                  xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs):
     """The vertical frontier of step t: for every (strip, row) task and layer l,
     column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
     Rows of xi are flat (padded column, channel); rows of V are column rings
@@ -461,7 +460,7 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
 @njit(parallel=True, cache=True)
 def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
                     w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
-                    xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, counts):
+                    xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, counts):
     """Colour c of every position (b, i, j) being decoded: the horizontal stack
     rows of group c in every layer, the head, and the counts (n, 256).
     G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
@@ -482,6 +481,7 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     slots = HB.shape[2]                          # ring rows per strip
     half = cw * p                                # HB rows hold their ring twice
     n_all = len(i_of)
+    iota = np.arange(n_all)                      # position q's counts go to counts[q]
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
         x, x32, y, lk, hr, tt = xs[task], xs32[task], ys[task], lks[task], hrs[task], ts[task]
@@ -538,12 +538,12 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             _head_input(SK[first + q], x[q], k, head_in)
-        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, counts, first)
+        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, counts, iota)
 
 
 @njit(parallel=True, cache=True)
 def full_pass(xi, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid,
-              vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, outs, SK, carry, carried, heads):
+              vcond, lcond, xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, SK, carry, carried, heads):
     """The encoder's pass over a block of rows, continuing from the rows above:
     ``xi`` (rows + k2 + 1, (W + 2k2) * C) holds 2x - 255 of the block's rows
     below the k2 + 1 rows above them, and ``carry`` (L, k2, (W + 2k2) * p)
@@ -625,7 +625,7 @@ def full_pass(xi, k2, p, w, ops, scale, offset, layer_ops, head_ops, gates, head
 
 @njit(parallel=True, cache=True)
 def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset, head_ops, exp,
-                xs, xs32, ys, outs, HID, HID32, out):
+                xs, xs32, ys, HID, HID32, out):
     """The encoder's counts, in stream order: for position e (head inputs at
     heads[strips[e], slots[e], cols[e]]), out[dest[e, c]] = the counts of
     colour c.  CHUNK positions at a time; HID holds >= len(strips) + CHUNK rows."""
@@ -635,21 +635,18 @@ def head_counts(threads, heads, strips, slots, cols, dest, w, ops, scale, offset
     chunks = (n_all + CHUNK - 1) // CHUNK
     tasks = min(threads, xs.shape[0])
     for task in prange(tasks):
-        x, x32, y, o = xs[task], xs32[task], ys[task], outs[task]
+        x, x32, y = xs[task], xs32[task], ys[task]
         for chunk in range(task, chunks, tasks):
             first = chunk * CHUNK
             n = min(CHUNK, n_all - first)
             for q in range(n):
                 e = first + q
-                src, xq = heads[strips[e], slots[e], cols[e]], x[q]
+                b, r, j = strips[e], slots[e], cols[e]
                 for ch in range(k):
-                    xq[ch] = src[ch]
+                    x[q, ch] = heads[b, r, j, ch]
             for c in range(C):
-                _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, o, 0)
-                for q in range(n):
-                    dst, oq = out[dest[first + q, c]], o[q]
-                    for v in range(256):
-                        dst[v] = oq[v]
+                _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, out,
+                             dest[:, c])
 
 
 class RowHeads:
@@ -702,5 +699,5 @@ def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarr
     scratch = Scratch(prog, threads, CHUNK)
     HID = np.zeros((simd.padded(len(strips)) + CHUNK, simd.even(prog.hidden)), np.int16)
     head_counts(threads, heads, strips, slots, cols, dest, *prog.weights, prog.head_ops, prog.exp,
-                scratch.x, scratch.x.view(np.int32), scratch.y, scratch.out, HID, HID.view(np.int32), out)
+                scratch.x, scratch.x.view(np.int32), scratch.y, HID, HID.view(np.int32), out)
     return out
