@@ -118,7 +118,7 @@ def _stream(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int | None = 
 def encode_block_rows(width: int) -> int:
     """Rows per encoder pass: 128 up to 1024 columns, fewer for wider images so
     that a pass's buffers (about 1 KB per pixel) stay near 150 MB, at least 32
-    (each pass recomputes a halo of rows above it)."""
+    (the PyTorch pass recomputes a halo of rows above each block)."""
     return max(32, min(128, ENCODE_BLOCK_PIXELS // max(width, 1)))
 
 
