@@ -29,12 +29,13 @@ computes only the rows of group c, over the prefix of inputs its mask allows
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from . import simd
+from . import intnet, simd
 from .intnet import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT, IntGatedPixelCNN
 
 ACC_LIMIT = 1 << 31      # int32 accumulators
@@ -701,3 +702,30 @@ def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarr
     head_counts(threads, heads, strips, slots, cols, dest, *prog.weights, prog.head_ops, prog.exp,
                 scratch.x, scratch.x.view(np.int32), scratch.y, HID, HID.view(np.int32), out)
     return out
+
+
+def drop_stale_cache(cache_dir: Path, sources: list[Path], stem: str = "intkernels") -> list[Path]:
+    """Delete numba's cached machine code of this module's kernels (``stem.*.nbi``
+    and ``.nbc`` in ``cache_dir``) that is older than any of ``sources``.
+
+    numba checks a cached kernel against its own source file only.  These
+    kernels compile ``simd.gemm`` and the limits of ``intnet`` into their
+    code, so an edit there alone would leave them running stale code.
+    Returns the files deleted."""
+    try:
+        newest = max(path.stat().st_mtime for path in sources)
+        stale = [f for f in Path(cache_dir).glob(stem + ".*.nb[ci]") if f.stat().st_mtime < newest]
+    except OSError:      # no cache folder, or a file that went away meanwhile
+        return []
+    dropped = []
+    for f in stale:
+        try:
+            f.unlink()
+            dropped.append(f)
+        except OSError:
+            pass
+    return dropped
+
+
+# numba's in-tree cache (a read-only install caches elsewhere, and is fresh after each install)
+drop_stale_cache(Path(__file__).parent / "__pycache__", [Path(simd.__file__), Path(intnet.__file__)])

@@ -225,3 +225,24 @@ def test_decoder_memory_grows_with_the_width_not_its_square():
         tracemalloc.stop()
         assert np.array_equal(out, img)
     assert peaks[1] / peaks[0] < 2.4, peaks
+
+
+def test_cached_kernels_older_than_what_they_compile_in_are_dropped(tmp_path):
+    """numba ties a cached kernel to its own file only; intkernels drops the
+    cached code of its kernels that is older than simd.py or intnet.py."""
+    import os
+
+    from pixzip.intkernels import drop_stale_cache
+    dep = tmp_path / "simd.py"
+    dep.write_text("# a dependency")
+    old, new, other = (tmp_path / "intkernels.gemm-1.py311.nbi", tmp_path / "intkernels.gemm-1.py311.1.nbc",
+                       tmp_path / "wavefront.step-1.py311.nbi")
+    for f in (old, new, other):
+        f.write_bytes(b"x")
+    t = dep.stat().st_mtime
+    os.utime(old, (t - 100, t - 100))
+    os.utime(other, (t - 100, t - 100))
+    os.utime(new, (t + 100, t + 100))
+    assert drop_stale_cache(tmp_path, [dep]) == [old]
+    assert not old.exists() and new.exists() and other.exists()
+    assert drop_stale_cache(tmp_path / "missing", [dep]) == []
