@@ -44,7 +44,8 @@ class _Heads:
         self.nb, self.S = strip_layout(h, strip_height)
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
         self.strips = [pixels[k * self.S:k * self.S + self.heights[k]] for k in range(self.nb)]
-        self.passes = [intkernels.RowHeads(self.prog, strip) for strip in self.strips]
+        self.passes = [intkernels.RowHeads(self.prog, strip) for strip in self.strips] \
+            if self.torch_net is None else None
         self.block = min(block, self.S)
         self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
         self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)

@@ -341,10 +341,15 @@ def _block(n, threads, rows):
 
 
 @njit(inline="always")
-def _ring_strides(A):
-    """(row, layer) strides, in elements, of a flat view of a decoder ring
-    buffer A (layers, strips, ring rows, row)."""
-    return A.shape[3], A.shape[1] * A.shape[2] * A.shape[3]
+def _flat_rings(xi, A, LK, cw, p):
+    """Flat views of the decoder's buffers, to index at offsets computed once
+    per position (a view per position and layer costs a reference count):
+    (xi, A, LK flattened; xi's row and strip strides; the row and layer
+    strides of the column ring A (V or HB: layers, strips, ring rows, row) and
+    of LK; ring rows per strip; the offset of A's second copy of its ring)."""
+    return (xi.reshape(-1), A.reshape(-1), LK.reshape(-1), xi.shape[2], xi.shape[1] * xi.shape[2],
+            A.shape[3], A.shape[1] * A.shape[2] * A.shape[3], LK.shape[3], LK.shape[1] * LK.shape[2] * LK.shape[3],
+            A.shape[2], cw * p)
 
 
 @njit(cache=True)
@@ -386,13 +391,7 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
     p = p2 // 2
     C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
-    # flat views, indexed with offsets (no views per position and layer)
-    xf, vf, lkf = xi.reshape(-1), V.reshape(-1), LK.reshape(-1)
-    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
-    v_row, v_layer = _ring_strides(V)
-    l_row, l_layer = _ring_strides(LK)
-    slots = V.shape[2]                           # ring rows per strip
-    half = cw * p                                # V rows hold their ring twice
+    xf, vf, lkf, x_row, x_strip, v_row, v_layer, l_row, l_layer, slots, half = _flat_rings(xi, V, LK, cw, p)
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
@@ -461,9 +460,10 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
 @njit(parallel=True, cache=True)
 def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
                     w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
-                    xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, counts):
+                    xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, counts, count_rows):
     """Colour c of every position (b, i, j) being decoded: the horizontal stack
-    rows of group c in every layer, the head, and the counts (n, 256).
+    rows of group c in every layer, the head, and the counts (n, 256), position
+    q's in counts[count_rows[q]] (the caller's np.arange, made once).
     G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
     earlier sub-steps of this step computed at the same positions.  Rows of
     xi are flat (padded column, channel), rows of HB column rings of padded
@@ -474,15 +474,8 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     C = head_ops.shape[1]
     pg = p // C
     gc = c * pg                                  # group c's first channel
-    # flat views, indexed with offsets computed once per position (no views per position and layer)
-    xf, hbf, lkf = xi.reshape(-1), HB.reshape(-1), LK.reshape(-1)
-    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
-    h_row, h_layer = _ring_strides(HB)
-    l_row, l_layer = _ring_strides(LK)
-    slots = HB.shape[2]                          # ring rows per strip
-    half = cw * p                                # HB rows hold their ring twice
+    xf, hbf, lkf, x_row, x_strip, h_row, h_layer, l_row, l_layer, slots, half = _flat_rings(xi, HB, LK, cw, p)
     n_all = len(i_of)
-    iota = np.arange(n_all)                      # position q's counts go to counts[q]
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])
     for task in prange((n_all + block - 1) // block):
         x, x32, y, lk, hr, tt = xs[task], xs32[task], ys[task], lks[task], hrs[task], ts[task]
@@ -539,7 +532,7 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             _head_input(SK[first + q], x[q], k, head_in)
-        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, counts, iota)
+        _head_output(c, n, x32, HID, HID32, first, w, ops, scale, offset, head_ops, exp, y, counts, count_rows)
 
 
 @njit(parallel=True, cache=True)

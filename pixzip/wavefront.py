@@ -52,6 +52,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     SK = np.zeros((cap, prog.skip), np.float64)
     HID = np.zeros((cap, simd.even(prog.hidden)), np.int16)
     counts = np.zeros((cap, 256), np.float64)
+    count_rows = np.arange(cap)                        # position q's counts are counts[q]
     G32, HID32 = G.view(np.int32), HID.view(np.int32)
     threads = numba.get_num_threads()
     scratch = K.Scratch(prog, threads, cap).args()    # the kernels split a step into one task per thread
@@ -77,7 +78,7 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
         for c in range(C):
             K.horizontal_step(threads, c, k2, ring, cw, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
                               *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
-                              prog.exp, *scratch, counts)
+                              prog.exp, *scratch, counts, count_rows)
             sym = np.asarray(source(counts[:n], rows, j, c), dtype=np.int64)
             K.put_symbols(out, xflat, rows, b, i, j, c, k2, sym)
         if progress is not None:
