@@ -57,6 +57,17 @@ def test_bench_reports_the_float_model_when_given_its_checkpoint(folder, tmp_pat
     assert summary["total"]["models"]["pixzip-tiny3"]["float_bpd"] == pytest.approx(expected)
 
 
+def test_the_float_bits_per_dim_of_an_image_taller_than_a_strip_match_one_pass():
+    model = tiny_model("gated", 3, 6, 2, 3, seed=12)   # float64: rounding stays far below a context error
+    rows = 2 * bench.FLOAT_TILE_PIXELS // 256 + 40        # a 256-wide image of two strips and a part
+    pixels = np.random.default_rng(3).integers(0, 256, (rows, 256, 3), dtype=np.uint8)
+    x = torch.from_numpy(pixels.transpose(2, 0, 1)[None].copy())
+    from pixzip.likelihood import LN2, nll_nats
+    with torch.no_grad():
+        expected = nll_nats(model(x), x, reduction="sum").item() / x.numel() / LN2
+    assert bench.float_bpd(model, pixels) == pytest.approx(expected, rel=1e-10)
+
+
 def test_a_round_trip_that_is_not_exact_is_an_error():
     a = np.zeros((2, 2, 3), np.uint8)
     bench._check("x", "img.png", a, a.copy())
