@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from pixzip import api, files
@@ -61,11 +62,20 @@ def main() -> None:
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
 @click.option("--gray", is_flag=True, help="Train a grayscale model (converts RGB data to luma).")
-def train(data, out, val_paths, resume, device, threads, max_minutes, gray, classes, **kw) -> None:
-    """Train a model on image folders/files or npz arrays (DATA...)."""
+@click.pass_context
+def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, classes, **kw) -> None:
+    """Train a model on image folders/files or npz arrays (DATA...).
+
+    With --resume, the run in --out goes on with its own settings; of the
+    options, only --steps, --batch-size, --clip, --val-every and --save-every
+    may change (the others must be left out or match the run)."""
+    kw["n_classes"] = classes
+    if resume:   # the options given on the command line, not their defaults
+        kw = {k: v for k, v in kw.items()
+              if ctx.get_parameter_source("classes" if k == "n_classes" else k) is ParameterSource.COMMANDLINE}
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
-                  threads=threads, max_minutes=max_minutes, gray=gray, n_classes=classes, **kw)
+                  threads=threads, max_minutes=max_minutes, gray=gray, **kw)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
 

@@ -1,6 +1,7 @@
 """The library API behind the command line: train, evaluate and sample."""
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -16,30 +17,62 @@ from .sampling import image_grid, sample as draw_samples
 from .training import TrainConfig, Trainer, pick_device
 
 
+RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every")   # what a resumed run may change
+
+
+def _flag(key: str) -> str:
+    """The command-line option of a training setting."""
+    return "--" + {"n_classes": "classes"}.get(key, key).replace("_", "-")
+
+
+def _resume_changes(out: Path, ckpt: dict, options: dict) -> dict:
+    """The training settings that ``options`` change in a resumed run.  An
+    option equal to the checkpoint's is no change; one that differs must be
+    in RESUMABLE (the model, the data's shape and the learning-rate schedule
+    are the run's own)."""
+    saved = {**ckpt["model_config"], **ckpt["train_config"]}
+    changes = {}
+    for key, value in options.items():
+        if key in saved and value == saved[key]:
+            continue
+        if key not in RESUMABLE:
+            raise ValueError(f"{out}: {_flag(key)} is {saved.get(key)!r} in this run and cannot change on "
+                             f"--resume (these can: {', '.join(map(_flag, RESUMABLE))})")
+        changes[key] = value
+    return changes
+
+
 def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None, max_minutes=None,
-          gray=False, arch="gated", channels=60, layers=8, kernel=5, skip_channels=0, head_channels=0,
-          n_classes=0, steps=10000, batch_size=16, crop=None, lr=1e-3, lr_decay=0.999995, clip=1.0, flip=False,
-          downscale=0, val_every=1000, save_every=500, seed=0, progress=True) -> Trainer:
-    """Train (or resume) a float model and leave its checkpoint at ``out``."""
+          gray=False, progress=True, **options) -> Trainer:
+    """Train (or resume) a float model and leave its checkpoint at ``out``.
+
+    ``options`` are fields of ``ModelConfig`` and ``TrainConfig`` (their
+    defaults apply to a new run).  With ``resume``, the run continues from
+    ``out`` with its own settings; options may change only those in
+    RESUMABLE, for example a smaller batch on a machine with less memory."""
     if threads:
         torch.set_num_threads(threads)
     out = Path(out)
     colors = 1 if gray else None
+    ckpt = None
     if resume:
         if not out.exists():
             raise FileNotFoundError(f"{out}: no checkpoint to resume")
-        colors = load_checkpoint(out)["model_config"]["colors"]
+        ckpt = load_checkpoint(out)
+        colors = ckpt["model_config"]["colors"]
+        if gray and colors != 1:
+            raise ValueError(f"{out}: this run trains a colour model; --gray cannot change on --resume")
     images = load_images(data, colors=colors)
     val_set = load_images(val, colors=images.colors) if val else None
     if resume:
-        trainer = Trainer.resume(out, images, val_set, device, steps=steps)
+        trainer = Trainer.resume(out, images, val_set, device, **_resume_changes(out, ckpt, options))
     else:
-        mcfg = ModelConfig(arch=arch, colors=images.colors, channels=channels, layers=layers,
-                           kernel=kernel, skip_channels=skip_channels, head_channels=head_channels,
-                           n_classes=n_classes)
-        tcfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay,
-                           clip=clip, flip=flip, downscale=downscale, seed=seed, val_every=val_every,
-                           save_every=save_every)
+        model_keys = {f.name for f in fields(ModelConfig)}
+        unknown = set(options) - model_keys - {f.name for f in fields(TrainConfig)}
+        if unknown:
+            raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        mcfg = ModelConfig(colors=images.colors, **{k: v for k, v in options.items() if k in model_keys})
+        tcfg = TrainConfig(**{k: v for k, v in options.items() if k not in model_keys})
         trainer = Trainer(mcfg, tcfg, images, val_set, device)
     trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
     return trainer

@@ -59,6 +59,23 @@ def test_resume_without_checkpoint(tmp_path, rng):
     one_line_error(r, "o.pt", "no checkpoint")
 
 
+def test_resume_keeps_the_runs_settings_and_changes_only_what_may_change(trained):
+    data, ckpt = trained                 # a run of 3 steps at batch 4
+    from pixzip.checkpoints import load_checkpoint
+    r = CliRunner().invoke(main, ["train", str(data), "--out", str(ckpt), "--resume", "--device", "cpu"])
+    assert r.exit_code == 0, r.output   # no --steps: the run's own 3 steps, not the option's default
+    assert load_checkpoint(ckpt)["step"] == 3
+    r = CliRunner().invoke(main, ["train", str(data), "--out", str(ckpt), "--resume", *TINY,   # the run's own
+                                  "--steps", "5", "--batch-size", "2"])
+    assert r.exit_code == 0, r.output
+    saved = load_checkpoint(ckpt)
+    assert saved["step"] == 5 and saved["train_config"]["batch_size"] == 2
+    for option, value in [("--channels", "8"), ("--lr", "0.5"), ("--classes", "3")]:
+        r = CliRunner().invoke(main, ["train", str(data), "--out", str(ckpt), "--resume", option, value])
+        one_line_error(r, "m.pt", option, "cannot change on --resume")
+    assert load_checkpoint(ckpt)["step"] == 5
+
+
 def test_eval_bad_checkpoint(tmp_path, rng):
     data = make_npz(tmp_path / "d.npz", rng)
     junk = tmp_path / "junk.pt"
