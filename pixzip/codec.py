@@ -12,7 +12,7 @@ from .container import Header
 from .errors import CorruptError, UnknownModelError
 from .images import MODES, as_array
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps, step_pairs, strip_layout
+from .schedule import n_steps, plan, strip_layout
 from .wavefront import decode_image
 
 ENCODE_BLOCK_PIXELS = 128 * 1024   # rows the encoder's full pass computes at once, times the width
@@ -97,17 +97,16 @@ def _stream(net: IntGatedPixelCNN, pixels: np.ndarray, strip_rows: int | None = 
         sym[dest] = pixels[k * S + r, j]
         return sym, heads.counts(k, r, j, dest, c * len(k)), len(k)
 
-    for t in range(n_steps(S, w, lag)):
-        local = active_rows(t, S, w, lag)
-        if not len(local):  # narrow images leave gaps between rows
+    for t, k, r, j, _ in plan(S, w, lag, nb, last, 0, n_steps(S, w, lag)):
+        if not len(r):  # narrow images leave gaps between rows
             continue
-        if not heads.covers(int(local[-1])):
+        top = int(r.max())
+        if not heads.covers(top):
             if steps:
                 yield chunk()
                 steps, pending = [], 0
-            heads.compute_through(int(local[-1]))
-        k, r = step_pairs(local, nb, last)
-        steps.append((k, r, t - r * lag))
+            heads.compute_through(top)
+        steps.append((k, r, j))
         pending += c * len(r)
         if pending >= CHUNK_SYMBOLS:
             yield chunk()

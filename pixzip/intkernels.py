@@ -458,10 +458,12 @@ def vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b_of, i_of, xi,
 
 
 @njit(parallel=True, cache=True)
-def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G32, SK, HID, HID32,
-                    w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
+def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, out, rows, prev, xi, LK, HB, G, G32, SK, HID,
+                    HID32, w, ops, scale, offset, layer_ops, head_ops, gates, head_in, tanh, sigmoid, exp,
                     xs, xs32, zs, zs32, gs, gs32, ys, ts, lks, hrs, counts, count_rows):
-    """Colour c of every position (b, i, j) being decoded: the horizontal stack
+    """Colour c of every position (b, i, j) being decoded: first the symbols
+    ``prev`` of colour c - 1 (none at c = 0) go into the image ``out`` (at
+    ``rows``) and xi, as ``put_symbols`` writes them; then the horizontal stack
     rows of group c in every layer, the head, and the counts (n, 256), position
     q's in counts[count_rows[q]] (the caller's np.arange, made once).
     G (L, n, p), SK (n, skip) and HID (n, hidden) keep the groups < c that
@@ -474,6 +476,8 @@ def horizontal_step(threads, c, k2, ring, cw, b_of, i_of, j_of, xi, LK, HB, G, G
     C = head_ops.shape[1]
     pg = p // C
     gc = c * pg                                  # group c's first channel
+    if len(prev):
+        put_symbols(out, xi, rows, b_of, i_of, j_of, c - 1, k2, prev)
     xf, hbf, lkf, x_row, x_strip, h_row, h_layer, l_row, l_layer, slots, half = _flat_rings(xi, HB, LK, cw, p)
     n_all = len(i_of)
     block = _block(n_all, min(threads, xs.shape[0]), xs.shape[1])

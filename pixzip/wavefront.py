@@ -19,7 +19,7 @@ import numpy as np
 from . import intkernels as K
 from . import simd
 from .intnet import IntGatedPixelCNN
-from .schedule import active_rows, n_steps, step_pairs, strip_layout
+from .schedule import n_steps, plan, strip_layout
 
 # source(counts (n, 256) float64 array of integers >= 1, rows, cols, colour) -> symbols (n,) integers
 Source = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -60,27 +60,25 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     out = np.zeros((height, width, C), dtype=np.uint8)
     weights = prog.weights + (prog.layer_ops,)
 
-    for t in range(-R, n_steps(S, width, lag)):
+    none = np.zeros(0, np.int64)
+    steps = n_steps(S, width, lag)
+    frontier = plan(S, width, lag, nb, last, -R, steps, ahead=R - k2)
+    for (t, vb, vi, _, _), (_, b, i, j, rows) in zip(frontier, plan(S, width, lag, nb, last, -R, steps)):
         # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
-        lo = max(0, -(-(t - width + 1) // lag))
-        hi = min(S - 1, (t + R - k2) // lag) if t + R - k2 >= 0 else -1
-        if hi >= lo:
-            b, i = step_pairs(np.arange(lo, hi + 1), nb, last)
-            K.vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, b, i, xflat, V, LK, *weights,
+        if len(vi):
+            K.vertical_step(threads, t, lag, R, k2, width, ring, zero, cw, vb, vi, xflat, V, LK, *weights,
                             prog.gates, prog.tanh, prog.sigmoid, vcond, lcond, *scratch)
-        # Decode the ready pixels, colour by colour.
-        b, i = step_pairs(active_rows(t, S, width, lag), nb, last)
+        # Decode the ready pixels (column j of row i), colour by colour.
         n = len(i)
         if not n:
             continue
-        j = t - i * lag
-        rows = b * S + i
-        for c in range(C):
-            K.horizontal_step(threads, c, k2, ring, cw, b, i, j, xflat, LK, HB, G, G32, SK, HID, HID32,
-                              *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
+        sym = none
+        for c in range(C):      # each sub-step first writes the colour before it
+            K.horizontal_step(threads, c, k2, ring, cw, b, i, j, out, rows, sym, xflat, LK, HB, G, G32, SK, HID,
+                              HID32, *weights, prog.head_ops, prog.gates, prog.head_in, prog.tanh, prog.sigmoid,
                               prog.exp, *scratch, counts, count_rows)
             sym = np.asarray(source(counts[:n], rows, j, c), dtype=np.int64)
-            K.put_symbols(out, xflat, rows, b, i, j, c, k2, sym)
+        K.put_symbols(out, xflat, rows, b, i, j, C - 1, k2, sym)
         if progress is not None:
             progress(n)
     return out

@@ -5,6 +5,8 @@ import numba
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixzip import codec
 from pixzip.intnet import ACT_MAX, GATE_LIMIT, requant_scalar
@@ -246,3 +248,23 @@ def test_cached_kernels_older_than_what_they_compile_in_are_dropped(tmp_path):
     assert drop_stale_cache(tmp_path, [dep]) == [old]
     assert not old.exists() and new.exists() and other.exists()
     assert drop_stale_cache(tmp_path / "missing", [dep]) == []
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 6), st.integers(1, 4), st.integers(0, 3),
+       st.integers(1, 5))
+@settings(max_examples=60, deadline=None)
+def test_the_step_plan_is_the_schedule(S, w, lag, n_strips, short, chunk):
+    """schedule.plan gives, step by step, the pairs of step_pairs(rows_at(...)):
+    the decoded rows (ahead 0) and the vertical frontier's rows (ahead > 0)."""
+    from pixzip.schedule import n_steps, plan, step_pairs
+
+    last = max(1, S - short) if n_strips > 1 else S   # only the last of several strips is shorter
+    for ahead in (0, 3):
+        start, stop = -ahead, n_steps(S, w, lag)
+        got = list(plan(S, w, lag, n_strips, last, start, stop, ahead, chunk))
+        assert [g[0] for g in got] == list(range(start, stop))
+        for t, b, i, j, rows in got:
+            local = np.array([r for r in range(S) if t - r * lag <= w - 1 and t - r * lag + ahead >= 0], np.int64)
+            eb, ei = step_pairs(local, n_strips, last)
+            assert np.array_equal(b, eb) and np.array_equal(i, ei), (t, ahead)
+            assert np.array_equal(j, t - i * lag) and np.array_equal(rows, b * S + i)
