@@ -50,6 +50,10 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     defaults apply to a new run).  With ``resume``, the run continues from
     ``out`` with its own settings; options may change only those in
     RESUMABLE, for example a smaller batch on a machine with less memory."""
+    model_keys = {f.name for f in fields(ModelConfig)}
+    unknown = set(options) - model_keys - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     if threads:
         torch.set_num_threads(threads)
     out = Path(out)
@@ -67,10 +71,6 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     if resume:
         trainer = Trainer.resume(out, images, val_set, device, **_resume_changes(out, ckpt, options))
     else:
-        model_keys = {f.name for f in fields(ModelConfig)}
-        unknown = set(options) - model_keys - {f.name for f in fields(TrainConfig)}
-        if unknown:
-            raise TypeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
         mcfg = ModelConfig(colors=images.colors, **{k: v for k, v in options.items() if k in model_keys})
         tcfg = TrainConfig(**{k: v for k, v in options.items() if k not in model_keys})
         trainer = Trainer(mcfg, tcfg, images, val_set, device)
