@@ -1,6 +1,7 @@
 """Training throughput of a model on this machine: seconds per step and crops
-per second at several batch sizes (random crops of random images, so no data
-is needed; the time is the network's forward, backward and Adam step).
+per second at several batch sizes.  Each step is ``Trainer.train_step``, the
+training loop's own (crop sampling, forward, backward, clipping, Adam), on
+random images, so no data is needed.
 
     python benchmarks/train_speed.py --channels 66 --layers 8 --kernel 3 --head-channels 192 \\
         --crop 64 --batch 8 --batch 16 --batch 32 [--device cpu] [--threads 2] [--steps 3]
@@ -18,9 +19,9 @@ import click
 import numpy as np
 import torch
 
-from pixzip.likelihood import nll_nats
+from pixzip.datasets import ImageSet
 from pixzip.networks import ModelConfig, build_model
-from pixzip.training import pick_device
+from pixzip.training import TrainConfig, Trainer, pick_device
 
 
 @click.command()
@@ -36,30 +37,23 @@ from pixzip.training import pick_device
 def main(channels, layers, kernel, head_channels, crop, batches, steps, device, threads):
     if threads:
         torch.set_num_threads(threads)
-    dev = pick_device(device)
-    cfg = ModelConfig(channels=channels, layers=layers, kernel=kernel, head_channels=head_channels)
-    torch.manual_seed(0)
-    model = build_model(cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)
-    n_params = sum(p.numel() for p in model.parameters())
+    data = ImageSet([rng.integers(0, 256, (4 * crop, 4 * crop, 3), dtype=np.uint8) for _ in range(4)])
+    cfg = ModelConfig(channels=channels, layers=layers, kernel=kernel, head_channels=head_channels)
+    n_params = sum(p.numel() for p in build_model(cfg).parameters())
     print(f"gated {channels}x{layers}, kernel {kernel}, head {head_channels}: {n_params:,} parameters; "
-          f"{crop}x{crop} crops on {dev} ({platform.processor() or platform.machine()}, "
+          f"{crop}x{crop} crops on {pick_device(device)} ({platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__})")
     print("| batch | s per step (median) | crops per s |")
     print("|---|---|---|")
     for b in batches:
-        x = torch.from_numpy(rng.integers(0, 256, (b, 3, crop, crop), dtype=np.uint8)).to(dev)
+        trainer = Trainer(cfg, TrainConfig(batch_size=b, crop=crop, flip=True), data, device=device)
+        trainer.train_step()     # warm-up
         times = []
-        for k in range(steps + 1):
+        for _ in range(steps):
             t = time.perf_counter()
-            loss = nll_nats(model(x), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss.item()          # waits for the device
-            if k:
-                times.append(time.perf_counter() - t)
+            trainer.train_step()  # ends with loss.item(), which waits for the device
+            times.append(time.perf_counter() - t)
         s = statistics.median(times)
         print(f"| {b} | {s:.2f} | {b / s:.1f} |")
 

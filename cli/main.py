@@ -43,7 +43,8 @@ def main() -> None:
 @click.option("--kernel", type=int, default=5, show_default=True, help="Gated stack kernel size (odd).")
 @click.option("--skip-channels", type=int, default=0, show_default=True, help="Gated skip width (0: --channels).")
 @click.option("--head-channels", type=int, default=0, show_default=True, help="Output head width (0: --channels).")
-@click.option("--classes", type=int, default=0, show_default=True, help="Class-conditioning classes (0: off).")
+@click.option("--classes", "n_classes", type=int, default=0, show_default=True,
+              help="Class-conditioning classes (0: off).")
 @click.option("--steps", type=int, default=10000, show_default=True, help="Total optimisation steps.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--crop", type=int, default=None, help="Random crop size (default: whole images).")
@@ -63,16 +64,14 @@ def main() -> None:
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
 @click.option("--gray", is_flag=True, help="Train a grayscale model (converts RGB data to luma).")
 @click.pass_context
-def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, classes, **kw) -> None:
+def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, **kw) -> None:
     """Train a model on image folders/files or npz arrays (DATA...).
 
     With --resume, the run in --out goes on with its own settings; of the
     options, only --steps, --batch-size, --clip, --val-every and --save-every
     may change (the others must be left out or match the run)."""
-    kw["n_classes"] = classes
     if resume:   # the options given on the command line, not their defaults
-        kw = {k: v for k, v in kw.items()
-              if ctx.get_parameter_source("classes" if k == "n_classes" else k) is ParameterSource.COMMANDLINE}
+        kw = {k: v for k, v in kw.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
                   threads=threads, max_minutes=max_minutes, gray=gray, **kw)

@@ -26,36 +26,13 @@ def n_steps(height: int, width: int, lag: int) -> int:
     return (height - 1) * lag + width
 
 
-def rows_at(t: int, offset: int, height: int, width: int, lag: int) -> np.ndarray:
-    """Rows i (ascending) whose column t - i*lag + offset lies inside the image."""
-    lo = max(0, -(-(t + offset - width + 1) // lag))
-    hi = min(height - 1, (t + offset) // lag) if t + offset >= 0 else -1
-    return np.arange(lo, hi + 1)
-
-
-def active_rows(t: int, height: int, width: int, lag: int) -> np.ndarray:
-    """Rows decoded in step t (ascending); their column is t - row*lag."""
-    return rows_at(t, 0, height, width, lag)
-
-
-def step_pairs(local: np.ndarray, n_strips: int, last_height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(strip, row-in-strip) of the given strip rows in every strip, strip-major
-    (stream order); rows past the end of the shorter last strip are left out."""
-    if n_strips == 1:
-        return np.zeros(len(local), np.int64), local
-    b = np.repeat(np.arange(n_strips), len(local))
-    i = np.tile(local, n_strips)
-    keep = (b < n_strips - 1) | (i < last_height)
-    return b[keep], i[keep]
-
-
 def plan(height: int, width: int, lag: int, n_strips: int, last_height: int, start: int, stop: int,
          ahead: int = 0, chunk: int = 1024):
     """Every step t in [start, stop), in order: yields (t, b, i, j, rows), the
     (strip, row-in-strip) pairs of the rows i whose columns j..j+ahead meet
     the image, where j = t - i*lag (ahead = 0: the rows decoded in step t),
-    as ``step_pairs`` orders them (these are the pairs of step_pairs(rows_at(t,
-    ...)), which the tests hold it to); rows = b*height + i, the image rows.  The
+    strip-major (stream order), leaving out rows past the end of the shorter
+    last strip; rows = b*height + i, the image rows.  The
     pairs of ``chunk`` steps are made at once (arrays, no loop), and each
     step gets views of them: the decode and encode loops do no arithmetic of
     their own per step."""

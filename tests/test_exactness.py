@@ -141,12 +141,10 @@ def test_requantization_rounds_half_up_on_negatives():
 
 @pytest.mark.parametrize("h,w,lag", [(1, 1, 3), (5, 2, 4), (3, 9, 2), (7, 7, 1)])
 def test_schedule_visits_every_pixel_once_when_ready(h, w, lag):
-    from pixzip.schedule import active_rows, n_steps
+    from pixzip.schedule import n_steps, plan
 
     done = np.zeros((h, w), dtype=bool)
-    for t in range(n_steps(h, w, lag)):
-        rows = active_rows(t, h, w, lag)
-        cols = t - rows * lag
+    for t, _, rows, cols, _ in plan(h, w, lag, 1, h, 0, n_steps(h, w, lag)):
         for i, j in zip(rows, cols):
             # ready: row above decoded up to j + lag - 1, own row up to j - 1
             assert i == 0 or done[i - 1, :min(w, j + lag)].all()
@@ -254,9 +252,10 @@ def test_cached_kernels_older_than_what_they_compile_in_are_dropped(tmp_path):
        st.integers(1, 5))
 @settings(max_examples=60, deadline=None)
 def test_the_step_plan_is_the_schedule(S, w, lag, n_strips, short, chunk):
-    """schedule.plan gives, step by step, the pairs of step_pairs(rows_at(...)):
-    the decoded rows (ahead 0) and the vertical frontier's rows (ahead > 0)."""
-    from pixzip.schedule import n_steps, plan, step_pairs
+    """schedule.plan gives, step by step, the (strip, row) pairs of the rows
+    whose columns j..j+ahead meet the image (ahead 0: the decoded rows; > 0:
+    the vertical frontier's), strip-major, the shorter last strip cut."""
+    from pixzip.schedule import n_steps, plan
 
     last = max(1, S - short) if n_strips > 1 else S   # only the last of several strips is shorter
     for ahead in (0, 3):
@@ -264,7 +263,9 @@ def test_the_step_plan_is_the_schedule(S, w, lag, n_strips, short, chunk):
         got = list(plan(S, w, lag, n_strips, last, start, stop, ahead, chunk))
         assert [g[0] for g in got] == list(range(start, stop))
         for t, b, i, j, rows in got:
-            local = np.array([r for r in range(S) if t - r * lag <= w - 1 and t - r * lag + ahead >= 0], np.int64)
-            eb, ei = step_pairs(local, n_strips, last)
+            local = [r for r in range(S) if t - r * lag <= w - 1 and t - r * lag + ahead >= 0]
+            pairs = [(k, r) for k in range(n_strips) for r in local if k < n_strips - 1 or r < last]
+            eb = np.array([k for k, _ in pairs], np.int64)
+            ei = np.array([r for _, r in pairs], np.int64)
             assert np.array_equal(b, eb) and np.array_equal(i, ei), (t, ahead)
             assert np.array_equal(j, t - i * lag) and np.array_equal(rows, b * S + i)
