@@ -28,10 +28,39 @@ def _size(text: str) -> tuple[int, int]:
         raise click.BadParameter(f"{text!r} is not HxW, e.g. 32x32") from None
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C, so that every partial output is removed."""
+
+
+def _on_signal(signum, frame):
+    raise _Terminated(signum)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pixzip")
 def main() -> None:
     """pixzip: lossless image compression with a Gated PixelCNN."""
+
+
+def entry(args=None) -> None:
+    """The console entry point: SIGTERM and SIGHUP unwind like Ctrl-C (partial
+    outputs are removed), and an interruption is one line and exit status
+    128 + the signal, as a shell reports it."""
+    import signal
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _on_signal)
+    try:
+        code = main.main(args=args, prog_name="pixzip", standalone_mode=False)
+    except click.exceptions.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:
+        cause = e if isinstance(e, KeyboardInterrupt) else e.__cause__
+        signum = cause.args[0] if isinstance(cause, _Terminated) else signal.SIGINT
+        click.echo(f"pixzip: interrupted ({signal.Signals(signum).name}); no partial output is left", err=True)
+        sys.exit(128 + signum)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 @main.command()
@@ -114,20 +143,25 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
 
 
-def _bar(desc: str):
-    """A progress bar on stderr that appears only for work longer than a second."""
-    return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr)
+def _bar(desc: str, quiet: bool = False):
+    """A progress bar on stderr that appears only for work longer than a second (never with -q)."""
+    return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr,
+                disable=quiet)
 
 
-def _run_files(sources, action) -> None:
+def _run_files(sources, action, quiet: bool = False) -> None:
     """Process every file; one line per failure on stderr; exit 1 if any failed."""
     failed = 0
     for src in sources:
         try:
-            action(src)
+            result = action(src)
         except (PixzipError, OSError) as e:
             click.echo(f"pixzip: {e}", err=True)
             failed += 1
+            continue
+        for warning in getattr(result, "warnings", None) or ():
+            if not quiet:
+                click.echo(f"pixzip: warning: {warning}", err=True)
     if failed:
         sys.exit(1)
 
@@ -139,6 +173,14 @@ def _check_single(sources, output, to_stdout) -> None:
         raise click.UsageError("-c writes one stream: give a single input file")
 
 
+def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
+    """Refuse, before any work, two inputs that would write one output."""
+    try:
+        files.check_outputs(sources, output, to_stdout, decompress)
+    except PixzipError as e:
+        _fail(str(e))
+
+
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
@@ -146,68 +188,92 @@ def _check_single(sources, output, to_stdout) -> None:
 @click.option("-1", "level", flag_value=1, help="Fastest level: the 'fast' model.")
 @click.option("-9", "level", flag_value=9, help="Strongest level: the 'max' model.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output.")
-@click.option("--rm", "remove", is_flag=True, help="Delete each input after its archive is verified.")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (--rm is then ignored).")
+@click.option("-k", "--keep", is_flag=True, help="Keep the inputs (the default).")
+@click.option("--rm", "remove", is_flag=True,
+              help="Delete each input once its archive is written, read back and decoded pixel-exact.")
 @click.option("--verify", is_flag=True, help="Decode each archive and check it is pixel-exact.")
+@click.option("--strip", is_flag=True, help="Drop the metadata (ICC profile, EXIF, XMP, resolution, text).")
 @click.option("--strip-height", type=click.IntRange(min=0), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def compress(sources, output, model, level, force, to_stdout, remove, verify, strip_height, quiet) -> None:
-    """Compress images (FILE... or - for stdin) to .pxz files."""
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+def compress(sources, output, model, level, force, to_stdout, keep, remove, verify, strip, strip_height,
+             quiet) -> None:
+    """Compress images (FILE... or - for stdin) to .pxz files: photo.png -> photo.png.pxz."""
     from pixzip import registry
     _check_single(sources, output, to_stdout)
+    if keep and remove:
+        raise click.UsageError("-k and --rm contradict each other: give one")
     if level is not None:
         if model is not None:
             raise click.UsageError("-m and -1/-9 both choose the model: give one")
         model = registry.LEVELS[level]
+    _plan_outputs(sources, output, to_stdout, decompress=False)
 
     def one(src):
-        with _bar(f"compress {src}") as bar:
+        with _bar(f"compress {src}", quiet) as bar:
             r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
-                                    remove=remove, verify=verify, strip_height=strip_height,
+                                    remove=remove, verify=verify, strip_height=strip_height, strip=strip,
                                     progress=bar.update)
         if not quiet and r.output:
             click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
-                       f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel", err=True)
+                       f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel"
+                       f"{'' if r.payload == 'network' else f' (stored: {r.payload})'}", err=True)
+        return r
 
-    _run_files(sources, one)
+    _run_files(sources, one, quiet)
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output image (one input only).")
-@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-@click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write PNG to standard output.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def decompress(sources, output, force, to_stdout, quiet) -> None:
-    """Decompress .pxz files (FILE... or - for stdin) to images (PNG by default)."""
+@click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
+              help="The model file (.pxm) the archives need, if it is not installed.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs (once the new one is verified).")
+@click.option("-c", "--stdout", "to_stdout", is_flag=True,
+              help="Write the image to standard output, in its original format (PNG if unknown).")
+@click.option("-k", "--keep", is_flag=True, help="Keep the .pxz files (the default).")
+@click.option("--rm", "remove", is_flag=True, help="Delete each .pxz file once its image is written and verified.")
+@click.option("--strip", is_flag=True, help="Drop the metadata instead of restoring it.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet) -> None:
+    """Decompress .pxz files (FILE... or - for stdin): photo.png.pxz -> photo.png, with its metadata."""
     _check_single(sources, output, to_stdout)
+    if keep and remove:
+        raise click.UsageError("-k and --rm contradict each other: give one")
+    _plan_outputs(sources, output, to_stdout, decompress=True)
 
     def one(src):
-        with _bar(f"decode {src}") as bar:
-            r = files.decompress_file(src, output, force=force, to_stdout=to_stdout, progress=bar.update)
+        with _bar(f"decode {src}", quiet) as bar:
+            r = files.decompress_file(src, output, force=force, to_stdout=to_stdout, remove=remove,
+                                      model=model, strip=strip, progress=bar.update)
         if not quiet and r.output:
             click.echo(f"{src} -> {r.output}", err=True)
+        return r
 
-    _run_files(sources, one)
+    _run_files(sources, one, quiet)
 
 
 @main.command(name="test")
 @click.argument("sources", nargs=-1, required=True)
-def test_(sources) -> None:
+@click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
+              help="The model file (.pxm) the archives need, if it is not installed.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def test_(sources, model, quiet) -> None:
     """Decode .pxz files and verify them without writing anything."""
     def one(src):
-        with _bar(f"test {src}") as bar:
-            files.test_file(src, progress=bar.update)
-        click.echo(f"{src}: OK")
+        with _bar(f"test {src}", quiet) as bar:
+            files.test_file(src, model=model, progress=bar.update)
+        if not quiet:
+            click.echo(f"{src}: OK")
 
-    _run_files(sources, one)
+    _run_files(sources, one, quiet)
 
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 def info(sources) -> None:
-    """Show the header of .pxz files."""
+    """Show the header of .pxz files: model, size, payload, metadata."""
     def one(src):
         for key, value in files.info(src).items():
             click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {value}")
@@ -287,15 +353,18 @@ def bench(paths, models, against, float_checkpoints, json_out) -> None:
 
 @main.command(name="export")
 @click.argument("checkpoint", type=click.Path())
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Integer model file (.pxm).")
+@click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
+              help="Integer model file (default: NAME.pxm).")
 @click.option("--name", required=True, help="Model name stored in every file made with it.")
 @click.option("--calib", multiple=True, required=True, type=click.Path(), help="Calibration images.")
 @click.option("--val", multiple=True, type=click.Path(), help="Validation images (default: --calib).")
-def export_(checkpoint, out, name, calib, val) -> None:
-    """Freeze a trained float model into an integer model file."""
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing model file.")
+def export_(checkpoint, out, name, calib, val, force) -> None:
+    """Freeze a trained float model into an integer model file (NAME.pxm unless -o names it)."""
     from pixzip.export import export_checkpoint
+    out = out or f"{name}.pxm"
     try:
-        r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None)
+        r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None, overwrite=force)
     except (ValueError, FileNotFoundError, PixzipError) as e:
         _fail(str(e))
     click.echo(f"model {r['name']} -> {out} (sha256 {r['sha256'][:16]})")
@@ -304,4 +373,4 @@ def export_(checkpoint, out, name, calib, val) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry()

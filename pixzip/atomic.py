@@ -17,19 +17,51 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and move the result to ``path``."""
+def _fsync(path, directory=False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:   # some file systems cannot sync a directory
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write: Callable[[str], None], overwrite: bool = True,
+                 check: Callable[[str], None] | None = None) -> None:
+    """Call ``write(tmp_path)``, then ``check(tmp_path)`` (which raises if the
+    file is not right), and move the result to ``path``, synced to disk, so
+    that an input may be deleted once this returns.  With ``overwrite``
+    False, an existing ``path`` is never replaced (FileExistsError), even one
+    that appears while the file is written."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        if check is not None:
+            check(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        _fsync(tmp)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)      # fails if path exists: no race with another writer
+            except FileExistsError:
+                raise
+            except OSError:             # no hard links on this file system
+                if path.exists():
+                    raise FileExistsError(f"{path}: already exists") from None
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
+        _fsync(path.parent, directory=True)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+def atomic_write_bytes(path, data: bytes, overwrite: bool = True) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), overwrite=overwrite)

@@ -2,15 +2,19 @@
 into a .pxz container, and back, bit-exactly."""
 from __future__ import annotations
 
+import math
+import os
 import time
 
 import numpy as np
 import torch
+from PIL import Image
 
-from . import coder, container, intkernels, registry
+from . import coder, container, intkernels, registry, stored
 from .container import Header
 from .errors import CorruptError, UnknownModelError
-from .images import MODES, as_array
+from .images import MODES, as_array, read_image_file
+from .metadata import Metadata, from_chunks, from_pil, to_chunks
 from .intnet import IntGatedPixelCNN
 from .schedule import n_steps, plan, strip_layout
 from .wavefront import decode_image
@@ -133,22 +137,10 @@ def encode_device(device: str = "auto"):
     return torch.device("cpu" if device == "torch" else device)
 
 
-def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto",
-             progress=None, stats: dict | None = None) -> bytes:
-    """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
+PAYLOADS = ("auto", "network", "raw", "deflate")
 
-    ``strip_height`` > 0 codes independent strips of that many rows, which the
-    decoder runs in lockstep: more pixels per step, at a small cost in size.
-    ``strip_rows`` (the encoder's working-set size) and ``device`` (see
-    ``encode_device``) never change the file.  ``progress(n)`` is called as
-    pixels are coded.  With a ``stats`` dict, the same pass also measures the
-    integer model's cross-entropy: stats["ideal_bits"] (what ``ideal_bits``
-    returns) and stats["ideal_s"], the seconds spent measuring it, for timings
-    that leave them out."""
-    pixels = as_array(image)
-    net = load_model(model)
-    if pixels.shape[2] != net.colors:
-        raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[pixels.shape[2]]}")
+
+def _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
     enc = coder.Encoder()
     bits = seconds = 0.0
     for sym, counts, n in _stream(net, pixels, strip_rows, strip_height, encode_device(device)):
@@ -160,12 +152,61 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
         del sym, counts     # not alive while the next chunk is made
         if progress is not None:
             progress(n)
-    payload = enc.to_bytes()
     if stats is not None:
         stats.update(ideal_bits=bits, ideal_s=seconds)
+    return enc.to_bytes()
+
+
+def compress(image, model=None, strip_rows: int | None = None, strip_height: int = 0, device: str = "auto",
+             progress=None, stats: dict | None = None, metadata: Metadata | None = None, strip: bool = False,
+             payload: str = "auto") -> bytes:
+    """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
+
+    The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
+    resolution, PNG text, the file format) is kept, unless ``strip``;
+    ``metadata`` gives it for an array.  ``payload`` "auto" stores the pixels
+    raw or deflated (PNG's filtered rows) whenever that is smaller than the
+    network's payload, so that no file is larger than its raw pixels plus
+    the header; "network", "raw" or "deflate" forces one.
+
+    ``strip_height`` > 0 codes independent strips of that many rows, which the
+    decoder runs in lockstep: more pixels per step, at a small cost in size.
+    ``strip_rows`` (the encoder's working-set size) and ``device`` (see
+    ``encode_device``) never change the file.  ``progress(n)`` is called as
+    pixels are coded.  With a ``stats`` dict, the same pass also measures the
+    integer model's cross-entropy: stats["ideal_bits"] (what ``ideal_bits``
+    returns) and stats["ideal_s"], the seconds spent measuring it, for timings
+    that leave them out; stats["payload"] is the kind of payload chosen."""
+    if payload not in PAYLOADS:
+        raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
+    if isinstance(image, (str, os.PathLike)):
+        pixels, found = read_image_file(image)
+    elif isinstance(image, Image.Image):
+        pixels, found = as_array(image), from_pil(image)
+    else:
+        pixels, found = as_array(image), Metadata()
+    md = metadata if metadata is not None else found
+    if strip:
+        md = md.stripped()
     h, w, c = pixels.shape
-    header = Header(net.name, bytes.fromhex(net.sha256[:16]), h, w, MODES[c], strip_height, len(payload))
-    return container.pack(header, payload, container.pixels_crc(pixels))
+    candidates = []
+    if payload in ("auto", "network"):
+        net = load_model(model)
+        if c != net.colors:
+            raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
+        data = _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
+        candidates.append((container.NETWORK, data, net.name, bytes.fromhex(net.sha256[:16]), container.CODER,
+                           strip_height))
+    if payload in ("auto", "raw"):
+        candidates.append((container.RAW, stored.raw_payload(pixels), "", b"", 0, 0))
+    if payload in ("auto", "deflate"):
+        candidates.append((container.DEFLATE, stored.deflate_payload(pixels), "", b"", 0, 0))
+    kind, data, name, mhash, coder_id, strips = min(candidates, key=lambda k: len(k[1]) + len(k[2]) + len(k[3]))
+    if stats is not None:
+        stats["payload"] = container.KINDS[kind]
+    header = Header(name, mhash, h, w, MODES[c], strips, len(data), kind=kind, coder=coder_id,
+                    chunks=to_chunks(md))
+    return container.pack(header, data, container.pixels_crc(pixels))
 
 
 def warm_up(model=None) -> None:
@@ -187,16 +228,64 @@ def read_header(data: bytes) -> Header:
     return container.parse(data)[0]
 
 
+def header_metadata(header: Header) -> Metadata:
+    """The metadata a file carries (ICC profile, EXIF, ..., original format)."""
+    return from_chunks(header.chunks)
+
+
+def _min_payload_bytes(net: IntGatedPixelCNN, n_symbols: int) -> int:
+    """The fewest payload bytes that can hold ``n_symbols``: the counts rule
+    gives the likeliest symbol at most exp[0] / (exp[0] + 255 exp[-1]), so
+    each costs at least -log2 of that (0.0056 bits with the shipped tables;
+    the coder measured 0.0058).  Half of it, less 8 bytes, is the bound:
+    a header that claims more pixels than its payload can hold is refused
+    before the image is allocated."""
+    top, low = float(net.exp[0]), float(net.exp[-1])
+    bits = -math.log2(top / (top + 255 * low))
+    return int(n_symbols * bits / 2 / 8) - 8
+
+
+def model_for(header: Header, model=None) -> IntGatedPixelCNN:
+    """The model a network payload needs: the one given (a model, a name or a
+    .pxm path), checked against the file's name and hash, or the installed
+    one with that name and hash."""
+    if model is None:
+        return registry.find(header.model_name, header.model_hash)
+    where = f"{model}" if not isinstance(model, IntGatedPixelCNN) else "the given model"
+    net = load_model(model)
+    registry.check(net, header.model_name, header.model_hash, where)
+    return net
+
+
 def decompress(data: bytes, model=None, progress=None) -> np.ndarray:
-    """The (H, W, C) uint8 pixels of a .pxz file."""
+    """The (H, W, C) uint8 pixels of a .pxz file.  ``model`` (a model, a name
+    or a .pxm path) names the model a network payload needs, which is
+    otherwise found by its name and hash on the search path."""
+    return decompress_with_metadata(data, model, progress)[0]
+
+
+def decompress_with_metadata(data: bytes, model=None, progress=None) -> tuple[np.ndarray, Metadata]:
+    """(pixels, metadata) of a .pxz file (see ``decompress``)."""
     header, payload, crc = container.parse(data)
-    net = load_model(model if model is not None else header.model_name)
-    if net.name != header.model_name or bytes.fromhex(net.sha256[:16]) != header.model_hash:
-        raise UnknownModelError(
-            f"file needs model {header.model_name!r} with hash {header.model_hash.hex()}, "
-            f"but {net.name!r} has {net.sha256[:16]}")
+    md = header_metadata(header)
+    h, w, c = header.height, header.width, header.channels
+    if header.kind == container.RAW:
+        pixels = stored.raw_pixels(payload, h, w, c)
+    elif header.kind == container.DEFLATE:
+        pixels = stored.deflate_pixels(payload, h, w, c)
+    else:
+        pixels = _decode_network(header, payload, model_for(header, model), progress)
+    if container.pixels_crc(pixels) != crc:
+        raise CorruptError("checksum mismatch: the file is corrupt")
+    return pixels, md
+
+
+def _decode_network(header: Header, payload, net: IntGatedPixelCNN, progress) -> np.ndarray:
     if net.colors != header.channels:
         raise CorruptError("header colour mode does not match the model")
+    if len(payload) < _min_payload_bytes(net, header.n_subpixels):
+        raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
+                           f"{header.width}x{header.height} image")
     dec = coder.Decoder(bytes(payload))
 
     def source(counts, rows, cols, c):
@@ -206,6 +295,4 @@ def decompress(data: bytes, model=None, progress=None) -> np.ndarray:
                           strip_height=header.strip_height)
     if not dec.exhausted():
         raise CorruptError("payload has data left over after the last pixel")
-    if container.pixels_crc(pixels) != crc:
-        raise CorruptError("checksum mismatch: the file is corrupt")
     return pixels

@@ -17,6 +17,11 @@ class UnknownModelError(PixzipError):
     """The file names a model that is not installed, or whose hash differs."""
 
 
+class ModelFileError(PixzipError):
+    """A model file that cannot be used: unreadable, damaged, or of a model
+    format (integer arithmetic) this pixzip does not run."""
+
+
 class LimitError(PixzipError):
     """The claimed image size exceeds the decoder's limits."""
 

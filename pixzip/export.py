@@ -140,8 +140,9 @@ def export_gated(model: GatedPixelCNN, calib_images: list[np.ndarray], name: str
     return IntGatedPixelCNN(config, tensors, name)
 
 
-def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: int = 64):
-    """Export a checkpoint's model to ``out`` and measure it.
+def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: int = 64, overwrite: bool = False):
+    """Export a checkpoint's model to ``out`` (written atomically; an
+    existing file is replaced only with ``overwrite``) and measure it.
 
     Returns a dict with the float and integer bits/dim on the validation images
     (the calibration images when none are given) and the file's sha256."""
@@ -152,13 +153,21 @@ def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: in
     from .datasets import load_images
     from .likelihood import evaluate_bpd
 
+    from .errors import PixzipError
+    if not (1 <= len(name) <= 64 and name.isascii() and name.isprintable()):
+        raise PixzipError(f"model name {name!r} must be 1..64 printable ASCII characters")
+    if Path(out).exists() and not overwrite:
+        raise PixzipError(f"{out}: already exists (use -f to overwrite)")
     model = load_model(checkpoint)
     if not isinstance(model, GatedPixelCNN):
         raise ValueError(f"{checkpoint}: only gated models can be exported")
     calib_set = load_images(calib, colors=model.config.colors)
     val_set = load_images(val, colors=model.config.colors) if val else calib_set
     net = export_gated(model, calib_set.images[:max_calib], name)
-    net.save(Path(out))
+    try:
+        net.save(Path(out), overwrite=overwrite)
+    except FileExistsError:
+        raise PixzipError(f"{out}: already exists (use -f to overwrite)") from None
     float_bpd = evaluate_bpd(model.float(), val_set)
     int_bits = sum(ideal_bits(im, net) for im in val_set.images)
     int_bpd = int_bits / val_set.n_subpixels

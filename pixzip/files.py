@@ -1,18 +1,23 @@
 """File-level compress/decompress with the conventions of gzip and zstd:
-output names, no overwriting without force, atomic writes, removal of the
-input only after a verified success, '-' for stdin/stdout."""
+the suffix is appended (photo.png -> photo.png.pxz -> photo.png), nothing is
+overwritten without force, outputs are written atomically and checked
+before they replace anything, an input is removed only after its output
+has been verified and synced, and '-' is stdin/stdout.  Nothing is lost:
+when in doubt, a step refuses with one line naming the file."""
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import codec
-from .errors import PixzipError, describe_os_error
-from .atomic import atomic_write_bytes as write_atomic
-from .images import as_array, read_image, to_pil
+from . import codec, container
+from .atomic import atomic_write
+from .errors import ImageError, PixzipError, describe_os_error
+from .images import LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for
+from .metadata import Metadata
 
 PXZ = ".pxz"
 STDIO = "-"
@@ -24,6 +29,12 @@ class Result:
     output: str | None
     out_bytes: int
     subpixels: int
+    warnings: list[str] = field(default_factory=list)
+    payload: str = ""
+
+
+def _name(src: str) -> str:
+    return "<stdin>" if src == STDIO else src
 
 
 def _read_bytes(src: str) -> bytes:
@@ -35,11 +46,25 @@ def _read_bytes(src: str) -> bytes:
         raise PixzipError(describe_os_error(src, e)) from None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
 def _check_output(dst: Path, src: str, force: bool) -> None:
-    if src != STDIO and dst.resolve() == Path(src).resolve():
+    if src != STDIO and _same_file(dst, Path(src)):
         raise PixzipError(f"{src}: output would overwrite the input")
+    if dst.is_dir():
+        raise PixzipError(f"{dst}: is a directory")
     if dst.exists() and not force:
         raise PixzipError(f"{dst}: already exists (use -f to overwrite)")
+    parent = dst.parent
+    if not parent.is_dir():
+        raise PixzipError(f"{dst}: no such directory {str(parent)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PixzipError(f"{dst}: permission denied (cannot write in {str(parent)!r})")
 
 
 def _check_stdout() -> None:
@@ -54,105 +79,197 @@ def _write_stdout(data: bytes) -> None:
 
 
 def compressed_name(src: str) -> Path:
-    return Path(src).with_suffix(PXZ)
+    """photo.png -> photo.png.pxz (the suffix is appended, as gzip, xz and zstd do)."""
+    return Path(src + PXZ)
 
 
-def decompressed_name(src: str) -> Path:
-    p = Path(src)
-    if p.suffix.lower() != PXZ:
+def decompressed_name(src: str, md: Metadata | None = None) -> Path:
+    """photo.png.pxz -> photo.png.  A name with no image suffix left
+    (photo.pxz) gets the suffix of the original format (PNG if unknown)."""
+    if not src.lower().endswith(PXZ) or len(Path(src).name) <= len(PXZ):
         raise PixzipError(f"{src}: unknown suffix, expected {PXZ} (use -o to name the output)")
-    return p.with_suffix(".png")
-
-
-def _image_from(src: str) -> np.ndarray:
-    if src == STDIO:
-        import io
-        from PIL import Image
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise PixzipError("<stdin>: empty input")
-        try:
-            im = Image.open(io.BytesIO(data))
-            im.load()
-        except Exception:
-            raise PixzipError("<stdin>: not a readable image") from None
-        return as_array(im)
-    return read_image(src)
-
-
-def _output(src: str, output: str | None, to_stdout: bool, force: bool, default) -> Path | None:
-    """The output path (None for stdout), checked before any work is done."""
-    if to_stdout or (output is None and src == STDIO):
-        _check_stdout()
-        return None
-    dst = Path(output) if output else default(src)
-    _check_output(dst, src, force)
+    dst = Path(src[:-len(PXZ)])
+    fmt = format_for(dst)
+    if fmt is None:
+        return Path(str(dst) + suffix_for(md.format if md else None))
+    if fmt in LOSSY_FORMATS:
+        raise PixzipError(f"{src}: the name asks for {fmt}, which is lossy; name a lossless output with -o, "
+                          f"e.g. -o {dst.with_suffix('.png').name}")
     return dst
 
 
+def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool) -> Path | None:
+    """The output path of one input (None for stdout), before any work."""
+    if to_stdout or (output is None and src == STDIO):
+        return None
+    if output:
+        return Path(output)
+    if not decompress:
+        return compressed_name(src)
+    md = None
+    if src.lower().endswith(PXZ) and format_for(src[:-len(PXZ)]) is None:
+        try:    # the name keeps no image suffix: the original format's
+            md = codec.header_metadata(container.parse(Path(src).read_bytes())[0])
+        except (OSError, PixzipError):
+            pass       # the file's own error is reported when it is decoded
+    return decompressed_name(src, md)
+
+
+def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool) -> dict[str, Path | None]:
+    """Every input's output, refusing before any work when two inputs of
+    one command would write one output, or an output is another input."""
+    outs: dict[str, Path | None] = {}
+    seen: dict[Path, str] = {}
+    inputs = {Path(s).resolve(): s for s in sources if s != STDIO}
+    if list(sources).count(STDIO) > 1:
+        raise PixzipError("'-' (stdin) is given more than once")
+    for src in sources:
+        try:
+            dst = output_for(src, output, to_stdout, decompress)
+        except PixzipError:
+            outs[src] = None   # reported when this input is processed
+            continue
+        outs[src] = dst
+        if dst is None:
+            continue
+        key = dst.resolve()
+        if key in seen:
+            raise PixzipError(f"{seen[key]} and {src} would both be written to {dst}; give them one at a time")
+        if key in inputs and inputs[key] != src:
+            raise PixzipError(f"{src}: its output {dst} is another input of this command")
+        seen[key] = src
+    return outs
+
+
+def _stat_key(path: Path):
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _remove_input(src: str, key, warnings: list[str]) -> None:
+    p = Path(src)
+    try:
+        if _stat_key(p) != key:
+            warnings.append(f"{src}: changed while it was being processed; not removed")
+            return
+        p.unlink()
+    except OSError as e:
+        warnings.append(f"{describe_os_error(src, e)}; not removed")
+
+
 def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
-                  remove=False, verify=False, strip_height=0, progress=None) -> Result:
-    """Compress one image file (or '-') to .pxz."""
-    dst = _output(src, output, to_stdout, force, compressed_name)
-    to_stdout = dst is None
-    pixels = _image_from(src)
-    name = "<stdin>" if src == STDIO else src
+                  remove=False, verify=False, strip_height=0, strip=False, progress=None) -> Result:
+    """Compress one image file (or '-') to .pxz.  With ``remove``, the input
+    is deleted only after the archive on disk has been read back and decoded
+    to the same pixels and metadata; with stdout, ``remove`` is ignored
+    (with a warning), as zstd does."""
+    name = _name(src)
+    warnings: list[str] = []
+    dst = output_for(src, output, to_stdout, decompress=False)
+    if dst is None:
+        _check_stdout()
+        if remove and src != STDIO:
+            warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
+        remove = False
+    else:
+        _check_output(dst, src, force)
+    if src == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise ImageError("<stdin>: empty input")
+        key = None
+    else:
+        try:
+            key = _stat_key(Path(src))
+        except OSError as e:
+            raise ImageError(describe_os_error(src, e)) from None
+        data = _read_bytes(src)
+    pixels, md = read_image_file(name, data)
+    if md.format in LOSSY_FORMATS and remove:
+        raise ImageError(f"{src}: {md.format} is lossy, and its file cannot be restored from its pixels; "
+                         f"not compressed with --rm (compress it without --rm)")
+    if md.dropped and not strip:
+        warnings.append(f"{name}: not kept: {', '.join(md.dropped)}")
+    stats: dict = {}
     try:
-        data = codec.compress(pixels, model, strip_height=strip_height, progress=progress)
-        if (verify or remove) and not np.array_equal(codec.decompress(data, model, progress=progress), pixels):
-            raise PixzipError("verification failed: the archive does not decode to the input")
+        archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress,
+                                 metadata=md, strip=strip, stats=stats)
+        if verify or remove:
+            back, back_md = codec.decompress_with_metadata(archive, model)
+            if not np.array_equal(back, pixels) or back_md != (md.stripped() if strip else md):
+                raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    if to_stdout:
-        _write_stdout(data)
+    if dst is None:
+        _write_stdout(archive)
     else:
-        write_atomic(dst, data)
-    if remove and src != STDIO:
-        Path(src).unlink()
-    return Result(src, None if to_stdout else str(dst), len(data), pixels.size)
+        def check(tmp):
+            if Path(tmp).read_bytes() != archive:
+                raise PixzipError(f"{dst}: the written archive does not read back the same")
+        _atomic(dst, lambda tmp: Path(tmp).write_bytes(archive), force, check)
+        if remove:
+            _remove_input(src, key, warnings)
+    return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
+                  stats.get("payload", ""))
 
 
-def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False,
-                    progress=None) -> Result:
-    """Decompress one .pxz file (or '-') to an image (PNG unless -o names another format)."""
-    dst = _output(src, output, to_stdout, force, decompressed_name)
-    to_stdout = dst is None
+def _atomic(dst: Path, write, force: bool, check) -> None:
+    try:
+        atomic_write(dst, write, overwrite=force, check=check)
+    except FileExistsError:
+        raise PixzipError(f"{dst}: already exists (use -f to overwrite)") from None
+    except OSError as e:
+        raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
+
+
+def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False, remove=False,
+                    model=None, strip=False, progress=None) -> Result:
+    """Decompress one .pxz file (or '-') to an image, in the format its name
+    asks for (photo.png.pxz -> photo.png) or ``output`` names, with its
+    metadata.  The image is written only after it has been read back to the
+    same pixels and metadata, and replaces an existing file only with
+    ``force``; with ``remove``, the .pxz is deleted after that."""
+    name = _name(src)
+    warnings: list[str] = []
+    dst = output_for(src, output, to_stdout, decompress=True)
+    if dst is None:
+        _check_stdout()
+        if remove and src != STDIO:
+            warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
+        remove = False
+    else:
+        _check_output(dst, src, force)
+    key = _stat_key(Path(src)) if src != STDIO and Path(src).exists() else None
     data = _read_bytes(src)
-    name = "<stdin>" if src == STDIO else src
     try:
-        pixels = codec.decompress(data, progress=progress)
+        pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    if to_stdout:
-        import io
-        buf = io.BytesIO()
-        to_pil(pixels).save(buf, format="PNG")
-        _write_stdout(buf.getvalue())
-    else:
-        _save_image(pixels, dst)
-    return Result(src, None if to_stdout else str(dst), 0, pixels.size)
-
-
-def _save_image(pixels: np.ndarray, dst: Path) -> None:
-    import io
-    from PIL import Image
-    fmt = Image.registered_extensions().get(dst.suffix.lower())
+    if strip:
+        md = md.stripped()
+    fmt = (md.format if md.format and md.format not in LOSSY_FORMATS else "PNG") if dst is None \
+        else format_for(dst)
     if fmt is None:
-        raise PixzipError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
-    if fmt in ("JPEG", "MPO"):
-        raise PixzipError(f"{dst}: JPEG is lossy; choose a lossless format such as .png")
-    buf = io.BytesIO()
-    kwargs = {"lossless": True} if fmt == "WEBP" else {}
-    to_pil(pixels).save(buf, format=fmt, **kwargs)
-    write_atomic(dst, buf.getvalue())
+        raise ImageError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
+    image = encode_file(pixels, fmt, md, str(dst) if dst is not None else "<stdout>")
+    if dst is None:
+        _write_stdout(image)
+    else:
+        def check(tmp):
+            if Path(tmp).read_bytes() != image:
+                raise PixzipError(f"{dst}: the written image does not read back the same")
+        _atomic(dst, lambda tmp: Path(tmp).write_bytes(image), force, check)
+        if remove:
+            _remove_input(src, key, warnings)
+    return Result(src, None if dst is None else str(dst), len(image), pixels.size, warnings)
 
 
-def test_file(src: str, progress=None) -> Result:
+def test_file(src: str, model=None, progress=None) -> Result:
     data = _read_bytes(src)
     try:
-        pixels = codec.decompress(data, progress=progress)
+        pixels = codec.decompress(data, model, progress=progress)
     except PixzipError as e:
-        raise type(e)(f"{src}: {e}") from None
+        raise type(e)(f"{_name(src)}: {e}") from None
     return Result(src, None, 0, pixels.size)
 
 
@@ -160,9 +277,14 @@ def info(src: str) -> dict:
     data = _read_bytes(src)
     try:
         h = codec.read_header(data)
+        md = codec.header_metadata(h)
     except PixzipError as e:
-        raise type(e)(f"{src}: {e}") from None
-    return {"file": src, "format_version": h.version, "model": h.model_name, "model_hash": h.model_hash.hex(),
-            "width": h.width, "height": h.height, "mode": h.mode, "strip_height": h.strip_height,
-            "payload_bytes": h.payload_length, "file_bytes": len(data),
-            "bits_per_subpixel": 8 * len(data) / h.n_subpixels}
+        raise type(e)(f"{_name(src)}: {e}") from None
+    out = {"file": _name(src), "format_version": h.version, "payload": container.KINDS[h.kind]}
+    if h.kind == container.NETWORK:
+        out.update(model=h.model_name, model_hash=h.model_hash.hex(), coder=f"{h.coder}: {container.CODERS[h.coder]}")
+    out.update(width=h.width, height=h.height, mode=h.mode, strip_height=h.strip_height,
+               original_format=md.format or "unknown", metadata="; ".join(md.items()) or "none",
+               payload_bytes=h.payload_length, file_bytes=len(data),
+               bits_per_subpixel=8 * len(data) / h.n_subpixels)
+    return out

@@ -45,7 +45,16 @@ ACT_MAX = 511
 SKIP_LIMIT = float(1 << 24)  # clamp of the summed skip connections
 TERM_LIMIT = 4 * GATE_LIMIT  # clamp of the two summands of a horizontal pre-activation
 EXACT_F32 = 1 << 24
-FORMAT = "pixzip-int-gated/1"
+# The model format names the integer arithmetic, the file's layout and the
+# tables; any change to one of them is a new format.  Format 1 was 8-bit
+# (gate units 128, activations to 127); 6cbc814 made it 10-bit (gate units
+# 512, activations to 511) but kept the string "pixzip-int-gated/1", so a file
+# saying /1 is told apart by its tanh table: 2 * 8 * GATE_UNITS + 1 entries.
+# Those 10-bit files (the shipped models among them) are format 2, which is
+# what exports write now.
+FORMAT = "pixzip-int-gated/2"
+FORMAT_PREFIX = "pixzip-int-gated/"
+FORMATS = (2,)                       # the model formats this pixzip runs
 
 
 class IntLinear:
@@ -350,24 +359,50 @@ class IntGatedPixelCNN:
         np.savez_compressed(buf, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **self.tensors)
         return buf.getvalue()
 
-    def save(self, path) -> str:
+    def save(self, path, overwrite: bool = True) -> str:
+        """Write the model file atomically; its sha256 is the model's identity."""
+        from .atomic import atomic_write_bytes
         data = self.to_bytes()
-        Path(path).write_bytes(data)
+        atomic_write_bytes(path, data, overwrite=overwrite)
         self.sha256 = hashlib.sha256(data).hexdigest()
         return self.sha256
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "IntGatedPixelCNN":
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            meta = json.loads(bytes(z["__meta__"]).decode())
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"not a pixzip integer model (format {meta.get('format')!r})")
-            tensors = {k: z[k] for k in z.files if k != "__meta__"}
-        return cls(meta["config"], tensors, meta["name"], hashlib.sha256(data).hexdigest())
+        """A model from a file's bytes; a damaged file or one of another model
+        format is a ModelFileError that names the problem."""
+        from .errors import ModelFileError
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["__meta__"]).decode())
+                model_format(meta, z["tanh"])
+                tensors = {k: z[k] for k in z.files if k != "__meta__"}
+            return cls(meta["config"], tensors, meta["name"], hashlib.sha256(data).hexdigest())
+        except ModelFileError:
+            raise
+        except Exception as e:   # zipfile, zlib, json and numpy raise many kinds on a damaged file
+            raise ModelFileError(f"not a readable pixzip model file ({e.__class__.__name__})") from None
 
     @classmethod
     def load(cls, path) -> "IntGatedPixelCNN":
         return cls.from_bytes(Path(path).read_bytes())
+
+
+def model_format(meta: dict, tanh: np.ndarray) -> int:
+    """The model format of a file's metadata and tanh table, if this pixzip
+    runs it; else a ModelFileError that names the format."""
+    from .errors import ModelFileError
+    tag = meta.get("format") if isinstance(meta, dict) else None
+    if not isinstance(tag, str) or not tag.startswith(FORMAT_PREFIX) or not tag[len(FORMAT_PREFIX):].isdigit():
+        raise ModelFileError(f"not a pixzip integer model (format {tag!r})")
+    n = int(tag[len(FORMAT_PREFIX):])
+    if n == 1 and len(tanh) == 2 * GATE_LIMIT + 1:
+        n = 2                 # a 10-bit file from before the format string was bumped
+    if n not in FORMATS:
+        newer = "a newer" if n > max(FORMATS) else "an older"
+        raise ModelFileError(f"model made by {newer} pixzip (model format {n}); this pixzip runs model format "
+                             f"{', '.join(map(str, FORMATS))}")
+    return n
 
 
 def _taps(x: torch.Tensor, lin: IntLinear, kh: int, kw: int, pad: tuple[int, int, int]) -> torch.Tensor:

@@ -1,0 +1,188 @@
+"""What an image carries besides its pixels, kept in .pxz chunks: the ICC
+profile, EXIF, XMP, the resolution, PNG text, and the original file format.
+
+Reading takes them from Pillow; writing gives them back to Pillow, and then
+reads the written file again, so that an output format that cannot hold one
+of them is refused by name (or the caller drops them with ``strip``), never
+silently.  What pixzip does not keep (PNG gamma, say) is listed by
+``Metadata.dropped`` for the caller to report.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field, replace
+
+EXIF_PREFIX = b"Exif\x00\x00"
+XMP_KEY = "XML:com.adobe.xmp"
+DPI_TOLERANCE = 0.02          # PNG stores pixels per metre: dpi comes back within 0.0127
+
+# chunk tags (lower case: a decoder that does not know one may skip it)
+FORMAT_TAG, ICC_TAG, EXIF_TAG, XMP_TAG, DPI_TAG, TEXT_TAG = b"ofmt", b"iccp", b"exif", b"xmpp", b"dpix", b"text"
+
+# info keys of Pillow's that describe the file's encoding, not the image
+_ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfif", "jfif_version", "jfif_unit",
+                  "jfif_density", "adobe", "adobe_transform", "aspect", "background", "duration", "loop",
+                  "timestamp", "resolution", "dpi", "icc_profile", "exif", "xmp", "bmp_version", "version",
+                  "compress_level", "optimize", "quality", "subsampling"}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    format: str | None = None                     # Pillow's name of the original file format
+    icc: bytes | None = None
+    exif: bytes | None = None                     # as Pillow gives it; compared without an "Exif\0\0" prefix
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    text: tuple[tuple[str, str], ...] = ()        # PNG tEXt/zTXt/iTXt
+    dropped: tuple[str, ...] = field(default=(), compare=False)   # what the source had that is not kept
+
+    def items(self) -> list[str]:
+        """The names of what is kept, for messages and ``info``."""
+        out = []
+        if self.icc:
+            out.append(f"ICC profile ({len(self.icc)} bytes)")
+        if self.exif:
+            out.append(f"EXIF ({len(self.exif)} bytes)")
+        if self.xmp:
+            out.append(f"XMP ({len(self.xmp)} bytes)")
+        if self.dpi:
+            out.append(f"resolution {self.dpi[0]:g}x{self.dpi[1]:g} dpi")
+        if self.text:
+            out.append(f"text ({', '.join(k for k, _ in self.text)})")
+        return out
+
+    def stripped(self) -> "Metadata":
+        """Only the original format: what ``--strip`` keeps."""
+        return Metadata(format=self.format)
+
+
+def from_pil(im) -> Metadata:
+    info = dict(im.info)
+    text = getattr(im, "text", None) or {}
+    xmp = info.get("xmp")
+    if xmp is None and XMP_KEY in text:
+        xmp = text[XMP_KEY]
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    dpi = info.get("dpi")
+    keep_text = tuple((str(k), str(v)) for k, v in text.items() if k != XMP_KEY)
+    dropped = sorted(k for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
+    return Metadata(
+        format=im.format,
+        icc=info.get("icc_profile") or None,
+        exif=info.get("exif") or None,
+        xmp=xmp or None,
+        dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
+        text=keep_text,
+        dropped=tuple(dropped),
+    )
+
+
+def to_chunks(md: Metadata) -> tuple[tuple[bytes, bytes], ...]:
+    out = []
+    if md.format:
+        out.append((FORMAT_TAG, md.format.encode("ascii", "replace")))
+    if md.icc:
+        out.append((ICC_TAG, bytes(md.icc)))
+    if md.exif:
+        out.append((EXIF_TAG, bytes(md.exif)))
+    if md.xmp:
+        out.append((XMP_TAG, bytes(md.xmp)))
+    if md.dpi:
+        out.append((DPI_TAG, struct.pack("<dd", *md.dpi)))
+    if md.text:
+        parts = []
+        for k, v in md.text:
+            kb, vb = k.encode("utf-8"), v.encode("utf-8")
+            parts += [struct.pack("<I", len(kb)), kb, struct.pack("<I", len(vb)), vb]
+        out.append((TEXT_TAG, b"".join(parts)))
+    return tuple(out)
+
+
+def _text(data: bytes) -> tuple[tuple[str, str], ...]:
+    out, pos = [], 0
+    while pos < len(data):
+        pair = []
+        for _ in range(2):
+            (n,) = struct.unpack_from("<I", data, pos)
+            pair.append(data[pos + 4:pos + 4 + n].decode("utf-8"))
+            if pos + 4 + n > len(data):
+                raise ValueError("short text chunk")
+            pos += 4 + n
+        out.append(tuple(pair))
+    return tuple(out)
+
+
+def from_chunks(chunks) -> Metadata:
+    """The metadata of a header's chunks (unknown optional ones are skipped)."""
+    from .errors import FormatError
+    d = dict(chunks)
+    try:
+        dpi = struct.unpack("<dd", d[DPI_TAG]) if DPI_TAG in d else None
+        return Metadata(format=d[FORMAT_TAG].decode("ascii") if FORMAT_TAG in d else None,
+                        icc=d.get(ICC_TAG), exif=d.get(EXIF_TAG), xmp=d.get(XMP_TAG), dpi=dpi,
+                        text=_text(d[TEXT_TAG]) if TEXT_TAG in d else ())
+    except (struct.error, UnicodeDecodeError, ValueError):
+        raise FormatError("damaged metadata chunk") from None
+
+
+def _save_kwargs(md: Metadata, fmt: str) -> dict:
+    kw: dict = {}
+    if fmt == "WEBP":
+        kw.update(lossless=True, quality=100, exact=True)
+    if fmt == "TIFF":
+        kw.update(compression="tiff_adobe_deflate")
+    if md.icc:
+        kw["icc_profile"] = md.icc
+    if md.exif:
+        kw["exif"] = md.exif
+    if md.dpi:
+        kw["dpi"] = md.dpi
+    if md.xmp and fmt != "PNG":
+        kw["xmp"] = md.xmp
+    if fmt == "PNG" and (md.text or md.xmp):
+        from PIL import PngImagePlugin
+        info = PngImagePlugin.PngInfo()
+        for k, v in md.text:
+            if v.isascii():
+                info.add_text(k, v)
+            else:
+                info.add_itxt(k, v)
+        if md.xmp:
+            info.add_itxt(XMP_KEY, md.xmp.decode("utf-8", "replace"))
+        kw["pnginfo"] = info
+    return kw
+
+
+def _norm_exif(b: bytes | None) -> bytes | None:
+    if b and b.startswith(EXIF_PREFIX):
+        b = b[len(EXIF_PREFIX):]
+    return b or None
+
+
+def missing(md: Metadata, written: Metadata) -> list[str]:
+    """What of ``md`` the written file does not carry."""
+    out = []
+    if md.icc and written.icc != md.icc:
+        out.append("the ICC profile")
+    if md.exif and _norm_exif(written.exif) != _norm_exif(md.exif):
+        out.append("EXIF")
+    if md.xmp and (written.xmp or b"").strip(b"\0") != md.xmp.strip(b"\0"):
+        out.append("XMP")
+    if md.dpi and not (written.dpi and all(abs(a - b) <= DPI_TOLERANCE for a, b in zip(md.dpi, written.dpi))):
+        out.append("the resolution")
+    if md.text and not set(md.text) <= set(written.text):
+        out.append("the PNG text")
+    return out
+
+
+def encode_image(im, fmt: str, md: Metadata) -> bytes:
+    """The bytes of ``im`` in format ``fmt`` with the metadata of ``md``."""
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **_save_kwargs(md, fmt))
+    return buf.getvalue()
+
+
+def without_format(md: Metadata) -> Metadata:
+    return replace(md, format=None, dropped=())
