@@ -15,6 +15,22 @@ from .errors import CorruptError
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 COUNT_DTYPE = np.float64
+# Coder 1 (container.CODERS) is constriction's quantization of these counts,
+# and another release may quantize differently: pyproject pins this version,
+# and the coder refuses to run on any other rather than make or misread files.
+CONSTRICTION = "0.5.0"
+
+
+def _check_version() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        found = version("constriction")
+    except PackageNotFoundError:
+        found = "unknown"
+    if found != CONSTRICTION:
+        from .errors import PixzipError
+        raise PixzipError(f"coder 1 needs constriction {CONSTRICTION}, but {found} is installed "
+                          f"(pip install constriction=={CONSTRICTION})")
 
 
 def _counts(counts) -> np.ndarray:
@@ -26,6 +42,7 @@ def _counts(counts) -> np.ndarray:
 
 class Encoder:
     def __init__(self):
+        _check_version()
         self._enc = constriction.stream.queue.RangeEncoder()
 
     def encode(self, symbols, counts) -> None:
@@ -42,6 +59,7 @@ class Encoder:
 
 class Decoder:
     def __init__(self, data: bytes):
+        _check_version()
         if len(data) % 4:
             raise CorruptError("payload length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)

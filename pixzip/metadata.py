@@ -47,7 +47,7 @@ class Metadata:
         if self.xmp:
             out.append(f"XMP ({len(self.xmp)} bytes)")
         if self.dpi:
-            out.append(f"resolution {self.dpi[0]:g}x{self.dpi[1]:g} dpi")
+            out.append(f"resolution {round(self.dpi[0], 2):g}x{round(self.dpi[1], 2):g} dpi")
         if self.text:
             out.append(f"text ({', '.join(k for k, _ in self.text)})")
         return out

@@ -51,3 +51,17 @@ def model_dir(tmp_path, monkeypatch):
         (d / f"{net.name}.pxm").write_bytes(net.to_bytes())
     monkeypatch.setenv("PIXZIP_MODELS", str(d))
     return d
+
+
+@pytest.fixture
+def network_payload(monkeypatch):
+    """Compression always codes with the network.  The tiny random models
+    never beat the raw pixels, so without this the automatic choice would
+    store every test image raw, and the network path would go untested."""
+    import functools
+
+    import inspect
+
+    from pixzip import codec
+    if "payload" in inspect.signature(codec.compress).parameters:   # (pixzip before 0.2 had no choice)
+        monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, payload="network"))

@@ -9,7 +9,7 @@ from cli.main import main
 
 
 @pytest.fixture
-def images(tmp_path, model_dir):
+def images(tmp_path, model_dir, network_payload):
     rng = np.random.default_rng(0)
     paths = []
     for k in range(2):
@@ -33,8 +33,9 @@ def test_compress_decompress_keep_inputs(images, tmp_path):
     want = pixels(src)
     r = run("compress", src, "-m", "tiny3")
     assert r.exit_code == 0, r.output
-    pxz = tmp_path / "img0.pxz"
+    pxz = tmp_path / "img0.png.pxz"
     assert pxz.exists() and src.exists()
+    assert not (tmp_path / "img0.pxz").exists(), "the suffix is appended, not replaced"
     src.unlink()
     r = run("decompress", pxz)
     assert r.exit_code == 0, r.output
@@ -44,7 +45,7 @@ def test_compress_decompress_keep_inputs(images, tmp_path):
 def test_no_overwrite_without_force(images, tmp_path):
     src = images[0]
     assert run("compress", src, "-m", "tiny3").exit_code == 0
-    pxz = tmp_path / "img0.pxz"
+    pxz = tmp_path / "img0.png.pxz"
     before = pxz.read_bytes()
     pxz.write_bytes(b"precious")
     r = run("compress", src, "-m", "tiny3")
@@ -60,7 +61,7 @@ def test_no_overwrite_without_force(images, tmp_path):
 def test_rm_removes_only_after_success(images, tmp_path):
     src = images[0]
     r = run("compress", src, "-m", "tiny3", "--rm")
-    assert r.exit_code == 0 and not src.exists() and (tmp_path / "img0.pxz").exists()
+    assert r.exit_code == 0 and not src.exists() and (tmp_path / "img0.png.pxz").exists()
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     r = run("compress", bad, "-m", "tiny3", "--rm")
@@ -73,7 +74,7 @@ def test_several_files_one_failure(images, tmp_path):
     assert r.exit_code == 1
     lines = [l for l in r.stderr.splitlines() if l.startswith("pixzip:")]
     assert len(lines) == 1 and "missing.png" in lines[0] and "no such file" in lines[0]
-    assert (tmp_path / "img0.pxz").exists() and (tmp_path / "img1.pxz").exists()
+    assert (tmp_path / "img0.png.pxz").exists() and (tmp_path / "img1.png.pxz").exists()
     assert not list(tmp_path.glob(".*.tmp")), "no half-written outputs"
 
 
@@ -112,7 +113,7 @@ def test_decompress_errors(tmp_path, model_dir):
 
 def test_refuses_lossy_output_and_unsupported_modes(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3").exit_code == 0
-    r = run("decompress", tmp_path / "img0.pxz", "-o", tmp_path / "x.jpg")
+    r = run("decompress", tmp_path / "img0.png.pxz", "-o", tmp_path / "x.jpg")
     assert r.exit_code == 1 and "lossy" in r.stderr
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (3, 3)).save(rgba)
@@ -132,7 +133,7 @@ def test_strip_height_option(images, tmp_path):
 
 def test_info_test_models(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3").exit_code == 0
-    pxz = tmp_path / "img0.pxz"
+    pxz = tmp_path / "img0.png.pxz"
     r = run("info", pxz)
     assert r.exit_code == 0 and "tiny3" in r.output and "bits_per_subpixel" in r.output
     r = run("test", pxz)
@@ -156,7 +157,7 @@ def test_binary_is_never_written_to_a_terminal(images, tmp_path, monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(PixzipError, match="terminal"):
         files.compress_file(str(images[0]), to_stdout=True, model="tiny3")
-    assert not (tmp_path / "img0.pxz").exists()
+    assert not (tmp_path / "img0.png.pxz").exists()
 
 
 @pytest.fixture
@@ -175,9 +176,9 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
     for flags, name in (([], "tiny3"), (["-1"], "tinyfast")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output
-        info = run("info", images[0].with_suffix(".pxz"))
+        info = run("info", images[0].with_name("img0.png.pxz"))
         assert f"model              {name}" in info.output
-        assert run("test", images[0].with_suffix(".pxz")).exit_code == 0
+        assert run("test", images[0].with_name("img0.png.pxz")).exit_code == 0
     r = run("compress", images[0], "-f", "-9")
     assert r.exit_code == 1 and "unknown model 'max' (an alias of 'tinymax')" in r.output
     assert run("compress", images[0], "-f", "-1", "-m", "tiny3").exit_code == 2

@@ -33,7 +33,7 @@ def pattern(kind, h, w, c, seed):
 def test_round_trip_any_shape(h, w, colors, kind, seed):
     net = tiny_int_model(colors)
     img = pattern(kind, h, w, colors, seed)
-    data = codec.compress(img, net)
+    data = codec.compress(img, net, payload="network")
     out = codec.decompress(data, net)
     assert out.dtype == np.uint8 and out.shape == (h, w, colors)
     assert np.array_equal(out, img)
@@ -44,7 +44,7 @@ def test_thin_and_tiny_shapes(shape):
     for colors in (1, 3):
         net = tiny_int_model(colors)
         img = pattern("noise", *shape, colors, 3)
-        assert np.array_equal(codec.decompress(codec.compress(img, net), net), img)
+        assert np.array_equal(codec.decompress(codec.compress(img, net, payload="network"), net), img)
 
 
 def test_api_accepts_array_pil_and_path(tmp_path, model_dir):
@@ -53,9 +53,9 @@ def test_api_accepts_array_pil_and_path(tmp_path, model_dir):
     p = tmp_path / "a.png"
     Image.fromarray(rgb).save(p)
     for src in (rgb, Image.fromarray(rgb), p, str(p)):
-        data = pixzip.compress(src, model="tiny3")
+        data = pixzip.compress(src, model="tiny3", payload="network")
         assert np.array_equal(pixzip.decompress(data), rgb)
-    data = pixzip.compress(gray[..., 0], model="tiny1")  # (H, W) arrays are L
+    data = pixzip.compress(gray[..., 0], model="tiny1", payload="network")  # (H, W) arrays are L
     assert np.array_equal(pixzip.decompress(data), gray)
     h = pixzip.read_header(data)
     assert (h.height, h.width, h.mode, h.model_name) == (7, 5, "L", "tiny1")
@@ -78,14 +78,14 @@ def test_size_is_cross_entropy_plus_small_overhead():
     header and checksums of at most 64 bytes."""
     net = tiny_int_model(3)
     img = pattern("gradient", 40, 40, 3, 0) // 2 + pattern("noise", 40, 40, 3, 1) // 8
-    data = codec.compress(img, net)
+    data = codec.compress(img, net, payload="network")
     ideal = net.cross_entropy_bits(img) / 8
     header = len(data) - pixzip.read_header(data).payload_length
     assert header <= 64
     assert pixzip.read_header(data).payload_length <= ideal * 1.001 + 4  # + the coder's final word
     # compress measures the same cross-entropy in its own pass, and the file does not change
     stats = {}
-    assert codec.compress(img, net, stats=stats) == data
+    assert codec.compress(img, net, stats=stats, payload="network") == data
     assert stats["ideal_bits"] == codec.ideal_bits(img, net)
     assert stats["ideal_bits"] / 8 == pytest.approx(ideal, rel=1e-12) and stats["ideal_s"] >= 0
 
@@ -104,7 +104,7 @@ def test_progress_counts_every_pixel_once(strip_height):
     net = tiny_int_model(3)
     img = np.random.default_rng(3).integers(0, 256, (13, 21, 3), dtype=np.uint8)
     seen = []
-    data = codec.compress(img, net, strip_height=strip_height, progress=seen.append)
+    data = codec.compress(img, net, strip_height=strip_height, progress=seen.append, payload="network")
     assert sum(seen) == 13 * 21
     seen.clear()
     codec.decompress(data, net, progress=seen.append)

@@ -16,7 +16,7 @@ from .conftest import tiny_int_model
 def sample():
     net = tiny_int_model(3)
     img = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
-    return net, img, codec.compress(img, net)
+    return net, img, codec.compress(img, net, payload="network")
 
 
 def header_end(data):
@@ -70,8 +70,10 @@ def test_specific_failures(sample):
     net, img, data = sample
     with pytest.raises(FormatError, match="magic"):
         codec.decompress(b"PNG\0" + data[4:], net)
-    with pytest.raises(FormatError, match="version"):
+    with pytest.raises(FormatError, match=r"made by a newer pixzip \(format 9\)"):
         codec.decompress(data[:4] + bytes([9]) + data[5:], net)
+    with pytest.raises(FormatError, match=r"unknown pixzip \(format 0\)"):
+        codec.decompress(data[:4] + bytes([0]) + data[5:], net)
     with pytest.raises(FormatError, match="flags"):
         codec.decompress(data[:5] + bytes([0x80]) + data[6:], net)
     with pytest.raises(FormatError, match="magic"):
@@ -88,9 +90,11 @@ def repack(data, **changes):
 
 def test_unknown_model_and_hash(sample, model_dir):
     net, img, data = sample
-    with pytest.raises(UnknownModelError, match="unknown model 'nosuch'"):
+    with pytest.raises(UnknownModelError, match=r"needs model 'nosuch' \(sha256 [0-9a-f]{16}\.\.\.\), which is "
+                                                r"not installed; put its \.pxm file in a folder listed in "
+                                                r"\$PIXZIP_MODELS, or name the file with -m"):
         codec.decompress(repack(data, model_name="nosuch"))
-    with pytest.raises(UnknownModelError, match="hash"):
+    with pytest.raises(UnknownModelError, match="with sha256 0000000000000000.*is another model"):
         codec.decompress(repack(data, model_hash=b"\0" * 8))
 
 
