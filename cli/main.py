@@ -146,7 +146,7 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
 def _bar(desc: str, quiet: bool = False):
     """A progress bar on stderr that appears only for work longer than a second (never with -q)."""
     return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr,
-                disable=quiet)
+                disable=quiet or not sys.stderr.isatty())
 
 
 def _run_files(sources, action, quiet: bool = False) -> None:
@@ -316,7 +316,7 @@ def demo(model) -> None:
                f"decoded pixel-exact)")
     click.echo(f"PNG:    {r['png_bytes']:>8} bytes  {bpsp(r['png_bytes']):.3f} bits/sub-pixel  (Pillow, optimize)")
     click.echo(f"pixzip is {100 * (1 - r['pixzip_bytes'] / r['png_bytes']):.1f}% smaller than PNG.")
-    click.echo("On your own photo:  pixzip compress photo.png  &&  pixzip decompress photo.pxz -o copy.png")
+    click.echo("On your own photo:  pixzip compress photo.png  &&  pixzip decompress photo.png.pxz -o copy.png")
 
 
 @main.command()
