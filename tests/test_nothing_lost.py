@@ -254,3 +254,33 @@ def test_model_files_of_another_format_are_refused_by_name(tmp_path):
             IntGatedPixelCNN.from_bytes(buf.getvalue())
     with pytest.raises(ModelFileError, match="not a readable pixzip model file"):
         IntGatedPixelCNN.from_bytes(net.to_bytes()[:1000])
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".tif", "TIFF"), (".webp", "WEBP"), (".ppm", "PPM"), (".bmp", "BMP")])
+def test_decompress_writes_the_format_the_inner_suffix_names(tmp_path, model_dir, suffix, fmt):
+    img = photo_like(7, 5)
+    src = tmp_path / f"p{suffix}"
+    Image.fromarray(img).save(src, **({"lossless": True} if fmt == "WEBP" else {}))
+    assert run("compress", "-m", "tiny3", "--rm", src).exit_code == 0 and not src.exists()
+    assert f"original_format    {fmt}" in run("info", tmp_path / f"p{suffix}.pxz").output
+    r = run("decompress", tmp_path / f"p{suffix}.pxz")
+    assert r.exit_code == 0, r.output
+    with Image.open(src) as im:
+        assert im.format == fmt and np.array_equal(np.asarray(im), img)
+    (tmp_path / f"p{suffix}.pxz").rename(tmp_path / "bare.pxz")     # no image suffix left: the original format's
+    assert run("decompress", tmp_path / "bare.pxz").exit_code == 0
+    with Image.open(tmp_path / f"bare{ {'TIFF': '.tif', 'WEBP': '.webp', 'PPM': '.ppm', 'BMP': '.bmp'}[fmt]}") as im:
+        assert im.format == fmt and np.array_equal(np.asarray(im), img)
+
+
+def test_a_jpeg_is_never_removed_nor_rewritten_as_jpeg(tmp_path, model_dir):
+    src = tmp_path / "j.jpg"
+    Image.fromarray(photo_like(8, 8)).save(src, quality=90)
+    before = src.read_bytes()
+    r = run("compress", "-m", "tiny3", "--rm", src)
+    assert r.exit_code == 1 and "JPEG is lossy" in r.stderr and src.read_bytes() == before
+    assert run("compress", "-m", "tiny3", src).exit_code == 0
+    src.unlink()
+    r = run("decompress", tmp_path / "j.jpg.pxz")
+    assert r.exit_code == 1 and "lossy" in r.stderr and "-o j.png" in r.stderr and not src.exists()
+    assert run("decompress", tmp_path / "j.jpg.pxz", "-o", tmp_path / "j.png").exit_code == 0
