@@ -143,10 +143,16 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
 
 
-def _bar(desc: str, quiet: bool = False):
-    """A progress bar on stderr that appears only for work longer than a second (never with -q)."""
+def _bar(desc: str, quiet: bool = False, progress: bool | None = None):
+    """A progress bar on stderr that appears only for work longer than a second,
+    when stderr is a terminal or ``progress`` asks for one (never with -q)."""
+    show = sys.stderr.isatty() if progress is None else progress
     return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr,
-                disable=quiet or not sys.stderr.isatty())
+                disable=quiet or not show)
+
+
+_progress = click.option("--progress/--no-progress", default=None,
+                         help="Show a progress bar even when stderr is not a terminal (or never).")
 
 
 def _run_files(sources, action, quiet: bool = False) -> None:
@@ -197,8 +203,9 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.option("--strip-height", type=click.IntRange(min=0), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+@_progress
 def compress(sources, output, model, level, force, to_stdout, keep, remove, verify, strip, strip_height,
-             quiet) -> None:
+             quiet, progress) -> None:
     """Compress images (FILE... or - for stdin) to .pxz files: photo.png -> photo.png.pxz."""
     from pixzip import registry
     _check_single(sources, output, to_stdout)
@@ -211,7 +218,7 @@ def compress(sources, output, model, level, force, to_stdout, keep, remove, veri
     _plan_outputs(sources, output, to_stdout, decompress=False)
 
     def one(src):
-        with _bar(f"compress {src}", quiet) as bar:
+        with _bar(f"compress {src}", quiet, progress) as bar:
             r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
                                     remove=remove, verify=verify, strip_height=strip_height, strip=strip,
                                     progress=bar.update)
@@ -236,7 +243,8 @@ def compress(sources, output, model, level, force, to_stdout, keep, remove, veri
 @click.option("--rm", "remove", is_flag=True, help="Delete each .pxz file once its image is written and verified.")
 @click.option("--strip", is_flag=True, help="Drop the metadata instead of restoring it.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
-def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet) -> None:
+@_progress
+def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet, progress) -> None:
     """Decompress .pxz files (FILE... or - for stdin): photo.png.pxz -> photo.png, with its metadata."""
     _check_single(sources, output, to_stdout)
     if keep and remove:
@@ -244,7 +252,7 @@ def decompress(sources, output, model, force, to_stdout, keep, remove, strip, qu
     _plan_outputs(sources, output, to_stdout, decompress=True)
 
     def one(src):
-        with _bar(f"decode {src}", quiet) as bar:
+        with _bar(f"decode {src}", quiet, progress) as bar:
             r = files.decompress_file(src, output, force=force, to_stdout=to_stdout, remove=remove,
                                       model=model, strip=strip, progress=bar.update)
         if not quiet and r.output:
@@ -259,10 +267,11 @@ def decompress(sources, output, model, force, to_stdout, keep, remove, strip, qu
 @click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
               help="The model file (.pxm) the archives need, if it is not installed.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def test_(sources, model, quiet) -> None:
+@_progress
+def test_(sources, model, quiet, progress) -> None:
     """Decode .pxz files and verify them without writing anything."""
     def one(src):
-        with _bar(f"test {src}", quiet) as bar:
+        with _bar(f"test {src}", quiet, progress) as bar:
             files.test_file(src, model=model, progress=bar.update)
         if not quiet:
             click.echo(f"{src}: OK")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 EXIF_PREFIX = b"Exif\x00\x00"
 XMP_KEY = "XML:com.adobe.xmp"
@@ -182,7 +182,3 @@ def encode_image(im, fmt: str, md: Metadata) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format=fmt, **_save_kwargs(md, fmt))
     return buf.getvalue()
-
-
-def without_format(md: Metadata) -> Metadata:
-    return replace(md, format=None, dropped=())
