@@ -12,12 +12,12 @@ from PIL import Image
 
 from . import coder, container, intkernels, registry, stored
 from .container import Header
-from .errors import CorruptError, UnknownModelError
+from .errors import CorruptError, LimitError, UnknownModelError
 from .images import MODES, as_array, read_image_file
 from .metadata import Metadata, from_chunks, from_pil, to_chunks
 from .intnet import IntGatedPixelCNN
 from .schedule import n_steps, plan, strip_layout
-from .wavefront import decode_image
+from .wavefront import decode_image, decode_memory
 
 ENCODE_BLOCK_PIXELS = 128 * 1024   # rows the encoder's full pass computes at once, times the width
 CHUNK_SYMBOLS = 1 << 14
@@ -194,6 +194,7 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
         net = load_model(model)
         if c != net.colors:
             raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
+        _check_memory(net, h, w, c, strip_height, making=True)
         data = _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
         candidates.append((container.NETWORK, data, net.name, bytes.fromhex(net.sha256[:16]), container.CODER,
                            strip_height))
@@ -233,6 +234,47 @@ def header_metadata(header: Header) -> Metadata:
     return from_chunks(header.chunks)
 
 
+MEMORY_FLOOR = 256 << 20      # a decoder may always take this much
+MEMORY_PER_BYTE = 512         # and this many bytes per byte of raw pixels (whole Kodak images in
+                              # strips of 1 row take 180, one strip 19, with the default model)
+MEMORY_ENV = "PIXZIP_MAX_MEMORY"
+
+
+def _parse_bytes(text: str) -> int:
+    t = text.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    return int(float(t[:-1] if scale > 1 else t) * scale)
+
+
+def memory_limit(n_subpixels: int, max_memory: int | None = None) -> int:
+    """The most bytes the decoder may allocate for an image: ``max_memory``,
+    else $PIXZIP_MAX_MEMORY (e.g. "8G"), else max(256 MB, 512 bytes per raw
+    byte).  A file whose decoding needs more is refused before anything is
+    allocated (as zstd refuses a frame over its memory limit), and
+    ``compress`` refuses to make one."""
+    if max_memory is not None:
+        return int(max_memory)
+    env = os.environ.get(MEMORY_ENV)
+    if env:
+        try:
+            return _parse_bytes(env)
+        except ValueError:
+            raise LimitError(f"${MEMORY_ENV}={env!r} is not a size such as 4G") from None
+    return max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels)
+
+
+def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False) -> None:
+    need = decode_memory(net, h, w, strip_height)
+    limit = memory_limit(h * w * c, max_memory)
+    if need > limit:
+        what = (f"strips of {strip_height} rows" if strip_height else "one strip")
+        if making:
+            raise LimitError(f"a {w}x{h} image in {what} would need {need >> 20} MB to decode, over the limit of "
+                             f"{limit >> 20} MB: use taller strips (--strip-height) or set ${MEMORY_ENV}")
+        raise LimitError(f"decoding this {w}x{h} image in {what} needs {need >> 20} MB, over the limit of "
+                         f"{limit >> 20} MB (set ${MEMORY_ENV} to allow more)")
+
+
 def _min_payload_bytes(net: IntGatedPixelCNN, n_symbols: int) -> int:
     """The fewest payload bytes that can hold ``n_symbols``: the counts rule
     gives the likeliest symbol at most exp[0] / (exp[0] + 255 exp[-1]), so
@@ -243,6 +285,16 @@ def _min_payload_bytes(net: IntGatedPixelCNN, n_symbols: int) -> int:
     top, low = float(net.exp[0]), float(net.exp[-1])
     bits = -math.log2(top / (top + 255 * low))
     return int(n_symbols * bits / 2 / 8) - 8
+
+
+def _tail_symbols(net: IntGatedPixelCNN) -> int:
+    """Symbols a range decoder may still give once it has read every word of
+    its payload: its state holds at most 64 bits, and each symbol takes at
+    least the bits of _min_payload_bytes; twice that, for a margin.  More
+    means the payload ran out long before the image (a lying header), and
+    the decoder stops at once instead of decoding the claimed image."""
+    top, low = float(net.exp[0]), float(net.exp[-1])
+    return math.ceil(2 * 64 / -math.log2(top / (top + 255 * low)))
 
 
 def model_for(header: Header, model=None) -> IntGatedPixelCNN:
@@ -257,14 +309,16 @@ def model_for(header: Header, model=None) -> IntGatedPixelCNN:
     return net
 
 
-def decompress(data: bytes, model=None, progress=None) -> np.ndarray:
+def decompress(data: bytes, model=None, progress=None, max_memory: int | None = None) -> np.ndarray:
     """The (H, W, C) uint8 pixels of a .pxz file.  ``model`` (a model, a name
     or a .pxm path) names the model a network payload needs, which is
-    otherwise found by its name and hash on the search path."""
-    return decompress_with_metadata(data, model, progress)[0]
+    otherwise found by its name and hash on the search path.  ``max_memory``
+    (bytes) overrides ``memory_limit``."""
+    return decompress_with_metadata(data, model, progress, max_memory)[0]
 
 
-def decompress_with_metadata(data: bytes, model=None, progress=None) -> tuple[np.ndarray, Metadata]:
+def decompress_with_metadata(data: bytes, model=None, progress=None,
+                             max_memory: int | None = None) -> tuple[np.ndarray, Metadata]:
     """(pixels, metadata) of a .pxz file (see ``decompress``)."""
     header, payload, crc = container.parse(data)
     md = header_metadata(header)
@@ -274,19 +328,20 @@ def decompress_with_metadata(data: bytes, model=None, progress=None) -> tuple[np
     elif header.kind == container.DEFLATE:
         pixels = stored.deflate_pixels(payload, h, w, c)
     else:
-        pixels = _decode_network(header, payload, model_for(header, model), progress)
+        pixels = _decode_network(header, payload, model_for(header, model), progress, max_memory)
     if container.pixels_crc(pixels) != crc:
         raise CorruptError("checksum mismatch: the file is corrupt")
     return pixels, md
 
 
-def _decode_network(header: Header, payload, net: IntGatedPixelCNN, progress) -> np.ndarray:
+def _decode_network(header: Header, payload, net: IntGatedPixelCNN, progress, max_memory=None) -> np.ndarray:
     if net.colors != header.channels:
         raise CorruptError("header colour mode does not match the model")
     if len(payload) < _min_payload_bytes(net, header.n_subpixels):
         raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
                            f"{header.width}x{header.height} image")
-    dec = coder.Decoder(bytes(payload))
+    _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory)
+    dec = coder.Decoder(bytes(payload), tail_symbols=_tail_symbols(net))
 
     def source(counts, rows, cols, c):
         return dec.decode(counts)

@@ -58,17 +58,24 @@ class Encoder:
 
 
 class Decoder:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, tail_symbols: int | None = None):
+        """``tail_symbols``: how many symbols may still be decoded once every
+        word has been read; more is a CorruptError (a payload that ran out)."""
         _check_version()
         if len(data) % 4:
             raise CorruptError("payload length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._dec = constriction.stream.queue.RangeDecoder(words)
+        self._tail, self._after = tail_symbols, 0
 
     def decode(self, counts) -> np.ndarray:
         c = _counts(counts)
         if not len(c):
             return np.zeros(0, dtype=np.int64)
+        if self._tail is not None and self._dec.maybe_exhausted():   # every word was read before this call
+            self._after += len(c)
+            if self._after > self._tail:
+                raise CorruptError("the payload ends long before the image does")
         try:
             return self._dec.decode(_FAMILY, c).astype(np.int64)
         except Exception as e:  # constriction raises on an impossible stream

@@ -189,6 +189,13 @@ class Scratch:
         self.lk = np.zeros((tasks, rows, p2), np.float64)                  # link terms
         self.hr = np.zeros((tasks, rows, prog.p), np.float64)              # residual stream
 
+    @staticmethod
+    def bytes_per_row(prog: Program) -> int:
+        """Bytes of one task's buffers per position (the shapes above)."""
+        p2 = 2 * prog.p
+        return (2 * prog.width_in + 2 * simd.even(p2) + 2 * simd.even(prog.p) + 4 * max(prog.width_out, 256)
+                + 4 * p2 + 8 * p2 + 8 * prog.p)
+
     def args(self) -> tuple:
         return (self.x, self.x.view(np.int32), self.z, self.z.view(np.int32), self.g, self.g.view(np.int32),
                 self.y, self.t, self.lk, self.hr)

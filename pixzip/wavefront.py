@@ -25,6 +25,26 @@ from .schedule import n_steps, plan, strip_layout
 Source = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 
+def decode_memory(net: IntGatedPixelCNN, height: int, width: int, strip_height: int = 0) -> int:
+    """Bytes that ``decode_image`` allocates for an image (the same shapes as
+    below), so that a file claiming an image whose decoding would take more
+    memory than allowed is refused before anything is allocated.  Thin
+    strips are what cost: every strip keeps its own rings."""
+    prog = K.program(net)
+    R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
+    lag = R + 1
+    nb, S = strip_layout(height, strip_height)
+    ring = min(S, (width + R) // lag + k2 + 3)
+    cw = K.column_ring(R, k2, lag)
+    cap = simd.padded(nb * min(S, (width + R) // lag + 2))
+    threads = numba.get_num_threads()
+    images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C
+    rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)
+    per_position = (L * simd.even(p) * 2 + prog.skip * 8 + simd.even(prog.hidden) * 2 + 256 * 8 + 8
+                    + threads * K.Scratch.bytes_per_row(prog))
+    return images + rings + cap * per_position
+
+
 def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source, label: int | None = None,
                  progress: Callable[[int], None] | None = None, strip_height: int = 0) -> np.ndarray:
     """Run the schedule over an (H, W) image; returns the uint8 (H, W, C) pixels.

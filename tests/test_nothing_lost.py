@@ -284,3 +284,50 @@ def test_a_jpeg_is_never_removed_nor_rewritten_as_jpeg(tmp_path, model_dir):
     r = run("decompress", tmp_path / "j.jpg.pxz")
     assert r.exit_code == 1 and "lossy" in r.stderr and "-o j.png" in r.stderr and not src.exists()
     assert run("decompress", tmp_path / "j.jpg.pxz", "-o", tmp_path / "j.png").exit_code == 0
+
+
+# bounds of the decoder against lying headers (see also test_fuzz.py)
+@pytest.mark.parametrize("shape, strip", [((40, 33, 3), 0), ((40, 33, 3), 3), ((9, 70, 1), 1)])
+def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, network_payload):
+    import tracemalloc
+
+    from pixzip.wavefront import decode_memory
+    net = tiny_int_model(shape[2])
+    img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
+    data = codec.compress(img, net, strip_height=strip)
+    codec.decompress(data, net)                     # compiled and cached before measuring
+    tracemalloc.start()
+    try:
+        assert np.array_equal(codec.decompress(data, net), img)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = decode_memory(net, shape[0], shape[1], strip)
+    assert peak <= estimate + (1 << 20) and estimate <= 4 * peak + (4 << 20), (peak, estimate)
+
+
+def test_a_file_needing_more_decoder_memory_than_allowed_is_refused_and_never_made(network_payload, monkeypatch):
+    from pixzip.errors import LimitError
+    net = tiny_int_model(1)
+    img = np.zeros((600, 1, 1), np.uint8)
+    data = codec.compress(img, net, strip_height=1)         # 600 strips of one row: within the default limit
+    with pytest.raises(LimitError, match="over the limit of 1 MB"):
+        codec.decompress(data, net, max_memory=1 << 20)
+    monkeypatch.setenv("PIXZIP_MAX_MEMORY", "1M")
+    with pytest.raises(LimitError, match=r"set \$PIXZIP_MAX_MEMORY"):
+        codec.decompress(data, net)
+    with pytest.raises(LimitError, match="use taller strips"):
+        codec.compress(img, net, strip_height=1)
+    monkeypatch.setenv("PIXZIP_MAX_MEMORY", "1G")
+    assert np.array_equal(codec.decompress(data, net), img)
+
+
+def test_a_long_run_of_near_certain_symbols_at_the_end_still_decodes(network_payload):
+    """The decoder stops a payload that ran out (a lying header) once more than
+    _tail_symbols symbols follow its last word; a real file's last symbols,
+    the cheapest there are, stay within that."""
+    net = codec.load_model("default")
+    img = np.full((40, 300, 3), 128, np.uint8)
+    img[0, 0] = (3, 250, 17)
+    data = codec.compress(img, net)
+    assert np.array_equal(codec.decompress(data, net), img)

@@ -1,0 +1,119 @@
+"""The long fuzz campaign of the decoder against hostile archives.
+
+    python benchmarks/fuzz_archives.py --cases 10000 --seed 2 [--threads 1] [--default-lies] [--bugs bugs.txt]
+
+Builds the seeds of ``tests/test_fuzz.py`` (format-2 archives of every payload
+kind, RGB and grey, with and without metadata, and the format-1 golden files),
+feeds the decoder ``--cases`` mutants of them (bit flips, byte overwrites,
+insertions, deletions, truncations, splices, duplicated regions, and header
+fields rewritten to lie under a valid header CRC), each under a deadline of
+--seconds, and prints a Markdown table: the outcomes by kind (decoded exactly,
+decoded another valid archive, each PixzipError subclass, and bugs: anything
+else that escaped, wrong pixels, a case past the deadline, a case that
+allocated more than --max-mb), the slowest case with its mutation, and the
+peak memory (RSS of the process and the largest tracemalloc peak of a case).
+Bugs are listed below the table with the mutant's bytes (all of them in --bugs).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numba
+
+from tests import test_fuzz as F
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KB on Linux
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=F.CASE_SECONDS, help="deadline of a case")
+    ap.add_argument("--max-mb", type=float, default=F.CASE_BYTES / 2**20, help="tracemalloc peak bound of a case")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="numba threads (1, as in the tests: on a shared machine two make tiny steps wait for "
+                         "each other, and the timings measure the neighbours)")
+    ap.add_argument("--default-lies", action="store_true",
+                    help="leave out the claims at the payload-length bound, as the default test run does")
+    ap.add_argument("--bugs", default=None, help="write every bug (description, bytes, traceback) here")
+    args = ap.parse_args(argv)
+    if args.threads:
+        numba.set_num_threads(args.threads)
+
+    t0 = time.perf_counter()
+    seeds = F.make_seeds()
+    models = F.models_of(seeds)
+    for s in seeds:      # compile the kernels, and check the seeds
+        assert F.run_case(s.data, s, models).kind == "decoded exactly", s.name
+    rss_start = rss_mb()
+    setup = time.perf_counter() - t0
+
+    tracemalloc.start()
+    counts: collections.Counter = collections.Counter()
+    slowest = (0.0, "", "")
+    biggest = (0, "")
+    bugs = []
+    t0 = time.perf_counter()
+    lies = F.LIES_DEFAULT if args.default_lies else F.LIES
+    progress_every = max(1, args.cases // 20)
+
+    def progress(k):
+        if (k + 1) % progress_every == 0:
+            print(f"  {k + 1} cases, {time.perf_counter() - t0:.0f} s, {len(bugs)} bugs", file=sys.stderr, flush=True)
+
+    for desc, o, data in F.campaign(seeds, args.cases, args.seed, args.seconds, progress, lies):
+        counts[o.kind] += 1
+        if o.seconds > slowest[0]:
+            slowest = (o.seconds, desc, o.kind)
+        if o.peak_bytes > biggest[0]:
+            biggest = (o.peak_bytes, desc)
+        if o.bug:
+            bugs.append((desc, o, data))
+    wall = time.perf_counter() - t0
+    tracemalloc.stop()
+
+    n = sum(counts.values())
+    order = ["decoded exactly", "decoded a valid archive"]
+    rows = [k for k in order if k in counts] + sorted(k for k in counts if k not in order and not k.startswith("BUG")) \
+        + sorted(k for k in counts if k.startswith("BUG"))
+    print(f"\nFuzz campaign: {n} cases, seed {args.seed}, {len(seeds)} seeds, "
+          f"{'default' if args.default_lies else 'all'} header lies, deadline {args.seconds:g} s, "
+          f"numba threads {numba.get_num_threads()}, {platform.machine()} {platform.python_version()}; "
+          f"{wall:.0f} s ({1000 * wall / max(n, 1):.1f} ms a case) after {setup:.0f} s of setup\n")
+    print("| outcome | cases | share |")
+    print("|---|---:|---:|")
+    for k in rows:
+        print(f"| {k} | {counts[k]} | {100 * counts[k] / n:.1f} % |")
+    print(f"| **total** | **{n}** | |")
+    print(f"| bugs (anything but a decode or a PixzipError) | {sum(v for k, v in counts.items() if k.startswith('BUG'))}"
+          f" | |")
+    print()
+    print("| measure | value | case |")
+    print("|---|---:|---|")
+    print(f"| slowest case | {slowest[0]:.3f} s | {slowest[1]} -> {slowest[2]} |")
+    print(f"| largest tracemalloc peak of a case | {biggest[0] / 2**20:.1f} MB | {biggest[1]} |")
+    print(f"| peak RSS of the process | {rss_mb():.0f} MB | {rss_start:.0f} MB after setup (torch, numba, models) |")
+    if bugs:
+        print(f"\n{len(bugs)} bugs; the first ones:\n")
+        for desc, o, data in bugs[:10]:
+            print(f"- {o.kind} ({o.seconds:.2f} s, {o.peak_bytes / 2**20:.0f} MB): {desc}; {len(data)} bytes"
+                  f"{': ' + o.detail.strip().splitlines()[-1] if o.detail else ''}")
+    if args.bugs:
+        Path(args.bugs).write_text(F.bug_report(bugs, limit=None) + "\n")
+    return 1 if bugs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
