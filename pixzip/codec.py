@@ -287,16 +287,6 @@ def _min_payload_bytes(net: IntGatedPixelCNN, n_symbols: int) -> int:
     return int(n_symbols * bits / 2 / 8) - 8
 
 
-def _tail_symbols(net: IntGatedPixelCNN) -> int:
-    """Symbols a range decoder may still give once it has read every word of
-    its payload: its state holds at most 64 bits, and each symbol takes at
-    least the bits of _min_payload_bytes; twice that, for a margin.  More
-    means the payload ran out long before the image (a lying header), and
-    the decoder stops at once instead of decoding the claimed image."""
-    top, low = float(net.exp[0]), float(net.exp[-1])
-    return math.ceil(2 * 64 / -math.log2(top / (top + 255 * low)))
-
-
 def model_for(header: Header, model=None) -> IntGatedPixelCNN:
     """The model a network payload needs: the one given (a model, a name or a
     .pxm path), checked against the file's name and hash, or the installed
@@ -341,7 +331,7 @@ def _decode_network(header: Header, payload, net: IntGatedPixelCNN, progress, ma
         raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
                            f"{header.width}x{header.height} image")
     _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory)
-    dec = coder.Decoder(bytes(payload), tail_symbols=_tail_symbols(net))
+    dec = coder.Decoder(bytes(payload), tail_bits=coder.TAIL_BITS)
 
     def source(counts, rows, cols, c):
         return dec.decode(counts)

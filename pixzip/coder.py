@@ -19,6 +19,8 @@ COUNT_DTYPE = np.float64
 # and another release may quantize differently: pyproject pins this version,
 # and the coder refuses to run on any other rather than make or misread files.
 CONSTRICTION = "0.5.0"
+TAIL_BITS = 256.0     # see Decoder
+TAIL_SLACK = 0.01
 
 
 def _check_version() -> None:
@@ -58,28 +60,35 @@ class Encoder:
 
 
 class Decoder:
-    def __init__(self, data: bytes, tail_symbols: int | None = None):
-        """``tail_symbols``: how many symbols may still be decoded once every
-        word has been read; more is a CorruptError (a payload that ran out)."""
+    def __init__(self, data: bytes, tail_bits: float | None = None):
+        """``tail_bits``: how many bits of information the symbols decoded
+        once every word has been read may still carry (their ideal code
+        length under the counts, plus TAIL_SLACK bits each for the coder's
+        quantization).  The coder's state holds 64 bits, so a real stream
+        ends well within 256; more is a CorruptError: a payload that ran out
+        under a header that claims a larger image, stopped at once."""
         _check_version()
         if len(data) % 4:
             raise CorruptError("payload length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._dec = constriction.stream.queue.RangeDecoder(words)
-        self._tail, self._after = tail_symbols, 0
+        self._tail, self._after, self._n_after = tail_bits, 0.0, 0
 
     def decode(self, counts) -> np.ndarray:
         c = _counts(counts)
         if not len(c):
             return np.zeros(0, dtype=np.int64)
-        if self._tail is not None and self._dec.maybe_exhausted():   # every word was read before this call
-            self._after += len(c)
-            if self._after > self._tail:
-                raise CorruptError("the payload ends long before the image does")
+        tail = self._tail is not None and self._dec.maybe_exhausted()   # every word was read before this call
         try:
-            return self._dec.decode(_FAMILY, c).astype(np.int64)
+            out = self._dec.decode(_FAMILY, c).astype(np.int64)
         except Exception as e:  # constriction raises on an impossible stream
             raise CorruptError(f"payload does not decode ({e})") from None
+        if tail:
+            self._after += cross_entropy_bits(out, c)
+            self._n_after += len(out)
+            if self._after > self._tail + TAIL_SLACK * self._n_after:
+                raise CorruptError("the payload ends long before the image does")
+        return out
 
     def exhausted(self) -> bool:
         return bool(self._dec.maybe_exhausted())

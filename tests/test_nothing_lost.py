@@ -323,9 +323,9 @@ def test_a_file_needing_more_decoder_memory_than_allowed_is_refused_and_never_ma
 
 
 def test_a_long_run_of_near_certain_symbols_at_the_end_still_decodes(network_payload):
-    """The decoder stops a payload that ran out (a lying header) once more than
-    _tail_symbols symbols follow its last word; a real file's last symbols,
-    the cheapest there are, stay within that."""
+    """The decoder stops a payload that ran out (a lying header) once the
+    symbols after its last word carry more than coder.TAIL_BITS; a real
+    file's last symbols, many and the cheapest there are, stay within that."""
     net = codec.load_model("default")
     img = np.full((40, 300, 3), 128, np.uint8)
     img[0, 0] = (3, 250, 17)
