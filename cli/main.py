@@ -343,7 +343,7 @@ def bench(paths, models, against, float_checkpoints, json_out) -> None:
     names = tuple(a for a in against.split(",") if a)
     try:
         images = bench_.image_files(paths)
-        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr,
+        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
             reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
                                           progress=bar.update)

@@ -14,7 +14,7 @@ from . import coder, container, intkernels, registry, stored
 from .container import Header
 from .errors import CorruptError, LimitError, UnknownModelError
 from .images import MODES, as_array, read_image_file
-from .metadata import Metadata, from_chunks, from_pil, to_chunks
+from .metadata import Metadata, format_id, from_chunks, from_pil, to_chunks
 from .intnet import IntGatedPixelCNN
 from .schedule import n_steps, plan, strip_layout
 from .wavefront import decode_image, decode_memory
@@ -206,7 +206,7 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
     if stats is not None:
         stats["payload"] = container.KINDS[kind]
     header = Header(name, mhash, h, w, MODES[c], strips, len(data), kind=kind, coder=coder_id,
-                    chunks=to_chunks(md))
+                    chunks=to_chunks(md), source_format=format_id(md))
     return container.pack(header, data, container.pixels_crc(pixels))
 
 
@@ -231,7 +231,7 @@ def read_header(data: bytes) -> Header:
 
 def header_metadata(header: Header) -> Metadata:
     """The metadata a file carries (ICC profile, EXIF, ..., original format)."""
-    return from_chunks(header.chunks)
+    return from_chunks(header.chunks, header.source_format)
 
 
 MEMORY_FLOOR = 256 << 20      # a decoder may always take this much

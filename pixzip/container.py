@@ -11,6 +11,9 @@ what a decoder must do with an unknown value):
     "8s"            first 8 bytes of the sha256 of the integer model file (kind 0 only)
     "I I B B"       height, width, channels (1 or 3), colour mode (0 = L, 1 = RGB)
     "I"             strip height of the decode schedule (0 = one strip)
+    "B"             original file format (0 unknown, 1 PNG, 2 TIFF, 3 WebP, 4 BMP,
+                    5 PPM, 6 JPEG, 7 GIF, 255 named by an "ofmt" chunk; others
+                    are read as unknown)
     "B"             number of chunks (0..32), then each chunk as
     "4s I" + data   tag (four ASCII letters), length, bytes: metadata such as
                     the ICC profile; lower-case tags are optional and skipped
@@ -78,6 +81,7 @@ class Header:
     kind: int = NETWORK
     coder: int = CODER
     chunks: tuple[tuple[bytes, bytes], ...] = field(default=())
+    source_format: int = 0     # see metadata.FORMAT_IDS
 
     @property
     def channels(self) -> int:
@@ -118,7 +122,7 @@ def pack(header: Header, payload: bytes, crc: int) -> bytes:
     mode = {v: k for k, v in MODES.items()}[header.mode]
     parts = [_START.pack(MAGIC, VERSION, 0), _KIND.pack(header.kind, header.coder), bytes([len(name)]), name,
              header.model_hash, _DIMS.pack(header.height, header.width, header.channels, mode, header.strip_height),
-             bytes([len(header.chunks)])]
+             bytes([header.source_format, len(header.chunks)])]
     for tag, data in header.chunks:
         if len(tag) != 4 or len(data) > MAX_CHUNK_BYTES:
             raise ValueError(f"bad chunk {tag!r}")
@@ -167,6 +171,7 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
     if flags & ~KNOWN_FLAGS:
         raise FormatError(f"unknown flags 0x{flags:02x}")
     chunks: list[tuple[bytes, bytes]] = []
+    source_format = 0
     if version == 1:
         kind, coder = NETWORK, CODER
         n = r.unpack(struct.Struct("B"))[0]
@@ -183,7 +188,7 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
         name = _name(r.take(n), kind != NETWORK)
         mhash = bytes(r.take(8)) if kind == NETWORK else b""
         h, w, channels, mode_id, strip = r.unpack(_DIMS)
-        n_chunks = r.unpack(struct.Struct("B"))[0]
+        source_format, n_chunks = r.unpack(struct.Struct("BB"))
         if n_chunks > MAX_CHUNKS:
             raise FormatError(f"{n_chunks} chunks (at most {MAX_CHUNKS})")
         for _ in range(n_chunks):
@@ -216,5 +221,6 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
         raise FormatError("trailing data after the checksum")
     payload = data[pos:pos + plen]
     (crc,) = _CRC.unpack_from(data, pos + plen)
-    header = Header(name, mhash, h, w, MODES[mode_id], strip, plen, version, flags, kind, coder, tuple(chunks))
+    header = Header(name, mhash, h, w, MODES[mode_id], strip, plen, version, flags, kind, coder, tuple(chunks),
+                    source_format)
     return header, payload, crc

@@ -20,6 +20,10 @@ DPI_TOLERANCE = 0.02          # PNG stores pixels per metre: dpi comes back with
 # chunk tags (lower case: a decoder that does not know one may skip it)
 FORMAT_TAG, ICC_TAG, EXIF_TAG, XMP_TAG, DPI_TAG, TEXT_TAG = b"ofmt", b"iccp", b"exif", b"xmpp", b"dpix", b"text"
 
+# the original format, as the header's byte (255: named by the "ofmt" chunk)
+FORMAT_IDS = {"PNG": 1, "TIFF": 2, "WEBP": 3, "BMP": 4, "PPM": 5, "JPEG": 6, "GIF": 7}
+NAMED_FORMAT = 255
+
 # info keys of Pillow's that describe the file's encoding, not the image
 _ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfif", "jfif_version", "jfif_unit",
                   "jfif_density", "adobe", "adobe_transform", "aspect", "background", "duration", "loop",
@@ -81,7 +85,7 @@ def from_pil(im) -> Metadata:
 
 def to_chunks(md: Metadata) -> tuple[tuple[bytes, bytes], ...]:
     out = []
-    if md.format:
+    if md.format and md.format not in FORMAT_IDS:
         out.append((FORMAT_TAG, md.format.encode("ascii", "replace")))
     if md.icc:
         out.append((ICC_TAG, bytes(md.icc)))
@@ -114,13 +118,22 @@ def _text(data: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def from_chunks(chunks) -> Metadata:
-    """The metadata of a header's chunks (unknown optional ones are skipped)."""
+def format_id(md: Metadata) -> int:
+    """The header's byte for the original format."""
+    return FORMAT_IDS.get(md.format, NAMED_FORMAT) if md.format else 0
+
+
+def from_chunks(chunks, source_format: int = 0) -> Metadata:
+    """The metadata of a header's chunks and format byte (unknown optional
+    chunks, and unknown format bytes, are skipped)."""
     from .errors import FormatError
     d = dict(chunks)
+    names = {v: k for k, v in FORMAT_IDS.items()}
     try:
         dpi = struct.unpack("<dd", d[DPI_TAG]) if DPI_TAG in d else None
-        return Metadata(format=d[FORMAT_TAG].decode("ascii") if FORMAT_TAG in d else None,
+        fmt = d[FORMAT_TAG].decode("ascii") if source_format == NAMED_FORMAT and FORMAT_TAG in d \
+            else names.get(source_format)
+        return Metadata(format=fmt,
                         icc=d.get(ICC_TAG), exif=d.get(EXIF_TAG), xmp=d.get(XMP_TAG), dpi=dpi,
                         text=_text(d[TEXT_TAG]) if TEXT_TAG in d else ())
     except (struct.error, UnicodeDecodeError, ValueError):

@@ -137,6 +137,7 @@ class Fields:
     n_chunks: int | None = None     # None: len(chunks)
     plen: int | None = None         # None: len(payload)
     header_crc: int | None = None   # None: the right one
+    source_format: int = 0          # the original-format byte (format 2)
 
     def encode(self) -> bytes:
         u8, u32, u64 = (lambda v: v & 0xFF), (lambda v: v & 0xFFFFFFFF), (lambda v: v & (1 << 64) - 1)
@@ -152,7 +153,7 @@ class Fields:
             if u8(self.kind) == NETWORK:
                 parts.append((self.mhash + bytes(8))[:8])
             parts += [struct.pack("<IIBBI", *dims),
-                      bytes([u8(len(self.chunks) if self.n_chunks is None else self.n_chunks)])]
+                      bytes([u8(self.source_format), u8(len(self.chunks) if self.n_chunks is None else self.n_chunks)])]
             for tag, data, declared in self.chunks:
                 parts += [struct.pack("<4sI", tag, u32(len(data) if declared is None else declared)), data]
             parts.append(struct.pack("<Q", u64(plen)))
@@ -166,7 +167,7 @@ def fields_of(data: bytes) -> Fields:
     mode_id = {v: k for k, v in container.MODES.items()}[h.mode]
     return Fields(h.version, h.version, h.flags, h.kind, h.coder, h.model_name.encode("ascii"), h.model_hash,
                   h.height, h.width, h.channels, mode_id, h.strip_height, [(t, d, None) for t, d in h.chunks],
-                  bytes(payload), crc)
+                  bytes(payload), crc, source_format=h.source_format)
 
 
 # ---------------------------------------------------------------- mutations

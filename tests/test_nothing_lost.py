@@ -331,3 +331,13 @@ def test_a_long_run_of_near_certain_symbols_at_the_end_still_decodes(network_pay
     img[0, 0] = (3, 250, 17)
     data = codec.compress(img, net)
     assert np.array_equal(codec.decompress(data, net), img)
+
+
+def test_an_unknown_original_format_byte_is_read_as_unknown():
+    img = photo_like(3, 4)
+    data = codec.compress(img, payload="raw", metadata=codec.Metadata(format="PNG"))
+    h, payload, crc = container.parse(data)
+    lie = container.pack(container.Header(**{**h.__dict__, "source_format": 200}), bytes(payload), crc)
+    out, md = codec.decompress_with_metadata(lie)
+    assert np.array_equal(out, img) and md.format is None
+    assert codec.header_metadata(h).format == "PNG"
