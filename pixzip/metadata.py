@@ -31,6 +31,11 @@ _ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfi
                   "compress_level", "optimize", "quality", "subsampling"}
 
 
+# descriptive TIFF tags that pixzip does not keep (it keeps the ICC profile and the resolution)
+_TIFF_TAGS = {270: "ImageDescription", 271: "Make", 272: "Model", 305: "Software", 306: "DateTime", 315: "Artist",
+              700: "XMP", 33432: "Copyright", 34665: "ExifIFD", 34853: "GPSInfo"}
+
+
 @dataclass(frozen=True)
 class Metadata:
     format: str | None = None                     # Pillow's name of the original file format
@@ -72,6 +77,9 @@ def from_pil(im) -> Metadata:
     dpi = info.get("dpi")
     keep_text = tuple((str(k), str(v)) for k, v in text.items() if k != XMP_KEY)
     dropped = sorted(k for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
+    tags = getattr(im, "tag_v2", None) if im.format == "TIFF" else None
+    if tags is not None:   # Pillow gives a TIFF's descriptive tags as tags, not as info
+        dropped += [f"TIFF tag {name}" for tag, name in _TIFF_TAGS.items() if tag in tags]
     return Metadata(
         format=im.format,
         icc=info.get("icc_profile") or None,
