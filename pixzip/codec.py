@@ -211,10 +211,11 @@ def compress(image, model=None, strip_rows: int | None = None, strip_height: int
 
 
 def warm_up(model=None) -> None:
-    """Load (or compile) the kernels with a 2x2 round trip, so that timings that
-    follow measure the coding alone."""
+    """Load (or compile) the kernels with a 2x2 round trip through the network
+    (the automatic choice would store so small an image raw, and compile
+    nothing), so that timings that follow measure the coding alone."""
     net = load_model(model)
-    decompress(compress(np.zeros((2, 2, net.colors), np.uint8), net), net)
+    decompress(compress(np.zeros((2, 2, net.colors), np.uint8), net, payload="network"), net)
 
 
 def ideal_bits(image, model=None) -> float:

@@ -109,3 +109,19 @@ def test_progress_counts_every_pixel_once(strip_height):
     seen.clear()
     codec.decompress(data, net, progress=seen.append)
     assert sum(seen) == 13 * 21
+
+
+def test_warm_up_runs_the_network_path(monkeypatch):
+    """The demo and the bench time the coding after warm_up: it must compile
+    the network's kernels, not store its tiny image raw."""
+    kinds = []
+    real = codec.compress
+
+    def spy(*args, **kwargs):
+        data = real(*args, **kwargs)
+        kinds.append(codec.read_header(data).kind)
+        return data
+
+    monkeypatch.setattr(codec, "compress", spy)
+    codec.warm_up(tiny_int_model(3))
+    assert kinds == [0]
