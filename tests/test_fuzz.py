@@ -376,6 +376,13 @@ def _lie_zero_payload(f, a, b, other, model):
     return f"zero payload of {len(f.payload)} bytes for {f.height}x{f.width}, CRC of a black image"
 
 
+def _lie_source_format(f, a, b, other, model):
+    f.source_format = (0, 1, 7, 8, 254, 255, b % 256)[a % 7]
+    if b % 2:   # and an "ofmt" chunk naming some format, or garbage
+        f.chunks = f.chunks[:MAX_CHUNKS - 1] + [(b"ofmt", (b"PNG", b"\xff\xfe", b"", b"X" * 300)[b // 2 % 4], None)]
+    return f"original-format byte {f.source_format}" + (" with an ofmt chunk" if b % 2 else "")
+
+
 def _lie_header_crc(f, a, b, other, model):
     f.header_crc = b
     return f"header CRC {b & 0xFFFFFFFF:08x}"
@@ -383,9 +390,9 @@ def _lie_header_crc(f, a, b, other, model):
 
 LIES = (_lie_dims_huge, _lie_dims_small, _lie_dims_bound, _lie_mode, _lie_kind, _lie_coder, _lie_strip,
         _lie_chunk_count, _lie_chunk_len, _lie_chunk_tag, _lie_plen, _lie_name, _lie_hash, _lie_version,
-        _lie_payload_from, _lie_pixcrc, _lie_zero_payload, _lie_header_crc)
-# The default run leaves out the claims at the payload-length bound: until the decoder
-# refuses them early (see the two tests of them below) each costs up to CASE_SECONDS.
+        _lie_payload_from, _lie_pixcrc, _lie_zero_payload, _lie_source_format, _lie_header_crc)
+# The default run leaves out the claims at the payload-length bound, which the two
+# tests of them below cover; each cost up to CASE_SECONDS before the decoder refused them early.
 LIES_DEFAULT = tuple(f for f in LIES if f is not _lie_dims_bound)
 
 
