@@ -65,6 +65,8 @@ _CHUNK = struct.Struct("<4sI")
 _LEN = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 _V1_REST = struct.Struct("<8sIIBBIQ")
+_U8 = struct.Struct("B")
+_U8U8 = struct.Struct("BB")
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,6 @@ class Header:
     @property
     def n_subpixels(self) -> int:
         return self.height * self.width * self.channels
-
-    def chunk(self, tag: bytes) -> bytes | None:
-        for t, data in self.chunks:
-            if t == tag:
-                return data
-        return None
 
 
 def pixels_crc(pixels) -> int:
@@ -174,7 +170,7 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
     source_format = 0
     if version == 1:
         kind, coder = NETWORK, CODER
-        n = r.unpack(struct.Struct("B"))[0]
+        n = r.unpack(_U8)[0]
         if not 1 <= n <= 64:
             raise FormatError("bad model name")
         name = _name(r.take(n), False)
@@ -182,13 +178,13 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
         mhash = bytes(mhash)
     else:
         kind, coder = r.unpack(_KIND)
-        n = r.unpack(struct.Struct("B"))[0]
+        n = r.unpack(_U8)[0]
         if n > 64:
             raise FormatError("bad model name")
         name = _name(r.take(n), kind != NETWORK)
         mhash = bytes(r.take(8)) if kind == NETWORK else b""
         h, w, channels, mode_id, strip = r.unpack(_DIMS)
-        source_format, n_chunks = r.unpack(struct.Struct("BB"))
+        source_format, n_chunks = r.unpack(_U8U8)
         if n_chunks > MAX_CHUNKS:
             raise FormatError(f"{n_chunks} chunks (at most {MAX_CHUNKS})")
         for _ in range(n_chunks):

@@ -115,10 +115,9 @@ def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool) 
     return decompressed_name(src, md)
 
 
-def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool) -> dict[str, Path | None]:
-    """Every input's output, refusing before any work when two inputs of
-    one command would write one output, or an output is another input."""
-    outs: dict[str, Path | None] = {}
+def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool) -> None:
+    """Refuse, before any work, two inputs of one command that would write
+    one output, or an output that is another input."""
     seen: dict[Path, str] = {}
     inputs = {Path(s).resolve(): s for s in sources if s != STDIO}
     if list(sources).count(STDIO) > 1:
@@ -127,9 +126,7 @@ def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool
         try:
             dst = output_for(src, output, to_stdout, decompress)
         except PixzipError:
-            outs[src] = None   # reported when this input is processed
-            continue
-        outs[src] = dst
+            continue   # reported when this input is processed
         if dst is None:
             continue
         key = dst.resolve()
@@ -138,7 +135,6 @@ def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool
         if key in inputs and inputs[key] != src:
             raise PixzipError(f"{src}: its output {dst} is another input of this command")
         seen[key] = src
-    return outs
 
 
 def _stat_key(path: Path):
@@ -157,6 +153,39 @@ def _remove_input(src: str, key, warnings: list[str]) -> None:
         warnings.append(f"{describe_os_error(src, e)}; not removed")
 
 
+def _destination(src: str, output, to_stdout: bool, force: bool, remove: bool, decompress: bool,
+                 warnings: list[str]) -> tuple[Path | None, bool]:
+    """(output path or None for stdout, whether to remove the input), checked
+    before any work; with stdout, --rm is ignored with a warning (zstd's rule)."""
+    dst = output_for(src, output, to_stdout, decompress)
+    if dst is not None:
+        _check_output(dst, src, force)
+        return dst, remove and src != STDIO      # standard input has no file to remove
+    _check_stdout()
+    if remove and src != STDIO:
+        warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
+    return None, False
+
+
+def _deliver(data: bytes, dst: Path | None, force: bool, what: str) -> None:
+    """Write ``data`` to stdout, or atomically to ``dst``: read back and
+    compared before it replaces anything, and synced."""
+    if dst is None:
+        _write_stdout(data)
+        return
+
+    def check(tmp):
+        if Path(tmp).read_bytes() != data:
+            raise PixzipError(f"{dst}: the written {what} does not read back the same")
+
+    try:
+        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data), overwrite=force, check=check)
+    except FileExistsError:
+        raise PixzipError(f"{dst}: already exists (use -f to overwrite)") from None
+    except OSError as e:
+        raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
+
+
 def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
                   remove=False, verify=False, strip_height=0, strip=False, progress=None) -> Result:
     """Compress one image file (or '-') to .pxz.  With ``remove``, the input
@@ -165,14 +194,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
     (with a warning), as zstd does."""
     name = _name(src)
     warnings: list[str] = []
-    dst = output_for(src, output, to_stdout, decompress=False)
-    if dst is None:
-        _check_stdout()
-        if remove and src != STDIO:
-            warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
-        remove = False
-    else:
-        _check_output(dst, src, force)
+    dst, remove = _destination(src, output, to_stdout, force, remove, False, warnings)
     if src == STDIO:
         data = sys.stdin.buffer.read()
         if not data:
@@ -190,36 +212,22 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
                          f"not compressed with --rm (compress it without --rm)")
     if md.dropped and not strip:
         warnings.append(f"{name}: not kept: {', '.join(md.dropped)}")
+    kept = md.stripped() if strip else md
     stats: dict = {}
     try:
-        archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress,
-                                 metadata=md, strip=strip, stats=stats)
+        archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress, metadata=kept,
+                                 stats=stats)
         if verify or remove:
             back, back_md = codec.decompress_with_metadata(archive, model)
-            if not np.array_equal(back, pixels) or back_md != (md.stripped() if strip else md):
+            if not np.array_equal(back, pixels) or back_md != kept:
                 raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    if dst is None:
-        _write_stdout(archive)
-    else:
-        def check(tmp):
-            if Path(tmp).read_bytes() != archive:
-                raise PixzipError(f"{dst}: the written archive does not read back the same")
-        _atomic(dst, lambda tmp: Path(tmp).write_bytes(archive), force, check)
-        if remove:
-            _remove_input(src, key, warnings)
+    _deliver(archive, dst, force, "archive")
+    if remove:
+        _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
                   stats.get("payload", ""))
-
-
-def _atomic(dst: Path, write, force: bool, check) -> None:
-    try:
-        atomic_write(dst, write, overwrite=force, check=check)
-    except FileExistsError:
-        raise PixzipError(f"{dst}: already exists (use -f to overwrite)") from None
-    except OSError as e:
-        raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
 
 
 def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False, remove=False,
@@ -231,14 +239,7 @@ def decompress_file(src: str, output: str | None = None, *, force=False, to_stdo
     ``force``; with ``remove``, the .pxz is deleted after that."""
     name = _name(src)
     warnings: list[str] = []
-    dst = output_for(src, output, to_stdout, decompress=True)
-    if dst is None:
-        _check_stdout()
-        if remove and src != STDIO:
-            warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
-        remove = False
-    else:
-        _check_output(dst, src, force)
+    dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings)
     key = _stat_key(Path(src)) if src != STDIO and Path(src).exists() else None
     data = _read_bytes(src)
     try:
@@ -252,15 +253,9 @@ def decompress_file(src: str, output: str | None = None, *, force=False, to_stdo
     if fmt is None:
         raise ImageError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
     image = encode_file(pixels, fmt, md, str(dst) if dst is not None else "<stdout>")
-    if dst is None:
-        _write_stdout(image)
-    else:
-        def check(tmp):
-            if Path(tmp).read_bytes() != image:
-                raise PixzipError(f"{dst}: the written image does not read back the same")
-        _atomic(dst, lambda tmp: Path(tmp).write_bytes(image), force, check)
-        if remove:
-            _remove_input(src, key, warnings)
+    _deliver(image, dst, force, "image")
+    if remove:
+        _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(image), pixels.size, warnings)
 
 

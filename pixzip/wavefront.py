@@ -11,7 +11,7 @@ random generator when sampling, or the known image when checking exactness.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numba
 import numpy as np
@@ -25,23 +25,36 @@ from .schedule import n_steps, plan, strip_layout
 Source = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 
+class _Layout(NamedTuple):
+    """The decoder's buffer sizes for an image, shared by ``decode_image`` and ``decode_memory``."""
+    nb: int       # strips
+    S: int        # rows per strip
+    last: int     # rows in the last strip
+    ring: int     # rows alive at once, plus those read above
+    cw: int       # columns each row keeps per layer (``K.column_ring``)
+    cap: int      # most positions in one step, padded
+
+
+def _layout(net: IntGatedPixelCNN, height: int, width: int, strip_height: int) -> _Layout:
+    R, k2 = net.reach, net.k2
+    lag = R + 1
+    nb, S = strip_layout(height, strip_height)
+    return _Layout(nb, S, height - (nb - 1) * S, min(S, (width + R) // lag + k2 + 3), K.column_ring(R, k2, lag),
+                   simd.padded(nb * min(S, (width + R) // lag + 2)))
+
+
 def decode_memory(net: IntGatedPixelCNN, height: int, width: int, strip_height: int = 0) -> int:
-    """Bytes that ``decode_image`` allocates for an image (the same shapes as
-    below), so that a file claiming an image whose decoding would take more
+    """Bytes that ``decode_image`` allocates for an image (the shapes of its
+    buffers), so that a file claiming an image whose decoding would take more
     memory than allowed is refused before anything is allocated.  Thin
     strips are what cost: every strip keeps its own rings."""
     prog = K.program(net)
-    R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
-    lag = R + 1
-    nb, S = strip_layout(height, strip_height)
-    ring = min(S, (width + R) // lag + k2 + 3)
-    cw = K.column_ring(R, k2, lag)
-    cap = simd.padded(nb * min(S, (width + R) // lag + 2))
-    threads = numba.get_num_threads()
-    images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C
-    rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)
+    k2, p, L, C = net.k2, net.p, net.layers, net.colors
+    nb, S, _, ring, cw, cap = _layout(net, height, width, strip_height)
+    images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C     # xi, out
+    rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)                          # V, LK, HB
     per_position = (L * simd.even(p) * 2 + prog.skip * 8 + simd.even(prog.hidden) * 2 + 256 * 8 + 8
-                    + threads * K.Scratch.bytes_per_row(prog))
+                    + numba.get_num_threads() * K.Scratch.bytes_per_row(prog))     # G, SK, HID, counts, scratch
     return images + rings + cap * per_position
 
 
@@ -55,19 +68,14 @@ def decode_image(net: IntGatedPixelCNN, height: int, width: int, source: Source,
     prog = K.program(net)
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
-    nb, S = strip_layout(height, strip_height)
-    last = height - (nb - 1) * S                       # rows in the last strip
-    ring = min(S, (width + R) // lag + k2 + 3)         # rows alive at once, plus those read above
+    nb, S, last, ring, cw, cap = _layout(net, height, width, strip_height)
     zero = ring                                        # a slot that stays zero (rows above a strip)
     xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
     xflat = xi.reshape(nb, S + k2 + 1, -1)
     # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see intkernels)
-    cw = K.column_ring(R, k2, lag)
     V = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
     LK = np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32)
     HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
-    cap = nb * min(S, (width + R) // lag + 2)          # most tasks in one step
-    cap = simd.padded(cap)
     G = np.zeros((L, cap, simd.even(p)), np.int16)
     SK = np.zeros((cap, prog.skip), np.float64)
     HID = np.zeros((cap, simd.even(prog.hidden)), np.int16)
