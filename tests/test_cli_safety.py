@@ -47,10 +47,10 @@ def read_pixels(path):
         return np.asarray(im)
 
 
-def network_archive(src, dst):
+def network_archive(src, dst, net=None):
     """An archive whose payload is the network's (the tiny random models never
     beat the stored payloads, so the automatic choice would store the pixels)."""
-    data = codec.compress(str(src), tiny_int_model(3), payload="network")
+    data = codec.compress(str(src), net or tiny_int_model(3), payload="network")
     assert codec.read_header(data).kind == container.NETWORK
     Path(dst).write_bytes(data)
     return Path(dst)
@@ -124,15 +124,17 @@ def cli_run(args, models, timeout=120):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """Models tiny3/tiny1, a 768x512 photo-like PNG and its network-payload archive."""
+    """Models tiny3/tiny1, a 768x512 photo-like PNG and its network-payload archive.
+    This tiny3 has 6 layers of 12 channels, so that coding the photo takes a few
+    seconds on a fast CPU too: a signal must land while the work is going on."""
     root = tmp_path_factory.mktemp("cli_safety")
     models = root / "models"
     models.mkdir()
-    for colors in (3, 1):
-        net = tiny_int_model(colors)
+    slow = tiny_int_model(3, layers=6, channels=12, name="tiny3")
+    for net in (slow, tiny_int_model(1)):
         (models / f"{net.name}.pxm").write_bytes(net.to_bytes())
     png = save_png(photo_pixels(), root / "photo.png")
-    pxz = network_archive(png, root / "photo.png.pxz")
+    pxz = network_archive(png, root / "photo.png.pxz", slow)
     return {"models": models, "png": png, "pxz": pxz}
 
 
@@ -221,7 +223,6 @@ def _interrupt(args, models, sig, logs):
                 if b"px" in err_path.read_bytes():     # the progress bar: well into the work
                     break
                 time.sleep(0.05)
-            time.sleep(0.2)
             assert p.poll() is None, (f"the process ended (rc {p.returncode}) before it could be "
                                       f"signalled: {err_path.read_text(errors='replace')}")
             p.send_signal(sig)
