@@ -21,8 +21,8 @@ import numba
 import numpy as np
 import torch
 
-from pixzip import codec, registry
-from pixzip.images import read_image
+from pixzip.codec import api as codec, registry
+from pixzip.codec.images import read_image
 
 
 @click.command()
@@ -35,7 +35,7 @@ def main(images, model, crop, threads, repeat):
     if threads:
         torch.set_num_threads(threads)
         numba.set_num_threads(threads)
-    net = registry.load(model)
+    net = registry.load_model(model)
     codec.warm_up(net)
     rows = []
     print("| image | size | encode s | decode s | encode MB | decode MB | bits/sub-px | cross-entropy | overhead "

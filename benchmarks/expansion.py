@@ -12,9 +12,9 @@ import click
 import numpy as np
 from PIL import Image
 
-from pixzip import codec
-from pixzip.demo import SAMPLE
-from pixzip.images import read_image
+from pixzip.codec import api as codec
+from pixzip.app.demo import SAMPLE
+from pixzip.codec.images import read_image
 
 
 def png_bytes(img: np.ndarray) -> int:

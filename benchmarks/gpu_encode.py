@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 import torch
 
-from pixzip import codec, registry
-from pixzip.images import read_image
+from pixzip.codec import api as codec, registry
+from pixzip.codec.images import read_image
 
 
 def _timed(fn, repeat: int):
@@ -39,7 +39,7 @@ def _timed(fn, repeat: int):
 def main(images, model, repeat, out):
     if not torch.cuda.is_available():
         raise click.ClickException("no CUDA device here")
-    net = registry.load(model)
+    net = registry.load_model(model)
     warm = read_image(images[0])[:64, :64]
     for device in ("cuda", "cpu"):
         codec.compress(warm, net, device=device)

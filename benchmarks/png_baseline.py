@@ -16,7 +16,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from pixzip.datasets import load_images
+from pixzip.learn.datasets import load_images
 
 
 @click.command()

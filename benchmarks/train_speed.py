@@ -19,9 +19,9 @@ import click
 import numpy as np
 import torch
 
-from pixzip.datasets import ImageSet
-from pixzip.networks import ModelConfig, build_model
-from pixzip.training import TrainConfig, Trainer, pick_device
+from pixzip.learn.datasets import ImageSet
+from pixzip.learn.networks import ModelConfig, build_model
+from pixzip.learn.training import TrainConfig, Trainer, pick_device
 
 
 @click.command()

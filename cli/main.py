@@ -1,4 +1,8 @@
-"""The pixzip command line: a thin click wrapper over the library."""
+"""The pixzip command line: a thin click wrapper over the library.
+
+Each command imports what it needs when it runs, so that ``pixzip --help``
+and ``pixzip info`` start at once, and decoding never imports torch.
+"""
 from __future__ import annotations
 
 import sys
@@ -7,9 +11,7 @@ from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from tqdm import tqdm
 
-from pixzip import api, files
 from pixzip.errors import PixzipError
 
 
@@ -37,7 +39,7 @@ def _on_signal(signum, frame):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pixzip")
+@click.version_option(None, "-V", "--version", package_name="pixzip")
 def main() -> None:
     """pixzip: lossless image compression with a Gated PixelCNN."""
 
@@ -101,6 +103,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
     may change (the others must be left out or match the run)."""
     if resume:   # the options given on the command line, not their defaults
         kw = {k: v for k, v in kw.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
+    from pixzip.learn import api
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
                   threads=threads, max_minutes=max_minutes, gray=gray, **kw)
@@ -115,6 +118,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
 @click.option("--batch-size", type=int, default=64, show_default=True)
 def eval_(checkpoint, data, device, batch_size) -> None:
     """Print the bits/dim of a checkpoint on DATA..."""
+    from pixzip.learn import api
     try:
         bpd, n_images = api.evaluate(checkpoint, list(data), device=device, batch_size=batch_size)
     except (ValueError, FileNotFoundError) as e:
@@ -133,6 +137,7 @@ def eval_(checkpoint, data, device, batch_size) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     """Draw N samples autoregressively and save them as a grid image."""
+    from pixzip.learn import api
     hw = _size(size) if size else None
     t0 = time.perf_counter()
     try:
@@ -146,6 +151,7 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
 def _bar(desc: str, quiet: bool = False, progress: bool | None = None):
     """A progress bar on stderr that appears only for work longer than a second,
     when stderr is a terminal or ``progress`` asks for one (never with -q)."""
+    from tqdm import tqdm
     show = sys.stderr.isatty() if progress is None else progress
     return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr,
                 disable=quiet or not show)
@@ -181,6 +187,7 @@ def _check_single(sources, output, to_stdout) -> None:
 
 def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
     """Refuse, before any work, two inputs that would write one output."""
+    from pixzip.app import files
     try:
         files.check_outputs(sources, output, to_stdout, decompress)
     except PixzipError as e:
@@ -207,7 +214,8 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 def compress(sources, output, model, level, force, to_stdout, keep, remove, verify, strip, strip_height,
              quiet, progress) -> None:
     """Compress images (FILE... or - for stdin) to .pxz files: photo.png -> photo.png.pxz."""
-    from pixzip import registry
+    from pixzip.app import files
+    from pixzip.codec import registry
     _check_single(sources, output, to_stdout)
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
@@ -246,6 +254,7 @@ def compress(sources, output, model, level, force, to_stdout, keep, remove, veri
 @_progress
 def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet, progress) -> None:
     """Decompress .pxz files (FILE... or - for stdin): photo.png.pxz -> photo.png, with its metadata."""
+    from pixzip.app import files
     _check_single(sources, output, to_stdout)
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
@@ -270,6 +279,8 @@ def decompress(sources, output, model, force, to_stdout, keep, remove, strip, qu
 @_progress
 def test_(sources, model, quiet, progress) -> None:
     """Decode .pxz files and verify them without writing anything."""
+    from pixzip.app import files
+
     def one(src):
         with _bar(f"test {src}", quiet, progress) as bar:
             files.test_file(src, model=model, progress=bar.update)
@@ -283,6 +294,8 @@ def test_(sources, model, quiet, progress) -> None:
 @click.argument("sources", nargs=-1, required=True)
 def info(sources) -> None:
     """Show the header of .pxz files: model, size, payload, metadata."""
+    from pixzip.app import files
+
     def one(src):
         for key, value in files.info(src).items():
             click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {value}")
@@ -293,24 +306,24 @@ def info(sources) -> None:
 @main.command()
 def models() -> None:
     """List the installed integer models."""
-    from pixzip import registry
+    from pixzip.codec import registry
     found = registry.available()
     if not found:
         click.echo("no models installed")
     for alias, target in sorted(registry.aliases().items()):
         click.echo(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}")
     for name, path in found.items():
-        net = registry.load(path)
+        net = registry.load_model(path)
         c = net.config
-        click.echo(f"{name:12} {net.sha256[:16]}  {'RGB' if c['colors'] == 3 else 'L'}  "
-                   f"{c['channels']}ch x {c['layers']} layers, k={c['kernel']}  {path.stat().st_size} bytes")
+        click.echo(f"{name:12} {net.sha256[:16]}  {'RGB' if c.colors == 3 else 'L'}  "
+                   f"{c.channels}ch x {c.layers} layers, k={c.kernel}  {path.stat().st_size} bytes")
 
 
 @main.command()
 @click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
 def demo(model) -> None:
     """Compress the bundled sample photo, decode it, verify it, compare with PNG."""
-    from pixzip import demo as demo_
+    from pixzip.app import demo as demo_
     click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
     try:
         r = demo_.run(model, on_warm_up=lambda: click.echo(
@@ -335,11 +348,13 @@ def demo(model) -> None:
 @click.option("--against", default="png,webp,jxl", show_default=True, help="Classical codecs to compare with.")
 @click.option("--float", "float_checkpoints", multiple=True, type=click.Path(dir_okay=False),
               help="Float checkpoint of each -m model in turn, for its bits/dim "
-                   "(default: NAME.pt beside a shipped NAME.pxm).")
+                   "(default: NAME.safetensors beside a shipped NAME.pxm).")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write JSON here.")
 def bench(paths, models, against, float_checkpoints, json_out) -> None:
     """Real compressed sizes and times against the models' bits/dim and PNG, WebP, JPEG-XL."""
-    from pixzip import bench as bench_
+    from tqdm import tqdm
+
+    from pixzip.app import bench as bench_
     names = tuple(a for a in against.split(",") if a)
     try:
         images = bench_.image_files(paths)
@@ -370,7 +385,7 @@ def bench(paths, models, against, float_checkpoints, json_out) -> None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing model file.")
 def export_(checkpoint, out, name, calib, val, force) -> None:
     """Freeze a trained float model into an integer model file (NAME.pxm unless -o names it)."""
-    from pixzip.export import export_checkpoint
+    from pixzip.learn.export import export_checkpoint
     out = out or f"{name}.pxm"
     try:
         r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None, overwrite=force)

@@ -1,13 +1,45 @@
-"""pixzip: lossless image compression with a Gated PixelCNN."""
-from .codec import compress, decompress, decompress_with_metadata, read_header
+"""pixzip: lossless image compression with a Gated PixelCNN.
+
+    import pixzip
+    data = pixzip.compress("photo.png")        # bytes of a .pxz file
+    pixels = pixzip.decompress(data)           # (H, W, C) uint8, pixel-exact
+
+The coding path (``pixzip.codec``) needs numpy, numba, constriction and
+Pillow, never torch; training and export (``pixzip.learn``) need torch
+(``pip install 'pixzip[train]'``).  Names load on first use, so that
+importing pixzip costs nothing.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .errors import PixzipError
-from .networks import GatedPixelCNN, ModelConfig, PixelCNN, build_model
 
-try:
-    from importlib.metadata import PackageNotFoundError, version as _version
-    __version__ = _version("pixzip")
-except PackageNotFoundError:   # a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:
+    from .codec.api import compress, decompress, decompress_with_metadata, read_header
 
-__all__ = ["GatedPixelCNN", "ModelConfig", "PixelCNN", "PixzipError", "build_model", "compress", "decompress",
-           "read_header", "decompress_with_metadata", "__version__"]
+_LAZY = {"compress": "pixzip.codec.api", "decompress": "pixzip.codec.api",
+         "decompress_with_metadata": "pixzip.codec.api", "read_header": "pixzip.codec.api"}
+
+__all__ = ["PixzipError", "__version__", "compress", "decompress", "decompress_with_metadata", "read_header"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            value = version("pixzip")       # the one place it is set is pyproject.toml
+        except PackageNotFoundError:        # a source tree that is not installed
+            value = "0.0.0+unknown"
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pixzip' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

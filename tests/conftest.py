@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixzip import ModelConfig, build_model
+from pixzip.learn import ModelConfig, build_model
 
 
 def tiny_model(arch="gated", colors=3, channels=6, layers=2, kernel=3, n_classes=0, seed=0, dtype=torch.float64,
@@ -27,8 +27,8 @@ _INT_MODELS = {}
 def tiny_int_model(colors=3, layers=2, kernel=3, channels=None, name=None):
     """A small randomly initialised model exported to the integer network.
     Losslessness must not depend on training, so the codec is tested with these."""
-    from pixzip.export import export_gated
-    from pixzip.intnet import IntGatedPixelCNN
+    from pixzip.learn.export import export_gated
+    from pixzip.codec.modelfile import ModelFile
 
     channels = channels or (6 if colors == 3 else 4)
     key = (colors, layers, kernel, channels, name)
@@ -37,7 +37,7 @@ def tiny_int_model(colors=3, layers=2, kernel=3, channels=None, name=None):
         rng = np.random.default_rng(5)
         calib = [rng.integers(0, 256, (12, 12, colors), dtype=np.uint8) for _ in range(4)]
         net = export_gated(model, calib, name or f"tiny{colors}")
-        _INT_MODELS[key] = IntGatedPixelCNN.from_bytes(net.to_bytes())
+        _INT_MODELS[key] = ModelFile.from_bytes(net.to_bytes())
     return _INT_MODELS[key]
 
 
@@ -62,6 +62,6 @@ def network_payload(monkeypatch):
 
     import inspect
 
-    from pixzip import codec
+    from pixzip.codec import api as codec
     if "payload" in inspect.signature(codec.compress).parameters:   # (pixzip before 0.2 had no choice)
         monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, payload="network"))

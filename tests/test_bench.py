@@ -8,9 +8,9 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from pixzip import bench
-from pixzip.checkpoints import atomic_torch_save
+from pixzip.cli.main import main
+from pixzip.app import bench
+from pixzip.learn.checkpoints import atomic_torch_save
 
 from .conftest import tiny_model
 
@@ -50,7 +50,7 @@ def test_bench_reports_the_float_model_when_given_its_checkpoint(folder, tmp_pat
     atomic_torch_save({"model_config": model.config.to_dict(), "model": model.state_dict()}, ckpt)
     reports, summary = bench.run([folder / "b_noise.png"], "tiny3", ("png",), float_checkpoints=[ckpt])
     x = torch.from_numpy(np.asarray(Image.open(folder / "b_noise.png")).transpose(2, 0, 1)[None].copy())
-    from pixzip.likelihood import LN2, nll_nats
+    from pixzip.learn.likelihood import LN2, nll_nats
     with torch.no_grad():
         expected = nll_nats(model(x), x, reduction="sum").item() / x.numel() / LN2
     assert reports[0].models["pixzip-tiny3"].float_bpd == pytest.approx(expected)
@@ -62,7 +62,7 @@ def test_the_float_bits_per_dim_of_an_image_taller_than_a_strip_match_one_pass()
     rows = 2 * bench.FLOAT_TILE_PIXELS // 256 + 40        # a 256-wide image of two strips and a part
     pixels = np.random.default_rng(3).integers(0, 256, (rows, 256, 3), dtype=np.uint8)
     x = torch.from_numpy(pixels.transpose(2, 0, 1)[None].copy())
-    from pixzip.likelihood import LN2, nll_nats
+    from pixzip.learn.likelihood import LN2, nll_nats
     with torch.no_grad():
         expected = nll_nats(model(x), x, reduction="sum").item() / x.numel() / LN2
     assert bench.float_bpd(model, pixels) == pytest.approx(expected, rel=1e-10)

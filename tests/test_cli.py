@@ -3,7 +3,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
+from pixzip.cli.main import main
 
 from .test_training import make_npz
 
@@ -61,7 +61,7 @@ def test_resume_without_checkpoint(tmp_path, rng):
 
 def test_resume_keeps_the_runs_settings_and_changes_only_what_may_change(trained):
     data, ckpt = trained                 # a run of 3 steps at batch 4
-    from pixzip.checkpoints import load_checkpoint
+    from pixzip.learn.checkpoints import load_checkpoint
     r = CliRunner().invoke(main, ["train", str(data), "--out", str(ckpt), "--resume", "--device", "cpu"])
     assert r.exit_code == 0, r.output   # no --steps: the run's own 3 steps, not the option's default
     assert load_checkpoint(ckpt)["step"] == 3

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
+from pixzip.cli.main import main
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_info_test_models(images, tmp_path):
 def test_binary_is_never_written_to_a_terminal(images, tmp_path, monkeypatch):
     import sys
 
-    from pixzip import files
+    from pixzip.app import files
     from pixzip.errors import PixzipError
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import main
-from pixzip import codec, container
+from pixzip.cli.main import main
+from pixzip.codec import api as codec, container
 
 from .conftest import tiny_int_model
 
@@ -269,8 +269,8 @@ def test_an_interruption_while_the_output_is_written_removes_the_temp_file_and_k
         small, monkeypatch, capsys):
     """The window the subprocess tests cannot aim at: the signal arrives while
     the temp file is being written.  Through ``entry``, as the console script runs."""
-    from cli.main import entry
-    from pixzip import files
+    from pixzip.cli.main import entry
+    from pixzip.app import files
 
     real = files.atomic_write
 
@@ -377,7 +377,7 @@ def test_decompress_refuses_to_overwrite_an_existing_file_without_force(small, f
 
 
 def test_decompress_without_force_never_replaces_a_file_that_appears_while_it_decodes(small, monkeypatch):
-    from pixzip import files
+    from pixzip.app import files
     work = small["dir"]
     pxz = network_archive(small["a"], work / "a.png.pxz")
     small["a"].unlink()
@@ -396,7 +396,8 @@ def test_decompress_without_force_never_replaces_a_file_that_appears_while_it_de
 
 def _failing_write(kind):
     """A wrapper of files.atomic_write whose write step fails in one way."""
-    from pixzip import atomic, files
+    from pixzip import atomic
+    from pixzip.app import files
     real = files.atomic_write
 
     def wrapped(path, write, **kw):
@@ -435,7 +436,7 @@ def test_decompress_force_replaces_the_old_file_only_with_a_complete_verified_on
 
 def _lossy_writer(monkeypatch):
     """The image writer flips one bit of the pixels it writes."""
-    from pixzip import images
+    from pixzip.codec import images
     real = images.encode_image
 
     def lossy(im, fmt, md):
@@ -482,7 +483,7 @@ def test_decompress_force_swaps_in_the_new_file_only_once_it_is_complete(small, 
 
 def test_compress_rm_deletes_the_input_only_after_the_archive_on_disk_decodes_pixel_exact(small, monkeypatch,
                                                                                             force_network):
-    from pixzip import files
+    from pixzip.app import files
     src = small["a"]
     checked = []
     real = files._remove_input
@@ -537,7 +538,7 @@ def test_compress_rm_keeps_the_input_when_the_target_is_unwritable(small, readon
 
 
 def test_compress_rm_keeps_an_input_that_changes_while_it_is_compressed(small, monkeypatch):
-    from pixzip import files
+    from pixzip.app import files
     src = small["a"]
     real = files.codec.compress
 

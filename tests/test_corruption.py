@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from pixzip import codec, container
+from pixzip.codec import api as codec, container
 from pixzip.errors import CorruptError, FormatError, LimitError, PixzipError, TruncatedError, UnknownModelError
 
 from .conftest import tiny_int_model

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixzip.datasets import CropSampler, DataError, load_images
+from pixzip.learn.datasets import CropSampler, DataError, load_images
 
 
 def write_images(folder, rng):
@@ -76,7 +76,7 @@ def test_bad_npz(tmp_path):
 
 def test_crop_sampler_shapes_and_resumable_state(tmp_path, rng):
     imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (4, 4, 3), (20, 8, 3)]]
-    from pixzip.datasets import ImageSet
+    from pixzip.learn.datasets import ImageSet
     s = CropSampler(ImageSet(imgs), crop=6, seed=3, flip=True)
     assert 1 not in s.eligible.tolist()  # too small for the crop
     x, y = s.batch(5)
@@ -89,14 +89,14 @@ def test_crop_sampler_shapes_and_resumable_state(tmp_path, rng):
 
 
 def test_whole_images_need_one_size(rng):
-    from pixzip.datasets import ImageSet
+    from pixzip.learn.datasets import ImageSet
     imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(4, 4, 1), (5, 4, 1)]]
     with pytest.raises(DataError, match="--crop"):
         CropSampler(ImageSet(imgs), crop=None, seed=0)
 
 
 def test_downscaled_copies_are_box_averages_with_their_labels(rng):
-    from pixzip.datasets import ImageSet, with_downscaled
+    from pixzip.learn.datasets import ImageSet, with_downscaled
     imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (3, 2, 3)]]
     d = with_downscaled(ImageSet(imgs, np.array([4, 7]), ["a", "b"]), 2)
     # a: 1/2 and 1/4; b: 1/2 only (1/4 would be empty)

@@ -8,9 +8,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pixzip import codec
-from pixzip.intnet import ACT_MAX, GATE_LIMIT, requant_scalar
-from pixzip.wavefront import decode_image
+from pixzip.codec import api as codec
+from pixzip.codec.contract import ACT_MAX, GATE_LIMIT
+from pixzip.codec.reference import requant_scalar
+from pixzip.codec.wavefront import decode_image
+
+from pixzip.codec.reference import network as ref
 
 from .conftest import tiny_int_model
 
@@ -26,7 +29,7 @@ def test_decoder_steps_equal_full_pass(colors, layers, kernel, shape):
     net = tiny_int_model(colors, layers, kernel)
     img = image(*shape, colors, seed=layers)
     x = torch.from_numpy(img)
-    full = net.counts(net.logits(x[None]))[0]
+    full = ref(net).counts(ref(net).logits(x[None]))[0]
     seen = torch.zeros(shape + (colors,), dtype=torch.bool)
 
     def teacher(counts, rows, cols, c):
@@ -44,12 +47,12 @@ def test_decoder_steps_equal_full_pass(colors, layers, kernel, shape):
 def test_tiling_and_batch_do_not_change_integers():
     net = tiny_int_model(3, 3, 5)
     imgs = torch.from_numpy(np.stack([image(23, 17, 3, s) for s in range(3)]))
-    whole = net.counts(net.logits(imgs))
+    whole = ref(net).counts(ref(net).logits(imgs))
     for b in range(3):
-        single = net.counts(net.logits(imgs[b:b + 1]))[0]
+        single = ref(net).counts(ref(net).logits(imgs[b:b + 1]))[0]
         assert torch.equal(single, whole[b])
         for strip in (1, 2, 5, 8, 23):
-            tiled = torch.cat([net.strip_counts(imgs[b], a, min(23, a + strip)) for a in range(0, 23, strip)])
+            tiled = torch.cat([ref(net).strip_counts(imgs[b], a, min(23, a + strip)) for a in range(0, 23, strip)])
             assert torch.equal(tiled, whole[b]), f"strip {strip}"
 
 
@@ -65,7 +68,7 @@ def test_threads_do_not_change_integers_or_files(strip_height):
         for threads in (1, 2):
             torch.set_num_threads(threads)
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-            results.append((net.logits(torch.from_numpy(img)[None]),
+            results.append((ref(net).logits(torch.from_numpy(img)[None]),
                             codec.compress(img, net, strip_height=strip_height, payload="network")))
         assert torch.equal(results[0][0], results[1][0])
         assert results[0][1] == results[1][1]
@@ -94,21 +97,22 @@ def test_float32_accumulation_matches_int64_reference():
     float64 requantization are exact under the export bounds."""
     net = tiny_int_model(3, 3, 5)
     t, cfg = net.tensors, net.config
-    layers = {f"{kind}.{l}": getattr(net, kind.replace("_conv", "_conv"))[l]
-              for kind in ("v_conv", "link", "h_conv", "skip", "h_out") for l in range(3)}
-    layers.update(head1=net.head1, head2=net.head2)
+    r = ref(net)
+    layers = {f"{kind}.{l}": getattr(r, kind)[l] for kind in ("v_conv", "link", "h_conv", "skip", "h_out")
+              for l in range(3)}
+    layers.update(head1=r.head1, head2=r.head2)
     for name, lin in layers.items():
-        assert (cfg["bound"][name] < 2 ** 24) == (len(lin.chunks) == 1 and not lin.split), name
+        assert (cfg.bound[name] < 2 ** 24) == (len(lin.chunks) == 1 and not lin.split), name
         w = lin.weight.to(torch.int64)          # the layer's own input order (conv taps are reordered)
         assert sorted(w.flatten().tolist()) == sorted(t[name + ".w"].astype(np.int64).flatten().tolist())
         b = torch.from_numpy(t[name + ".b"])
         m = torch.from_numpy(t[name + ".m"])
-        shift = cfg["shift"][name]
+        shift = cfg.shift[name]
         limit = GATE_LIMIT if name.startswith("link") else (255 if name in ("v_conv.0", "h_conv.0") else ACT_MAX)
         worst = torch.sign(w) * limit                      # row o maximises |acc| of output o
         a = torch.cat([worst, -worst, torch.randint(-limit, limit + 1, (32, w.shape[1]))])
-        ref = ((a @ w.T + b) * m + (1 << (shift - 1))) >> shift
-        assert torch.equal(lin(a).to(torch.int64), ref), name
+        want = ((a @ w.T + b) * m + (1 << (shift - 1))) >> shift
+        assert torch.equal(lin(a).to(torch.int64), want), name
 
 
 @pytest.mark.parametrize("max_in,k", [(ACT_MAX, 400), (GATE_LIMIT, 300), (GATE_LIMIT, 3)])
@@ -116,7 +120,7 @@ def test_layers_past_the_float32_bound_are_split_exactly(max_in, k):
     """A layer whose sums can pass 2^24 is chunked (and its inputs split into
     digits when that saves chunks); at worst-case inputs it still gives the
     int64 reference."""
-    from pixzip.intnet import IntLinear
+    from pixzip.codec.reference import IntLinear
     rng = np.random.default_rng(k)
     w = rng.integers(-511, 512, (24, k))
     w[:, 0] = 511
@@ -129,8 +133,8 @@ def test_layers_past_the_float32_bound_are_split_exactly(max_in, k):
     wt = torch.from_numpy(w)
     worst = torch.sign(wt) * max_in
     a = torch.cat([worst, -worst, torch.randint(-max_in, max_in + 1, (16, k))])
-    ref = ((a @ wt.T + torch.from_numpy(b)) * torch.from_numpy(m) + (1 << (shift - 1))) >> shift
-    assert torch.equal(lin(a).to(torch.int64), ref)
+    want = ((a @ wt.T + torch.from_numpy(b)) * torch.from_numpy(m) + (1 << (shift - 1))) >> shift
+    assert torch.equal(lin(a).to(torch.int64), want)
 
 
 def test_requantization_rounds_half_up_on_negatives():
@@ -141,7 +145,7 @@ def test_requantization_rounds_half_up_on_negatives():
 
 @pytest.mark.parametrize("h,w,lag", [(1, 1, 3), (5, 2, 4), (3, 9, 2), (7, 7, 1)])
 def test_schedule_visits_every_pixel_once_when_ready(h, w, lag):
-    from pixzip.schedule import n_steps, plan
+    from pixzip.codec.schedule import n_steps, plan
 
     done = np.zeros((h, w), dtype=bool)
     for t, _, rows, cols, _ in plan(h, w, lag, 1, h, 0, n_steps(h, w, lag)):
@@ -160,7 +164,7 @@ def test_strips_are_independent_images_decoded_in_lockstep(strip_height):
     net = tiny_int_model(3, 2, 3)
     img = image(13, 10, 3, 6)
     x = torch.from_numpy(img)
-    full = torch.cat([net.counts(net.logits(x[None, a:a + strip_height]))[0]
+    full = torch.cat([ref(net).counts(ref(net).logits(x[None, a:a + strip_height]))[0]
                       for a in range(0, 13, strip_height)])
 
     def teacher(counts, rows, cols, c):
@@ -179,10 +183,11 @@ def test_encoder_kernel_equals_full_pass(colors, layers, kernel, start, stop):
     """The encoder's compiled pass over a block of rows (with its halo), and
     its head run on the positions in any order, give the counts of the
     reference full pass over the whole image."""
-    from pixzip.intkernels import counts, program, row_heads
+    from pixzip.codec.kernels.encoder import counts, row_heads
+    from pixzip.codec.kernels.program import program
     net = tiny_int_model(colors, layers, kernel)
     img = image(11, 7, colors, seed=start)
-    full = net.counts(net.logits(torch.from_numpy(img)[None]))[0].numpy()
+    full = ref(net).counts(ref(net).logits(torch.from_numpy(img)[None]))[0].numpy()
     prog = program(net)
     heads = row_heads(prog, img, start, stop)[None]
     n = (stop - start) * 7
@@ -227,27 +232,6 @@ def test_decoder_memory_grows_with_the_width_not_its_square():
     assert peaks[1] / peaks[0] < 2.4, peaks
 
 
-def test_cached_kernels_older_than_what_they_compile_in_are_dropped(tmp_path):
-    """numba ties a cached kernel to its own file only; intkernels drops the
-    cached code of its kernels that is older than simd.py or intnet.py."""
-    import os
-
-    from pixzip.intkernels import drop_stale_cache
-    dep = tmp_path / "simd.py"
-    dep.write_text("# a dependency")
-    old, new, other = (tmp_path / "intkernels.gemm-1.py311.nbi", tmp_path / "intkernels.gemm-1.py311.1.nbc",
-                       tmp_path / "wavefront.step-1.py311.nbi")
-    for f in (old, new, other):
-        f.write_bytes(b"x")
-    t = dep.stat().st_mtime
-    os.utime(old, (t - 100, t - 100))
-    os.utime(other, (t - 100, t - 100))
-    os.utime(new, (t + 100, t + 100))
-    assert drop_stale_cache(tmp_path, [dep]) == [old]
-    assert not old.exists() and new.exists() and other.exists()
-    assert drop_stale_cache(tmp_path / "missing", [dep]) == []
-
-
 @given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 6), st.integers(1, 4), st.integers(0, 3),
        st.integers(1, 5))
 @settings(max_examples=60, deadline=None)
@@ -255,7 +239,7 @@ def test_the_step_plan_is_the_schedule(S, w, lag, n_strips, short, chunk):
     """schedule.plan gives, step by step, the (strip, row) pairs of the rows
     whose columns j..j+ahead meet the image (ahead 0: the decoded rows; > 0:
     the vertical frontier's), strip-major, the shorter last strip cut."""
-    from pixzip.schedule import n_steps, plan
+    from pixzip.codec.schedule import n_steps, plan
 
     last = max(1, S - short) if n_strips > 1 else S   # only the last of several strips is shorter
     for ahead in (0, 3):

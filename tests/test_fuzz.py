@@ -28,11 +28,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from pixzip import codec, container
-from pixzip.container import MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW, DEFLATE
+from pixzip.codec import api as codec, container
+from pixzip.codec.container import MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW, DEFLATE
 from pixzip.errors import CorruptError, LimitError, PixzipError
-from pixzip.intnet import IntGatedPixelCNN
-from pixzip.metadata import Metadata
+from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.metadata import Metadata
 
 from .conftest import tiny_int_model
 
@@ -50,7 +50,7 @@ class Seed:
     name: str
     data: bytes
     pixels: np.ndarray
-    model: IntGatedPixelCNN
+    model: ModelFile
 
 
 def _image(rng, h, w, c, content):
@@ -98,8 +98,8 @@ def make_seeds() -> list[Seed]:
         name = f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}{f'-s{strip}' if strip else ''}" \
                f"{'-meta' if meta else ''}-{content}"
         seeds.append(Seed(name, data, img, nets[c]))
-    golden = {"RGB": IntGatedPixelCNN.load(DATA / "golden-tiny.pxm"),
-              "L": IntGatedPixelCNN.load(DATA / "golden-tiny-gray.pxm")}
+    golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
+              "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):
         data = f.read_bytes()
         mode = container.parse(data)[0].mode
@@ -108,7 +108,7 @@ def make_seeds() -> list[Seed]:
     return seeds
 
 
-def models_of(seeds) -> dict[str, IntGatedPixelCNN]:
+def models_of(seeds) -> dict[str, ModelFile]:
     return {s.model.name: s.model for s in seeds}
 
 
@@ -164,7 +164,7 @@ class Fields:
 
 def fields_of(data: bytes) -> Fields:
     h, payload, crc = container.parse(data)
-    mode_id = {v: k for k, v in container.MODES.items()}[h.mode]
+    mode_id = container.MODE_IDS[h.mode]
     return Fields(h.version, h.version, h.flags, h.kind, h.coder, h.model_name.encode("ascii"), h.model_hash,
                   h.height, h.width, h.channels, mode_id, h.strip_height, [(t, d, None) for t, d in h.chunks],
                   bytes(payload), crc, source_format=h.source_format)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixzip import codec, container
+from pixzip.codec import api as codec, container
 from pixzip.errors import CorruptError, ModelFileError
-from pixzip.intnet import IntGatedPixelCNN
-from pixzip.metadata import Metadata
+from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.metadata import Metadata
 
 DATA = Path(__file__).parent / "data"
 RGB, GRAY = DATA / "golden-tiny.pxm", DATA / "golden-tiny-gray.pxm"
@@ -40,7 +40,7 @@ FORMAT2 = {
 @pytest.mark.parametrize("name", sorted(FORMAT2))
 def test_golden_file_is_reproduced_bit_for_bit(name):
     src, model, options = FORMAT2[name]
-    net = IntGatedPixelCNN.load(model)
+    net = ModelFile.load(model)
     img = image(src)
     golden = (DATA / "format2" / f"{name}.pxz").read_bytes()
     assert codec.compress(img, net, **options) == golden
@@ -81,7 +81,7 @@ def test_files_of_the_8_bit_arithmetic_are_refused_by_name(monkeypatch, tmp_path
     with pytest.raises(ModelFileError, match=r"made by an older pixzip \(model format 1\)"):
         codec.decompress(data, old / "golden-tiny.pxm")
     with pytest.raises(ModelFileError, match=r"made by an older pixzip \(model format 1\)"):
-        IntGatedPixelCNN.load(old / "golden-tiny.pxm")
+        ModelFile.load(old / "golden-tiny.pxm")
     (tmp_path / "renamed.pxm").write_bytes((old / "golden-tiny.pxm").read_bytes())
     monkeypatch.setenv("PIXZIP_MODELS", str(tmp_path))
     try:
@@ -95,10 +95,10 @@ def test_files_of_the_8_bit_arithmetic_are_refused_by_name(monkeypatch, tmp_path
 
 
 def test_new_exports_write_the_current_model_format():
-    from pixzip.intnet import FORMAT
-    net = IntGatedPixelCNN.load(RGB)
+    from pixzip.codec.modelfile import FORMAT
+    net = ModelFile.load(RGB)
     assert FORMAT == "pixzip-int-gated/2"
-    assert IntGatedPixelCNN.from_bytes(net.to_bytes()).config == net.config
+    assert ModelFile.from_bytes(net.to_bytes()).config == net.config
     import io
     import json
     with np.load(io.BytesIO(net.to_bytes())) as z:

@@ -18,7 +18,7 @@ def test_console_script_runs_from_the_installed_package(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert os.path.isfile(os.path.join(r.stdout.strip(), "README.md"))
-    code = "import pixzip.demo as d; print(d.SAMPLE)"
+    code = "import pixzip.app.demo as d; print(d.SAMPLE)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert os.path.isfile(r.stdout.strip()), "the demo's sample photo is installed with the package"

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import torch
 
-from pixzip.datasets import ImageSet
-from pixzip.likelihood import evaluate_bpd, image_nll_nats, nll_nats
+from pixzip.learn.datasets import ImageSet
+from pixzip.learn.likelihood import evaluate_bpd, image_nll_nats, nll_nats
 
 from .conftest import tiny_model
 

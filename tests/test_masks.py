@@ -2,7 +2,7 @@
 import torch
 from hypothesis import given, settings, strategies as st
 
-from pixzip.masks import causal_mask, channel_groups
+from pixzip.learn.masks import causal_mask, channel_groups
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from cli.main import main
-from pixzip import codec, container
+from pixzip.cli.main import main
+from pixzip.codec import api as codec, container
 
 from .conftest import tiny_int_model
 
@@ -241,7 +241,7 @@ def test_model_files_are_written_atomically(tmp_path, monkeypatch):
 # 8. old files are protected: see test_golden.py (format 1 archives decode; 8-bit models are refused by name)
 def test_model_files_of_another_format_are_refused_by_name(tmp_path):
     from pixzip.errors import ModelFileError
-    from pixzip.intnet import IntGatedPixelCNN
+    from pixzip.codec.modelfile import ModelFile
     net = tiny_int_model(3)
     z = dict(np.load(io.BytesIO(net.to_bytes())))
     meta = json.loads(bytes(z.pop("__meta__")).decode())
@@ -251,9 +251,9 @@ def test_model_files_of_another_format_are_refused_by_name(tmp_path):
         m = json.dumps({**meta, "format": fmt}).encode()
         np.savez(buf, __meta__=np.frombuffer(m, np.uint8), **z)
         with pytest.raises(ModelFileError, match=message):
-            IntGatedPixelCNN.from_bytes(buf.getvalue())
+            ModelFile.from_bytes(buf.getvalue())
     with pytest.raises(ModelFileError, match="not a readable pixzip model file"):
-        IntGatedPixelCNN.from_bytes(net.to_bytes()[:1000])
+        ModelFile.from_bytes(net.to_bytes()[:1000])
 
 
 @pytest.mark.parametrize("suffix, fmt", [(".tif", "TIFF"), (".webp", "WEBP"), (".ppm", "PPM"), (".bmp", "BMP")])
@@ -291,7 +291,7 @@ def test_a_jpeg_is_never_removed_nor_rewritten_as_jpeg(tmp_path, model_dir):
 def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, network_payload):
     import tracemalloc
 
-    from pixzip.wavefront import decode_memory
+    from pixzip.codec.wavefront import decode_memory
     net = tiny_int_model(shape[2])
     img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
     data = codec.compress(img, net, strip_height=strip)

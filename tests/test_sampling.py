@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pixzip.sampling import context_window, image_grid, sample
-from pixzip.stepper import GatedStepper
+from pixzip.learn.sampling import context_window, image_grid, sample
+from pixzip.learn.stepper import GatedStepper
 
 from .conftest import tiny_model
 
@@ -93,8 +93,8 @@ def test_image_grid_layout():
 
 def test_integer_sampling_uses_the_decoder_loop(tmp_path):
     """pixzip sample on a .pxm model: the decoder's loop with a random source."""
-    from pixzip import api
-    from pixzip.sampling import sample_integer
+    from pixzip.learn import api
+    from pixzip.learn.sampling import sample_integer
     from .conftest import tiny_int_model
 
     net = tiny_int_model(3)

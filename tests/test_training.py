@@ -4,9 +4,9 @@ import csv
 import numpy as np
 import torch
 
-from pixzip import api
-from pixzip.checkpoints import load_checkpoint, load_model
-from pixzip.training import log_path_for
+from pixzip.learn import api
+from pixzip.learn.checkpoints import load_checkpoint, load_model, read_weights
+from pixzip.learn.training import log_path_for
 
 
 def make_npz(path, rng, n=24, shape=(6, 6), labels=True):
@@ -45,8 +45,8 @@ def test_training_learns_and_logs(tmp_path, rng):
     ckpt = load_checkpoint(out)
     assert ckpt["model_config"]["colors"] == 1 and ckpt["step"] == 60
     # the best validation weights are kept beside the run (here the last, as it improved)
-    from pixzip.training import best_path
-    best = load_checkpoint(best_path(out))
+    from pixzip.learn.training import best_path
+    best = read_weights(best_path(out))
     assert best["step"] == 60 and abs(best["val_bpd"] - vals[-1]) < 1e-4
     assert abs(api.evaluate(best_path(out), data, device="cpu", progress=False)[0] - best["val_bpd"]) < 1e-9
     assert load_model(out).config.channels == 4

@@ -1,0 +1,286 @@
+"""File-level compress/decompress with the conventions of gzip and zstd:
+the suffix is appended (photo.png -> photo.png.pxz -> photo.png), nothing is
+overwritten without force, outputs are written atomically and checked
+before they replace anything, an input is removed only after its output
+has been verified and synced, and '-' is stdin/stdout.  Nothing is lost:
+when in doubt, a step refuses with one line naming the file."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..codec import api as codec
+from ..codec import container
+from ..atomic import atomic_write
+from ..errors import ImageError, PixzipError, describe_os_error
+from ..codec.images import LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for
+from ..codec.metadata import Metadata
+
+PXZ = ".pxz"
+STDIO = "-"
+
+
+@dataclass
+class Result:
+    source: str
+    output: str | None
+    out_bytes: int
+    subpixels: int
+    warnings: list[str] = field(default_factory=list)
+    payload: str = ""
+
+
+def _name(src: str) -> str:
+    return "<stdin>" if src == STDIO else src
+
+
+def _read_bytes(src: str) -> bytes:
+    if src == STDIO:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(src).read_bytes()
+    except OSError as e:
+        raise PixzipError(describe_os_error(src, e)) from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _check_output(dst: Path, src: str, force: bool) -> None:
+    if src != STDIO and _same_file(dst, Path(src)):
+        raise PixzipError(f"{src}: output would overwrite the input")
+    if dst.is_dir():
+        raise PixzipError(f"{dst}: is a directory")
+    if dst.exists() and not force:
+        raise PixzipError(f"{dst}: already exists (use -f to overwrite)")
+    parent = dst.parent
+    if not parent.is_dir():
+        raise PixzipError(f"{dst}: no such directory {str(parent)!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PixzipError(f"{dst}: permission denied (cannot write in {str(parent)!r})")
+
+
+def _check_stdout() -> None:
+    if sys.stdout.isatty():
+        raise PixzipError("refusing to write binary data to a terminal (redirect it, or use -o)")
+
+
+def _write_stdout(data: bytes) -> None:
+    _check_stdout()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def compressed_name(src: str) -> Path:
+    """photo.png -> photo.png.pxz (the suffix is appended, as gzip, xz and zstd do)."""
+    return Path(src + PXZ)
+
+
+def decompressed_name(src: str, md: Metadata | None = None) -> Path:
+    """photo.png.pxz -> photo.png.  A name with no image suffix left
+    (photo.pxz) gets the suffix of the original format (PNG if unknown)."""
+    if not src.lower().endswith(PXZ) or len(Path(src).name) <= len(PXZ):
+        raise PixzipError(f"{src}: unknown suffix, expected {PXZ} (use -o to name the output)")
+    dst = Path(src[:-len(PXZ)])
+    fmt = format_for(dst)
+    if fmt is None:
+        return Path(str(dst) + suffix_for(md.format if md else None))
+    if fmt in LOSSY_FORMATS:
+        raise PixzipError(f"{src}: the name asks for {fmt}, which is lossy; name a lossless output with -o, "
+                          f"e.g. -o {dst.with_suffix('.png').name}")
+    return dst
+
+
+def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool) -> Path | None:
+    """The output path of one input (None for stdout), before any work."""
+    if to_stdout or (output is None and src == STDIO):
+        return None
+    if output:
+        return Path(output)
+    if not decompress:
+        return compressed_name(src)
+    md = None
+    if src.lower().endswith(PXZ) and format_for(src[:-len(PXZ)]) is None:
+        try:    # the name keeps no image suffix: the original format's
+            md = codec.header_metadata(container.parse(Path(src).read_bytes())[0])
+        except (OSError, PixzipError):
+            pass       # the file's own error is reported when it is decoded
+    return decompressed_name(src, md)
+
+
+def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool) -> None:
+    """Refuse, before any work, two inputs of one command that would write
+    one output, or an output that is another input."""
+    seen: dict[Path, str] = {}
+    inputs = {Path(s).resolve(): s for s in sources if s != STDIO}
+    if list(sources).count(STDIO) > 1:
+        raise PixzipError("'-' (stdin) is given more than once")
+    for src in sources:
+        try:
+            dst = output_for(src, output, to_stdout, decompress)
+        except PixzipError:
+            continue   # reported when this input is processed
+        if dst is None:
+            continue
+        key = dst.resolve()
+        if key in seen:
+            raise PixzipError(f"{seen[key]} and {src} would both be written to {dst}; give them one at a time")
+        if key in inputs and inputs[key] != src:
+            raise PixzipError(f"{src}: its output {dst} is another input of this command")
+        seen[key] = src
+
+
+def _stat_key(path: Path):
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _remove_input(src: str, key, warnings: list[str]) -> None:
+    p = Path(src)
+    try:
+        if _stat_key(p) != key:
+            warnings.append(f"{src}: changed while it was being processed; not removed")
+            return
+        p.unlink()
+    except OSError as e:
+        warnings.append(f"{describe_os_error(src, e)}; not removed")
+
+
+def _destination(src: str, output, to_stdout: bool, force: bool, remove: bool, decompress: bool,
+                 warnings: list[str]) -> tuple[Path | None, bool]:
+    """(output path or None for stdout, whether to remove the input), checked
+    before any work; with stdout, --rm is ignored with a warning (zstd's rule)."""
+    dst = output_for(src, output, to_stdout, decompress)
+    if dst is not None:
+        _check_output(dst, src, force)
+        return dst, remove and src != STDIO      # standard input has no file to remove
+    _check_stdout()
+    if remove and src != STDIO:
+        warnings.append(f"{src}: --rm is ignored when writing to standard output; the input is kept")
+    return None, False
+
+
+def _deliver(data: bytes, dst: Path | None, force: bool, what: str) -> None:
+    """Write ``data`` to stdout, or atomically to ``dst``: read back and
+    compared before it replaces anything, and synced."""
+    if dst is None:
+        _write_stdout(data)
+        return
+
+    def check(tmp):
+        if Path(tmp).read_bytes() != data:
+            raise PixzipError(f"{dst}: the written {what} does not read back the same")
+
+    try:
+        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data), overwrite=force, check=check)
+    except FileExistsError:
+        raise PixzipError(f"{dst}: already exists (use -f to overwrite)") from None
+    except OSError as e:
+        raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
+
+
+def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
+                  remove=False, verify=False, strip_height=0, strip=False, progress=None) -> Result:
+    """Compress one image file (or '-') to .pxz.  With ``remove``, the input
+    is deleted only after the archive on disk has been read back and decoded
+    to the same pixels and metadata; with stdout, ``remove`` is ignored
+    (with a warning), as zstd does."""
+    name = _name(src)
+    warnings: list[str] = []
+    dst, remove = _destination(src, output, to_stdout, force, remove, False, warnings)
+    if src == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise ImageError("<stdin>: empty input")
+        key = None
+    else:
+        try:
+            key = _stat_key(Path(src))
+        except OSError as e:
+            raise ImageError(describe_os_error(src, e)) from None
+        data = _read_bytes(src)
+    pixels, md = read_image_file(name, data)
+    if md.format in LOSSY_FORMATS and remove:
+        raise ImageError(f"{src}: {md.format} is lossy, and its file cannot be restored from its pixels; "
+                         f"not compressed with --rm (compress it without --rm)")
+    if md.dropped and not strip:
+        warnings.append(f"{name}: not kept: {', '.join(md.dropped)}")
+    kept = md.stripped() if strip else md
+    stats: dict = {}
+    try:
+        archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress, metadata=kept,
+                                 stats=stats)
+        if verify or remove:
+            back, back_md = codec.decompress_with_metadata(archive, model)
+            if not np.array_equal(back, pixels) or back_md != kept:
+                raise PixzipError("verification failed: the archive does not decode to the input")
+    except PixzipError as e:
+        raise type(e)(f"{name}: {e}") from None
+    _deliver(archive, dst, force, "archive")
+    if remove:
+        _remove_input(src, key, warnings)
+    return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
+                  stats.get("payload", ""))
+
+
+def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False, remove=False,
+                    model=None, strip=False, progress=None) -> Result:
+    """Decompress one .pxz file (or '-') to an image, in the format its name
+    asks for (photo.png.pxz -> photo.png) or ``output`` names, with its
+    metadata.  The image is written only after it has been read back to the
+    same pixels and metadata, and replaces an existing file only with
+    ``force``; with ``remove``, the .pxz is deleted after that."""
+    name = _name(src)
+    warnings: list[str] = []
+    dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings)
+    key = _stat_key(Path(src)) if src != STDIO and Path(src).exists() else None
+    data = _read_bytes(src)
+    try:
+        pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
+    except PixzipError as e:
+        raise type(e)(f"{name}: {e}") from None
+    if strip:
+        md = md.stripped()
+    fmt = (md.format if md.format and md.format not in LOSSY_FORMATS else "PNG") if dst is None \
+        else format_for(dst)
+    if fmt is None:
+        raise ImageError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
+    image = encode_file(pixels, fmt, md, str(dst) if dst is not None else "<stdout>")
+    _deliver(image, dst, force, "image")
+    if remove:
+        _remove_input(src, key, warnings)
+    return Result(src, None if dst is None else str(dst), len(image), pixels.size, warnings)
+
+
+def test_file(src: str, model=None, progress=None) -> Result:
+    data = _read_bytes(src)
+    try:
+        pixels = codec.decompress(data, model, progress=progress)
+    except PixzipError as e:
+        raise type(e)(f"{_name(src)}: {e}") from None
+    return Result(src, None, 0, pixels.size)
+
+
+def info(src: str) -> dict:
+    data = _read_bytes(src)
+    try:
+        h = codec.read_header(data)
+        md = codec.header_metadata(h)
+    except PixzipError as e:
+        raise type(e)(f"{_name(src)}: {e}") from None
+    out = {"file": _name(src), "format_version": h.version, "payload": container.KINDS[h.kind]}
+    if h.kind == container.NETWORK:
+        out.update(model=h.model_name, model_hash=h.model_hash.hex(), coder=f"{h.coder}: {container.CODERS[h.coder]}")
+    out.update(width=h.width, height=h.height, mode=h.mode, strip_height=h.strip_height,
+               original_format=md.format or "unknown", metadata="; ".join(md.items()) or "none",
+               payload_bytes=h.payload_length, file_bytes=len(data),
+               bits_per_subpixel=8 * len(data) / h.n_subpixels)
+    return out

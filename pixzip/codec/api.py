@@ -1,0 +1,238 @@
+"""compress / decompress: an image through the integer network and the coder
+into a .pxz container, and back, bit-exactly.
+
+The compiled kernels (numba) load on the first network payload, not at
+import: reading a header, or a raw or deflated payload, never needs them.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Callable, Union
+
+import numpy as np
+from PIL import Image
+
+from . import coder, container, registry, stored
+from ..errors import CorruptError, LimitError, UnknownModelError
+from .container import Header
+from .images import MODES, as_array, read_image_file
+from .metadata import Metadata, format_id, from_chunks, from_pil, to_chunks
+from .modelfile import ModelFile
+from .registry import ModelLike, load_model
+
+Progress = Callable[[int], None]
+ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]   # pixels, a PIL image or an image file
+
+
+PAYLOADS = ("auto", "network", "raw", "deflate")
+
+
+def _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
+    enc = coder.Encoder()
+    bits = seconds = 0.0
+    from .stream import encode_device, symbols_and_counts
+    for sym, counts, n in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device)):
+        enc.encode(sym, counts)
+        if stats is not None:
+            t = time.perf_counter()
+            bits += coder.cross_entropy_bits(sym, counts)
+            seconds += time.perf_counter() - t
+        del sym, counts     # not alive while the next chunk is made
+        if progress is not None:
+            progress(n)
+    if stats is not None:
+        stats.update(ideal_bits=bits, ideal_s=seconds)
+    return enc.to_bytes()
+
+
+def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None = None, strip_height: int = 0,
+             device: str = "auto", progress: Progress | None = None, stats: dict | None = None,
+             metadata: Metadata | None = None, strip: bool = False, payload: str = "auto") -> bytes:
+    """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
+
+    The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
+    resolution, PNG text, the file format) is kept, unless ``strip``;
+    ``metadata`` gives it for an array.  ``payload`` "auto" stores the pixels
+    raw or deflated (PNG's filtered rows) whenever that is smaller than the
+    network's payload, so that no file is larger than its raw pixels plus
+    the header; "network", "raw" or "deflate" forces one.
+
+    ``strip_height`` > 0 codes independent strips of that many rows, which the
+    decoder runs in lockstep: more pixels per step, at a small cost in size.
+    ``strip_rows`` (the encoder's working-set size) and ``device`` (see
+    ``encode_device``) never change the file.  ``progress(n)`` is called as
+    pixels are coded.  With a ``stats`` dict, the same pass also measures the
+    integer model's cross-entropy: stats["ideal_bits"] (what ``ideal_bits``
+    returns) and stats["ideal_s"], the seconds spent measuring it, for timings
+    that leave them out; stats["payload"] is the kind of payload chosen."""
+    if payload not in PAYLOADS:
+        raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
+    if isinstance(image, (str, os.PathLike)):
+        pixels, found = read_image_file(image)
+    elif isinstance(image, Image.Image):
+        pixels, found = as_array(image), from_pil(image)
+    else:
+        pixels, found = as_array(image), Metadata()
+    md = metadata if metadata is not None else found
+    if strip:
+        md = md.stripped()
+    h, w, c = pixels.shape
+    candidates = []
+    if payload in ("auto", "network"):
+        net = load_model(model)
+        if c != net.colors:
+            raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
+        _check_memory(net, h, w, c, strip_height, making=True)
+        data = _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
+        candidates.append((container.NETWORK, data, net.name, bytes.fromhex(net.sha256[:16]), container.CODER,
+                           strip_height))
+    if payload in ("auto", "raw"):
+        candidates.append((container.RAW, stored.raw_payload(pixels), "", b"", 0, 0))
+    if payload in ("auto", "deflate"):
+        candidates.append((container.DEFLATE, stored.deflate_payload(pixels), "", b"", 0, 0))
+    kind, data, name, mhash, coder_id, strips = min(candidates, key=lambda k: len(k[1]) + len(k[2]) + len(k[3]))
+    if stats is not None:
+        stats["payload"] = container.KINDS[kind]
+    header = Header(name, mhash, h, w, MODES[c], strips, len(data), kind=kind, coder=coder_id,
+                    chunks=to_chunks(md), source_format=format_id(md))
+    return container.pack(header, data, container.pixels_crc(pixels))
+
+
+def warm_up(model: ModelLike = None) -> None:
+    """Load (or compile) the kernels with a 2x2 round trip through the network
+    (the automatic choice would store so small an image raw, and compile
+    nothing), so that timings that follow measure the coding alone."""
+    net = load_model(model)
+    decompress(compress(np.zeros((2, 2, net.colors), np.uint8), net, payload="network"), net)
+
+
+def ideal_bits(image: ImageLike, model: ModelLike = None) -> float:
+    """The integer model's cross-entropy of an image in bits: the ideal code
+    length its payload approaches (compiled kernels, like ``compress``)."""
+    pixels = as_array(image)
+    from .stream import symbols_and_counts
+    return sum(coder.cross_entropy_bits(sym, counts) for sym, counts, _ in symbols_and_counts(load_model(model), pixels))
+
+
+def read_header(data: bytes) -> Header:
+    """The header of a .pxz file, checked (magic, version, flags, size limit)."""
+    return container.parse(data)[0]
+
+
+def header_metadata(header: Header) -> Metadata:
+    """The metadata a file carries (ICC profile, EXIF, ..., original format)."""
+    return from_chunks(header.chunks, header.source_format)
+
+
+MEMORY_FLOOR = 256 << 20      # a decoder may always take this much
+MEMORY_PER_BYTE = 512         # and this many bytes per byte of raw pixels (whole Kodak images in
+                              # strips of 1 row take 180, one strip 19, with the default model)
+MEMORY_ENV = "PIXZIP_MAX_MEMORY"
+
+
+def _parse_bytes(text: str) -> int:
+    t = text.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    return int(float(t[:-1] if scale > 1 else t) * scale)
+
+
+def memory_limit(n_subpixels: int, max_memory: int | None = None) -> int:
+    """The most bytes the decoder may allocate for an image: ``max_memory``,
+    else $PIXZIP_MAX_MEMORY (e.g. "8G"), else max(256 MB, 512 bytes per raw
+    byte).  A file whose decoding needs more is refused before anything is
+    allocated (as zstd refuses a frame over its memory limit), and
+    ``compress`` refuses to make one."""
+    if max_memory is not None:
+        return int(max_memory)
+    env = os.environ.get(MEMORY_ENV)
+    if env:
+        try:
+            return _parse_bytes(env)
+        except ValueError:
+            raise LimitError(f"${MEMORY_ENV}={env!r} is not a size such as 4G") from None
+    return max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels)
+
+
+def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False) -> None:
+    from .wavefront import decode_memory
+    need = decode_memory(net, h, w, strip_height)
+    limit = memory_limit(h * w * c, max_memory)
+    if need > limit:
+        what = (f"strips of {strip_height} rows" if strip_height else "one strip")
+        if making:
+            raise LimitError(f"a {w}x{h} image in {what} would need {need >> 20} MB to decode, over the limit of "
+                             f"{limit >> 20} MB: use taller strips (--strip-height) or set ${MEMORY_ENV}")
+        raise LimitError(f"decoding this {w}x{h} image in {what} needs {need >> 20} MB, over the limit of "
+                         f"{limit >> 20} MB (set ${MEMORY_ENV} to allow more)")
+
+
+def _min_payload_bytes(net: ModelFile, n_symbols: int) -> int:
+    """The fewest payload bytes that can hold ``n_symbols``: the counts rule
+    gives the likeliest symbol at most exp[0] / (exp[0] + 255 exp[-1]), so
+    each costs at least -log2 of that (0.0056 bits with the shipped tables;
+    the coder measured 0.0058).  Half of it, less 8 bytes, is the bound:
+    a header that claims more pixels than its payload can hold is refused
+    before the image is allocated."""
+    top, low = float(net.exp[0]), float(net.exp[-1])
+    bits = -math.log2(top / (top + 255 * low))
+    return int(n_symbols * bits / 2 / 8) - 8
+
+
+def model_for(header: Header, model: ModelLike = None) -> ModelFile:
+    """The model a network payload needs: the one given (a model, a name or a
+    .pxm path), checked against the file's name and hash, or the installed
+    one with that name and hash."""
+    if model is None:
+        return registry.find(header.model_name, header.model_hash)
+    where = f"{model}" if not isinstance(model, ModelFile) else "the given model"
+    net = load_model(model)
+    registry.check(net, header.model_name, header.model_hash, where)
+    return net
+
+
+def decompress(data: bytes, model: ModelLike = None, progress: Progress | None = None,
+               max_memory: int | None = None) -> np.ndarray:
+    """The (H, W, C) uint8 pixels of a .pxz file.  ``model`` (a model, a name
+    or a .pxm path) names the model a network payload needs, which is
+    otherwise found by its name and hash on the search path.  ``max_memory``
+    (bytes) overrides ``memory_limit``."""
+    return decompress_with_metadata(data, model, progress, max_memory)[0]
+
+
+def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Progress | None = None,
+                             max_memory: int | None = None) -> tuple[np.ndarray, Metadata]:
+    """(pixels, metadata) of a .pxz file (see ``decompress``)."""
+    header, payload, crc = container.parse(data)
+    md = header_metadata(header)
+    h, w, c = header.height, header.width, header.channels
+    if header.kind == container.RAW:
+        pixels = stored.raw_pixels(payload, h, w, c)
+    elif header.kind == container.DEFLATE:
+        pixels = stored.deflate_pixels(payload, h, w, c)
+    else:
+        pixels = _decode_network(header, payload, model_for(header, model), progress, max_memory)
+    if container.pixels_crc(pixels) != crc:
+        raise CorruptError("checksum mismatch: the file is corrupt")
+    return pixels, md
+
+
+def _decode_network(header: Header, payload, net: ModelFile, progress, max_memory=None) -> np.ndarray:
+    from .wavefront import decode_image
+    if net.colors != header.channels:
+        raise CorruptError("header colour mode does not match the model")
+    if len(payload) < _min_payload_bytes(net, header.n_subpixels):
+        raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
+                           f"{header.width}x{header.height} image")
+    _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory)
+    dec = coder.Decoder(bytes(payload), tail_bits=coder.TAIL_BITS)
+
+    def source(counts, rows, cols, c):
+        return dec.decode(counts)
+
+    pixels = decode_image(net, header.height, header.width, source, progress=progress,
+                          strip_height=header.strip_height)
+    if not dec.exhausted():
+        raise CorruptError("payload has data left over after the last pixel")
+    return pixels

@@ -1,0 +1,120 @@
+"""Reading and writing images for the codec: 8-bit L and RGB, with their metadata.
+
+Anything pixzip cannot keep exactly is refused by name, never converted:
+other modes (RGBA, P, 16-bit), a transparent colour, several frames.
+Writing checks the written bytes: they must read back to the same pixels
+and carry the metadata asked for, else the format is refused by name.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import ImageError, describe_os_error
+from .container import MODE_CHANNELS, MODES
+from .metadata import Metadata, encode_image, from_pil, missing
+
+LOSSY_FORMATS = {"JPEG", "MPO", "GIF"}      # GIF: a palette of 256 colours at most
+
+
+def as_array(image) -> np.ndarray:
+    """An (H, W, C) uint8 array, C in {1, 3}, from an array, a PIL image or a path.
+    Other modes are refused, never converted silently."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return _from_pil(image, "image")
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise ImageError(f"image array must be uint8, not {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in MODES:
+        raise ImageError(f"image array must be (H, W), (H, W, 1) or (H, W, 3), not {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError("image is empty")
+    return np.ascontiguousarray(a)
+
+
+def _from_pil(im: Image.Image, where: str) -> np.ndarray:
+    if im.mode not in MODE_CHANNELS:
+        raise ImageError(f"{where}: unsupported image mode {im.mode} (pixzip handles 8-bit L and RGB)")
+    if "transparency" in im.info:
+        raise ImageError(f"{where}: has a transparent colour (tRNS), which pixzip cannot keep "
+                         f"(it handles 8-bit L and RGB without alpha)")
+    if getattr(im, "n_frames", 1) > 1:
+        raise ImageError(f"{where}: has {im.n_frames} frames; pixzip keeps single images")
+    a = np.asarray(im, dtype=np.uint8)
+    return np.ascontiguousarray(a[..., None] if a.ndim == 2 else a)
+
+
+def _open(path: Path, data: bytes | None = None):
+    try:
+        im = Image.open(io.BytesIO(data) if data is not None else path)
+        im.load()
+        return im
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise ImageError(describe_os_error(path, e)) from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: {e}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        if data is not None and not data or data is None and path.exists() and path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file") from None
+        raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+
+
+def read_image(path) -> np.ndarray:
+    return read_image_file(path)[0]
+
+
+def read_image_file(path, data: bytes | None = None) -> tuple[np.ndarray, Metadata]:
+    """The pixels and metadata of an image file (or of its bytes, ``data``,
+    with ``path`` naming it in messages)."""
+    path = Path(path)
+    im = _open(path, data)
+    with im:
+        return _from_pil(im, str(path)), from_pil(im)
+
+
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    return Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels, MODES[pixels.shape[2]])
+
+
+def format_for(path) -> str | None:
+    """Pillow's format name for a file name's suffix."""
+    return Image.registered_extensions().get(Path(path).suffix.lower())
+
+
+def suffix_for(fmt: str | None) -> str:
+    """The usual suffix of a format (".png" for none or an unknown one)."""
+    usual = {"PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "PPM": ".ppm"}
+    return usual.get(fmt or "PNG", ".png")
+
+
+def encode_file(pixels: np.ndarray, fmt: str, md: Metadata, where: str) -> bytes:
+    """The bytes of an image file in format ``fmt`` holding ``pixels`` and
+    ``md``, read back and checked: the same pixels and every item of ``md``,
+    else an ImageError naming what the format cannot keep."""
+    if fmt in LOSSY_FORMATS:
+        raise ImageError(f"{where}: {fmt} is lossy; choose a lossless format such as .png")
+    if fmt not in Image.SAVE:
+        raise ImageError(f"{where}: Pillow cannot write {fmt} files")
+    try:
+        data = encode_image(to_pil(pixels), fmt, md)
+        with Image.open(io.BytesIO(data)) as back:
+            back.load()
+            same = back.mode == MODES[pixels.shape[2]] and np.array_equal(_from_pil(back, where), pixels)
+            lost = missing(md, from_pil(back))
+    except ImageError:
+        raise
+    except Exception as e:  # Pillow's writers raise several kinds
+        raise ImageError(f"{where}: cannot write {fmt} ({e.__class__.__name__}: {e})") from None
+    if not same:
+        raise ImageError(f"{where}: {fmt} does not keep these pixels exactly; choose .png")
+    if lost:
+        raise ImageError(f"{where}: {fmt} cannot keep {' and '.join(lost)}; choose .png, or drop them with --strip")
+    return data

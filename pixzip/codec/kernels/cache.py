@@ -1,0 +1,123 @@
+"""Where the kernels' machine code is cached, made ready on first use.
+
+numba compiles the kernels on their first call (about a minute for all of
+them) and can cache the result.  Its own cache checks a kernel against its
+own source file only, but these kernels compile the other kernel modules
+and the contract into their code; and when the package folder is
+read-only (a system-wide install) numba falls back to a folder that does
+not know about pixzip.  So each kernel gets a cache here:
+
+- the source stamp is one hash of every kernel module and ``contract.py``,
+  so an edit to any of them recompiles every kernel, never runs stale code;
+- the folder is the first writable one of: ``$NUMBA_CACHE_DIR/pixzip`` when
+  that is set; ``__pycache__`` beside the kernels; the user's cache
+  folder (``$XDG_CACHE_HOME/pixzip``, else ``~/.cache/pixzip``), one
+  subfolder per installation.  With none writable the kernels run uncached.
+
+Nothing happens at import: ``enable`` runs when a model is first packed
+for the kernels (``program.program``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from numba.core import config
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
+from numba.core.dispatcher import Dispatcher
+
+HERE = Path(__file__).resolve().parent
+SOURCES = sorted(HERE.glob("*.py")) + [HERE.parent / "contract.py"]
+_enabled: dict[str, str] = {}      # kernel -> its cache folder
+
+
+def sources_stamp() -> str:
+    """One hash of every source the kernels' machine code depends on."""
+    h = hashlib.sha256()
+    for path in SOURCES:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pixzip"
+
+
+def candidates(py_file: str) -> list[Path]:
+    """The cache folders to try, in order (see the module's docstring)."""
+    sub = _CacheLocator.get_suitable_cache_subpath(py_file)   # the folder's name and a hash of its path
+    found = [Path(config.CACHE_DIR) / "pixzip" / sub] if config.CACHE_DIR else []
+    return found + [Path(py_file).parent / "__pycache__", user_cache_dir() / sub]
+
+
+class _Locator(_CacheLocator):
+    def __init__(self, py_func, py_file, path: Path):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = str(path)
+
+    def get_cache_path(self):
+        return self._path
+
+    def get_source_stamp(self):
+        return _STAMP[0]
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        for path in candidates(py_file):
+            locator = cls(py_func, py_file, path)
+            try:
+                locator.ensure_cache_path()
+            except OSError:       # not writable: the next one
+                continue
+            return locator
+        return None
+
+
+class _Impl(CompileResultCacheImpl):
+    _locator_classes = [_Locator]
+
+
+class _Cache(FunctionCache):
+    _impl_class = _Impl
+
+
+_STAMP = [""]
+
+
+def kernels() -> list[Dispatcher]:
+    """Every compiled (not inlined) kernel."""
+    from . import decoder, encoder, gemm, layers
+    out = []
+    for module in (gemm, layers, decoder, encoder):
+        for obj in vars(module).values():
+            if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always" \
+                    and obj.py_func.__module__ == module.__name__:
+                out.append(obj)
+    return out
+
+
+def enable() -> dict[str, str]:
+    """Give every kernel its cache (once per process); returns kernel -> folder."""
+    if _enabled:
+        return _enabled
+    _STAMP[0] = sources_stamp()
+    for k in kernels():
+        try:
+            k._cache = _Cache(k.py_func)
+        except RuntimeError:          # no writable folder: this kernel compiles on every run
+            _enabled[k.py_func.__qualname__] = ""
+            continue
+        _enabled[k.py_func.__qualname__] = k._cache.cache_path
+    return _enabled
+
+
+def folder() -> str:
+    """The folder the kernels are cached in ("" when none is writable)."""
+    found = set(enable().values())
+    return found.pop() if len(found) == 1 else ", ".join(sorted(found))

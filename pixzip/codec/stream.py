@@ -1,0 +1,148 @@
+"""The encoder's side of the stream: every symbol of an image with its
+counts, in stream order (``contract``), from the full parallel pass.
+
+The pass runs in the compiled kernels (``kernels.encoder``), or in the
+PyTorch reference network on a torch device (a GPU); both give the same
+integers.  Head inputs are computed block by block and kept only while the
+schedule can still reach them; the counts (1.5 KB per pixel) are made in
+chunks as the coder consumes them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+
+from ..errors import PixzipError
+
+from .contract import step_destinations
+from .kernels import encoder
+from .kernels.program import program
+from .modelfile import ModelFile
+from .schedule import n_steps, plan, strip_layout
+
+ENCODE_BLOCK_PIXELS = 128 * 1024   # rows the encoder's full pass computes at once, times the width
+CHUNK_SYMBOLS = 1 << 14
+
+
+class _Heads:
+    """The head inputs of every strip's rows, computed block by block (by
+    ``encoder.RowHeads``, each block continuing from the one above; on a
+    torch device each with a context halo), in a ring buffer that holds
+    only the rows the schedule can still reach: rows alive at once plus one
+    block.  That is about 130 bytes per pixel of those rows (the full
+    distributions, 1.5 KB per pixel, are made in stream order as the coder
+    consumes them)."""
+
+    def __init__(self, net: ModelFile, pixels: np.ndarray, strip_height: int, block: int, device=None):
+        h, w, c = pixels.shape
+        lag = net.reach + 1
+        self.prog = program(net)
+        # on a torch device the full pass runs in PyTorch (the reference network); else in the compiled kernels
+        self.torch_net = None
+        if device is not None:
+            from . import reference
+            self.torch_net = reference.network(net).on(device)
+        self.nb, self.S = strip_layout(h, strip_height)
+        self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]
+        self.strips = [pixels[k * self.S:k * self.S + self.heights[k]] for k in range(self.nb)]
+        self.passes = [encoder.RowHeads(self.prog, strip) for strip in self.strips] \
+            if self.torch_net is None else None
+        self.block = min(block, self.S)
+        self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
+        self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)
+        self.next = 0   # first row (in every strip) not computed yet
+
+    def covers(self, row: int) -> bool:
+        return row < self.next
+
+    def compute_through(self, row: int) -> None:
+        """Compute every strip's rows up to ``row`` (the caller has consumed all
+        rows that the ring slots being overwritten held)."""
+        while self.next <= row:
+            a, b = self.next, min(self.S, self.next + self.block)
+            for k in range(self.nb):
+                if a < self.heights[k]:
+                    if self.torch_net is not None:
+                        g = self.torch_net.strip_head_inputs(self.strips[k], a, min(b, self.heights[k]))
+                    else:
+                        g = self.passes[k].rows(min(b, self.heights[k]))
+                    self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
+            self.next = b
+
+    def counts(self, strips, rows, cols, dest, n_symbols) -> np.ndarray:
+        """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]."""
+        return encoder.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols)
+
+
+def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
+            device=None):
+    """The symbols of an image and their counts, in schedule order (step,
+    colour, strip, row, exactly as the decoder consumes them), in chunks:
+    yields (symbols (n,), counts (n, 256) float64, pixels covered)."""
+    h, w, c = pixels.shape
+    lag = net.reach + 1
+    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device)
+    nb, S = heads.nb, heads.S
+    last = heads.heights[-1]
+    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    pending = 0
+
+    def chunk():
+        k, r, j = (np.concatenate(v) for v in zip(*steps))
+        dest = step_destinations([len(s[0]) for s in steps], c)
+        sym = np.empty(c * len(k), np.int64)
+        sym[dest] = pixels[k * S + r, j]
+        return sym, heads.counts(k, r, j, dest, c * len(k)), len(k)
+
+    for t, k, r, j, _ in plan(S, w, lag, nb, last, 0, n_steps(S, w, lag)):
+        if not len(r):  # narrow images leave gaps between rows
+            continue
+        top = int(r.max())
+        if not heads.covers(top):
+            if steps:
+                yield chunk()
+                steps, pending = [], 0
+            heads.compute_through(top)
+        steps.append((k, r, j))
+        pending += c * len(r)
+        if pending >= CHUNK_SYMBOLS:
+            yield chunk()
+            steps, pending = [], 0
+    if steps:
+        yield chunk()
+
+
+def encode_block_rows(width: int) -> int:
+    """Rows per encoder pass: 128 up to 1024 columns, fewer for wider images so
+    that a pass's buffers (about 1 KB per pixel) stay near 150 MB, at least 32
+    (the PyTorch pass recomputes a halo of rows above each block)."""
+    return max(32, min(128, ENCODE_BLOCK_PIXELS // max(width, 1)))
+
+
+def encode_device(device: str = "auto"):
+    """The torch device of the encoder's full pass, or None for the compiled
+    CPU kernels: "auto" is the GPU when torch is installed and sees one (torch
+    is imported only where a GPU may be: a Linux machine without NVIDIA's
+    device files is not asked); "torch" runs the PyTorch pass on the CPU (the
+    GPU's code path, for tests)."""
+    if device == "auto":
+        device = "cuda" if _gpu_available() else "cpu"
+    if device == "cpu":
+        return None
+    try:
+        import torch
+    except ImportError:
+        raise PixzipError(f"encoding on {device!r} needs PyTorch: pip install 'pixzip[train]'") from None
+    return torch.device("cpu" if device == "torch" else device)
+
+
+def _gpu_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    if "torch" not in sys.modules and sys.platform.startswith("linux") and not os.path.exists("/dev/nvidiactl"):
+        return False
+    import torch
+    return torch.cuda.is_available()

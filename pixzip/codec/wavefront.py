@@ -1,0 +1,110 @@
+"""The decode loop: the integer network run along the wavefront schedule.
+
+Each step evaluates the network, batched, at every ready pixel.  The vertical
+stack is computed once per position, one column per layer and row per step,
+along a frontier that runs ahead of the decoded pixels.  The horizontal stack
+is computed only at the positions being decoded, in three colour sub-steps,
+from per-layer row buffers.  The arithmetic runs in the compiled kernels of
+``kernels.decoder``; this module only walks the schedule.  A source
+(``contract.Source``) turns each batch of counts into symbols: the entropy
+decoder when decompressing, a random generator when sampling, or the known
+image when checking exactness.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numba
+import numpy as np
+
+from .contract import Source
+from .kernels import decoder as K
+from .kernels import gemm
+from .kernels.program import program
+from .modelfile import ModelFile
+from .schedule import n_steps, plan, strip_layout
+
+
+class _Layout(NamedTuple):
+    """The decoder's buffer sizes for an image, shared by ``decode_image`` and ``decode_memory``."""
+    nb: int       # strips
+    S: int        # rows per strip
+    last: int     # rows in the last strip
+    ring: int     # rows alive at once, plus those read above
+    cw: int       # columns each row keeps per layer (``kernels.decoder.column_ring``)
+    cap: int      # most positions in one step, padded
+
+
+def _layout(net: ModelFile, height: int, width: int, strip_height: int) -> _Layout:
+    R, k2 = net.reach, net.k2
+    lag = R + 1
+    nb, S = strip_layout(height, strip_height)
+    return _Layout(nb, S, height - (nb - 1) * S, min(S, (width + R) // lag + k2 + 3), K.column_ring(R, k2, lag),
+                   gemm.padded(nb * min(S, (width + R) // lag + 2)))
+
+
+def decode_memory(net: ModelFile, height: int, width: int, strip_height: int = 0, product: str | None = None) -> int:
+    """Bytes that ``decode_image`` allocates for an image (the shapes of its
+    buffers), so that a file claiming an image whose decoding would take more
+    memory than allowed is refused before anything is allocated.  Thin
+    strips are what cost: every strip keeps its own rings."""
+    prog = program(net, product)
+    k2, p, L, C = net.k2, net.p, net.layers, net.colors
+    nb, S, _, ring, cw, cap = _layout(net, height, width, strip_height)
+    images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C     # xi, out
+    rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)                          # V, LK, HB
+    per_position = (L * gemm.even(p) * 2 + prog.skip * 8 + gemm.even(prog.hidden) * 2 + 256 * 8 + 8
+                    + numba.get_num_threads() * prog.scratch_bytes_per_row())     # G, SK, HID, counts, scratch
+    return images + rings + cap * per_position
+
+
+def decode_image(net: ModelFile, height: int, width: int, source: Source, label: int | None = None,
+                 progress: Callable[[int], None] | None = None, strip_height: int = 0,
+                 product: str | None = None) -> np.ndarray:
+    """Run the schedule over an (H, W) image; returns the uint8 (H, W, C) pixels.
+
+    With ``strip_height`` S > 0 the image is coded as independent strips of S
+    rows (no context across them), decoded in lockstep as a batch: a step then
+    decodes the ready pixels of every strip, strip by strip in stream order.
+    ``product`` chooses the kernels' int16 product (``program.GEMMS``)."""
+    prog = program(net, product)
+    R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
+    lag = R + 1
+    nb, S, last, ring, cw, cap = _layout(net, height, width, strip_height)
+    xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
+    xflat = xi.reshape(nb, S + k2 + 1, -1)
+    # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see kernels.decoder)
+    V = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
+    LK = np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32)
+    HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
+    G = np.zeros((L, cap, gemm.even(p)), np.int16)
+    HID = np.zeros((cap, gemm.even(prog.hidden)), np.int16)
+    step = K.StepBuffers(G=G, G32=G.view(np.int32), SK=np.zeros((cap, prog.skip), np.float64), HID=HID,
+                         HID32=HID.view(np.int32), counts=np.zeros((cap, 256), np.float64),
+                         count_rows=np.arange(cap))          # position q's counts are counts[q]
+    geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, zero=ring, cw=cw)   # slot ``ring`` stays zero
+    threads = numba.get_num_threads()
+    scratch = prog.scratch(threads, cap)             # the kernels split a step into one task per thread
+    cond = prog.conditioning(label)
+    out = np.zeros((height, width, C), dtype=np.uint8)
+
+    none = np.zeros(0, np.int64)
+    steps = n_steps(S, width, lag)
+    frontier = plan(S, width, lag, nb, last, -R, steps, ahead=R - k2)
+    for (t, vb, vi, _, _), (_, b, i, j, rows) in zip(frontier, plan(S, width, lag, nb, last, -R, steps)):
+        # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
+        if len(vi):
+            K.vertical_step(threads, t, geo, vb, vi, xflat, V, LK, prog.weights, cond, scratch)
+        # Decode the ready pixels (column j of row i), colour by colour.
+        n = len(i)
+        if not n:
+            continue
+        pos = K.Positions(b, i, j, rows)
+        sym = none
+        for c in range(C):      # each sub-step first writes the colour before it
+            K.horizontal_step(threads, c, geo, pos, out, sym, xflat, LK, HB, step, prog.weights, scratch)
+            sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
+        K.put_symbols(out, xflat, pos, C - 1, k2, sym)
+        if progress is not None:
+            progress(n)
+    return out
