@@ -21,7 +21,8 @@ import numba
 import numpy as np
 import torch
 
-from pixzip.codec import api as codec, registry
+from pixzip.codec import api as codec
+from pixzip.codec import registry
 from pixzip.codec.images import read_image
 
 

@@ -12,8 +12,8 @@ import click
 import numpy as np
 from PIL import Image
 
-from pixzip.codec import api as codec
 from pixzip.app.demo import SAMPLE
+from pixzip.codec import api as codec
 from pixzip.codec.images import read_image
 
 

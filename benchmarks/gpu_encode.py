@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 import torch
 
-from pixzip.codec import api as codec, registry
+from pixzip.codec import api as codec
+from pixzip.codec import registry
 from pixzip.codec.images import read_image
 
 

@@ -39,7 +39,7 @@ def _on_signal(signum, frame):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(None, "-V", "--version", package_name="pixzip")
+@click.version_option(None, "-V", "--version", package_name="pixzip", message="pixzip, version %(version)s")
 def main() -> None:
     """pixzip: lossless image compression with a Gated PixelCNN."""
 

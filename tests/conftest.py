@@ -1,8 +1,18 @@
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
 
 from pixzip.learn import ModelConfig, build_model
+
+
+def pytest_configure(config):
+    # The checkout's cli/ installs as pixzip.cli, so the tests need the package
+    # installed; a plain install would also leave them testing a stale copy.
+    if importlib.util.find_spec("pixzip.cli") is None:
+        raise pytest.UsageError("pixzip.cli is not importable: install the checkout editable, "
+                                "python -m pip install -e \".[train,test,bench]\" (see the README)")
 
 
 def tiny_model(arch="gated", colors=3, channels=6, layers=2, kernel=3, n_classes=0, seed=0, dtype=torch.float64,
@@ -27,8 +37,8 @@ _INT_MODELS = {}
 def tiny_int_model(colors=3, layers=2, kernel=3, channels=None, name=None):
     """A small randomly initialised model exported to the integer network.
     Losslessness must not depend on training, so the codec is tested with these."""
-    from pixzip.learn.export import export_gated
     from pixzip.codec.modelfile import ModelFile
+    from pixzip.learn.export import export_gated
 
     channels = channels or (6 if colors == 3 else 4)
     key = (colors, layers, kernel, channels, name)
@@ -59,7 +69,6 @@ def network_payload(monkeypatch):
     never beat the raw pixels, so without this the automatic choice would
     store every test image raw, and the network path would go untested."""
     import functools
-
     import inspect
 
     from pixzip.codec import api as codec

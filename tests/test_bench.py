@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
-
 from pixzip.cli.main import main
+
 from pixzip.app import bench
 from pixzip.learn.checkpoints import atomic_torch_save
 

@@ -2,7 +2,6 @@
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from pixzip.cli.main import main
 
 from .test_training import make_npz
@@ -100,3 +99,17 @@ def test_usage_errors_exit_2(tmp_path):
     assert CliRunner().invoke(main, ["train"]).exit_code == 2
     assert CliRunner().invoke(main, ["nonsense"]).exit_code == 2
     assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_flag_prints_the_installed_version(flag):
+    import pixzip
+    r = CliRunner().invoke(main, [flag])
+    assert r.exit_code == 0 and r.output.strip() == f"pixzip, version {pixzip.__version__}"
+
+
+def test_python_dash_m_pixzip_is_the_command_line():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "pixzip", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "compress" in r.stdout and "decompress" in r.stdout

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from pixzip.cli.main import main
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from pixzip.cli.main import main
-from pixzip.codec import api as codec, container
+
+from pixzip.codec import api as codec
+from pixzip.codec import container
 
 from .conftest import tiny_int_model
 
@@ -270,6 +271,7 @@ def test_an_interruption_while_the_output_is_written_removes_the_temp_file_and_k
     """The window the subprocess tests cannot aim at: the signal arrives while
     the temp file is being written.  Through ``entry``, as the console script runs."""
     from pixzip.cli.main import entry
+
     from pixzip.app import files
 
     real = files.atomic_write

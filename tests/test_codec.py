@@ -4,14 +4,14 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import pixzip
 from pixzip.codec import api as codec
-from pixzip.errors import ImageError, PixzipError
-
 from pixzip.codec.reference import network as ref
+from pixzip.errors import ImageError, PixzipError
 
 from .conftest import tiny_int_model
 

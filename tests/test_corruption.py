@@ -6,8 +6,16 @@ import zlib
 import numpy as np
 import pytest
 
-from pixzip.codec import api as codec, container
-from pixzip.errors import CorruptError, FormatError, LimitError, PixzipError, TruncatedError, UnknownModelError
+from pixzip.codec import api as codec
+from pixzip.codec import container
+from pixzip.errors import (
+    CorruptError,
+    FormatError,
+    LimitError,
+    PixzipError,
+    TruncatedError,
+    UnknownModelError,
+)
 
 from .conftest import tiny_int_model
 

@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
 from pixzip.codec.contract import ACT_MAX, GATE_LIMIT
+from pixzip.codec.reference import network as ref
 from pixzip.codec.reference import requant_scalar
 from pixzip.codec.wavefront import decode_image
-
-from pixzip.codec.reference import network as ref
 
 from .conftest import tiny_int_model
 

@@ -16,8 +16,8 @@ import signal
 import struct
 import threading
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +25,23 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from pixzip.codec import api as codec, container
-from pixzip.codec.container import MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW, DEFLATE
-from pixzip.errors import CorruptError, LimitError, PixzipError
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec import api as codec
+from pixzip.codec import container
+from pixzip.codec.container import (
+    DEFLATE,
+    MAX_CHUNK_BYTES,
+    MAX_CHUNKS,
+    MAX_SIDE,
+    NETWORK,
+    RAW,
+)
 from pixzip.codec.metadata import Metadata
+from pixzip.codec.modelfile import ModelFile
+from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .conftest import tiny_int_model
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixzip.codec import api as codec, container
-from pixzip.errors import CorruptError, ModelFileError
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec import api as codec
+from pixzip.codec import container
 from pixzip.codec.metadata import Metadata
+from pixzip.codec.modelfile import ModelFile
+from pixzip.errors import CorruptError, ModelFileError
 
 DATA = Path(__file__).parent / "data"
 RGB, GRAY = DATA / "golden-tiny.pxm", DATA / "golden-tiny-gray.pxm"

@@ -1,6 +1,7 @@
 """The masked convolution's mask: mask A/B with RGB grouping, any odd kernel."""
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixzip.learn.masks import causal_mask, channel_groups
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
-
 from pixzip.cli.main import main
-from pixzip.codec import api as codec, container
+
+from pixzip.codec import api as codec
+from pixzip.codec import container
 
 from .conftest import tiny_int_model
 
@@ -240,8 +241,8 @@ def test_model_files_are_written_atomically(tmp_path, monkeypatch):
 
 # 8. old files are protected: see test_golden.py (format 1 archives decode; 8-bit models are refused by name)
 def test_model_files_of_another_format_are_refused_by_name(tmp_path):
-    from pixzip.errors import ModelFileError
     from pixzip.codec.modelfile import ModelFile
+    from pixzip.errors import ModelFileError
     net = tiny_int_model(3)
     z = dict(np.load(io.BytesIO(net.to_bytes())))
     meta = json.loads(bytes(z.pop("__meta__")).decode())

@@ -95,6 +95,7 @@ def test_integer_sampling_uses_the_decoder_loop(tmp_path):
     """pixzip sample on a .pxm model: the decoder's loop with a random source."""
     from pixzip.learn import api
     from pixzip.learn.sampling import sample_integer
+
     from .conftest import tiny_int_model
 
     net = tiny_int_model(3)

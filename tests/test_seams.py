@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from pixzip.cli.main import main
-from pixzip.codec.kernels.encoder import counts as head_counts, row_heads
+
+from pixzip.codec.kernels.encoder import counts as head_counts
+from pixzip.codec.kernels.encoder import row_heads
 from pixzip.codec.kernels.program import program
 from pixzip.codec.modelfile import ModelFile
 from pixzip.codec.reference import network as ref

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pixzip.codec import api as codec
-from pixzip.learn.checkpoints import load_model
 from pixzip.codec.modelfile import ModelFile
+from pixzip.learn.checkpoints import load_model
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = sorted(MODELS.glob("*.pxm"))

@@ -27,8 +27,8 @@ from PIL import Image
 
 from ..codec import api as codec
 from ..codec import registry
-from ..errors import ImageError, PixzipError, describe_os_error
 from ..codec.images import read_image, to_pil
+from ..errors import ImageError, PixzipError, describe_os_error
 
 CODECS = ("png", "webp", "jxl")
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}

@@ -15,7 +15,7 @@ def run(model=None, image=SAMPLE, on_warm_up=None) -> dict:
     it, check it is pixel-exact, and measure PNG (Pillow, optimize) on it.
     The kernels are loaded (compiled, the first time) before the timed round
     trip; ``on_warm_up`` is called just before that."""
-    from .bench import png, pixzip_round_trip
+    from .bench import pixzip_round_trip, png
     pixels = read_image(image)
     net = codec.load_model(model)
     if on_warm_up is not None:

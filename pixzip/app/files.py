@@ -13,12 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..codec import api as codec
 from ..codec import container
-from ..atomic import atomic_write
-from ..errors import ImageError, PixzipError, describe_os_error
-from ..codec.images import LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for
+from ..codec.images import (
+    LOSSY_FORMATS,
+    encode_file,
+    format_for,
+    read_image_file,
+    suffix_for,
+)
 from ..codec.metadata import Metadata
+from ..errors import ImageError, PixzipError, describe_os_error
 
 PXZ = ".pxz"
 STDIO = "-"

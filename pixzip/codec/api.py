@@ -14,8 +14,8 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image
 
-from . import coder, container, registry, stored
 from ..errors import CorruptError, LimitError, UnknownModelError
+from . import coder, container, registry, stored
 from .container import Header
 from .images import MODES, as_array, read_image_file
 from .metadata import Metadata, format_id, from_chunks, from_pil, to_chunks

@@ -8,8 +8,8 @@ decoder reads symbols in the order they were written.
 """
 from __future__ import annotations
 
-import numpy as np
 import constriction
+import numpy as np
 
 from ..errors import CorruptError, PixzipError
 from .contract import CONSTRICTION, coder_counts

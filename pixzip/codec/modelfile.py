@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import GATE_LIMIT
 from ..errors import ModelFileError
+from .contract import GATE_LIMIT
 
 # The model format names the integer arithmetic, the file's layout and the
 # tables; any change to one of them is a new format.  Format 1 was 8-bit

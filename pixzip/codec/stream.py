@@ -16,7 +16,6 @@ import sys
 import numpy as np
 
 from ..errors import PixzipError
-
 from .contract import step_destinations
 from .kernels import encoder
 from .kernels.program import program

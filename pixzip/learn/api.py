@@ -13,9 +13,9 @@ from .checkpoints import load_checkpoint, load_model, read
 from .datasets import load_images
 from .likelihood import evaluate_bpd
 from .networks import ModelConfig
-from .sampling import image_grid, sample as draw_samples
+from .sampling import image_grid
+from .sampling import sample as draw_samples
 from .training import TrainConfig, Trainer, pick_device
-
 
 RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every")   # what a resumed run may change
 

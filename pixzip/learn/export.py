@@ -12,7 +12,14 @@ import math
 import numpy as np
 import torch
 
-from ..codec.contract import ACT_MAX, GATE_LIMIT, GATE_UNITS, LOGIT_UNITS, TABLE_BITS, make_tables
+from ..codec.contract import (
+    ACT_MAX,
+    GATE_LIMIT,
+    GATE_UNITS,
+    LOGIT_UNITS,
+    TABLE_BITS,
+    make_tables,
+)
 from ..codec.modelfile import IntConfig, ModelFile
 from .networks import GatedPixelCNN
 
@@ -147,12 +154,11 @@ def export_checkpoint(checkpoint, out, name: str, calib, val=None, max_calib: in
     (the calibration images when none are given) and the file's sha256."""
     from pathlib import Path
 
-    from .checkpoints import load_model
     from ..codec.api import ideal_bits
+    from ..errors import PixzipError
+    from .checkpoints import load_model
     from .datasets import load_images
     from .likelihood import evaluate_bpd
-
-    from ..errors import PixzipError
     if not (1 <= len(name) <= 64 and name.isascii() and name.isprintable()):
         raise PixzipError(f"model name {name!r} must be 1..64 printable ASCII characters")
     if Path(out).exists() and not overwrite:

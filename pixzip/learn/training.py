@@ -15,7 +15,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoints import WEIGHTS_SUFFIX, atomic_torch_save, load_checkpoint, save_weights
+from .checkpoints import (
+    WEIGHTS_SUFFIX,
+    atomic_torch_save,
+    load_checkpoint,
+    save_weights,
+)
 from .datasets import CropSampler, ImageSet, with_downscaled
 from .likelihood import LN2, evaluate_bpd, nll_nats
 from .networks import ModelConfig, build_model

@@ -17,7 +17,14 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import contract
-from ..contract import ACC_LIMIT, ACT_MAX, EXACT_F64, GATE_LIMIT, LOGIT_LIMIT, SKIP_LIMIT
+from ..contract import (
+    ACC_LIMIT,
+    ACT_MAX,
+    EXACT_F64,
+    GATE_LIMIT,
+    LOGIT_LIMIT,
+    SKIP_LIMIT,
+)
 from ..modelfile import ModelFile
 from . import gemm
 
