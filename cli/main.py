@@ -198,8 +198,10 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
 @click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
-@click.option("-1", "level", flag_value=1, help="Fastest level: the 'fast' model.")
-@click.option("-9", "level", flag_value=9, help="Strongest level: the 'max' model.")
+@click.option("-1", "level", flag_value=1, help="Fastest level: the context mixer alone, no network.")
+@click.option("-9", "level", flag_value=9, help="Smallest files: the context mixer with the 'max' model.")
+@click.option("--method", type=click.Choice(["mixed", "mixer", "network"]), default=None,
+              help="Force a coding: the mixer with the network (the default), the mixer alone, the network alone.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (--rm is then ignored).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the inputs (the default).")
@@ -211,29 +213,29 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
 @_progress
-def compress(sources, output, model, level, force, to_stdout, keep, remove, verify, strip, strip_height,
+def compress(sources, output, model, level, method, force, to_stdout, keep, remove, verify, strip, strip_height,
              quiet, progress) -> None:
     """Compress images (FILE... or - for stdin) to .pxz files: photo.png -> photo.png.pxz."""
     from pixzip.app import files
-    from pixzip.codec import registry
     _check_single(sources, output, to_stdout)
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
-    if level is not None:
-        if model is not None:
-            raise click.UsageError("-m and -1/-9 both choose the model: give one")
-        model = registry.LEVELS[level]
+    if level is not None and (model is not None or method is not None):
+        raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
+    if method == "mixer" and model is not None:
+        raise click.UsageError("--method mixer uses no model: leave out -m")
     _plan_outputs(sources, output, to_stdout, decompress=False)
 
     def one(src):
         with _bar(f"compress {src}", quiet, progress) as bar:
-            r = files.compress_file(src, output, model=model, force=force, to_stdout=to_stdout,
-                                    remove=remove, verify=verify, strip_height=strip_height, strip=strip,
-                                    progress=bar.update)
+            r = files.compress_file(src, output, model=model, level=level, method=method, force=force,
+                                    to_stdout=to_stdout, remove=remove, verify=verify,
+                                    strip_height=strip_height, strip=strip, progress=bar.update)
         if not quiet and r.output:
+            stored = r.payload in ("raw", "deflate")
             click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
                        f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel"
-                       f"{'' if r.payload == 'network' else f' (stored: {r.payload})'}", err=True)
+                       f"{f' (stored: {r.payload})' if stored else ''}", err=True)
         return r
 
     _run_files(sources, one, quiet)

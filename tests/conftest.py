@@ -65,12 +65,13 @@ def model_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def network_payload(monkeypatch):
-    """Compression always codes with the network.  The tiny random models
-    never beat the raw pixels, so without this the automatic choice would
-    store every test image raw, and the network path would go untested."""
+    """Compression always codes (with the level's or the given method).  The
+    tiny random models never beat the raw pixels, so without this the
+    automatic choice would store every test image raw, and the coded paths
+    would go untested."""
     import functools
     import inspect
 
     from pixzip.codec import api as codec
     if "payload" in inspect.signature(codec.compress).parameters:   # (pixzip before 0.2 had no choice)
-        monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, payload="network"))
+        monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, payload="coded"))

@@ -172,17 +172,24 @@ def levels(model_dir):
 
 
 def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
-    for flags, name in (([], "tiny3"), (["-1"], "tinyfast")):
+    # the default level mixes with the 'default' model, -1 is the mixer alone, -m and --method force them
+    for flags, payload, name in (([], "network", "tiny3"), (["-1"], "mixer", None),
+                                 (["-m", "fast", "--method", "network"], "network", "tinyfast"),
+                                 (["--method", "mixer"], "mixer", None)):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output
         info = run("info", images[0].with_name("img0.png.pxz"))
-        assert f"model              {name}" in info.output
+        assert f"payload            {payload}" in info.output, (flags, info.output)
+        assert (f"model              {name}" in info.output) if name else "model " not in info.output
+        coder = "1: range coder" if "network" in flags else "2: context mixer"
+        assert coder in info.output, (flags, info.output)
         assert run("test", images[0].with_name("img0.png.pxz")).exit_code == 0
     r = run("compress", images[0], "-f", "-9")
     assert r.exit_code == 1 and "unknown model 'max' (an alias of 'tinymax')" in r.output
     assert run("compress", images[0], "-f", "-1", "-m", "tiny3").exit_code == 2
+    assert run("compress", images[0], "-f", "--method", "mixer", "-m", "tiny3").exit_code == 2
     r = run("models")
     assert "fast         -> tinyfast" in r.output and "tinymax  (not installed)" in r.output
-    (levels / "aliases.json").write_text('{"default": "tiny3"}')
-    r = run("compress", images[0], "-f", "-9")
-    assert r.exit_code == 1 and "no model is installed for the level 'max'" in r.output
+    (levels / "aliases.json").write_text('{"default": "tiny3"}')   # 'max' falls back on the shipped alias
+    assert run("compress", images[0], "-f", "-9").exit_code == 0
+    assert "model              photo-g66x8-v1" in run("info", images[0].with_name("img0.png.pxz")).output

@@ -144,9 +144,10 @@ def test_flat_and_synthetic_images_cost_at_most_twice_their_png(kind):
            "flat": np.stack([yy * 0 + 90, xx * 0 + 20, (yy > 15) * 255], -1).astype(np.uint8),
            "stripes": np.stack([(xx % 8) * 32, (yy % 4) * 64, xx * 0 + 3], -1).astype(np.uint8),
            "gray-constant": np.zeros((32, 48, 1), np.uint8)}[kind]
-    data = codec.compress(img, tiny_int_model(img.shape[2]))
+    net = tiny_int_model(img.shape[2])
+    data = codec.compress(img, net)
     assert len(data) <= 2 * png_size(img), (len(data), png_size(img))
-    assert np.array_equal(codec.decompress(data), img)
+    assert np.array_equal(codec.decompress(data, net), img)
 
 
 # 5. metadata
@@ -203,9 +204,12 @@ def test_the_coder_is_pinned_and_named_in_the_header(network_payload):
     from importlib.metadata import requires, version
     pins = [r for r in requires("pixzip") if r.startswith("constriction")]
     assert pins == ["constriction==0.5.0"] and version("constriction") == "0.5.0"
-    data = codec.compress(photo_like(3, 3), tiny_int_model(3))
+    data = codec.compress(photo_like(3, 3), tiny_int_model(3), method="network")
     h = codec.read_header(data)
     assert h.coder == 1 and "constriction 0.5" in container.CODERS[h.coder]
+    for method, kind in (("mixed", container.NETWORK), ("mixer", container.MIXER)):
+        h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), method=method))
+        assert (h.kind, h.coder) == (kind, container.MIXER_CODER) and "context mixer" in container.CODERS[h.coder]
 
 
 def test_an_unknown_coder_is_refused_by_name(network_payload):
@@ -288,14 +292,15 @@ def test_a_jpeg_is_never_removed_nor_rewritten_as_jpeg(tmp_path, model_dir):
 
 
 # bounds of the decoder against lying headers (see also test_fuzz.py)
+@pytest.mark.parametrize("method", ["network", "mixed", "mixer"])
 @pytest.mark.parametrize("shape, strip", [((40, 33, 3), 0), ((40, 33, 3), 3), ((9, 70, 1), 1)])
-def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, network_payload):
+def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, method, network_payload):
     import tracemalloc
 
-    from pixzip.codec.wavefront import decode_memory
+    from pixzip.codec.api import decode_memory
     net = tiny_int_model(shape[2])
     img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
-    data = codec.compress(img, net, strip_height=strip)
+    data = codec.compress(img, net, strip_height=strip, method=method)
     codec.decompress(data, net)                     # compiled and cached before measuring
     tracemalloc.start()
     try:
@@ -303,7 +308,9 @@ def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, net
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    estimate = decode_memory(net, shape[0], shape[1], strip)
+    h = codec.read_header(data)
+    estimate = decode_memory(None if method == "mixer" else net, shape[0], shape[1], shape[2], h.strip_height,
+                             mixer=method != "network")
     assert peak <= estimate + (1 << 20) and estimate <= 4 * peak + (4 << 20), (peak, estimate)
 
 

@@ -193,8 +193,9 @@ def _deliver(data: bytes, dst: Path | None, force: bool, what: str) -> None:
         raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
 
 
-def compress_file(src: str, output: str | None = None, *, model=None, force=False, to_stdout=False,
-                  remove=False, verify=False, strip_height=0, strip=False, progress=None) -> Result:
+def compress_file(src: str, output: str | None = None, *, model=None, level=None, method=None, force=False,
+                  to_stdout=False, remove=False, verify=False, strip_height=0, strip=False,
+                  progress=None) -> Result:
     """Compress one image file (or '-') to .pxz.  With ``remove``, the input
     is deleted only after the archive on disk has been read back and decoded
     to the same pixels and metadata; with stdout, ``remove`` is ignored
@@ -223,7 +224,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, force=Fals
     stats: dict = {}
     try:
         archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress, metadata=kept,
-                                 stats=stats)
+                                 stats=stats, level=level, method=method)
         if verify or remove:
             back, back_md = codec.decompress_with_metadata(archive, model)
             if not np.array_equal(back, pixels) or back_md != kept:
@@ -284,7 +285,9 @@ def info(src: str) -> dict:
         raise type(e)(f"{_name(src)}: {e}") from None
     out = {"file": _name(src), "format_version": h.version, "payload": container.KINDS[h.kind]}
     if h.kind == container.NETWORK:
-        out.update(model=h.model_name, model_hash=h.model_hash.hex(), coder=f"{h.coder}: {container.CODERS[h.coder]}")
+        out.update(model=h.model_name, model_hash=h.model_hash.hex())
+    if h.kind in (container.NETWORK, container.MIXER):
+        out.update(coder=f"{h.coder}: {container.CODERS[h.coder]}")
     out.update(width=h.width, height=h.height, mode=h.mode, strip_height=h.strip_height,
                original_format=md.format or "unknown", metadata="; ".join(md.items()) or "none",
                payload_bytes=h.payload_length, file_bytes=len(data),

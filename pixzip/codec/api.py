@@ -26,7 +26,38 @@ Progress = Callable[[int], None]
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]   # pixels, a PIL image or an image file
 
 
-PAYLOADS = ("auto", "network", "raw", "deflate")
+PAYLOADS = ("auto", "coded", "network", "mixed", "mixer", "raw", "deflate")
+CODED = ("network", "mixed", "mixer")     # the coded payloads: the network alone, network + mixer, mixer alone
+
+
+def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
+    """The context mixer over the network's stream, the network's counts as inputs."""
+    from .cm.codec import Encoder
+    from .stream import encode_device, symbols_and_counts
+    if net.reach < 1:
+        raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
+    enc = Encoder(pixels)
+    for _, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device),
+                                                  positions=True):
+        enc.add(*where, counts)
+        del counts
+        if progress is not None:
+            progress(n)
+    data = enc.finish()
+    if stats is not None:
+        stats.update(ideal_bits=enc.ideal_bits, ideal_s=0.0)
+    return data
+
+
+def _mixer_payload(pixels, progress, stats) -> bytes:
+    """The context mixer alone, in raster order."""
+    from .cm.codec import Encoder
+    enc = Encoder(pixels)
+    enc.add_image(progress)
+    data = enc.finish()
+    if stats is not None:
+        stats.update(ideal_bits=enc.ideal_bits, ideal_s=0.0)
+    return data
 
 
 def _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
@@ -49,15 +80,22 @@ def _network_payload(pixels, net, strip_rows, strip_height, device, progress, st
 
 def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None = None, strip_height: int = 0,
              device: str = "auto", progress: Progress | None = None, stats: dict | None = None,
-             metadata: Metadata | None = None, strip: bool = False, payload: str = "auto") -> bytes:
+             metadata: Metadata | None = None, strip: bool = False, payload: str = "auto",
+             level: int | None = None, method: str | None = None) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
     resolution, PNG text, the file format) is kept, unless ``strip``;
     ``metadata`` gives it for an array.  ``payload`` "auto" stores the pixels
     raw or deflated (PNG's filtered rows) whenever that is smaller than the
-    network's payload, so that no file is larger than its raw pixels plus
-    the header; "network", "raw" or "deflate" forces one.
+    coded payload of ``level`` (``levels.LEVELS``), so that no file is
+    larger than its raw pixels plus the header; "coded" forces that coded
+    payload, and "network" (the network
+    alone, coder 1), "mixed" (the context mixer with the network's counts as
+    an input, coder 2), "mixer" (the context mixer alone, coder 2), "raw" or
+    "deflate" forces one.  ``method`` (one of those three) chooses the coded
+    payload that "auto" weighs; ``model`` overrides the level's model (and a
+    level without one then mixes with it).
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
@@ -69,6 +107,18 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     that leave them out; stats["payload"] is the kind of payload chosen."""
     if payload not in PAYLOADS:
         raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
+    from .levels import level_choice
+    level_method, level_model = level_choice(level)
+    if method is None:
+        method = level_method
+        if model is not None and method == "mixer":
+            method = "mixed"
+    elif method not in CODED:
+        raise ValueError(f"method must be one of {', '.join(CODED)}")
+    if model is None and method != "mixer":
+        model = level_model
+    if payload in CODED:
+        method = payload
     if isinstance(image, (str, os.PathLike)):
         pixels, found = read_image_file(image)
     elif isinstance(image, Image.Image):
@@ -80,21 +130,30 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
         md = md.stripped()
     h, w, c = pixels.shape
     candidates = []
-    if payload in ("auto", "network"):
+    coded = payload in ("auto", "coded") or payload in CODED
+    if coded and method == "mixer":
+        _check_memory(None, h, w, c, 0, making=True)
+        candidates.append((container.MIXER, _mixer_payload(pixels, progress, stats), "", b"",
+                           container.MIXER_CODER, 0))
+    elif coded:
         net = load_model(model)
         if c != net.colors:
             raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
-        _check_memory(net, h, w, c, strip_height, making=True)
-        data = _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
-        candidates.append((container.NETWORK, data, net.name, bytes.fromhex(net.sha256[:16]), container.CODER,
-                           strip_height))
+        mixed = method == "mixed"
+        _check_memory(net, h, w, c, strip_height, making=True, mixer=mixed)
+        if mixed:
+            data = _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
+        else:
+            data = _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats)
+        candidates.append((container.NETWORK, data, net.name, bytes.fromhex(net.sha256[:16]),
+                           container.MIXER_CODER if mixed else container.CODER, strip_height))
     if payload in ("auto", "raw"):
         candidates.append((container.RAW, stored.raw_payload(pixels), "", b"", 0, 0))
     if payload in ("auto", "deflate"):
         candidates.append((container.DEFLATE, stored.deflate_payload(pixels), "", b"", 0, 0))
     kind, data, name, mhash, coder_id, strips = min(candidates, key=lambda k: len(k[1]) + len(k[2]) + len(k[3]))
     if stats is not None:
-        stats["payload"] = container.KINDS[kind]
+        stats["payload"] = method if kind in (container.NETWORK, container.MIXER) else container.KINDS[kind]
     header = Header(name, mhash, h, w, MODES[c], strips, len(data), kind=kind, coder=coder_id,
                     chunks=to_chunks(md), source_format=format_id(md))
     return container.pack(header, data, container.pixels_crc(pixels))
@@ -155,9 +214,23 @@ def memory_limit(n_subpixels: int, max_memory: int | None = None) -> int:
     return max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels)
 
 
-def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False) -> None:
-    from .wavefront import decode_memory
-    need = decode_memory(net, h, w, strip_height)
+def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: int = 0, mixer: bool = False) -> int:
+    """Bytes that decoding an (h, w, c) image allocates: the network's
+    wavefront (``net``; None for the mixer alone) and, with ``mixer`` (or
+    no network), the context mixer's state."""
+    need = 0
+    if net is not None:
+        from .wavefront import decode_memory as wavefront_memory
+        need += wavefront_memory(net, h, w, strip_height)
+    if mixer or net is None:
+        from .cm.codec import state_bytes
+        need += state_bytes(h, w, c)
+    return need
+
+
+def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False, mixer=False) -> None:
+    """Refuse an image whose decoding takes more than ``memory_limit``."""
+    need = decode_memory(net, h, w, c, strip_height, mixer)
     limit = memory_limit(h * w * c, max_memory)
     if need > limit:
         what = (f"strips of {strip_height} rows" if strip_height else "one strip")
@@ -211,6 +284,8 @@ def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Pro
         pixels = stored.raw_pixels(payload, h, w, c)
     elif header.kind == container.DEFLATE:
         pixels = stored.deflate_pixels(payload, h, w, c)
+    elif header.kind == container.MIXER:
+        pixels = _decode_mixer(header, payload, progress, max_memory)
     else:
         pixels = _decode_network(header, payload, model_for(header, model), progress, max_memory)
     if container.pixels_crc(pixels) != crc:
@@ -222,10 +297,18 @@ def _decode_network(header: Header, payload, net: ModelFile, progress, max_memor
     from .wavefront import decode_image
     if net.colors != header.channels:
         raise CorruptError("header colour mode does not match the model")
-    if len(payload) < _min_payload_bytes(net, header.n_subpixels):
+    mixed = header.coder == container.MIXER_CODER
+    if mixed:
+        from .cm.codec import min_payload_bytes
+        least = min_payload_bytes(header.n_subpixels)
+    else:
+        least = _min_payload_bytes(net, header.n_subpixels)
+    if len(payload) < least:
         raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
                            f"{header.width}x{header.height} image")
-    _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory)
+    _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory, mixer=mixed)
+    if mixed:
+        return _decode_mixed(header, payload, net, progress)
     dec = coder.Decoder(bytes(payload), tail_bits=coder.TAIL_BITS)
 
     def source(counts, rows, cols, c):
@@ -236,3 +319,34 @@ def _decode_network(header: Header, payload, net: ModelFile, progress, max_memor
     if not dec.exhausted():
         raise CorruptError("payload has data left over after the last pixel")
     return pixels
+
+
+def _decode_mixed(header: Header, payload, net: ModelFile, progress) -> np.ndarray:
+    from .cm.codec import Decoder
+    from .schedule import strip_layout
+    from .wavefront import decode_image
+    if net.reach < 1:
+        raise CorruptError(f"model {net.name!r} cannot have made a mixed payload")
+    h, w, c = header.height, header.width, header.channels
+    _, S = strip_layout(h, header.strip_height)
+    dec = Decoder(payload, h, w, c)
+    img = dec.img
+
+    def source(counts, rows, cols, colour):
+        n = len(rows)
+        dec.take(rows, cols, np.full(n, colour, np.int64), (rows // S) * S, counts)
+        return img[rows, cols, colour]
+
+    decode_image(net, h, w, source, progress=progress, strip_height=header.strip_height)
+    return dec.finish()
+
+
+def _decode_mixer(header: Header, payload, progress, max_memory=None) -> np.ndarray:
+    from .cm.codec import Decoder, min_payload_bytes
+    h, w, c = header.height, header.width, header.channels
+    if len(payload) < min_payload_bytes(header.n_subpixels):
+        raise CorruptError(f"payload of {len(payload)} bytes is too short for a {w}x{h} image")
+    _check_memory(None, h, w, c, 0, max_memory)
+    dec = Decoder(payload, h, w, c)
+    dec.take_image(progress)
+    return dec.finish()

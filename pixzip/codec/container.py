@@ -4,9 +4,11 @@ Format 2 (written since 0.2; ``docs/format.md`` describes every field and
 what a decoder must do with an unknown value):
 
     "4s B B"        magic b"PXZ\\0", format version (2), flags (must be 0)
-    "B B"           payload kind (0 network + range coder, 1 raw pixels,
-                    2 deflate of PNG-filtered rows) and coder id (kind 0: 1;
-                    the stored kinds: 0)
+    "B B"           payload kind (0 network, 1 raw pixels, 2 deflate of
+                    PNG-filtered rows, 3 context mixer alone) and coder id
+                    (kind 0: 1, the network's counts through constriction's
+                    range coder, or 2, the context mixer with the network's
+                    counts as an input; kind 3: 2; the stored kinds: 0)
     "B" + name      model name length (0..64) and ASCII name; 0 for the stored kinds
     "8s"            first 8 bytes of the sha256 of the integer model file (kind 0 only)
     "I I B B"       height, width, channels (1 or 3), colour mode (0 = L, 1 = RGB)
@@ -55,11 +57,14 @@ MAX_CHUNKS = 32
 MAX_CHUNK_BYTES = 1 << 26   # 64 MB of metadata at most (it must also fit in the file)
 
 # payload kinds
-NETWORK, RAW, DEFLATE = 0, 1, 2
-KINDS = {NETWORK: "network", RAW: "raw", DEFLATE: "deflate"}
-# coder ids: what turns a kind-0 payload into symbols (see coder.py)
-CODERS = {1: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)"}
+NETWORK, RAW, DEFLATE, MIXER = 0, 1, 2, 3
+KINDS = {NETWORK: "network", RAW: "raw", DEFLATE: "deflate", MIXER: "mixer"}
+# coder ids: what turns a coded payload into symbols (coder.py, cm/)
 CODER = CODER_ID
+MIXER_CODER = 2
+CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)",
+          MIXER_CODER: "context mixer 1 (cm/kernel.py) and its binary range coder (cm/bitcoder.py)"}
+KIND_CODERS = {NETWORK: (CODER, MIXER_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
 
 _START = struct.Struct("<4sBB")
 _KIND = struct.Struct("<BB")
@@ -104,18 +109,17 @@ def pixels_crc(pixels) -> int:
 def pack(header: Header, payload: bytes, crc: int) -> bytes:
     """A format-2 file."""
     name = header.model_name.encode("ascii")
+    if header.kind not in KINDS:
+        raise ValueError(f"unknown payload kind {header.kind}")
+    if header.coder not in KIND_CODERS[header.kind]:
+        raise ValueError(f"coder {header.coder} cannot code a {KINDS[header.kind]} payload")
     if header.kind == NETWORK:
         if not 1 <= len(name) <= 64:
             raise ValueError("model name must be 1..64 ASCII characters")
         if len(header.model_hash) != 8:
             raise ValueError("model hash prefix must be 8 bytes")
-        if header.coder not in CODERS:
-            raise ValueError(f"unknown coder id {header.coder}")
-    elif header.kind in KINDS:
-        if name or header.model_hash or header.coder:
-            raise ValueError("a stored payload names no model and no coder")
-    else:
-        raise ValueError(f"unknown payload kind {header.kind}")
+    elif name or header.model_hash:
+        raise ValueError(f"a {KINDS[header.kind]} payload names no model")
     if len(header.chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
     mode = MODE_IDS[header.mode]
@@ -202,10 +206,12 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
         raise FormatError("header checksum mismatch: the file is corrupt")
     if kind not in KINDS:
         raise FormatError(f"unknown payload kind {kind}")
-    if kind == NETWORK and coder not in CODERS:
+    if kind in (NETWORK, MIXER) and coder not in CODERS:
         raise FormatError(f"unknown coder id {coder} (this pixzip has coders {', '.join(map(str, CODERS))})")
-    if kind != NETWORK and (name or coder):
-        raise FormatError("a stored payload names a model or a coder")
+    if coder not in KIND_CODERS[kind]:
+        raise FormatError(f"coder {coder} cannot code a {KINDS[kind]} payload")
+    if kind != NETWORK and name:
+        raise FormatError(f"a {KINDS[kind]} payload names a model")
     for tag, _ in chunks:
         if not (tag.isalpha() and tag.isascii()) or not tag[:1].islower():
             raise FormatError(f"unknown required chunk {tag!r}")

@@ -27,7 +27,6 @@ ModelLike = Union[ModelFile, str, os.PathLike, None]   # a model, a name or alia
 SUFFIX = ".pxm"
 ALIASES = "aliases.json"
 DEFAULT_MODEL = "default"
-LEVELS = {1: "fast", 9: "max"}   # -1, -9; no level is DEFAULT_MODEL
 HOW_TO_SUPPLY = "put its .pxm file in a folder listed in $PIXZIP_MODELS, or name the file with -m"
 
 
@@ -143,7 +142,8 @@ def load_model(model: ModelLike = None) -> ModelFile:
                 return load_file(e.path)
     name = resolve(asked)
     known = ", ".join(sorted({e.name for e in found})) or "none installed"
-    if asked == name and asked in (DEFAULT_MODEL, *LEVELS.values()):
+    from .levels import LEVELS
+    if asked == name and asked in (DEFAULT_MODEL, *(lv.model for lv in LEVELS.values())):
         raise UnknownModelError(f"no model is installed for the level {asked!r} (available: {known})")
     what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
     raise UnknownModelError(f"unknown model {what} (available: {known})")

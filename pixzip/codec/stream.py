@@ -77,10 +77,12 @@ class _Heads:
 
 
 def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
-            device=None):
+                       device=None, positions: bool = False):
     """The symbols of an image and their counts, in schedule order (step,
     colour, strip, row, exactly as the decoder consumes them), in chunks:
-    yields (symbols (n,), counts (n, 256) float64, pixels covered)."""
+    yields (symbols (n,), counts (n, 256) float64, pixels covered), and with
+    ``positions`` also where each symbol is: (rows, columns, colours, the
+    first row of its strip), four (n,) int64 arrays."""
     h, w, c = pixels.shape
     lag = net.reach + 1
     heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device)
@@ -94,7 +96,15 @@ def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | Non
         dest = step_destinations([len(s[0]) for s in steps], c)
         sym = np.empty(c * len(k), np.int64)
         sym[dest] = pixels[k * S + r, j]
-        return sym, heads.counts(k, r, j, dest, c * len(k)), len(k)
+        out = (sym, heads.counts(k, r, j, dest, c * len(k)), len(k))
+        if positions:
+            where = np.empty((4, c * len(k)), np.int64)
+            where[0][dest] = (k * S + r)[:, None]
+            where[1][dest] = j[:, None]
+            where[2][dest] = np.arange(c)[None, :]
+            where[3][dest] = (k * S)[:, None]
+            out += (tuple(where),)
+        return out
 
     for t, k, r, j, _ in plan(S, w, lag, nb, last, 0, n_steps(S, w, lag)):
         if not len(r):  # narrow images leave gaps between rows

@@ -1,0 +1,147 @@
+"""Coder 2 end to end: the context mixer and its binary coder over an image,
+with or without the network's counts, in the stream order it is given.
+
+Without a network the order is raster order, colours inside a pixel.  With
+one, the caller passes each batch of sub-pixels in the network's stream order
+(``contract``), with their counts.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import CorruptError
+from . import bitcoder, kernel
+
+BYTES_PER_SUBPIXEL = 12    # worst case: 8 bits at the probability floor (11 bits each), and room
+
+
+def raster_positions(y0: int, y1: int, width: int, colours: int):
+    """(ys, xs, cs, tops) of the sub-pixels of rows y0..y1-1 in raster order,
+    colours inside a pixel, in one strip."""
+    e = np.arange(y0 * width * colours, y1 * width * colours, dtype=np.int64)
+    return e // (width * colours), (e // colours) % width, e % colours, np.zeros(len(e), np.int64)
+
+
+def _inputs(n, counts):
+    if counts is None:
+        return np.zeros((1, 256)), np.zeros(n, np.int64), False
+    if len(counts) != n:
+        raise ValueError("one row of counts per sub-pixel")
+    return counts, np.arange(n, dtype=np.int64), True
+
+
+RASTER_PIXELS = 4096      # pixels per call of the mixer alone
+
+
+def state_bytes(height: int, width: int, colours: int) -> int:
+    """What the mixer's state, its image and its positions take, in bytes."""
+    n = height * width * colours
+    k = kernel
+    return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * 257 * 4
+            + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 320 * 33) * 4
+            + n + 4 * 8 * colours * RASTER_PIXELS)
+
+
+def _no_bytes() -> np.ndarray:
+    a = np.zeros(0, np.uint8)
+    a.flags.writeable = False      # as the decoder's payload: one compiled kernel for both sides
+    return a
+
+
+class Encoder:
+    """Codes the sub-pixels of ``pixels`` in the order they are given."""
+
+    def __init__(self, pixels: np.ndarray):
+        self.img = np.array(pixels, np.uint8, order="C")   # a writable copy: one compiled kernel serves both sides
+        h, w, c = self.img.shape
+        self.state = kernel.new_state(c, h * w * c)
+        self.tables = kernel.tables()
+        self.enc = bitcoder.new_encoder()
+        self.out = np.zeros(1024, np.uint8)
+
+    def _room(self, n: int) -> None:
+        need = int(self.enc[bitcoder.E_POS]) + n * BYTES_PER_SUBPIXEL + 64
+        if need > len(self.out):
+            grown = np.zeros(max(need, 2 * len(self.out)), np.uint8)
+            grown[:len(self.out)] = self.out
+            self.out = grown
+
+    def add(self, ys, xs, cs, tops, counts=None) -> None:
+        """Code these sub-pixels, with the network's counts (one row each) if given."""
+        n = len(ys)
+        self._room(n)
+        counts, crow, has_net = _inputs(n, counts)
+        kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, False,
+                    self.enc, self.out, np.zeros(4, np.int64), _no_bytes())
+
+    def add_rows(self, y0: int, y1: int) -> None:
+        """Code rows y0..y1-1 in raster order, without a network."""
+        self.add(*raster_positions(y0, y1, self.img.shape[1], self.img.shape[2]))
+
+    def add_image(self, progress=None) -> None:
+        """Code the whole image in raster order, without a network."""
+        h, w, _ = self.img.shape
+        for y, z in _row_blocks(h, w):
+            self.add_rows(y, z)
+            if progress is not None:
+                progress((z - y) * w)
+
+    def finish(self) -> bytes:
+        self._room(1)
+        bitcoder.flush(self.enc, self.out)
+        return self.out[:self.enc[bitcoder.E_POS]].tobytes()
+
+    @property
+    def ideal_bits(self) -> float:
+        """The ideal code length of what was coded, under the mixer's probabilities."""
+        return float(self.state.cost[0])
+
+
+class Decoder:
+    """Decodes sub-pixels in the order they are asked for, into ``img``."""
+
+    def __init__(self, data: bytes, height: int, width: int, colours: int):
+        self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
+        self.img = np.zeros((height, width, colours), np.uint8)
+        self.state = kernel.new_state(colours, height * width * colours)
+        self.tables = kernel.tables()
+        self.dec = bitcoder.new_decoder(self.data)
+
+    def take(self, ys, xs, cs, tops, counts=None) -> None:
+        n = len(ys)
+        counts, crow, has_net = _inputs(n, counts)
+        done = kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, True,
+                           np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
+        if done < n:
+            raise CorruptError("the payload ends long before the image does")
+
+    def take_rows(self, y0: int, y1: int) -> None:
+        self.take(*raster_positions(y0, y1, self.img.shape[1], self.img.shape[2]))
+
+    def take_image(self, progress=None) -> None:
+        h, w, _ = self.img.shape
+        for y, z in _row_blocks(h, w):
+            self.take_rows(y, z)
+            if progress is not None:
+                progress((z - y) * w)
+
+    def finish(self) -> np.ndarray:
+        """The image, once every sub-pixel is decoded: the payload must have
+        been read exactly to its end."""
+        if self.dec[bitcoder.D_OVER]:
+            raise CorruptError("the payload ends before the image does")
+        if self.dec[bitcoder.D_POS] != len(self.data):
+            raise CorruptError("payload has data left over after the last pixel")
+        return self.img
+
+
+def _row_blocks(height: int, width: int):
+    rows = max(1, RASTER_PIXELS // width)
+    for y in range(0, height, rows):
+        yield y, min(height, y + rows)
+
+
+def min_payload_bytes(n_subpixels: int) -> int:
+    """The fewest bytes that can hold n sub-pixels: every bit costs at least
+    -log2(1 - 33/65536) (the probability's clamp); half of that, less 8."""
+    return int(n_subpixels * 8 * 0.000726 / 2 / 8) - 8

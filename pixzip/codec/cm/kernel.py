@@ -1,0 +1,394 @@
+"""The context mixer, compiled: every bit's probability from hashed contexts,
+residual maps and (optionally) the network's counts, mixed, refined, coded.
+
+Each 8-bit sub-pixel is coded as 8 binary decisions, most significant bit
+first.  For each decision the mixer's inputs are, in the stretch domain:
+
+- ``N_HASHED`` hashed contexts of exact neighbour values and of the pixel's
+  already coded colours, each a 16-bit probability with a count in a bucket
+  of a shared table (a bucket holds one nibble's 15 tree nodes and a check);
+- ``N_MAPS`` residual maps: an adaptive histogram of (value - prediction)
+  mod 256 for one prediction each, in a small error context, read as
+  P(bit | the bits known so far) through its prefix sums;
+- the network's P(bit | known bits): the counts of the open range's upper
+  half over all of it (0 when there is no network);
+- a bias.
+
+``N_SETS`` weight sets, chosen by small contexts, mix them; a second mixer
+mixes their outputs; two APM stages refine the result.  Everything is an
+integer operation on int64 values that never overflow, with the tables of
+``tables``: the encoder and the decoder compute the same probabilities on
+every machine.  ``reference.py`` implements the same arithmetic in plain
+Python, and the tests check that both agree.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from . import bitcoder
+from .tables import RECIPROCALS, SQUASH, STRETCH
+
+N_HASHED = 10
+N_MAPS = 7
+N_INPUTS = N_HASHED + N_MAPS + 2      # + the network, + a bias
+N_SETS = 4
+MAP_CONTEXTS = 64
+MAX_COLOURS = 3
+H_INC = 32                 # a residual map's increment per value seen
+H_LIMIT = 1 << 16          # and its total before every bin is halved
+COUNT_MAX = 255            # the hashed counters' count limit
+MIX_LR = 6                 # first mixer's learning rate
+MIX2_LR = 4
+APM_RATE = 7
+BIAS = 256
+
+# the weight sets of the first mixer: rows per colour
+SET_ROWS = (256, 8 * 8, 8 * 8, 8 * 3)
+SET_OFFSETS = tuple(int(sum(SET_ROWS[:i])) * MAX_COLOURS for i in range(N_SETS))
+W1_ROWS = int(sum(SET_ROWS)) * MAX_COLOURS
+
+
+class Tables(NamedTuple):
+    squash: np.ndarray
+    stretch: np.ndarray
+    recip: np.ndarray
+
+
+class State(NamedTuple):
+    """The adaptive state, identical on both sides after every bit."""
+    table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
+    hist: np.ndarray       # int32 (N_MAPS, colours, MAP_CONTEXTS, 256)
+    htotal: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS)
+    w1: np.ndarray         # int32 (W1_ROWS, N_INPUTS)
+    w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
+    apm1: np.ndarray       # int32 (colours * 256, 33)
+    apm2: np.ndarray       # int32 (colours * 8 * 8, 33)
+    cost: np.ndarray       # float64 (1,): the ideal code length in bits (reported, never coded)
+
+
+def table_bits(n_subpixels: int) -> int:
+    """log2 of the number of buckets (64 bytes each): at least a quarter of
+    the hashed contexts' sub-pixels, between 2^10 and 2^22 (256 MB)."""
+    need = max(1, n_subpixels * N_HASHED // 4 - 1)
+    return int(min(22, max(10, need.bit_length())))
+
+
+def tables() -> Tables:
+    return Tables(SQUASH, STRETCH, RECIPROCALS)
+
+
+def new_state(colours: int, n_subpixels: int) -> State:
+    buckets = 1 << table_bits(n_subpixels)
+    table = np.full(buckets * 16, 32768 << 16, np.uint32)
+    table[::16] = 0
+    hist = np.zeros((N_MAPS, colours, MAP_CONTEXTS, 256), np.int32)
+    apm1 = np.empty((colours * 256, 33), np.int32)
+    apm2 = np.empty((colours * 64, 33), np.int32)
+    for t in (apm1, apm2):
+        t[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
+    w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
+    w2[:, N_SETS] = 0
+    return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS), np.int32),
+                 np.full((W1_ROWS, N_INPUTS), 65536 // 8, np.int32), w2, apm1, apm2, np.zeros(1))
+
+
+@numba.njit(cache=True, inline="always")
+def _mix(h, v):
+    """One step of the context hash (values below 2^62, never overflowing)."""
+    h = ((h ^ (v & 0xFFFFFFFF)) * 0x2C9277B5) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+@numba.njit(cache=True, inline="always")
+def _clamp8(v):
+    return min(255, max(0, v))
+
+
+@numba.njit(cache=True, inline="always")
+def _q(v):
+    """0, 1, 2-3, 4-7, ... 64+ -> 0..7."""
+    v = abs(v)
+    n = 0
+    while v and n < 7:
+        v >>= 1
+        n += 1
+    return n
+
+
+@numba.njit(cache=True, inline="always")
+def _med(w, n, nw):
+    if nw >= max(w, n):
+        return min(w, n)
+    if nw <= min(w, n):
+        return max(w, n)
+    return w + n - nw
+
+
+@numba.njit(cache=True, inline="always")
+def _neighbours(img, y, x, r, ch):
+    """W, N, NW, NE, WW, NN of colour ``ch`` at (y, x), r rows into the strip;
+    missing ones fall back on the nearest known (128 at the first pixel)."""
+    width = img.shape[1]
+    if x > 0:
+        w = np.int64(img[y, x - 1, ch])
+    elif r > 0:
+        w = np.int64(img[y - 1, x, ch])
+    else:
+        w = np.int64(128)
+    n = np.int64(img[y - 1, x, ch]) if r > 0 else w
+    nw = np.int64(img[y - 1, x - 1, ch]) if r > 0 and x > 0 else n
+    ne = np.int64(img[y - 1, x + 1, ch]) if r > 0 and x + 1 < width else n
+    ww = np.int64(img[y, x - 2, ch]) if x > 1 else w
+    nn = np.int64(img[y - 2, x, ch]) if r > 1 else n
+    return w, n, nw, ne, ww, nn
+
+
+@numba.njit(cache=True, inline="always")
+def _range_sum(cum, a, n):
+    """Sum of a circular histogram's n bins from bin a (prefix sums ``cum``)."""
+    if a + n <= 256:
+        return cum[a + n] - cum[a]
+    return cum[256] - cum[a] + cum[a + n - 256]
+
+
+@numba.njit(cache=True, inline="always")
+def _p12(hi, total):
+    if total <= 0:
+        return 2048
+    return min(4095, max(1, (hi * 4096 + (total >> 1)) // total))
+
+
+@numba.njit(cache=True, inline="always")
+def _apm(t, row, d):
+    s = d + 2048
+    lo = s >> 7
+    wt = s & 127
+    return (t[row, lo] * (128 - wt) + t[row, lo + 1] * wt) >> 7, lo + (wt >> 6)
+
+
+@numba.njit(cache=True)
+def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, out, dec, data):
+    """Code the sub-pixels (ys[e], xs[e], colour cs[e]) in order, each in the
+    strip starting at row tops[e], with the network's counts counts[crow[e]]
+    when ``has_net``.  Encoding reads the values from ``img`` and writes bits
+    to ``out`` (state ``enc``); decoding reads bits from ``data`` (state
+    ``dec``) and writes the values into ``img``.  Returns the number coded
+    (less than asked when a decoder ran more than 8 bytes past its data)."""
+    squash, stretch, recip = tb.squash, tb.stretch, tb.recip
+    table = st.table
+    mask = (len(table) >> 4) - 1
+    x_in = np.zeros(N_INPUTS, np.int64)
+    hashes = np.zeros(N_HASHED, np.int64)
+    base = np.zeros(N_HASHED, np.int64)
+    preds = np.zeros(N_MAPS, np.int64)
+    mctx = np.zeros(N_MAPS, np.int64)
+    cum = np.zeros((N_MAPS, 257), np.int64)
+    ncum = np.zeros(257, np.int64)
+    rows = np.zeros(N_SETS, np.int64)
+    dots = np.zeros(N_SETS, np.int64)
+    probs = np.zeros(N_SETS, np.int64)
+    cost = 0.0
+    for e in range(len(ys)):
+        y, x, c = np.int64(ys[e]), np.int64(xs[e]), np.int64(cs[e])
+        r = y - tops[e]
+        w, n, nw, ne, ww, nn = _neighbours(img, y, x, r, c)
+        act = abs(w - nw) + abs(n - nw) + abs(n - ne)
+        qa = _q(act)
+        med = _med(w, n, nw)
+        grad = _clamp8(w + n - nw)
+        # the network: prefix sums of its counts, its mode and mean
+        mode = med
+        mean = _clamp8((2 * w + 2 * n + ne - nw + 2) >> 2)
+        conf = 0
+        if has_net:
+            q = crow[e]
+            ncum[0] = 0
+            best = np.int64(-1)
+            total = np.int64(0)
+            msum = np.int64(0)
+            for v in range(256):
+                cv = np.int64(counts[q, v])
+                ncum[v + 1] = ncum[v] + cv
+                msum += v * cv
+                if cv > best:
+                    best = cv
+                    mode = v
+            total = ncum[256]
+            mean = (msum + (total >> 1)) // total
+            conf = min(7, (best * 8) // total)
+        # contexts and predictions
+        h0 = (c + 1) * 0x10000
+        if c == 0:
+            hashes[0] = _mix(_mix(h0 + 1, w), n)
+            hashes[1] = _mix(_mix(_mix(h0 + 2, w), n), nw)
+            hashes[2] = _mix(_mix(h0 + 3, n), ne)
+            hashes[3] = _mix(_mix(h0 + 4, w), ww)
+            hashes[4] = _mix(_mix(h0 + 5, n), nn)
+            hashes[5] = _mix(_mix(h0 + 6, grad), qa)
+            hashes[6] = _mix(_mix(_mix(_mix(h0 + 7, w >> 2), n >> 2), nw >> 2), ne >> 2)
+            hashes[7] = _mix(_mix(h0 + 8, w), ne)
+            hashes[8] = _mix(_mix(h0 + 9, mode), conf) if has_net else _mix(_mix(h0 + 9, med), _q(w - nw))
+            hashes[9] = h0 + 10
+            preds[0] = med
+            preds[1] = grad
+            preds[2] = w
+            preds[3] = n
+            preds[4] = (w + ne + 1) >> 1
+            preds[5] = mode
+            preds[6] = mean
+            for m in range(N_MAPS):
+                mctx[m] = qa * 8
+        else:
+            p1 = np.int64(img[y, x, c - 1])
+            p2 = np.int64(img[y, x, c - 2]) if c >= 2 else np.int64(0)
+            w1, n1, nw1, ne1, _, _ = _neighbours(img, y, x, r, c - 1)
+            du, dn = p1 - w1, p1 - n1
+            med1 = _med(w1, n1, nw1)
+            hashes[0] = _mix(_mix(h0 + 1, p1), p2)
+            hashes[1] = _mix(_mix(_mix(h0 + 2, w), p1), p2)
+            hashes[2] = _mix(_mix(_mix(h0 + 3, n), p1), p2)
+            hashes[3] = _mix(_mix(h0 + 4, _clamp8(w + du)), _clamp8(n + dn))
+            hashes[4] = _mix(_mix(_mix(h0 + 5, w), n), p1)
+            hashes[5] = _mix(_mix(h0 + 6, ne), _clamp8(n + dn))
+            hashes[6] = _mix(_mix(_mix(h0 + 7, p1), w - w1 + 256), n - n1 + 256)
+            hashes[7] = _mix(_mix(h0 + 8, med), p1 - med1 + 256)
+            hashes[8] = _mix(_mix(_mix(h0 + 9, mode), conf), p1) if has_net else _mix(_mix(h0 + 9, med), p1)
+            hashes[9] = _mix(h0 + 10, p1 >> 3)
+            preds[0] = med
+            preds[1] = _clamp8(med + p1 - med1)
+            preds[2] = _clamp8(w + du)
+            preds[3] = _clamp8(n + dn)
+            preds[4] = _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1))
+            preds[5] = mode
+            preds[6] = mean
+            # the same predictions made for the colour before: their errors are known
+            e1 = (p1 - med1, 0, du, dn, 0, 0, 0)
+            for m in range(N_MAPS):
+                mctx[m] = qa * 8 + _q(e1[m])
+        # the residual maps' prefix sums, in residual order
+        for m in range(N_MAPS):
+            hrow = st.hist[m, c, mctx[m]]
+            cum[m, 0] = 0
+            for v in range(256):
+                cum[m, v + 1] = cum[m, v] + hrow[v]
+        # the bits, most significant first
+        value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
+        c0 = np.int64(1)
+        lo = np.int64(0)
+        node = np.int64(1)
+        for k in range(8):
+            half = np.int64(128) >> k
+            if k == 0 or k == 4:
+                nib = c0 if k == 4 else 0
+                for i in range(N_HASHED):
+                    hn = _mix(hashes[i], nib + 1)
+                    b0 = hn & mask
+                    b1 = b0 ^ 1
+                    chk = hn | 1
+                    if table[b0 * 16] == chk:
+                        b = b0
+                    elif table[b1 * 16] == chk:
+                        b = b1
+                    else:
+                        # replace the bucket whose first node has seen less
+                        b = b0 if (table[b0 * 16 + 1] & 0xFFFF) <= (table[b1 * 16 + 1] & 0xFFFF) else b1
+                        table[b * 16] = chk
+                        for j in range(1, 16):
+                            table[b * 16 + j] = 32768 << 16
+                    base[i] = b * 16
+                node = 1
+            # inputs
+            for i in range(N_HASHED):
+                s = np.int64(table[base[i] + node])
+                x_in[i] = stretch[s >> 20] if (s & 0xFFFF) else 0
+            for m in range(N_MAPS):
+                a = (lo - preds[m]) & 255
+                s_lo = _range_sum(cum[m], a, half)
+                s_hi = _range_sum(cum[m], (a + half) & 255, half)
+                x_in[N_HASHED + m] = stretch[_p12(s_hi, s_lo + s_hi)]
+            if has_net:
+                s_lo = ncum[lo + half] - ncum[lo]
+                s_hi = ncum[lo + 2 * half] - ncum[lo + half]
+                x_in[N_HASHED + N_MAPS] = stretch[_p12(s_hi, s_lo + s_hi)]
+            else:
+                x_in[N_HASHED + N_MAPS] = 0
+            x_in[N_HASHED + N_MAPS + 1] = BIAS
+            # the first mixer's weight sets
+            ck = c * 8 + k
+            agree = 0
+            if (med >> (8 - k)) == (c0 - (np.int64(1) << k)):
+                agree = 1 + ((med >> (7 - k)) & 1)
+            rows[0] = SET_OFFSETS[0] + c * 256 + c0
+            rows[1] = SET_OFFSETS[1] + ck * 8 + conf
+            rows[2] = SET_OFFSETS[2] + ck * 8 + qa
+            rows[3] = SET_OFFSETS[3] + ck * 3 + agree
+            dot2 = np.int64(0)
+            for s in range(N_SETS):
+                acc = np.int64(0)
+                wrow = st.w1[rows[s]]
+                for i in range(N_INPUTS):
+                    acc += wrow[i] * x_in[i]
+                d = min(2047, max(-2047, acc >> 16))
+                dots[s] = d
+                probs[s] = squash[d + 2047]
+                dot2 += st.w2[ck, s] * d
+            dot2 += st.w2[ck, N_SETS] * BIAS
+            dm = min(2047, max(-2047, dot2 >> 16))
+            pm = np.int64(squash[dm + 2047])
+            a1row = c * 256 + c0
+            pa1, j1 = _apm(st.apm1, a1row, dm)
+            a2row = ck * 8 + (conf if has_net else qa)
+            pa2, j2 = _apm(st.apm2, a2row, dm)
+            p16 = (pm * 16 + pa1 + 2 * pa2 + 2) >> 2
+            p16 = min(65535 - 32, max(32, p16))
+            # the bit
+            if decoding:
+                bit = bitcoder.decode_bit(dec, data, p16)
+            else:
+                bit = (value >> (7 - k)) & 1
+                bitcoder.encode_bit(enc, out, bit, p16)
+            cost -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
+            # updates
+            for i in range(N_HASHED):
+                sl = base[i] + node
+                s = np.int64(table[sl])
+                p = s >> 16
+                cnt = s & 0xFFFF
+                p += (((bit << 16) - p) * recip[cnt]) >> 16
+                table[sl] = (p << 16) | min(COUNT_MAX, cnt + 1)
+            t = bit << 12
+            for s in range(N_SETS):
+                err = (t - probs[s]) * MIX_LR
+                wrow = st.w1[rows[s]]
+                for i in range(N_INPUTS):
+                    wrow[i] += (x_in[i] * err) >> 16
+            err = (t - pm) * MIX2_LR
+            for s in range(N_SETS):
+                st.w2[ck, s] += (dots[s] * err) >> 16
+            st.w2[ck, N_SETS] += (BIAS * err) >> 16
+            st.apm1[a1row, j1] += ((bit << 16) - st.apm1[a1row, j1]) >> APM_RATE
+            st.apm2[a2row, j2] += ((bit << 16) - st.apm2[a2row, j2]) >> APM_RATE
+            c0 = c0 * 2 + bit
+            node = node * 2 + bit
+            lo += bit * half
+        if decoding:
+            img[y, x, c] = lo
+            if dec[bitcoder.D_OVER] > 8:
+                st.cost[0] += cost
+                return e + 1
+        # the residual maps learn the value
+        for m in range(N_MAPS):
+            hrow = st.hist[m, c, mctx[m]]
+            hrow[(lo - preds[m]) & 255] += H_INC
+            st.htotal[m, c, mctx[m]] += H_INC
+            if st.htotal[m, c, mctx[m]] > H_LIMIT:
+                tot = 0
+                for v in range(256):
+                    hrow[v] >>= 1
+                    tot += hrow[v]
+                st.htotal[m, c, mctx[m]] = tot
+    st.cost[0] += cost
+    return len(ys)
