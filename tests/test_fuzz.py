@@ -92,7 +92,14 @@ SPECS = [(3, 1, 1, "network", 0, False, "noise"),
          (1, 1, 9, "raw", 0, True, "noise"),
          (1, 4, 4, "raw", 0, False, "flat"),
          (1, 12, 14, "deflate", 0, False, "smooth"),
-         (1, 10, 13, "deflate", 0, True, "flat")]
+         (1, 10, 13, "deflate", 0, True, "flat"),
+         (3, 1, 1, "mixed", 0, False, "noise"),
+         (3, 12, 14, "mixed", 0, True, "smooth"),
+         (3, 7, 5, "mixed", 3, False, "noise"),
+         (1, 11, 6, "mixed", 3, True, "smooth"),
+         (3, 10, 12, "mixer", 0, False, "smooth"),
+         (3, 2, 9, "mixer", 0, True, "flat"),
+         (1, 12, 14, "mixer", 0, False, "noise")]
 
 
 def make_seeds() -> list[Seed]:
@@ -615,7 +622,7 @@ def test_harmless_rewrites_with_a_valid_header_crc_still_decode_exactly(seeds):
                 f.strip = f.height + 5
                 rewrites.append(("a strip height the image does not reach", f))
             f = fields_of(s.data)
-            if not f.chunks:    # format 1 has no chunks
+            if not f.chunks and f.coder == container.CODER:    # format 1 has no chunks, and only coder 1
                 f.layout = f.version = 3 - f.layout
                 rewrites.append((f"written as format {f.layout}", f))
         for what, f in rewrites:

@@ -32,6 +32,11 @@ FORMAT2 = {
     "gray": (DATA / "format1" / "gray.png", GRAY, {"payload": "network"}),
     "rgb-strips": (DATA / "format1" / "rgb-strips.png", RGB, {"payload": "network", "strip_height": 5}),
     "raw": (DATA / "golden.png", RGB, {"payload": "raw"}),
+    "mixed": (DATA / "golden.png", RGB, {"payload": "mixed"}),
+    "mixed-gray-strips": (DATA / "format1" / "gray.png", GRAY, {"payload": "mixed", "strip_height": 5}),
+    "mixer": (DATA / "golden.png", RGB, {"payload": "mixer"}),
+    "mixed-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixed"}),   # 40x48 of the bundled sample
+    "mixer-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer"}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
         format="TIFF", icc=bytes(range(256)) * 2, exif=b"MM\x00*\x00\x00\x00\x08\x00\x00", xmp=b"<x:xmpmeta/>",
         dpi=(300.0, 72.5), text=(("Title", "golden"), ("Comment", "caf\u00e9")))}),
@@ -50,8 +55,11 @@ def test_golden_file_is_reproduced_bit_for_bit(name):
     assert md == options.get("metadata", Metadata())
     h = codec.read_header(golden)
     assert h.version == container.VERSION == 2
-    if options["payload"] == "network":
-        assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16] and h.coder == 1
+    if options["payload"] in ("network", "mixed"):
+        assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16]
+        assert h.coder == (1 if options["payload"] == "network" else container.MIXER_CODER)
+    if options["payload"] == "mixer":
+        assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER, "")
 
 
 def test_golden_deflate_file_decodes():

@@ -27,7 +27,7 @@ def new_encoder() -> np.ndarray:
     return enc
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _shift_low(enc, out):
     low = enc[E_LOW]
     if low < 0xFF000000 or low > MASK32:
@@ -45,7 +45,7 @@ def _shift_low(enc, out):
     enc[E_LOW] = (low & 0x00FFFFFF) << 8
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def encode_bit(enc, out, bit, p16):
     """Code ``bit`` with P(bit = 1) = p16 / 65536 (1 <= p16 <= 65535).  ``out``
     must have room for 5 more bytes than have been written per call."""
@@ -61,7 +61,7 @@ def encode_bit(enc, out, bit, p16):
         _shift_low(enc, out)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def flush(enc, out):
     for _ in range(5):
         _shift_low(enc, out)
@@ -79,7 +79,7 @@ def new_decoder(data: np.ndarray) -> np.ndarray:
     return dec
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def decode_bit(dec, data, p16):
     """The bit coded with P(bit = 1) = p16 / 65536.  Past the end of ``data``
     the decoder reads zeros and counts them in dec[D_OVER]."""

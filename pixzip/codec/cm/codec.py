@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CorruptError
+from ..kernels import cache
 from . import bitcoder, kernel
 
 BYTES_PER_SUBPIXEL = 12    # worst case: 8 bits at the probability floor (11 bits each), and room
@@ -52,6 +53,7 @@ class Encoder:
     """Codes the sub-pixels of ``pixels`` in the order they are given."""
 
     def __init__(self, pixels: np.ndarray):
+        cache.enable()
         self.img = np.array(pixels, np.uint8, order="C")   # a writable copy: one compiled kernel serves both sides
         h, w, c = self.img.shape
         self.state = kernel.new_state(c, h * w * c)
@@ -101,6 +103,7 @@ class Decoder:
     """Decodes sub-pixels in the order they are asked for, into ``img``."""
 
     def __init__(self, data: bytes, height: int, width: int, colours: int):
+        cache.enable()
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
         self.state = kernel.new_state(colours, height * width * colours)

@@ -95,19 +95,19 @@ def new_state(colours: int, n_subpixels: int) -> State:
                  np.full((W1_ROWS, N_INPUTS), 65536 // 8, np.int32), w2, apm1, apm2, np.zeros(1))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _mix(h, v):
     """One step of the context hash (values below 2^62, never overflowing)."""
     h = ((h ^ (v & 0xFFFFFFFF)) * 0x2C9277B5) & 0xFFFFFFFF
     return h ^ (h >> 15)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _clamp8(v):
     return min(255, max(0, v))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _q(v):
     """0, 1, 2-3, 4-7, ... 64+ -> 0..7."""
     v = abs(v)
@@ -118,7 +118,7 @@ def _q(v):
     return n
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _med(w, n, nw):
     if nw >= max(w, n):
         return min(w, n)
@@ -127,7 +127,7 @@ def _med(w, n, nw):
     return w + n - nw
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _neighbours(img, y, x, r, ch):
     """W, N, NW, NE, WW, NN of colour ``ch`` at (y, x), r rows into the strip;
     missing ones fall back on the nearest known (128 at the first pixel)."""
@@ -146,7 +146,7 @@ def _neighbours(img, y, x, r, ch):
     return w, n, nw, ne, ww, nn
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _range_sum(cum, a, n):
     """Sum of a circular histogram's n bins from bin a (prefix sums ``cum``)."""
     if a + n <= 256:
@@ -154,14 +154,14 @@ def _range_sum(cum, a, n):
     return cum[256] - cum[a] + cum[a + n - 256]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _p12(hi, total):
     if total <= 0:
         return 2048
     return min(4095, max(1, (hi * 4096 + (total >> 1)) // total))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")
 def _apm(t, row, d):
     s = d + 2048
     lo = s >> 7
@@ -169,7 +169,7 @@ def _apm(t, row, d):
     return (t[row, lo] * (128 - wt) + t[row, lo + 1] * wt) >> 7, lo + (wt >> 6)
 
 
-@numba.njit(cache=True)
+@numba.njit
 def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, out, dec, data):
     """Code the sub-pixels (ys[e], xs[e], colour cs[e]) in order, each in the
     strip starting at row tops[e], with the network's counts counts[crow[e]]

@@ -7,15 +7,16 @@ and the contract into their code; and when the package folder is
 read-only (a system-wide install) numba falls back to a folder that does
 not know about pixzip.  So each kernel gets a cache here:
 
-- the source stamp is one hash of every kernel module and ``contract.py``,
-  so an edit to any of them recompiles every kernel, never runs stale code;
+- the source stamp is one hash of every kernel module, ``contract.py`` and
+  the context mixer's modules (``cm/``), so an edit to any of them
+  recompiles every kernel, never runs stale code;
 - the folder is the first writable one of: ``$NUMBA_CACHE_DIR/pixzip`` when
   that is set; ``__pycache__`` beside the kernels; the user's cache
   folder (``$XDG_CACHE_HOME/pixzip``, else ``~/.cache/pixzip``), one
   subfolder per installation.  With none writable the kernels run uncached.
 
 Nothing happens at import: ``enable`` runs when a model is first packed
-for the kernels (``program.program``).
+for the kernels (``program.program``) or a context mixer is first made.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLoca
 from numba.core.dispatcher import Dispatcher
 
 HERE = Path(__file__).resolve().parent
-SOURCES = sorted(HERE.glob("*.py")) + [HERE.parent / "contract.py"]
+SOURCES = sorted(HERE.glob("*.py")) + [HERE.parent / "contract.py"] + sorted((HERE.parent / "cm").glob("*.py"))
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
@@ -92,9 +93,11 @@ _STAMP = [""]
 
 def kernels() -> list[Dispatcher]:
     """Every compiled (not inlined) kernel."""
+    from ..cm import bitcoder
+    from ..cm import kernel as mixer
     from . import decoder, encoder, gemm, layers
     out = []
-    for module in (gemm, layers, decoder, encoder):
+    for module in (gemm, layers, decoder, encoder, bitcoder, mixer):
         for obj in vars(module).values():
             if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always" \
                     and obj.py_func.__module__ == module.__name__:

@@ -1,0 +1,110 @@
+"""The context mixer (coder 2): lossless on every image, causal, the same on
+any thread count, and never worse than it must be on noise.
+
+The compiled mixer against its plain-Python reference is test_cm_reference.py;
+its bitstream is pinned by the golden files (test_golden.py), also decoded by
+a generic x86-64 build (test_kernels.py); hostile files are test_fuzz.py's.
+"""
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pixzip.codec import api as codec
+from pixzip.codec.cm.codec import Encoder, raster_positions
+from pixzip.codec.stream import symbols_and_counts
+
+from .conftest import tiny_int_model
+
+
+def image_of(kind, h, w, c, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        return rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    if kind == "constant":
+        return np.full((h, w, c), rng.integers(0, 256, c), np.uint8)
+    y, x = np.mgrid[0:h, 0:w]
+    base = (3 * y + 5 * x)[..., None] + 60 * np.arange(c) + rng.integers(0, 4, (h, w, c))
+    return (base % 256).astype(np.uint8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.sampled_from([1, 3]),
+       kind=st.sampled_from(["noise", "constant", "smooth"]), method=st.sampled_from(["mixed", "mixer"]),
+       strip=st.sampled_from([0, 0, 3, 7]), seed=st.integers(0, 2**16))
+def test_every_image_comes_back_exactly(h, w, c, kind, method, strip, seed):
+    img = image_of(kind, h, w, c, seed)
+    net = tiny_int_model(c)
+    data = codec.compress(img, net, payload=method, strip_height=strip if method == "mixed" else 0)
+    assert np.array_equal(codec.decompress(data, net), img)
+
+
+def _stream(img, net):
+    """Positions (ys, xs, cs, tops) and counts of an image's whole stream, in order."""
+    parts = list(symbols_and_counts(net, img, positions=True))
+    where = [np.concatenate([p[3][i] for p in parts]) for i in range(4)]
+    return where, np.concatenate([p[1] for p in parts])
+
+
+@pytest.mark.parametrize("method", ["mixer", "mixed"])
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.sampled_from([1, 3]), seed=st.integers(0, 2**16),
+       cut=st.floats(0, 1))
+def test_later_pixels_never_change_earlier_code_lengths(method, h, w, c, seed, cut):
+    """The first k sub-pixels of the stream cost the same whatever follows
+    them: the mixer reads nothing not yet coded (and the decoder, which has
+    only the past, would fail the round trip otherwise)."""
+    net = tiny_int_model(c)
+    a = image_of("smooth", h, w, c, seed)
+    if method == "mixer":
+        where = raster_positions(0, h, w, c)
+        counts = None
+    else:
+        where, counts = _stream(a, net)
+    n = len(where[0])
+    k = int(cut * n)
+    b = a.copy()
+    later = [(y, x, ch) for y, x, ch in zip(*where[:3])][k:]
+    rng = np.random.default_rng(seed)
+    for y, x, ch in later:
+        b[y, x, ch] = rng.integers(0, 256)
+    costs = []
+    for img in (a, b):
+        enc = Encoder(img)
+        enc.add(*(v[:k] for v in where), None if counts is None else counts[:k])
+        costs.append(enc.ideal_bits)
+    if method == "mixed":      # b's own stream: its first k counts are a's (the network is causal too)
+        where_b, counts_b = _stream(b, net)
+        assert all(np.array_equal(u[:k], v[:k]) for u, v in zip(where, where_b))
+        assert np.array_equal(counts[:k], counts_b[:k])
+    assert costs[0] == costs[1]
+
+
+def test_the_same_bytes_on_one_and_two_threads():
+    net = tiny_int_model(3)
+    img = image_of("smooth", 23, 17, 3, 5)
+    threads = numba.get_num_threads()
+    out = []
+    try:
+        for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(t)
+            data = codec.compress(img, net, payload="mixed", strip_height=6)
+            assert np.array_equal(codec.decompress(data, net), img)
+            out.append(data)
+    finally:
+        numba.set_num_threads(threads)
+    assert len(set(out)) == 1
+
+
+def test_noise_costs_little_more_than_its_eight_bits():
+    """Uniform noise has nothing to learn: the mixer must not pay much for
+    trying (a learning rate or an initial weight too bold would)."""
+    img = image_of("noise", 256, 256, 3, 1)
+    data = codec.compress(img, payload="mixer")
+    assert 8 * len(data) / img.size < 8.03
+
+
+def test_constant_and_smooth_images_cost_almost_nothing():
+    img = image_of("constant", 64, 64, 3, 2)
+    assert 8 * len(codec.compress(img, payload="mixer")) / img.size < 0.05
