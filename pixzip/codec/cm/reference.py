@@ -95,7 +95,7 @@ def _hash(*values: int) -> int:
 
 
 def _clamp8(v: int) -> int:
-    return 0 if v < 0 else 255 if v > 255 else v
+    return max(0, min(255, v))
 
 
 def _log_class(v: int) -> int:
