@@ -351,8 +351,10 @@ def demo(model) -> None:
 @click.option("--float", "float_checkpoints", multiple=True, type=click.Path(dir_okay=False),
               help="Float checkpoint of each -m model in turn, for its bits/dim "
                    "(default: NAME.safetensors beside a shipped NAME.pxm).")
+@click.option("--method", "methods", default="network,mixed,mixer", show_default=True,
+              help="Codings to measure: the network alone, the mixer with the network, the mixer alone.")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write JSON here.")
-def bench(paths, models, against, float_checkpoints, json_out) -> None:
+def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
     """Real compressed sizes and times against the models' bits/dim and PNG, WebP, JPEG-XL."""
     from tqdm import tqdm
 
@@ -363,12 +365,12 @@ def bench(paths, models, against, float_checkpoints, json_out) -> None:
         with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
             reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
-                                          progress=bar.update)
+                                          progress=bar.update, methods=tuple(k for k in methods.split(",") if k))
     except (PixzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     click.echo(bench_.markdown(reports, summary["total"]))
     m = summary["machine"]
-    used = "; ".join(f"{k}: {v['name']} ({v['sha256'][:16]})" for k, v in summary["models"].items())
+    used = "; ".join(f"{k}: {v['name']} ({v['sha256'][:16]})" for k, v in summary["models"].items() if v["name"])
     click.echo(f"\n{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads. Models: {used}. "
                f"JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}")
     for note in summary["notes"]:

@@ -89,7 +89,11 @@ def test_cli_bench_table_and_json(folder, tmp_path, model_dir):
     assert r.exit_code == 0, r.output
     assert "| a_smooth.png | 11x9 |" in r.output and "**total (3)**" in r.output
     data = json.loads(out.read_text())
-    assert len(data["images"]) == 3 and set(data["total"]["codecs"]) == {"pixzip-tiny3", "png", "webp"}
+    assert len(data["images"]) == 3
+    assert set(data["total"]["codecs"]) == {"pixzip-tiny3", "pixzip-tiny3+cm", "pixzip-cm", "png", "webp"}
+    # the mixer with and without the network, and the network's own cross-entropy beside the mixer's
+    mixed = data["total"]["models"]["pixzip-tiny3+cm"]
+    assert mixed["int_bpd"] > 0 and mixed["cm_bpd"] > 0 and "int_bpd" not in data["total"]["models"]["pixzip-cm"]
 
 
 def test_bench_compares_several_models_in_one_run(folder, tmp_path, model_dir):
@@ -102,11 +106,11 @@ def test_bench_compares_several_models_in_one_run(folder, tmp_path, model_dir):
     assert "pixzip-tiny3 bpsp" in header and "pixzip-other bpsp" in header and "png bpsp" in header
     assert "pixzip-tiny3 enc / dec s" in r.output and "pixzip-other enc / dec s" in r.output
     # the same model under two labels makes the same file
-    reports, summary = bench.run([folder / "a_smooth.png"], ["tiny3", other], ("png",))
+    reports, summary = bench.run([folder / "a_smooth.png"], ["tiny3", other], ("png",), methods=("network",))
     assert reports[0].codecs["pixzip-tiny3"].bytes == reports[0].codecs["pixzip-other"].bytes
     assert set(summary["models"]) == {"pixzip-tiny3", "pixzip-other"}
     with pytest.raises(bench.PixzipError, match="named twice"):
-        bench.run([folder / "a_smooth.png"], ["tiny3", "tiny3"], ("png",))
+        bench.run([folder / "a_smooth.png"], ["tiny3", "tiny3"], ("png",), methods=("network",))
 
 
 @pytest.mark.parametrize("args,message", [

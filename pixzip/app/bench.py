@@ -1,13 +1,17 @@
 """pixzip bench: real file sizes and times, against the model's own estimates
 and against the classical lossless codecs.
 
-For every image: the float model's bits/dim (when its checkpoint is known),
-the integer model's cross-entropy, the .pxz file's bits per sub-pixel and its
-overhead over that cross-entropy, encode and decode seconds; and the same
-image through PNG (Pillow, optimize), WebP lossless (Pillow, method 6, quality
-100) and JPEG-XL lossless (``cjxl -d 0 -e 9`` when it is on PATH, else the
-libjxl in ``imagecodecs``).  Every round trip is checked pixel-exact; a codec
-that fails to round-trip is an error, not a number.
+For every image and each way pixzip codes it (``METHODS``: the network
+alone, the context mixer with the network's counts as an input, the mixer
+alone): the float model's bits/dim (when its checkpoint is known), the
+integer network's cross-entropy, the mixer's ideal code length, the .pxz
+file's bits per sub-pixel and its overhead over the ideal code length of
+what coded it, encode and decode seconds; and the same image through PNG
+(Pillow, optimize), WebP lossless (Pillow, method 6, quality 100) and
+JPEG-XL lossless (``cjxl -d 0 -e 9`` when it is on PATH, else the libjxl in
+``imagecodecs``).  The mixer with and without the network, in one run, shows
+the network's share.  Every round trip is checked pixel-exact; a codec that
+fails to round-trip is an error, not a number.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from ..codec.images import read_image, to_pil
 from ..errors import ImageError, PixzipError, describe_os_error
 
 CODECS = ("png", "webp", "jxl")
+METHODS = ("network", "mixed", "mixer")
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
 
 
@@ -48,10 +53,19 @@ class Result:
 
 @dataclass
 class ModelFigures:
-    """A pixzip model's own estimates for one image, beside its file's size."""
+    """A pixzip coding's own estimates for one image, beside its file's size:
+    the float network's bits/dim, the integer network's cross-entropy, the
+    mixer's ideal code length (bits per sub-pixel; None where they do not
+    apply), and the payload's size."""
     float_bpd: float | None = None
     int_bpd: float | None = None
+    cm_bpd: float | None = None
     payload_bytes: int = 0
+
+    @property
+    def ideal_bpd(self) -> float | None:
+        """The ideal code length of what coded the payload."""
+        return self.cm_bpd if self.cm_bpd is not None else self.int_bpd
 
 
 @dataclass
@@ -72,9 +86,9 @@ class ImageReport:
 
     def overhead_pct(self, label: str) -> float | None:
         m = self.models[label]
-        if not m.int_bpd:
+        if not m.ideal_bpd:
             return None
-        return 100 * (8 * m.payload_bytes / (m.int_bpd * self.subpixels) - 1)
+        return 100 * (8 * m.payload_bytes / (m.ideal_bpd * self.subpixels) - 1)
 
 
 def image_files(paths) -> list[Path]:
@@ -102,15 +116,17 @@ def _check(name: str, path, pixels: np.ndarray, decoded: np.ndarray) -> None:
         raise RoundTripError(f"{path}: {name} round trip is not pixel-exact")
 
 
-def pixzip_round_trip(path, pixels: np.ndarray, net, stats: dict | None = None) -> tuple[bytes, float, float]:
-    """(file, encode s, decode s) of an image through pixzip, checked pixel-exact.
+def pixzip_round_trip(path, pixels: np.ndarray, net, stats: dict | None = None,
+                      method: str = "network") -> tuple[bytes, float, float]:
+    """(file, encode s, decode s) of an image through pixzip's ``method``
+    (``METHODS``; the mixer alone needs no ``net``), checked pixel-exact.
     With ``stats``, see ``codec.compress``; the encode seconds leave out the
     time spent measuring them."""
-    # the network's payload always: the bench measures the model (a stored payload wins only on
+    # the coded payload always: the bench measures the models (a stored payload wins only on
     # tiny, flat or noise images, where its overhead figure would mean nothing)
-    data, t_enc = _timed(lambda: codec.compress(pixels, net, stats=stats, payload="network"))
+    data, t_enc = _timed(lambda: codec.compress(pixels, net, stats=stats, payload=method))
     if stats is not None:
-        t_enc -= stats["ideal_s"]
+        t_enc -= stats.get("ideal_s", 0.0)
     decoded, t_dec = _timed(lambda: codec.decompress(data, net))
     _check("pixzip", path, pixels, decoded)
     return data, t_enc, t_dec
@@ -213,24 +229,31 @@ def float_bpd(model, pixels: np.ndarray) -> float:
 
 @dataclass
 class ModelUnderTest:
-    """An integer model in a benchmark, the label its columns carry, and its
-    float model when the checkpoint is known."""
+    """A way of coding in a benchmark: the label its columns carry, the
+    method (``METHODS``), its integer model (None for the mixer alone) and
+    the float model when the checkpoint is known."""
     label: str
     net: object
     float_model: object = None
+    method: str = "network"
 
 
 def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | None = None) -> ImageReport:
     pixels = read_image(path)
     h, w, c = pixels.shape
     rep = ImageReport(str(path), w, h, c)
+    floats: dict = {}
     for m in models:
         stats: dict = {}
-        data, t_enc, t_dec = pixzip_round_trip(path, pixels, m.net, stats)
+        data, t_enc, t_dec = pixzip_round_trip(path, pixels, m.net, stats, m.method)
         rep.codecs[m.label] = Result(len(data), t_enc, t_dec)
+        if m.float_model is not None and id(m.float_model) not in floats:
+            floats[id(m.float_model)] = float_bpd(m.float_model, pixels)
+        network_bits = stats["ideal_bits"] if m.method == "network" else stats.get("network_bits")
         rep.models[m.label] = ModelFigures(
-            float_bpd=float_bpd(m.float_model, pixels) if m.float_model is not None else None,
-            int_bpd=stats["ideal_bits"] / pixels.size,
+            float_bpd=floats.get(id(m.float_model)) if m.float_model is not None else None,
+            int_bpd=None if network_bits is None else network_bits / pixels.size,
+            cm_bpd=None if m.method == "network" else stats["ideal_bits"] / pixels.size,
             payload_bytes=codec.read_header(data).payload_length)
     runs = {"png": lambda: png(pixels),
             "webp": lambda: _pil_codec(pixels, "WEBP", lossless=True, quality=100, method=6),
@@ -282,7 +305,11 @@ def totals(reports: list[ImageReport]) -> dict:
         t: dict = {}
         if all(f.int_bpd for f in figs):
             t["int_bpd"] = sum(f.int_bpd * r.subpixels for f, r in zip(figs, reports)) / n
-            t["overhead_pct"] = 100 * (8 * sum(f.payload_bytes for f in figs) / (t["int_bpd"] * n) - 1)
+        if all(f.cm_bpd for f in figs):
+            t["cm_bpd"] = sum(f.cm_bpd * r.subpixels for f, r in zip(figs, reports)) / n
+        if all(f.ideal_bpd for f in figs):
+            ideal = sum(f.ideal_bpd * r.subpixels for f, r in zip(figs, reports)) / n
+            t["overhead_pct"] = 100 * (8 * sum(f.payload_bytes for f in figs) / (ideal * n) - 1)
             t["overhead_pct_max"] = max(r.overhead_pct(label) for r in reports)
         if all(f.float_bpd is not None for f in figs):
             t["float_bpd"] = sum(f.float_bpd * r.subpixels for f, r in zip(figs, reports)) / n
@@ -301,20 +328,21 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
     labels = list(total["models"])
     head = ["image", "size"]
     for k in labels:
-        head += [f"{k} float bpd", f"{k} int CE", f"{k} overhead %"]
+        head += [f"{k} float bpd", f"{k} net CE", f"{k} cm ideal", f"{k} overhead %"]
     head += [f"{k} bpsp" for k in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
         row = [Path(r.path).name, f"{r.width}x{r.height}"]
         for k in labels:
             m = r.models[k]
-            row += [_fmt(m.float_bpd), _fmt(m.int_bpd), _fmt(r.overhead_pct(k), "+.4f")]
+            row += [_fmt(m.float_bpd), _fmt(m.int_bpd), _fmt(m.cm_bpd), _fmt(r.overhead_pct(k), "+.4f")]
         row += [f"{r.bpsp(k):.3f}" for k in names]
         lines.append("| " + " | ".join(row) + " |")
     row = [f"**total ({total['images']})**", ""]
     for k in labels:
         t = total["models"][k]
-        row += [_fmt(t.get("float_bpd")), _fmt(t.get("int_bpd")), _fmt(t.get("overhead_pct"), "+.4f")]
+        row += [_fmt(t.get("float_bpd")), _fmt(t.get("int_bpd")), _fmt(t.get("cm_bpd")),
+                _fmt(t.get("overhead_pct"), "+.4f")]
     row += [f"**{total['codecs'][k]['bpsp']:.3f}**" for k in names]
     lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| image | " + " | ".join(f"{k} enc / dec s" for k in names) + " |",
@@ -326,8 +354,11 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
         f"**{total['codecs'][k]['encode_s_median']:.2f} / {total['codecs'][k]['decode_s_median']:.2f}**"
         for k in names) + " |")
     lines.append("")
-    lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. int CE: the "
-                 "integer model's cross-entropy; overhead: payload over it. Seconds: per image, median last.")
+    lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. net CE: the "
+                 "integer network's cross-entropy; cm ideal: the context mixer's ideal code length; overhead: "
+                 "payload over the ideal code length of what coded it. pixzip-NAME: the network alone; "
+                 "pixzip-NAME+cm: the mixer with the network's counts as an input; pixzip-cm: the mixer alone. "
+                 "Seconds: per image, median last.")
     return "\n".join(lines)
 
 
@@ -336,18 +367,25 @@ def _label(model) -> str:
     return f"pixzip-{name}"
 
 
-def run(files, models=None, against=CODECS, float_checkpoints=None, progress=None) -> tuple[list[ImageReport], dict]:
+def run(files, models=None, against=CODECS, float_checkpoints=None, progress=None,
+        methods=METHODS) -> tuple[list[ImageReport], dict]:
     """Benchmark the images ``files`` (see ``image_files``) with each of
-    ``models`` (names, aliases or .pxm files; default: the default model);
-    ``float_checkpoints`` optionally pairs each with its float checkpoint.
-    Returns the reports and a JSON-able summary (machine, models, codecs,
-    per-image figures and totals)."""
+    ``models`` (names, aliases or .pxm files; default: the default model),
+    each coded by every one of ``methods`` that uses a network, and once by
+    the mixer alone if "mixer" is among them; ``float_checkpoints``
+    optionally pairs each model with its float checkpoint.  Returns the
+    reports and a JSON-able summary (machine, models, codecs, per-image
+    figures and totals)."""
     for f in files:   # fail before any work on a path that cannot be read
         if not f.is_file():
             raise ImageError(describe_os_error(f, FileNotFoundError()) if not f.exists() else f"{f}: not a file")
     unknown = set(against) - set(CODECS)
     if unknown:
         raise PixzipError(f"unknown codec(s) {', '.join(sorted(unknown))} (known: {', '.join(CODECS)})")
+    unknown = set(methods) - set(METHODS)
+    if unknown or not methods:
+        raise PixzipError(f"unknown method(s) {', '.join(sorted(unknown)) or '(none given)'} "
+                          f"(known: {', '.join(METHODS)})")
     if models is None or isinstance(models, (str, Path)):
         models = [models if models is not None else registry.DEFAULT_MODEL]
     floats = list(float_checkpoints or [])
@@ -355,14 +393,19 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
         raise PixzipError(f"{len(floats)} float checkpoints for {len(models)} model(s)")
     floats += [None] * (len(models) - len(floats))
     under_test = []
+    networked = [k for k in METHODS if k in methods and k != "mixer"]
     for m, f in zip(models, floats):
-        net = codec.load_model(m)
-        under_test.append(ModelUnderTest(_label(m), net, float_model_for(net.name, f)))
+        net = codec.load_model(m) if networked else None
+        fm = float_model_for(net.name, f) if net is not None else None
+        for k in networked:
+            under_test.append(ModelUnderTest(_label(m) + ("+cm" if k == "mixed" else ""), net, fm, k))
+    if "mixer" in methods:
+        under_test.append(ModelUnderTest("pixzip-cm", None, None, "mixer"))
     if len({m.label for m in under_test}) != len(under_test):
         raise PixzipError("the same model is named twice")
     jxl = jxl_backend() if "jxl" in against else None
     for m in under_test:
-        codec.warm_up(m.net)
+        codec.warm_up(m.net, m.method)
     reports = []
     for f in files:
         reports.append(bench_image(f, under_test, against, jxl))
@@ -373,12 +416,13 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
     if "jxl" in against and jxl is None:
         notes.append("JPEG-XL skipped: neither cjxl/djxl on PATH nor imagecodecs with libjxl")
     for m in under_test:
-        if m.float_model is None:
+        if m.float_model is None and m.net is not None and m.method == "network":
             notes.append(f"{m.label}: no float checkpoint for this model, so no float bits/dim (--float CKPT)")
     summary = {"machine": machine(),
-               "models": {m.label: {"name": m.net.name, "sha256": m.net.sha256, "config": {
+               "models": {m.label: {"method": m.method, "name": m.net.name if m.net else None,
+                                    "sha256": m.net.sha256 if m.net else None, "config": {
                    k: getattr(m.net.config, k) for k in ("colors", "channels", "layers", "kernel", "skip_channels",
-                                                "head_channels")}} for m in under_test},
+                                                "head_channels")} if m.net else None} for m in under_test},
                "codecs": {"png": "Pillow optimize=True", "webp": "Pillow lossless, method 6, quality 100",
                           "jxl": f"lossless, effort 9 ({jxl_version(jxl)})" if jxl else None},
                "notes": notes, "images": [_report_json(r) for r in reports], "total": total}
@@ -387,8 +431,9 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
 
 def _report_json(r: ImageReport) -> dict:
     return {"path": r.path, "width": r.width, "height": r.height, "channels": r.channels,
-            "models": {k: {"float_bpd": m.float_bpd, "int_bpd": m.int_bpd, "payload_bytes": m.payload_bytes,
-                           "overhead_pct": r.overhead_pct(k)} for k, m in r.models.items()},
+            "models": {k: {"float_bpd": m.float_bpd, "int_bpd": m.int_bpd, "cm_bpd": m.cm_bpd,
+                           "payload_bytes": m.payload_bytes, "overhead_pct": r.overhead_pct(k)}
+                       for k, m in r.models.items()},
             "codecs": {k: {"bytes": x.bytes, "bpsp": r.bpsp(k), "encode_s": x.encode_s, "decode_s": x.decode_s}
                        for k, x in r.codecs.items()}}
 

@@ -37,15 +37,20 @@ def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stat
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
     enc = Encoder(pixels)
-    for _, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device),
-                                                  positions=True):
+    network_bits = seconds = 0.0
+    for sym, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device),
+                                                    positions=True):
         enc.add(*where, counts)
-        del counts
+        if stats is not None:      # the network's own cross-entropy, for comparison
+            t = time.perf_counter()
+            network_bits += coder.cross_entropy_bits(sym, counts)
+            seconds += time.perf_counter() - t
+        del sym, counts
         if progress is not None:
             progress(n)
     data = enc.finish()
     if stats is not None:
-        stats.update(ideal_bits=enc.ideal_bits, ideal_s=0.0)
+        stats.update(ideal_bits=enc.ideal_bits, network_bits=network_bits, ideal_s=seconds)
     return data
 
 
@@ -102,9 +107,12 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     ``strip_rows`` (the encoder's working-set size) and ``device`` (see
     ``encode_device``) never change the file.  ``progress(n)`` is called as
     pixels are coded.  With a ``stats`` dict, the same pass also measures the
-    integer model's cross-entropy: stats["ideal_bits"] (what ``ideal_bits``
-    returns) and stats["ideal_s"], the seconds spent measuring it, for timings
-    that leave them out; stats["payload"] is the kind of payload chosen."""
+    ideal code length of the coded payload: stats["ideal_bits"], the
+    network's cross-entropy (what ``ideal_bits`` returns) or the mixer's;
+    with the mixer and a network, stats["network_bits"] is the network's
+    alone; stats["ideal_s"] is the seconds spent measuring them, for timings
+    that leave them out; stats["payload"] is the payload chosen ("network",
+    "mixed", "mixer", "raw" or "deflate")."""
     if payload not in PAYLOADS:
         raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
     from .levels import level_choice
@@ -159,12 +167,13 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     return container.pack(header, data, container.pixels_crc(pixels))
 
 
-def warm_up(model: ModelLike = None) -> None:
-    """Load (or compile) the kernels with a 2x2 round trip through the network
+def warm_up(model: ModelLike = None, method: str = "network", colours: int | None = None) -> None:
+    """Load (or compile) the kernels with a 2x2 round trip through ``method``
     (the automatic choice would store so small an image raw, and compile
     nothing), so that timings that follow measure the coding alone."""
-    net = load_model(model)
-    decompress(compress(np.zeros((2, 2, net.colors), np.uint8), net, payload="network"), net)
+    net = None if method == "mixer" else load_model(model)
+    c = net.colors if net is not None else (colours or 3)
+    decompress(compress(np.zeros((2, 2, c), np.uint8), net, payload=method), net)
 
 
 def ideal_bits(image: ImageLike, model: ModelLike = None) -> float:

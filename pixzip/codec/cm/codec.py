@@ -39,7 +39,7 @@ def state_bytes(height: int, width: int, colours: int) -> int:
     n = height * width * colours
     k = kernel
     return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * 257 * 4
-            + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 320 * 33) * 4
+            + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4
             + n + 4 * 8 * colours * RASTER_PIXELS)
 
 
@@ -135,6 +135,8 @@ class Decoder:
             raise CorruptError("the payload ends before the image does")
         if self.dec[bitcoder.D_POS] != len(self.data):
             raise CorruptError("payload has data left over after the last pixel")
+        if self.dec[bitcoder.D_CODE] != 0:    # the flushed stream is exactly the encoder's last low: any other
+            raise CorruptError("the payload's last bytes are corrupt")      # tail decodes to a code of 0 only by luck
         return self.img
 
 

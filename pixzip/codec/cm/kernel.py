@@ -31,19 +31,22 @@ import numpy as np
 from . import bitcoder
 from .tables import RECIPROCALS, SQUASH, STRETCH
 
-N_HASHED = 10
+N_HASHED = 16
 N_MAPS = 7
 N_INPUTS = N_HASHED + N_MAPS + 2      # + the network, + a bias
 N_SETS = 4
 MAP_CONTEXTS = 64
 MAX_COLOURS = 3
+# measured on 256x384 crops of ten photos-train images (never Kodak)
 H_INC = 32                 # a residual map's increment per value seen
 H_LIMIT = 1 << 16          # and its total before every bin is halved
 COUNT_MAX = 255            # the hashed counters' count limit
-MIX_LR = 6                 # first mixer's learning rate
-MIX2_LR = 4
+MIX_LR = 14                # the first mixer's learning rate
+MIX2_LR = 4                # the second's
 APM_RATE = 7
+W1_INIT = 2048             # the first mixer's initial weights (1/32)
 BIAS = 256
+ROUND = 1 << 15            # weight updates round to nearest
 
 # the weight sets of the first mixer: rows per colour
 SET_ROWS = (256, 8 * 8, 8 * 8, 8 * 3)
@@ -65,8 +68,8 @@ class State(NamedTuple):
     w1: np.ndarray         # int32 (W1_ROWS, N_INPUTS)
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
-    apm2: np.ndarray       # int32 (colours * 8 * 8, 33)
-    cost: np.ndarray       # float64 (1,): the ideal code length in bits (reported, never coded)
+    apm2: np.ndarray       # int32 (colours * 8 * 16, 33)
+    cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
 
 
 def table_bits(n_subpixels: int) -> int:
@@ -86,13 +89,13 @@ def new_state(colours: int, n_subpixels: int) -> State:
     table[::16] = 0
     hist = np.zeros((N_MAPS, colours, MAP_CONTEXTS, 256), np.int32)
     apm1 = np.empty((colours * 256, 33), np.int32)
-    apm2 = np.empty((colours * 64, 33), np.int32)
+    apm2 = np.empty((colours * 128, 33), np.int32)
     for t in (apm1, apm2):
         t[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
     return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS), np.int32),
-                 np.full((W1_ROWS, N_INPUTS), 65536 // 8, np.int32), w2, apm1, apm2, np.zeros(1))
+                 np.full((W1_ROWS, N_INPUTS), W1_INIT, np.int32), w2, apm1, apm2, np.zeros(4))
 
 
 @numba.njit(inline="always")
@@ -191,6 +194,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
     dots = np.zeros(N_SETS, np.int64)
     probs = np.zeros(N_SETS, np.int64)
     cost = 0.0
+    ccost = np.zeros(3)
     for e in range(len(ys)):
         y, x, c = np.int64(ys[e]), np.int64(xs[e]), np.int64(cs[e])
         r = y - tops[e]
@@ -232,6 +236,16 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             hashes[7] = _mix(_mix(h0 + 8, w), ne)
             hashes[8] = _mix(_mix(h0 + 9, mode), conf) if has_net else _mix(_mix(h0 + 9, med), _q(w - nw))
             hashes[9] = h0 + 10
+            nne = np.int64(img[y - 2, x + 1, c]) if r > 1 and x + 1 < img.shape[1] else ne
+            hashes[10] = _mix(h0 + 11, _clamp8(n + ne - nne))
+            hashes[11] = _mix(h0 + 12, _clamp8(w + ne - n))
+            hashes[12] = _mix(_mix(_mix(_mix(_mix(_mix(h0 + 13, w >> 4), n >> 4), nw >> 4), ne >> 4), ww >> 4),
+                              nn >> 4)
+            hashes[13] = _mix(_mix(_mix(h0 + 14, med >> 2), (w - nw) >> 3), (n - nw) >> 3)
+            hashes[14] = _mix(_mix(h0 + 15, mode), mean) if has_net else _mix(_mix(_mix(h0 + 15, w), ne >> 2),
+                                                                               nn >> 2)
+            hashes[15] = _mix(_mix(h0 + 16, mode), qa) if has_net else _mix(_mix(_mix(h0 + 16, n >> 1), w >> 1),
+                                                                             ne >> 3)
             preds[0] = med
             preds[1] = grad
             preds[2] = w
@@ -257,6 +271,18 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             hashes[7] = _mix(_mix(h0 + 8, med), p1 - med1 + 256)
             hashes[8] = _mix(_mix(_mix(h0 + 9, mode), conf), p1) if has_net else _mix(_mix(h0 + 9, med), p1)
             hashes[9] = _mix(h0 + 10, p1 >> 3)
+            hashes[10] = _mix(_mix(h0 + 11, _clamp8(nw + p1 - nw1)), _clamp8(ne + p1 - ne1))
+            hashes[11] = _mix(h0 + 12, _clamp8(p1 + ((w - w1 + n - n1) >> 1)))
+            hashes[12] = _mix(_mix(_mix(_mix(h0 + 13, (w - w1) >> 2), (n - n1) >> 2), (ne - ne1) >> 2), p1 >> 4)
+            if c >= 2:
+                w2, n2, _, _, _, _ = _neighbours(img, y, x, r, c - 2)
+                hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + p2 - w2)), _clamp8(n + p2 - n2))
+            else:
+                hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + du)), p1 >> 2)
+            hashes[14] = _mix(_mix(h0 + 15, mode), _clamp8(w + du)) if has_net else \
+                _mix(_mix(_mix(_mix(h0 + 15, w), n), ne >> 2), p1 >> 2)
+            hashes[15] = _mix(_mix(_mix(h0 + 16, mode), _q(du)), _q(dn)) if has_net else \
+                _mix(_mix(h0 + 16, _clamp8(med + p1 - med1)), qa)
             preds[0] = med
             preds[1] = _clamp8(med + p1 - med1)
             preds[2] = _clamp8(w + du)
@@ -303,7 +329,8 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             # inputs
             for i in range(N_HASHED):
                 s = np.int64(table[base[i] + node])
-                x_in[i] = stretch[s >> 20] if (s & 0xFFFF) else 0
+                cnt = s & 0xFFFF       # a context seen once says half as much; never seen, nothing
+                x_in[i] = 0 if cnt == 0 else (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
             for m in range(N_MAPS):
                 a = (lo - preds[m]) & 255
                 s_lo = _range_sum(cum[m], a, half)
@@ -340,9 +367,10 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             pm = np.int64(squash[dm + 2047])
             a1row = c * 256 + c0
             pa1, j1 = _apm(st.apm1, a1row, dm)
-            a2row = ck * 8 + (conf if has_net else qa)
+            # the second APM's context: the network's own stretch, else the local activity
+            a2row = ck * 16 + ((x_in[N_HASHED + N_MAPS] + 2048) >> 8) if has_net else ck * 8 + qa
             pa2, j2 = _apm(st.apm2, a2row, dm)
-            p16 = (pm * 16 + pa1 + 2 * pa2 + 2) >> 2
+            p16 = (pm * 32 + pa1 + pa2 + 2) >> 2     # half the mixer's, a quarter each APM's
             p16 = min(65535 - 32, max(32, p16))
             # the bit
             if decoding:
@@ -351,6 +379,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 bit = (value >> (7 - k)) & 1
                 bitcoder.encode_bit(enc, out, bit, p16)
             cost -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
+            ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
             # updates
             for i in range(N_HASHED):
                 sl = base[i] + node
@@ -364,11 +393,11 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 err = (t - probs[s]) * MIX_LR
                 wrow = st.w1[rows[s]]
                 for i in range(N_INPUTS):
-                    wrow[i] += (x_in[i] * err) >> 16
+                    wrow[i] += (x_in[i] * err + ROUND) >> 16
             err = (t - pm) * MIX2_LR
             for s in range(N_SETS):
-                st.w2[ck, s] += (dots[s] * err) >> 16
-            st.w2[ck, N_SETS] += (BIAS * err) >> 16
+                st.w2[ck, s] += (dots[s] * err + ROUND) >> 16
+            st.w2[ck, N_SETS] += (BIAS * err + ROUND) >> 16
             st.apm1[a1row, j1] += ((bit << 16) - st.apm1[a1row, j1]) >> APM_RATE
             st.apm2[a2row, j2] += ((bit << 16) - st.apm2[a2row, j2]) >> APM_RATE
             c0 = c0 * 2 + bit
@@ -378,6 +407,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             img[y, x, c] = lo
             if dec[bitcoder.D_OVER] > 8:
                 st.cost[0] += cost
+                st.cost[1:] += ccost
                 return e + 1
         # the residual maps learn the value
         for m in range(N_MAPS):
@@ -391,4 +421,5 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                     tot += hrow[v]
                 st.htotal[m, c, mctx[m]] = tot
     st.cost[0] += cost
+    st.cost[1:] += ccost
     return len(ys)

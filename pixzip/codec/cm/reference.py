@@ -133,6 +133,7 @@ class Neighbourhood:
         self.ne = px(y - 1, x + 1) if above and x + 1 < width else self.n
         self.ww = px(y, x - 2) if x >= 2 else self.w
         self.nn = px(y - 2, x) if r >= 2 else self.n
+        self.nne = px(y - 2, x + 1) if r >= 2 and x + 1 < width else self.ne
 
 
 class NetworkView:
@@ -185,6 +186,12 @@ class SubpixelContext:
                 _hash(seed + 8, w, ne),
                 ctx8,
                 seed + 10,
+                _hash(seed + 11, _clamp8(n + ne - nb.nne)),
+                _hash(seed + 12, _clamp8(w + ne - n)),
+                _hash(seed + 13, w >> 4, n >> 4, nw >> 4, ne >> 4, ww >> 4, nn >> 4),
+                _hash(seed + 14, med >> 2, (w - nw) >> 3, (n - nw) >> 3),
+                _hash(seed + 15, mode, mean) if net is not None else _hash(seed + 15, w, ne >> 2, nn >> 2),
+                _hash(seed + 16, mode, qa) if net is not None else _hash(seed + 16, n >> 1, w >> 1, ne >> 3),
             ]
             self.preds = [med, grad, w, n, (w + ne + 1) >> 1, mode, mean]
             self.map_ctx = [qa * 8] * 7
@@ -192,7 +199,7 @@ class SubpixelContext:
             p1 = int(img[y, x, c - 1])
             p2 = int(img[y, x, c - 2]) if c >= 2 else 0
             prev = Neighbourhood(img, y, x, r, c - 1)
-            w1, n1, nw1 = prev.w, prev.n, prev.nw
+            w1, n1, nw1, ne1 = prev.w, prev.n, prev.nw, prev.ne
             du, dn = p1 - w1, p1 - n1
             med1 = _median(w1, n1, nw1)
             ctx8 = _hash(seed + 9, mode, conf, p1) if net is not None else _hash(seed + 9, med, p1)
@@ -207,7 +214,19 @@ class SubpixelContext:
                 _hash(seed + 8, med, p1 - med1 + 256),
                 ctx8,
                 _hash(seed + 10, p1 >> 3),
+                _hash(seed + 11, _clamp8(nw + p1 - nw1), _clamp8(ne + p1 - ne1)),
+                _hash(seed + 12, _clamp8(p1 + ((w - w1 + n - n1) >> 1))),
+                _hash(seed + 13, (w - w1) >> 2, (n - n1) >> 2, (ne - ne1) >> 2, p1 >> 4),
             ]
+            if c >= 2:
+                two = Neighbourhood(img, y, x, r, c - 2)
+                self.hashes.append(_hash(seed + 14, _clamp8(w + p2 - two.w), _clamp8(n + p2 - two.n)))
+            else:
+                self.hashes.append(_hash(seed + 14, _clamp8(w + du), p1 >> 2))
+            self.hashes.append(_hash(seed + 15, mode, _clamp8(w + du)) if net is not None
+                               else _hash(seed + 15, w, n, ne >> 2, p1 >> 2))
+            self.hashes.append(_hash(seed + 16, mode, _log_class(du), _log_class(dn)) if net is not None
+                               else _hash(seed + 16, _clamp8(med + p1 - med1), qa))
             self.preds = [med, _clamp8(med + p1 - med1), _clamp8(w + du), _clamp8(n + dn),
                           _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1)), mode, mean]
             # the previous colour's errors under the same predictors (maps 1, 4, 5, 6 have none)
@@ -223,7 +242,7 @@ class HashedContexts:
     context; a miss takes the one whose first node has seen less."""
 
     def __init__(self, n_subpixels: int):
-        need = max(1, n_subpixels * 10 // 4 - 1)
+        need = max(1, n_subpixels * 16 // 4 - 1)
         bits = min(22, max(10, need.bit_length()))
         self.n_buckets = 1 << bits
         self.check = [0] * self.n_buckets
@@ -259,7 +278,8 @@ class HashedContexts:
         out = []
         for b in buckets:
             i = b * 16 + node
-            out.append(stretch(self.prob[i] >> 4) if self.count[i] else 0)
+            cnt = self.count[i]       # never seen: nothing; seen once: half
+            out.append(0 if cnt == 0 else stretch(self.prob[i] >> 4) >> (1 if cnt == 1 else 0))
         return out
 
     def update(self, buckets, node: int, bit: int) -> None:
@@ -309,7 +329,7 @@ class ResidualMaps:
             self.total[key] = sum(bins)
 
 
-N_INPUTS = 19      # 10 hashed, 7 maps, the network, the bias
+N_INPUTS = 25      # 16 hashed, 7 maps, the network, the bias
 BIAS = 256
 
 
@@ -324,7 +344,7 @@ class Mixer:
     def _row(self, key):
         row = self.w1.get(key)
         if row is None:
-            row = self.w1[key] = [65536 // 8] * N_INPUTS
+            row = self.w1[key] = [2048] * N_INPUTS
         return row
 
     def predict(self, keys, xs):
@@ -347,13 +367,13 @@ class Mixer:
     def learn(rows, dots, xs, w2, pm, bit):
         target = bit << 12
         for row, d in zip(rows, dots):
-            err = (target - squash(d)) * 6
+            err = (target - squash(d)) * 14
             for i in range(N_INPUTS):
-                row[i] = _wrap32(row[i] + ((xs[i] * err) >> 16))
+                row[i] = _wrap32(row[i] + ((xs[i] * err + 32768) >> 16))
         err = (target - pm) * 4
         for s in range(4):
-            w2[s] = _wrap32(w2[s] + ((dots[s] * err) >> 16))
-        w2[4] = _wrap32(w2[4] + ((BIAS * err) >> 16))
+            w2[s] = _wrap32(w2[s] + ((dots[s] * err + 32768) >> 16))
+        w2[4] = _wrap32(w2[4] + ((BIAS * err + 32768) >> 16))
 
 
 class APM:
@@ -432,8 +452,10 @@ class ReferenceModel:
             w2, dm = self.mixer.final((c, k), dots)
             pm = squash(dm)
             pa1, h1 = self.apm1.refine((c, tree), dm)
-            pa2, h2 = self.apm2.refine((c, k, ctx.conf if net is not None else ctx.qa), dm)
-            p16 = (pm * 16 + pa1 + 2 * pa2 + 2) // 4
+            # the kernel's own row numbers: with and without a network they share one table
+            apm2_ctx = (c * 8 + k) * 16 + ((xs[-2] + 2048) >> 8) if net is not None else (c * 8 + k) * 8 + ctx.qa
+            pa2, h2 = self.apm2.refine(apm2_ctx, dm)
+            p16 = (pm * 32 + pa1 + pa2 + 2) // 4
             p16 = min(65535 - 32, max(32, p16))
             bit = (value >> (7 - k)) & 1
             out.append((p16, bit))
