@@ -167,12 +167,12 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     return container.pack(header, data, container.pixels_crc(pixels))
 
 
-def warm_up(model: ModelLike = None, method: str = "network", colours: int | None = None) -> None:
+def warm_up(model: ModelLike = None, method: str = "network") -> None:
     """Load (or compile) the kernels with a 2x2 round trip through ``method``
     (the automatic choice would store so small an image raw, and compile
     nothing), so that timings that follow measure the coding alone."""
     net = None if method == "mixer" else load_model(model)
-    c = net.colors if net is not None else (colours or 3)
+    c = net.colors if net is not None else 3     # one compiled mixer serves every colour mode
     decompress(compress(np.zeros((2, 2, c), np.uint8), net, payload=method), net)
 
 
@@ -307,15 +307,7 @@ def _decode_network(header: Header, payload, net: ModelFile, progress, max_memor
     if net.colors != header.channels:
         raise CorruptError("header colour mode does not match the model")
     mixed = header.coder == container.MIXER_CODER
-    if mixed:
-        from .cm.codec import min_payload_bytes
-        least = min_payload_bytes(header.n_subpixels)
-    else:
-        least = _min_payload_bytes(net, header.n_subpixels)
-    if len(payload) < least:
-        raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
-                           f"{header.width}x{header.height} image")
-    _check_memory(net, header.height, header.width, header.channels, header.strip_height, max_memory, mixer=mixed)
+    _check_payload(header, payload, net, mixed, max_memory)
     if mixed:
         return _decode_mixed(header, payload, net, progress)
     dec = coder.Decoder(bytes(payload), tail_bits=coder.TAIL_BITS)
@@ -350,12 +342,24 @@ def _decode_mixed(header: Header, payload, net: ModelFile, progress) -> np.ndarr
     return dec.finish()
 
 
+def _check_payload(header: Header, payload, net: ModelFile | None, mixer: bool, max_memory=None) -> None:
+    """Before anything is allocated: a payload long enough for the image the
+    header claims, and a decoder within the memory limit."""
+    if mixer:
+        from .cm.codec import min_payload_bytes
+        least = min_payload_bytes(header.n_subpixels)
+    else:
+        least = _min_payload_bytes(net, header.n_subpixels)
+    if len(payload) < least:
+        raise CorruptError(f"payload of {len(payload)} bytes is too short for a "
+                           f"{header.width}x{header.height} image")
+    _check_memory(net, header.height, header.width, header.channels, header.strip_height if net else 0,
+                  max_memory, mixer=mixer)
+
+
 def _decode_mixer(header: Header, payload, progress, max_memory=None) -> np.ndarray:
-    from .cm.codec import Decoder, min_payload_bytes
-    h, w, c = header.height, header.width, header.channels
-    if len(payload) < min_payload_bytes(header.n_subpixels):
-        raise CorruptError(f"payload of {len(payload)} bytes is too short for a {w}x{h} image")
-    _check_memory(None, h, w, c, 0, max_memory)
-    dec = Decoder(payload, h, w, c)
+    from .cm.codec import Decoder
+    _check_payload(header, payload, None, True, max_memory)
+    dec = Decoder(payload, header.height, header.width, header.channels)
     dec.take_image(progress)
     return dec.finish()

@@ -82,11 +82,7 @@ class Encoder:
 
     def add_image(self, progress=None) -> None:
         """Code the whole image in raster order, without a network."""
-        h, w, _ = self.img.shape
-        for y, z in _row_blocks(h, w):
-            self.add_rows(y, z)
-            if progress is not None:
-                progress((z - y) * w)
+        _in_row_blocks(self.img.shape, self.add_rows, progress)
 
     def finish(self) -> bytes:
         self._room(1)
@@ -122,11 +118,7 @@ class Decoder:
         self.take(*raster_positions(y0, y1, self.img.shape[1], self.img.shape[2]))
 
     def take_image(self, progress=None) -> None:
-        h, w, _ = self.img.shape
-        for y, z in _row_blocks(h, w):
-            self.take_rows(y, z)
-            if progress is not None:
-                progress((z - y) * w)
+        _in_row_blocks(self.img.shape, self.take_rows, progress)
 
     def finish(self) -> np.ndarray:
         """The image, once every sub-pixel is decoded: the payload must have
@@ -140,10 +132,15 @@ class Decoder:
         return self.img
 
 
-def _row_blocks(height: int, width: int):
+def _in_row_blocks(shape, step, progress) -> None:
+    """step(y0, y1) over the image's rows in blocks of about RASTER_PIXELS pixels."""
+    height, width, _ = shape
     rows = max(1, RASTER_PIXELS // width)
     for y in range(0, height, rows):
-        yield y, min(height, y + rows)
+        z = min(height, y + rows)
+        step(y, z)
+        if progress is not None:
+            progress((z - y) * width)
 
 
 def min_payload_bytes(n_subpixels: int) -> int:

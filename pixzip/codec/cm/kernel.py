@@ -172,6 +172,12 @@ def _apm(t, row, d):
     return (t[row, lo] * (128 - wt) + t[row, lo + 1] * wt) >> 7, lo + (wt >> 6)
 
 
+@numba.njit(inline="always")
+def _add_cost(st, ccost):
+    st.cost[0] += ccost.sum()
+    st.cost[1:] += ccost
+
+
 @numba.njit
 def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, out, dec, data):
     """Code the sub-pixels (ys[e], xs[e], colour cs[e]) in order, each in the
@@ -193,7 +199,6 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
     rows = np.zeros(N_SETS, np.int64)
     dots = np.zeros(N_SETS, np.int64)
     probs = np.zeros(N_SETS, np.int64)
-    cost = 0.0
     ccost = np.zeros(3)
     for e in range(len(ys)):
         y, x, c = np.int64(ys[e]), np.int64(xs[e]), np.int64(cs[e])
@@ -378,8 +383,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             else:
                 bit = (value >> (7 - k)) & 1
                 bitcoder.encode_bit(enc, out, bit, p16)
-            cost -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
-            ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
+            ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
             # updates
             for i in range(N_HASHED):
                 sl = base[i] + node
@@ -406,8 +410,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
         if decoding:
             img[y, x, c] = lo
             if dec[bitcoder.D_OVER] > 8:
-                st.cost[0] += cost
-                st.cost[1:] += ccost
+                _add_cost(st, ccost)
                 return e + 1
         # the residual maps learn the value
         for m in range(N_MAPS):
@@ -420,6 +423,5 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                     hrow[v] >>= 1
                     tot += hrow[v]
                 st.htotal[m, c, mctx[m]] = tot
-    st.cost[0] += cost
-    st.cost[1:] += ccost
+    _add_cost(st, ccost)
     return len(ys)
