@@ -126,3 +126,14 @@ def test_the_counts_rule_of_the_contract_is_the_kernels_and_the_references():
     got = contract.counts(logits.numpy().astype(np.int64), net.exp)
     assert got.dtype == contract.COUNT_DTYPE and got.flags.c_contiguous
     assert np.array_equal(got, ref.counts(logits).numpy()) and got.min() >= 1
+
+
+def test_every_package_folder_is_installed():
+    """Each folder of the package with an ``__init__.py`` is listed in
+    pyproject's packages: a wheel built from it holds every module (an
+    unlisted subpackage works in an editable checkout and fails installed)."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "pixzip").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+
