@@ -35,12 +35,12 @@ RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 
 
 def state_bytes(height: int, width: int, colours: int) -> int:
-    """What the mixer's state, its image and its positions take, in bytes."""
+    """What the mixer's state, its image, the blend's errors and its positions take, in bytes."""
     n = height * width * colours
     k = kernel
     return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * 257 * 4
             + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4
-            + n + 4 * 8 * colours * RASTER_PIXELS)
+            + n * (k.N_BLEND + 2) + 4 * 8 * colours * RASTER_PIXELS)
 
 
 def _no_bytes() -> np.ndarray:
@@ -56,7 +56,7 @@ class Encoder:
         cache.enable()
         self.img = np.array(pixels, np.uint8, order="C")   # a writable copy: one compiled kernel serves both sides
         h, w, c = self.img.shape
-        self.state = kernel.new_state(c, h * w * c)
+        self.state = kernel.new_state(h, w, c)
         self.tables = kernel.tables()
         self.enc = bitcoder.new_encoder()
         self.out = np.zeros(1024, np.uint8)
@@ -102,7 +102,7 @@ class Decoder:
         cache.enable()
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
-        self.state = kernel.new_state(colours, height * width * colours)
+        self.state = kernel.new_state(height, width, colours)
         self.tables = kernel.tables()
         self.dec = bitcoder.new_decoder(self.data)
 

@@ -9,7 +9,10 @@ first.  For each decision the mixer's inputs are, in the stretch domain:
   of a shared table (a bucket holds one nibble's 15 tree nodes and a check);
 - ``N_MAPS`` residual maps: an adaptive histogram of (value - prediction)
   mod 256 for one prediction each, in a small error context, read as
-  P(bit | the bits known so far) through its prefix sums;
+  P(bit | the bits known so far) through its prefix sums; one of the
+  predictions is a blend of ``N_BLEND`` sub-predictions, each weighted by
+  the inverse square of its recent errors around the pixel (its smallest
+  error sum is the map's context, and a weight set's);
 - the network's P(bit | known bits): the counts of the open range's upper
   half over all of it (0 when there is no network);
 - a bias.
@@ -32,7 +35,8 @@ from . import bitcoder
 from .tables import RECIPROCALS, SQUASH, STRETCH
 
 N_HASHED = 16
-N_MAPS = 7
+N_MAPS = 8
+N_BLEND = 6                # the blended predictor's sub-predictors
 N_INPUTS = N_HASHED + N_MAPS + 2      # + the network, + a bias
 N_SETS = 4
 MAP_CONTEXTS = 64
@@ -69,6 +73,8 @@ class State(NamedTuple):
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
     apm2: np.ndarray       # int32 (colours * 8 * 16, 33)
+    perr: np.ndarray       # uint8 (height, width, colours, N_BLEND + 1): each sub-predictor's error there
+                           # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
 
 
@@ -83,8 +89,8 @@ def tables() -> Tables:
     return Tables(SQUASH, STRETCH, RECIPROCALS)
 
 
-def new_state(colours: int, n_subpixels: int) -> State:
-    buckets = 1 << table_bits(n_subpixels)
+def new_state(height: int, width: int, colours: int) -> State:
+    buckets = 1 << table_bits(height * width * colours)
     table = np.full(buckets * 16, 32768 << 16, np.uint32)
     table[::16] = 0
     hist = np.zeros((N_MAPS, colours, MAP_CONTEXTS, 256), np.int32)
@@ -95,7 +101,8 @@ def new_state(colours: int, n_subpixels: int) -> State:
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
     return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS), np.int32),
-                 np.full((W1_ROWS, N_INPUTS), W1_INIT, np.int32), w2, apm1, apm2, np.zeros(4))
+                 np.full((W1_ROWS, N_INPUTS), W1_INIT, np.int32), w2, apm1, apm2,
+                 np.zeros((height, width, colours, N_BLEND + 1), np.uint8), np.zeros(4))
 
 
 @numba.njit(inline="always")
@@ -150,6 +157,32 @@ def _neighbours(img, y, x, r, ch):
 
 
 @numba.njit(inline="always")
+def _blend(perr, sub, y, x, r, c):
+    """The sub-predictions ``sub`` blended, each weighted by the inverse
+    square of its errors at W, N, NW and NE (those known in the strip); and
+    the smallest of those error sums."""
+    width = perr.shape[1]
+    num = np.int64(0)
+    den = np.int64(0)
+    best = np.int64(1 << 20)
+    for i in range(N_BLEND):
+        err = np.int64(0)
+        if x > 0:
+            err += 2 * np.int64(perr[y, x - 1, c, i])
+        if r > 0:
+            err += 2 * np.int64(perr[y - 1, x, c, i])
+            if x > 0:
+                err += np.int64(perr[y - 1, x - 1, c, i])
+            if x + 1 < width:
+                err += np.int64(perr[y - 1, x + 1, c, i])
+        best = min(best, err)
+        wt = (np.int64(1) << 32) // (err * err + 4)
+        num += wt * sub[i]
+        den += wt
+    return (num + (den >> 1)) // den, best
+
+
+@numba.njit(inline="always")
 def _range_sum(cum, a, n):
     """Sum of a circular histogram's n bins from bin a (prefix sums ``cum``)."""
     if a + n <= 256:
@@ -193,6 +226,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
     hashes = np.zeros(N_HASHED, np.int64)
     base = np.zeros(N_HASHED, np.int64)
     preds = np.zeros(N_MAPS, np.int64)
+    sub = np.zeros(N_BLEND, np.int64)
     mctx = np.zeros(N_MAPS, np.int64)
     cum = np.zeros((N_MAPS, 257), np.int64)
     ncum = np.zeros(257, np.int64)
@@ -258,8 +292,17 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             preds[4] = (w + ne + 1) >> 1
             preds[5] = mode
             preds[6] = mean
+            sub[0] = w
+            sub[1] = n
+            sub[2] = ne
+            sub[3] = grad
+            sub[4] = (w + ne + 1) >> 1
+            sub[5] = _clamp8(n + ne - nne)
+            blend, berr = _blend(st.perr, sub, y, x, r, c)
+            preds[7] = blend
             for m in range(N_MAPS):
                 mctx[m] = qa * 8
+            mctx[7] = _q(berr) * 8 + min(7, _q(w - n))
         else:
             p1 = np.int64(img[y, x, c - 1])
             p2 = np.int64(img[y, x, c - 2]) if c >= 2 else np.int64(0)
@@ -295,10 +338,19 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             preds[4] = _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1))
             preds[5] = mode
             preds[6] = mean
+            sub[0] = _clamp8(w + du)
+            sub[1] = _clamp8(n + dn)
+            sub[2] = _clamp8(ne + p1 - ne1)
+            sub[3] = _clamp8(grad + p1 - _clamp8(w1 + n1 - nw1))
+            sub[4] = _clamp8(med + p1 - med1)
+            sub[5] = _clamp8(nw + p1 - nw1)
+            blend, berr = _blend(st.perr, sub, y, x, r, c)
+            preds[7] = blend
             # the same predictions made for the colour before: their errors are known
-            e1 = (p1 - med1, 0, du, dn, 0, 0, 0)
+            e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
             for m in range(N_MAPS):
                 mctx[m] = qa * 8 + _q(e1[m])
+            mctx[7] = _q(berr) * 8 + _q(((np.int64(st.perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
         # the residual maps' prefix sums, in residual order
         for m in range(N_MAPS):
             hrow = st.hist[m, c, mctx[m]]
@@ -351,11 +403,11 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             # the first mixer's weight sets
             ck = c * 8 + k
             agree = 0
-            if (med >> (8 - k)) == (c0 - (np.int64(1) << k)):
-                agree = 1 + ((med >> (7 - k)) & 1)
+            if (blend >> (8 - k)) == (c0 - (np.int64(1) << k)):
+                agree = 1 + ((blend >> (7 - k)) & 1)
             rows[0] = SET_OFFSETS[0] + c * 256 + c0
             rows[1] = SET_OFFSETS[1] + ck * 8 + conf
-            rows[2] = SET_OFFSETS[2] + ck * 8 + qa
+            rows[2] = SET_OFFSETS[2] + ck * 8 + min(7, _q(berr))
             rows[3] = SET_OFFSETS[3] + ck * 3 + agree
             dot2 = np.int64(0)
             for s in range(N_SETS):
@@ -412,6 +464,10 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             if dec[bitcoder.D_OVER] > 8:
                 _add_cost(st, ccost)
                 return e + 1
+        # the blend's sub-predictors learn their errors
+        for i in range(N_BLEND):
+            st.perr[y, x, c, i] = min(255, abs(lo - sub[i]))
+        st.perr[y, x, c, N_BLEND] = (lo - blend) & 255
         # the residual maps learn the value
         for m in range(N_MAPS):
             hrow = st.hist[m, c, mctx[m]]

@@ -160,7 +160,7 @@ class SubpixelContext:
     before its first bit: the hashed contexts, the residual maps' predictions
     and error contexts, and the small contexts that choose weights."""
 
-    def __init__(self, img, y, x, c, top, net: NetworkView | None):
+    def __init__(self, img, y, x, c, top, net: NetworkView | None, blender: "BlendPredictor"):
         r = y - top
         nb = Neighbourhood(img, y, x, r, c)
         w, n, nw, ne, ww, nn = nb.w, nb.n, nb.nw, nb.ne, nb.ww, nb.nn
@@ -193,8 +193,10 @@ class SubpixelContext:
                 _hash(seed + 15, mode, mean) if net is not None else _hash(seed + 15, w, ne >> 2, nn >> 2),
                 _hash(seed + 16, mode, qa) if net is not None else _hash(seed + 16, n >> 1, w >> 1, ne >> 3),
             ]
-            self.preds = [med, grad, w, n, (w + ne + 1) >> 1, mode, mean]
-            self.map_ctx = [qa * 8] * 7
+            self.subs = [w, n, ne, grad, (w + ne + 1) >> 1, _clamp8(n + ne - nb.nne)]
+            self.blend, berr = blender.predict(self.subs, y, x, r, c)
+            self.preds = [med, grad, w, n, (w + ne + 1) >> 1, mode, mean, self.blend]
+            self.map_ctx = [qa * 8] * 7 + [_log_class(berr) * 8 + _log_class(w - n)]
         else:
             p1 = int(img[y, x, c - 1])
             p2 = int(img[y, x, c - 2]) if c >= 2 else 0
@@ -227,14 +229,53 @@ class SubpixelContext:
                                else _hash(seed + 15, w, n, ne >> 2, p1 >> 2))
             self.hashes.append(_hash(seed + 16, mode, _log_class(du), _log_class(dn)) if net is not None
                                else _hash(seed + 16, _clamp8(med + p1 - med1), qa))
+            self.subs = [_clamp8(w + du), _clamp8(n + dn), _clamp8(ne + p1 - ne1),
+                         _clamp8(grad + p1 - _clamp8(w1 + n1 - nw1)), _clamp8(med + p1 - med1),
+                         _clamp8(nw + p1 - nw1)]
+            self.blend, berr = blender.predict(self.subs, y, x, r, c)
             self.preds = [med, _clamp8(med + p1 - med1), _clamp8(w + du), _clamp8(n + dn),
-                          _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1)), mode, mean]
-            # the previous colour's errors under the same predictors (maps 1, 4, 5, 6 have none)
-            errs = [p1 - med1, 0, du, dn, 0, 0, 0]
+                          _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1)), mode, mean, self.blend]
+            # the previous colour's errors under the same predictors (maps 1, 4, 5, 6 have none;
+            # the blend's is remembered)
+            errs = [p1 - med1, 0, du, dn, 0, 0, 0, blender.residual[(y, x, c - 1)]]
             self.map_ctx = [qa * 8 + _log_class(e) for e in errs]
+            self.map_ctx[7] += (_log_class(berr) - qa) * 8
+        self.berr_class = _log_class(berr)
 
 
 # ---------------------------------------------------------------- adaptive models
+
+class BlendPredictor:
+    """Six sub-predictions per colour, averaged with weights 2^32 // (e^2 + 4),
+    where e sums a sub-predictor's past absolute errors (each at most 255) at
+    W and N (twice) and at NW and NE, those of them known in the strip."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.errors = {}      # (y, x, c) -> the sub-predictors' absolute errors there, at most 255
+        self.residual = {}    # (y, x, c) -> value - blend, wrapped into -128..127
+
+    def predict(self, subs, y, x, r, c):
+        """(the blend, the smallest error sum)."""
+        near = []
+        if x > 0:
+            near.append((2, (y, x - 1, c)))
+        if r > 0:
+            near.append((2, (y - 1, x, c)))
+            if x > 0:
+                near.append((1, (y - 1, x - 1, c)))
+            if x + 1 < self.width:
+                near.append((1, (y - 1, x + 1, c)))
+        sums = [sum(f * self.errors[where][i] for f, where in near) for i in range(len(subs))]
+        weights = [(1 << 32) // (e * e + 4) for e in sums]
+        total = sum(weights)
+        blend = (sum(wt * p for wt, p in zip(weights, subs)) + total // 2) // total
+        return blend, min(sums)
+
+    def learn(self, subs, blend, y, x, c, value) -> None:
+        self.errors[(y, x, c)] = [min(255, abs(value - p)) for p in subs]
+        self.residual[(y, x, c)] = ((value - blend + 128) & 255) - 128
+
 
 class HashedContexts:
     """A table of buckets, each a check word and 15 counters (the binary tree
@@ -329,7 +370,8 @@ class ResidualMaps:
             self.total[key] = sum(bins)
 
 
-N_INPUTS = 25      # 16 hashed, 7 maps, the network, the bias
+N_MAPS = 8
+N_INPUTS = 26      # 16 hashed, 8 maps, the network, the bias
 BIAS = 256
 
 
@@ -418,14 +460,15 @@ class ReferenceModel:
         self.mixer = Mixer()
         self.apm1 = APM()
         self.apm2 = APM()
+        self.blender = BlendPredictor(w)
 
     def code_subpixel(self, y, x, c, top, counts_row=None, out=None):
         """Append (p16, bit) of the sub-pixel's 8 decisions to ``out``; the value
         is read from the image (as the encoder does)."""
         img = self.img
         net = NetworkView(counts_row) if counts_row is not None else None
-        ctx = SubpixelContext(img, y, x, c, top, net)
-        value_prefix = [self.maps.value_prefix(m, c, ctx.map_ctx[m], ctx.preds[m]) for m in range(7)]
+        ctx = SubpixelContext(img, y, x, c, top, net, self.blender)
+        value_prefix = [self.maps.value_prefix(m, c, ctx.map_ctx[m], ctx.preds[m]) for m in range(N_MAPS)]
         value = int(img[y, x, c])
         known = 0                     # the bits coded so far, as a number
         buckets = None
@@ -443,11 +486,11 @@ class ReferenceModel:
             xs.append(BIAS)
             # weight-set contexts
             tree = (1 << k) | known            # 1 followed by the known bits
-            if ctx.med >> (8 - k) == known:
-                agree = 1 + ((ctx.med >> (7 - k)) & 1)
+            if ctx.blend >> (8 - k) == known:
+                agree = 1 + ((ctx.blend >> (7 - k)) & 1)
             else:
                 agree = 0
-            keys = [(0, c, tree), (1, c, k, ctx.conf), (2, c, k, ctx.qa), (3, c, k, agree)]
+            keys = [(0, c, tree), (1, c, k, ctx.conf), (2, c, k, ctx.berr_class), (3, c, k, agree)]
             rows, dots = self.mixer.predict(keys, xs)
             w2, dm = self.mixer.final((c, k), dots)
             pm = squash(dm)
@@ -465,8 +508,9 @@ class ReferenceModel:
             APM.learn(h1, bit)
             APM.learn(h2, bit)
             known = known * 2 + bit
-        for m in range(7):
+        for m in range(N_MAPS):
             self.maps.learn(m, c, ctx.map_ctx[m], ctx.preds[m], value)
+        self.blender.learn(ctx.subs, ctx.blend, y, x, c, value)
         return out
 
 
