@@ -197,11 +197,13 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
-@click.option("-m", "--model", default=None, help="Model name or .pxm file (default: the default model).")
+@click.option("-m", "--model", default=None,
+              help="Model name or .pxm file (default: the level's; 'default' with --method alone).")
 @click.option("-1", "level", flag_value=1, help="Fastest level: the context mixer alone, no network.")
 @click.option("-9", "level", flag_value=9, help="Smallest files: the context mixer with the 'max' model.")
 @click.option("--method", type=click.Choice(["mixed", "mixer", "network"]), default=None,
-              help="Force a coding: the mixer with the network (the default), the mixer alone, the network alone.")
+              help="Force a coding: the mixer with a network (the default level mixes with the 'fast' model), "
+                   "the mixer alone, the network alone.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (--rm is then ignored).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the inputs (the default).")
@@ -336,7 +338,7 @@ def demo(model) -> None:
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
                f"{r['subpixels']} bytes raw")
     click.echo(f"pixzip: {r['pixzip_bytes']:>8} bytes  {bpsp(r['pixzip_bytes']):.3f} bits/sub-pixel  "
-               f"(model {r['model']}; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
+               f"(the mixer with {r['model']}'s counts; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
                f"decoded pixel-exact)")
     click.echo(f"PNG:    {r['png_bytes']:>8} bytes  {bpsp(r['png_bytes']):.3f} bits/sub-pixel  (Pillow, optimize)")
     click.echo(f"pixzip is {100 * (1 - r['pixzip_bytes'] / r['png_bytes']):.1f}% smaller than PNG.")

@@ -172,8 +172,11 @@ def levels(model_dir):
 
 
 def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
-    # the default level mixes with the 'default' model, -1 is the mixer alone, -m and --method force them
-    for flags, payload, name in (([], "network", "tiny3"), (["-1"], "mixer", None),
+    # the default level mixes with the 'fast' model, -1 is the mixer alone, -m and --method force them,
+    # and --method alone codes with the 'default' model
+    for flags, payload, name in (([], "network", "tinyfast"), (["-1"], "mixer", None),
+                                 (["--method", "network"], "network", "tiny3"),
+                                 (["--method", "mixed"], "network", "tiny3"),
                                  (["-m", "fast", "--method", "network"], "network", "tinyfast"),
                                  (["--method", "mixer"], "mixer", None)):
         r = run("compress", images[0], "-f", *flags)

@@ -99,8 +99,9 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     alone, coder 1), "mixed" (the context mixer with the network's counts as
     an input, coder 2), "mixer" (the context mixer alone, coder 2), "raw" or
     "deflate" forces one.  ``method`` (one of those three) chooses the coded
-    payload that "auto" weighs; ``model`` overrides the level's model (and a
-    level without one then mixes with it).
+    payload that "auto" weighs, with the level's model when ``level`` is
+    given, else with the default model; ``model`` overrides the level's
+    model (and a level without one then mixes with it).
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
@@ -117,6 +118,7 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
         raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
     from .levels import level_choice
     level_method, level_model = level_choice(level)
+    forced = method is not None and level is None
     if method is None:
         method = level_method
         if model is not None and method == "mixer":
@@ -124,7 +126,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     elif method not in CODED:
         raise ValueError(f"method must be one of {', '.join(CODED)}")
     if model is None and method != "mixer":
-        model = level_model
+        # a coding forced without a level keeps the shipped default network
+        model = registry.DEFAULT_MODEL if forced else level_model
     if payload in CODED:
         method = payload
     if isinstance(image, (str, os.PathLike)):

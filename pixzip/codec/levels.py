@@ -1,8 +1,10 @@
 """The compression levels: which coded payload, with which model.
 
 Each level is a point on the front of file size against decode time
-(measured in the README's "Levels" table): ``-1`` the fastest, ``-9`` the
-smallest files.  A model is named by its alias (``registry``), so a level
+(measured in the README's "Levels" table): ``-1`` the fastest (the mixer
+alone), the default the mixer with the fast network (1.4-1.7x faster to code
+than ``-9``, files 2.4% larger), ``-9`` the smallest files (the mixer with
+the largest network).  A model is named by its alias (``registry``), so a level
 can move to a better model without breaking old files.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ class Level(NamedTuple):
 DEFAULT_LEVEL = 6
 LEVELS = {
     1: Level("mixer", None),
-    DEFAULT_LEVEL: Level("mixed", "default"),
+    DEFAULT_LEVEL: Level("mixed", "fast"),
     9: Level("mixed", "max"),
 }
 

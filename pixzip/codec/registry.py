@@ -6,8 +6,9 @@ hash prefix, so decompression needs no flag, whatever the model's file is
 called: the registry reads the name inside every ``.pxm`` on the search path
 (cached by path, size and modification time).  Names are forever, so the
 compression levels are aliases: ``aliases.json`` in a model folder maps
-"default", "fast" (-1) and "max" (-9) to model names, and a file records the
-model's own name, never the alias.
+"default" (the network that ``--method`` codes with), "fast" (the default
+level's) and "max" (-9's) to model names, and a file records the model's own
+name, never the alias.
 """
 from __future__ import annotations
 
