@@ -137,3 +137,17 @@ def test_every_package_folder_is_installed():
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "pixzip").rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
 
+
+def test_decompress_to_standard_output_in_a_fresh_process():
+    """``pixzip decompress -c`` in a new process (Pillow's writers not yet
+    registered, no file opened before) writes the image."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    r = subprocess.run([sys.executable, "-m", "pixzip", "decompress", "-c", str(DATA / "format2" / "raw.pxz")],
+                       capture_output=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(io.BytesIO(r.stdout)))
+    assert np.array_equal(out, np.asarray(Image.open(DATA / "golden.png")))
+

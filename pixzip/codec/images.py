@@ -101,6 +101,7 @@ def encode_file(pixels: np.ndarray, fmt: str, md: Metadata, where: str) -> bytes
     else an ImageError naming what the format cannot keep."""
     if fmt in LOSSY_FORMATS:
         raise ImageError(f"{where}: {fmt} is lossy; choose a lossless format such as .png")
+    Image.init()       # Pillow registers its writers lazily: a fresh process has none yet
     if fmt not in Image.SAVE:
         raise ImageError(f"{where}: Pillow cannot write {fmt} files")
     try:
