@@ -299,10 +299,11 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             sub[4] = (w + ne + 1) >> 1
             sub[5] = _clamp8(n + ne - nne)
             blend, berr = _blend(st.perr, sub, y, x, r, c)
+            qb = _q(berr)
             preds[7] = blend
             for m in range(N_MAPS):
                 mctx[m] = qa * 8
-            mctx[7] = _q(berr) * 8 + min(7, _q(w - n))
+            mctx[7] = qb * 8 + _q(w - n)
         else:
             p1 = np.int64(img[y, x, c - 1])
             p2 = np.int64(img[y, x, c - 2]) if c >= 2 else np.int64(0)
@@ -345,12 +346,13 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             sub[4] = _clamp8(med + p1 - med1)
             sub[5] = _clamp8(nw + p1 - nw1)
             blend, berr = _blend(st.perr, sub, y, x, r, c)
+            qb = _q(berr)
             preds[7] = blend
             # the same predictions made for the colour before: their errors are known
             e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
             for m in range(N_MAPS):
                 mctx[m] = qa * 8 + _q(e1[m])
-            mctx[7] = _q(berr) * 8 + _q(((np.int64(st.perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
+            mctx[7] = qb * 8 + _q(((np.int64(st.perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
         # the residual maps' prefix sums, in residual order
         for m in range(N_MAPS):
             hrow = st.hist[m, c, mctx[m]]
@@ -407,7 +409,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 agree = 1 + ((blend >> (7 - k)) & 1)
             rows[0] = SET_OFFSETS[0] + c * 256 + c0
             rows[1] = SET_OFFSETS[1] + ck * 8 + conf
-            rows[2] = SET_OFFSETS[2] + ck * 8 + min(7, _q(berr))
+            rows[2] = SET_OFFSETS[2] + ck * 8 + qb
             rows[3] = SET_OFFSETS[3] + ck * 3 + agree
             dot2 = np.int64(0)
             for s in range(N_SETS):

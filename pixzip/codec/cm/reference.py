@@ -235,11 +235,11 @@ class SubpixelContext:
             self.blend, berr = blender.predict(self.subs, y, x, r, c)
             self.preds = [med, _clamp8(med + p1 - med1), _clamp8(w + du), _clamp8(n + dn),
                           _clamp8(((w + n + 1) >> 1) + p1 - ((w1 + n1 + 1) >> 1)), mode, mean, self.blend]
-            # the previous colour's errors under the same predictors (maps 1, 4, 5, 6 have none;
-            # the blend's is remembered)
-            errs = [p1 - med1, 0, du, dn, 0, 0, 0, blender.residual[(y, x, c - 1)]]
+            # the previous colour's errors under the same predictors (maps 1, 4, 5, 6 have none);
+            # the blend's map: its error sum and the previous colour's blend residual
+            errs = [p1 - med1, 0, du, dn, 0, 0, 0]
             self.map_ctx = [qa * 8 + _log_class(e) for e in errs]
-            self.map_ctx[7] += (_log_class(berr) - qa) * 8
+            self.map_ctx.append(_log_class(berr) * 8 + _log_class(blender.residual[(y, x, c - 1)]))
         self.berr_class = _log_class(berr)
 
 
