@@ -97,6 +97,30 @@ def test_the_same_bytes_on_one_and_two_threads():
     assert len(set(out)) == 1
 
 
+@pytest.mark.parametrize("strip_rows", [2, 5])
+def test_the_network_pass_computed_ahead_in_a_thread_gives_the_same_stream(strip_rows):
+    """The mixed encoder computes the next block of rows in a thread of its
+    own while the mixer codes this one (``ahead``): the same symbols, counts
+    and positions, in the same order, as one block after another; and the
+    same file as with the default block size."""
+    net = tiny_int_model(3)
+    img = image_of("smooth", 29, 13, 3, 11)
+    codec.compress(img[:4, :4], net, payload="mixed")     # a parallel kernel has run: the thread may start
+    plain = list(symbols_and_counts(net, img, strip_rows=strip_rows, strip_height=12, positions=True))
+    ahead = list(symbols_and_counts(net, img, strip_rows=strip_rows, strip_height=12, positions=True, ahead=True))
+    def stream(chunks):     # the chunks may break at other places: the stream is what counts
+        sym, counts, n, where = zip(*chunks)
+        return (np.concatenate(sym), np.concatenate(counts), sum(n),
+                [np.concatenate([w[i] for w in where]) for i in range(4)])
+
+    (s1, c1, n1, w1), (s2, c2, n2, w2) = stream(plain), stream(ahead)
+    assert n1 == n2 == img.shape[0] * img.shape[1] and np.array_equal(s1, s2) and np.array_equal(c1, c2)
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+    small = codec.compress(img, net, payload="mixed", strip_rows=strip_rows)
+    assert small == codec.compress(img, net, payload="mixed")
+    assert np.array_equal(codec.decompress(small, net), img)
+
+
 def test_noise_costs_little_more_than_its_eight_bits():
     """Uniform noise has nothing to learn: the mixer must not pay much for
     trying (a learning rate or an initial weight too bold would)."""

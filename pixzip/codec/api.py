@@ -31,23 +31,35 @@ CODED = ("network", "mixed", "mixer")     # the coded payloads: the network alon
 
 
 def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
-    """The context mixer over the network's stream, the network's counts as inputs."""
+    """The context mixer over the network's stream, the network's counts as
+    inputs.  The mixer codes each chunk of the stream in a thread of its own
+    (its kernel runs without the GIL) while the network makes the next one,
+    so the two overlap; the chunks are coded in order, one at a time, so the
+    bytes are those of a single thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .cm.codec import Encoder
     from .stream import encode_device, symbols_and_counts
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
     enc = Encoder(pixels)
     network_bits = seconds = 0.0
-    for sym, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device),
-                                                    positions=True):
-        enc.add(*where, counts)
-        if stats is not None:      # the network's own cross-entropy, for comparison
-            t = time.perf_counter()
-            network_bits += coder.cross_entropy_bits(sym, counts)
-            seconds += time.perf_counter() - t
-        del sym, counts
-        if progress is not None:
-            progress(n)
+    with ThreadPoolExecutor(1, thread_name_prefix="pixzip-mixer") as mixer:
+        coding = None            # the chunk being coded: at most two chunks' counts are alive
+        for sym, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height,
+                                                        encode_device(device), positions=True, ahead=True):
+            if coding is not None:
+                coding.result()
+            coding = mixer.submit(enc.add, *where, counts)
+            if stats is not None:      # the network's own cross-entropy, for comparison
+                t = time.perf_counter()
+                network_bits += coder.cross_entropy_bits(sym, counts)
+                seconds += time.perf_counter() - t
+            del sym, counts
+            if progress is not None:
+                progress(n)
+        if coding is not None:
+            coding.result()
     data = enc.finish()
     if stats is not None:
         stats.update(ideal_bits=enc.ideal_bits, network_bits=network_bits, ideal_s=seconds)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
+
+import numba
 
 import numpy as np
 
@@ -35,7 +38,8 @@ class _Heads:
     distributions, 1.5 KB per pixel, are made in stream order as the coder
     consumes them)."""
 
-    def __init__(self, net: ModelFile, pixels: np.ndarray, strip_height: int, block: int, device=None):
+    def __init__(self, net: ModelFile, pixels: np.ndarray, strip_height: int, block: int, device=None,
+                 ahead: bool = False):
         h, w, c = pixels.shape
         lag = net.reach + 1
         self.prog = program(net)
@@ -50,34 +54,79 @@ class _Heads:
         self.passes = [encoder.RowHeads(self.prog, strip) for strip in self.strips] \
             if self.torch_net is None else None
         self.block = min(block, self.S)
-        self.cap = min(self.S, (w - 1) // lag + 2 + self.block)
+        # the compiled pass computes the next block in a thread of its own (one
+        # core) while the coder consumes this one: the ring holds one more block
+        self.ahead = ahead and self.torch_net is None and self.block < self.S
+        self.cap = min(self.S, (w - 1) // lag + 2 + (2 if self.ahead else 1) * self.block)
         self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)
         self.next = 0   # first row (in every strip) not computed yet
+        self._pending: threading.Thread | None = None
+        self._failed: list[BaseException] = []
 
     def covers(self, row: int) -> bool:
         return row < self.next
 
     def compute_through(self, row: int) -> None:
         """Compute every strip's rows up to ``row`` (the caller has consumed all
-        rows that the ring slots being overwritten held)."""
+        rows that the ring slots being overwritten held), then start on the
+        next block in the background."""
         while self.next <= row:
-            a, b = self.next, min(self.S, self.next + self.block)
-            for k in range(self.nb):
-                if a < self.heights[k]:
-                    if self.torch_net is not None:
-                        g = self.torch_net.strip_head_inputs(self.strips[k], a, min(b, self.heights[k]))
-                    else:
-                        g = self.passes[k].rows(min(b, self.heights[k]))
-                    self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
-            self.next = b
+            if self._pending is not None:
+                self._join()
+            else:
+                self._compute(self.next)
+        if self.ahead and self._pending is None and self.next < self.S and _concurrent_launches():
+            self._pending = threading.Thread(target=self._compute_ahead, args=(self.next,), daemon=True)
+            self._pending.start()
+
+    def _compute(self, a: int) -> int:
+        """Compute rows a..b-1 of every strip (the next block); returns b."""
+        b = min(self.S, a + self.block)
+        for k in range(self.nb):
+            if a < self.heights[k]:
+                if self.torch_net is not None:
+                    g = self.torch_net.strip_head_inputs(self.strips[k], a, min(b, self.heights[k]))
+                else:
+                    g = self.passes[k].rows(min(b, self.heights[k]))
+                self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
+        self.next = b
+        return b
+
+    def _compute_ahead(self, a: int) -> None:
+        numba.set_num_threads(1)        # this thread's own setting: the other core codes
+        try:
+            self._compute(a)
+        except BaseException as e:     # re-raised in the caller's thread
+            self._failed.append(e)
+
+    def _join(self) -> None:
+        self._pending.join()
+        self._pending = None
+        if self._failed:
+            raise self._failed.pop()
+
+    def close(self) -> None:
+        """Wait for a block being computed (the generator was left early)."""
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
 
     def counts(self, strips, rows, cols, dest, n_symbols) -> np.ndarray:
         """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]."""
         return encoder.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols)
 
 
+def _concurrent_launches() -> bool:
+    """Whether numba's threading layer takes parallel kernels from two
+    threads at once (omp and tbb do; workqueue does not)."""
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:      # no parallel kernel has run yet
+        return False
+
+
 def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
-                       device=None, positions: bool = False):
+                       device=None, positions: bool = False, ahead: bool = False):
     """The symbols of an image and their counts, in schedule order (step,
     colour, strip, row, exactly as the decoder consumes them), in chunks:
     yields (symbols (n,), counts (n, 256) float64, pixels covered), and with
@@ -85,7 +134,7 @@ def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | Non
     first row of its strip), four (n,) int64 arrays."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device)
+    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device, ahead)
     nb, S = heads.nb, heads.S
     last = heads.heights[-1]
     steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -106,22 +155,25 @@ def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | Non
             out += (tuple(where),)
         return out
 
-    for t, k, r, j, _ in plan(S, w, lag, nb, last, 0, n_steps(S, w, lag)):
-        if not len(r):  # narrow images leave gaps between rows
-            continue
-        top = int(r.max())
-        if not heads.covers(top):
-            if steps:
+    try:
+        for t, k, r, j, _ in plan(S, w, lag, nb, last, 0, n_steps(S, w, lag)):
+            if not len(r):  # narrow images leave gaps between rows
+                continue
+            top = int(r.max())
+            if not heads.covers(top):
+                if steps:
+                    yield chunk()
+                    steps, pending = [], 0
+                heads.compute_through(top)
+            steps.append((k, r, j))
+            pending += c * len(r)
+            if pending >= CHUNK_SYMBOLS:
                 yield chunk()
                 steps, pending = [], 0
-            heads.compute_through(top)
-        steps.append((k, r, j))
-        pending += c * len(r)
-        if pending >= CHUNK_SYMBOLS:
+        if steps:
             yield chunk()
-            steps, pending = [], 0
-    if steps:
-        yield chunk()
+    finally:
+        heads.close()
 
 
 def encode_block_rows(width: int) -> int:

@@ -38,7 +38,7 @@ def state_bytes(height: int, width: int, colours: int) -> int:
     """What the mixer's state, its image, the blend's errors and its positions take, in bytes."""
     n = height * width * colours
     k = kernel
-    return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * 257 * 4
+    return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4
             + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4
             + n * (k.N_BLEND + 2) + 4 * 8 * colours * RASTER_PIXELS)
 

@@ -17,6 +17,13 @@ first.  For each decision the mixer's inputs are, in the stretch domain:
   half over all of it (0 when there is no network);
 - a bias.
 
+How it is made fast, with the same integers: the hashed buckets of each
+nibble are asked for from memory (prefetched) all at once, before they are
+looked at, because the table is far larger than the caches; a residual map
+keeps the sums of its 16-bin blocks beside its bins, so P(bit | known bits)
+costs one block's masked sum per bit instead of 256 prefix sums per
+sub-pixel; the mixer's inputs are int32, so its products vectorize.
+
 ``N_SETS`` weight sets, chosen by small contexts, mix them; a second mixer
 mixes their outputs; two APM stages refine the result.  Everything is an
 integer operation on int64 values that never overflow, with the tables of
@@ -30,6 +37,9 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from . import bitcoder
 from .tables import RECIPROCALS, SQUASH, STRETCH
@@ -68,7 +78,7 @@ class State(NamedTuple):
     """The adaptive state, identical on both sides after every bit."""
     table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
     hist: np.ndarray       # int32 (N_MAPS, colours, MAP_CONTEXTS, 256)
-    htotal: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS)
+    hblock: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
     w1: np.ndarray         # int32 (W1_ROWS, N_INPUTS)
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
@@ -100,7 +110,7 @@ def new_state(height: int, width: int, colours: int) -> State:
         t[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
-    return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS), np.int32),
+    return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
                  np.full((W1_ROWS, N_INPUTS), W1_INIT, np.int32), w2, apm1, apm2,
                  np.zeros((height, width, colours, N_BLEND + 1), np.uint8), np.zeros(4))
 
@@ -110,6 +120,73 @@ def _mix(h, v):
     """One step of the context hash (values below 2^62, never overflowing)."""
     h = ((h ^ (v & 0xFFFFFFFF)) * 0x2C9277B5) & 0xFFFFFFFF
     return h ^ (h >> 15)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """A hint that arr[index] will be read soon (LLVM's prefetch: no effect
+    on any value, and nothing on a target without one)."""
+    def codegen(context, builder, sig, args):
+        a, i = args
+        ary = context.make_array(sig.args[0])(context, builder, a)
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [i], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3),
+                                            "llvm.prefetch.p0i8")
+        i32 = ir.IntType(32)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return numba.types.none(arr, index), codegen
+
+
+@numba.njit(inline="always")
+def _fetch_buckets(table, hashes, nib, mask, hn):
+    """The hashes of one nibble's buckets (``hn``), each of its two candidate
+    buckets asked for from memory at once: the lookups that follow find them
+    there (the table is far larger than the caches)."""
+    for i in range(N_HASHED):
+        h = _mix(hashes[i], nib + 1)
+        hn[i] = h
+        b0 = h & mask
+        _prefetch(table, b0 * 16)
+        _prefetch(table, (b0 ^ 1) * 16)
+
+
+@numba.njit(inline="always")
+def _find_buckets(table, hn, mask, base):
+    """Each context's bucket: the one of its two candidates whose check
+    matches, else the one whose first node has seen less, emptied."""
+    for i in range(N_HASHED):
+        h = hn[i]
+        b0 = h & mask
+        b1 = b0 ^ 1
+        chk = h | 1
+        if table[b0 * 16] == chk:
+            b = b0
+        elif table[b1 * 16] == chk:
+            b = b1
+        else:
+            b = b0 if (table[b0 * 16 + 1] & 0xFFFF) <= (table[b1 * 16 + 1] & 0xFFFF) else b1
+            table[b * 16] = chk
+            for j in range(1, 16):
+                table[b * 16 + j] = 32768 << 16
+        base[i] = b * 16
+
+
+@numba.njit(inline="always")
+def _prefix(hist, row, blocks, x):
+    """The sum of bins 0..x-1 (0 <= x < 512) of the circular 256-bin
+    histogram at hist[row:row + 256], counting past 256 on into a second
+    turn: its blocks' running sums ``blocks`` (17 of them) and at most one
+    block's bins, read as one fixed-length masked sum."""
+    turn = x >> 8
+    x &= 255
+    k = x >> 4
+    start = row + (k << 4)
+    s = blocks[16] * turn + blocks[k]
+    for v in range(16):
+        s += hist[start + v] if v < (x & 15) else 0
+    return s
 
 
 @numba.njit(inline="always")
@@ -183,14 +260,6 @@ def _blend(perr, sub, y, x, r, c):
 
 
 @numba.njit(inline="always")
-def _range_sum(cum, a, n):
-    """Sum of a circular histogram's n bins from bin a (prefix sums ``cum``)."""
-    if a + n <= 256:
-        return cum[a + n] - cum[a]
-    return cum[256] - cum[a] + cum[a + n - 256]
-
-
-@numba.njit(inline="always")
 def _p12(hi, total):
     if total <= 0:
         return 2048
@@ -211,7 +280,7 @@ def _add_cost(st, ccost):
     st.cost[1:] += ccost
 
 
-@numba.njit
+@numba.njit(nogil=True)
 def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, out, dec, data):
     """Code the sub-pixels (ys[e], xs[e], colour cs[e]) in order, each in the
     strip starting at row tops[e], with the network's counts counts[crow[e]]
@@ -222,13 +291,21 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
     squash, stretch, recip = tb.squash, tb.stretch, tb.recip
     table = st.table
     mask = (len(table) >> 4) - 1
-    x_in = np.zeros(N_INPUTS, np.int64)
+    x_in = np.zeros(N_INPUTS, np.int32)     # stretches (|x| <= 2047): int32 x int32 products vectorize
     hashes = np.zeros(N_HASHED, np.int64)
     base = np.zeros(N_HASHED, np.int64)
     preds = np.zeros(N_MAPS, np.int64)
     sub = np.zeros(N_BLEND, np.int64)
     mctx = np.zeros(N_MAPS, np.int64)
-    cum = np.zeros((N_MAPS, 257), np.int64)
+    hn = np.zeros(N_HASHED, np.int64)
+    hist = st.hist.reshape(-1)
+    hblock = st.hblock.reshape(-1)
+    colours = st.hist.shape[1]
+    blocks = np.zeros((N_MAPS, 17), np.int64)
+    p_lo = np.zeros(N_MAPS, np.int64)
+    p_hi = np.zeros(N_MAPS, np.int64)
+    hrow_at = np.zeros(N_MAPS, np.int64)
+    upper = np.zeros(N_MAPS, np.int64)
     ncum = np.zeros(257, np.int64)
     rows = np.zeros(N_SETS, np.int64)
     dots = np.zeros(N_SETS, np.int64)
@@ -353,12 +430,21 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             for m in range(N_MAPS):
                 mctx[m] = qa * 8 + _q(e1[m])
             mctx[7] = qb * 8 + _q(((np.int64(st.perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
-        # the residual maps' prefix sums, in residual order
+        # the first nibble's buckets, asked for while the maps are set up
+        _fetch_buckets(table, hashes, 0, mask, hn)
+        # each residual map's histogram: its blocks' running sums, and the
+        # prefix sums at the ends of the open range (all of it), in residual
+        # order unwrapped: the range starts at (-prediction) mod 256
         for m in range(N_MAPS):
-            hrow = st.hist[m, c, mctx[m]]
-            cum[m, 0] = 0
-            for v in range(256):
-                cum[m, v + 1] = cum[m, v] + hrow[v]
+            row = (m * colours + c) * MAP_CONTEXTS + mctx[m]
+            hrow_at[m] = row * 256
+            acc = np.int64(0)
+            for b in range(16):
+                blocks[m, b] = acc
+                acc += hblock[row * 16 + b]
+            blocks[m, 16] = acc
+            p_lo[m] = _prefix(hist, hrow_at[m], blocks[m], (-preds[m]) & 255)
+            p_hi[m] = p_lo[m] + acc
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
@@ -367,34 +453,17 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
         for k in range(8):
             half = np.int64(128) >> k
             if k == 0 or k == 4:
-                nib = c0 if k == 4 else 0
-                for i in range(N_HASHED):
-                    hn = _mix(hashes[i], nib + 1)
-                    b0 = hn & mask
-                    b1 = b0 ^ 1
-                    chk = hn | 1
-                    if table[b0 * 16] == chk:
-                        b = b0
-                    elif table[b1 * 16] == chk:
-                        b = b1
-                    else:
-                        # replace the bucket whose first node has seen less
-                        b = b0 if (table[b0 * 16 + 1] & 0xFFFF) <= (table[b1 * 16 + 1] & 0xFFFF) else b1
-                        table[b * 16] = chk
-                        for j in range(1, 16):
-                            table[b * 16 + j] = 32768 << 16
-                    base[i] = b * 16
+                _find_buckets(table, hn, mask, base)
                 node = 1
             # inputs
             for i in range(N_HASHED):
                 s = np.int64(table[base[i] + node])
                 cnt = s & 0xFFFF       # a context seen once says half as much; never seen, nothing
                 x_in[i] = 0 if cnt == 0 else (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
-            for m in range(N_MAPS):
-                a = (lo - preds[m]) & 255
-                s_lo = _range_sum(cum[m], a, half)
-                s_hi = _range_sum(cum[m], (a + half) & 255, half)
-                x_in[N_HASHED + m] = stretch[_p12(s_hi, s_lo + s_hi)]
+            for m in range(N_MAPS):     # the upper half of the open range, over all of it
+                mid = _prefix(hist, hrow_at[m], blocks[m], ((-preds[m]) & 255) + lo + half)
+                upper[m] = mid
+                x_in[N_HASHED + m] = stretch[_p12(p_hi[m] - mid, p_hi[m] - p_lo[m])]
             if has_net:
                 s_lo = ncum[lo + half] - ncum[lo]
                 s_hi = ncum[lo + 2 * half] - ncum[lo + half]
@@ -416,7 +485,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 acc = np.int64(0)
                 wrow = st.w1[rows[s]]
                 for i in range(N_INPUTS):
-                    acc += wrow[i] * x_in[i]
+                    acc += np.int64(wrow[i]) * np.int64(x_in[i])
                 d = min(2047, max(-2047, acc >> 16))
                 dots[s] = d
                 probs[s] = squash[d + 2047]
@@ -427,7 +496,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             a1row = c * 256 + c0
             pa1, j1 = _apm(st.apm1, a1row, dm)
             # the second APM's context: the network's own stretch, else the local activity
-            a2row = ck * 16 + ((x_in[N_HASHED + N_MAPS] + 2048) >> 8) if has_net else ck * 8 + qa
+            a2row = ck * 16 + ((np.int64(x_in[N_HASHED + N_MAPS]) + 2048) >> 8) if has_net else ck * 8 + qa
             pa2, j2 = _apm(st.apm2, a2row, dm)
             p16 = (pm * 32 + pa1 + pa2 + 2) >> 2     # half the mixer's, a quarter each APM's
             p16 = min(65535 - 32, max(32, p16))
@@ -438,6 +507,13 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 bit = (value >> (7 - k)) & 1
                 bitcoder.encode_bit(enc, out, bit, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
+            if k == 3:                  # the second nibble's buckets, asked for during the updates
+                _fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)
+            for m in range(N_MAPS):     # the open range is now the half the bit chose
+                if bit:
+                    p_lo[m] = upper[m]
+                else:
+                    p_hi[m] = upper[m]
             # updates
             for i in range(N_HASHED):
                 sl = base[i] + node
@@ -448,10 +524,10 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 table[sl] = (p << 16) | min(COUNT_MAX, cnt + 1)
             t = bit << 12
             for s in range(N_SETS):
-                err = (t - probs[s]) * MIX_LR
+                err = np.int32((t - probs[s]) * MIX_LR)      # |err| < 2^16: each product is below 2^27
                 wrow = st.w1[rows[s]]
                 for i in range(N_INPUTS):
-                    wrow[i] += (x_in[i] * err + ROUND) >> 16
+                    wrow[i] += (np.int64(x_in[i]) * np.int64(err) + ROUND) >> 16
             err = (t - pm) * MIX2_LR
             for s in range(N_SETS):
                 st.w2[ck, s] += (dots[s] * err + ROUND) >> 16
@@ -473,13 +549,17 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
         # the residual maps learn the value
         for m in range(N_MAPS):
             hrow = st.hist[m, c, mctx[m]]
-            hrow[(lo - preds[m]) & 255] += H_INC
-            st.htotal[m, c, mctx[m]] += H_INC
-            if st.htotal[m, c, mctx[m]] > H_LIMIT:
-                tot = 0
+            brow = st.hblock[m, c, mctx[m]]
+            v = (lo - preds[m]) & 255
+            hrow[v] += H_INC
+            brow[v >> 4] += H_INC
+            if blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
                 for v in range(256):
                     hrow[v] >>= 1
-                    tot += hrow[v]
-                st.htotal[m, c, mctx[m]] = tot
+                for b in range(16):
+                    tot = 0
+                    for v in range(16 * b, 16 * b + 16):
+                        tot += hrow[v]
+                    brow[b] = tot
     _add_cost(st, ccost)
     return len(ys)

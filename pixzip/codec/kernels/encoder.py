@@ -20,7 +20,7 @@ from .program import Program
 CHUNK = 64               # encoder positions per matrix product
 
 
-@njit(parallel=True)
+@njit(parallel=True, nogil=True)
 def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
     """The encoder's pass over a block of rows, continuing from the rows above:
     ``xi`` (rows + k2 + 1, (W + 2k2) * C) holds 2x - 255 of the block's rows
@@ -100,7 +100,7 @@ def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
             head_input(SK[r, j], heads[r, j], k, net.head_in)
 
 
-@njit(parallel=True)
+@njit(parallel=True, nogil=True)
 def head_counts(threads, heads, where, net, s, HID, HID32, out):
     """The encoder's counts, in stream order: for position e (head inputs at
     heads[strips[e], slots[e], cols[e]], ``where`` = (strips, slots, cols,
