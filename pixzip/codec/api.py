@@ -350,7 +350,7 @@ def _decode_mixed(header: Header, payload, net: ModelFile, progress) -> np.ndarr
 
     def source(counts, rows, cols, colour):
         n = len(rows)
-        dec.take(rows, cols, np.full(n, colour, np.int64), (rows // S) * S, counts)
+        dec.take(rows, cols, np.full(n, colour, np.int64), (rows // S) * S, counts, independent=True)
         return img[rows, cols, colour]
 
     decode_image(net, h, w, source, progress=progress, strip_height=header.strip_height)

@@ -73,7 +73,7 @@ class Encoder:
         n = len(ys)
         self._room(n)
         counts, crow, has_net = _inputs(n, counts)
-        kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, False,
+        kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, False, True,
                     self.enc, self.out, np.zeros(4, np.int64), _no_bytes())
 
     def add_rows(self, y0: int, y1: int) -> None:
@@ -106,11 +106,16 @@ class Decoder:
         self.tables = kernel.tables()
         self.dec = bitcoder.new_decoder(self.data)
 
-    def take(self, ys, xs, cs, tops, counts=None) -> None:
+    def take(self, ys, xs, cs, tops, counts=None, independent: bool = False) -> None:
+        """Decode these sub-pixels, with the network's counts (one row each)
+        if given.  ``independent``: no sub-pixel's contexts read the one just
+        before it (one colour of a step of the network's stream order), so
+        the mixer may make each one's contexts while it decodes the one
+        before (``kernel.code``'s ``ahead``)."""
         n = len(ys)
         counts, crow, has_net = _inputs(n, counts)
         done = kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, True,
-                           np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
+                           independent, np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
         if done < n:
             raise CorruptError("the payload ends long before the image does")
 

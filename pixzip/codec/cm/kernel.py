@@ -280,24 +280,139 @@ def _add_cost(st, ccost):
     st.cost[1:] += ccost
 
 
+@numba.njit(inline="always")
+def _previous_colours(img, y, x, r, c):
+    """For colour c >= 1: the pixel's colours before it (p1 = c - 1, p2 = c - 2
+    or 0), the neighbours W, N, NW, NE of colour c - 1, p1's differences from
+    its W and N, and colour c - 1's MED prediction."""
+    p1 = np.int64(img[y, x, c - 1])
+    p2 = np.int64(img[y, x, c - 2]) if c >= 2 else np.int64(0)
+    w1, n1, nw1, ne1, _, _ = _neighbours(img, y, x, r, c - 1)
+    return p1, p2, w1, n1, nw1, ne1, p1 - w1, p1 - n1, _med(w1, n1, nw1)
+
+
+@numba.njit(inline="always")
+def _hashes(img, y, x, r, c, has_net, mode, mean, conf, hashes):
+    """The hashed contexts of sub-pixel (y, x, c), r rows into its strip
+    (mode, mean and conf: the network's summary, ``_network_summary``).
+    They read only pixels coded before it: its neighbours, and its own
+    earlier colours."""
+    w, n, nw, ne, ww, nn = _neighbours(img, y, x, r, c)
+    qa = _q(abs(w - nw) + abs(n - nw) + abs(n - ne))
+    med = _med(w, n, nw)
+    grad = _clamp8(w + n - nw)
+    h0 = (c + 1) * 0x10000
+    if c == 0:
+        hashes[0] = _mix(_mix(h0 + 1, w), n)
+        hashes[1] = _mix(_mix(_mix(h0 + 2, w), n), nw)
+        hashes[2] = _mix(_mix(h0 + 3, n), ne)
+        hashes[3] = _mix(_mix(h0 + 4, w), ww)
+        hashes[4] = _mix(_mix(h0 + 5, n), nn)
+        hashes[5] = _mix(_mix(h0 + 6, grad), qa)
+        hashes[6] = _mix(_mix(_mix(_mix(h0 + 7, w >> 2), n >> 2), nw >> 2), ne >> 2)
+        hashes[7] = _mix(_mix(h0 + 8, w), ne)
+        hashes[8] = _mix(_mix(h0 + 9, mode), conf) if has_net else _mix(_mix(h0 + 9, med), _q(w - nw))
+        hashes[9] = h0 + 10
+        nne = np.int64(img[y - 2, x + 1, c]) if r > 1 and x + 1 < img.shape[1] else ne
+        hashes[10] = _mix(h0 + 11, _clamp8(n + ne - nne))
+        hashes[11] = _mix(h0 + 12, _clamp8(w + ne - n))
+        hashes[12] = _mix(_mix(_mix(_mix(_mix(_mix(h0 + 13, w >> 4), n >> 4), nw >> 4), ne >> 4), ww >> 4),
+                          nn >> 4)
+        hashes[13] = _mix(_mix(_mix(h0 + 14, med >> 2), (w - nw) >> 3), (n - nw) >> 3)
+        hashes[14] = _mix(_mix(h0 + 15, mode), mean) if has_net else _mix(_mix(_mix(h0 + 15, w), ne >> 2),
+                                                                           nn >> 2)
+        hashes[15] = _mix(_mix(h0 + 16, mode), qa) if has_net else _mix(_mix(_mix(h0 + 16, n >> 1), w >> 1),
+                                                                         ne >> 3)
+    else:
+        p1, p2, w1, n1, nw1, ne1, du, dn, med1 = _previous_colours(img, y, x, r, c)
+        hashes[0] = _mix(_mix(h0 + 1, p1), p2)
+        hashes[1] = _mix(_mix(_mix(h0 + 2, w), p1), p2)
+        hashes[2] = _mix(_mix(_mix(h0 + 3, n), p1), p2)
+        hashes[3] = _mix(_mix(h0 + 4, _clamp8(w + du)), _clamp8(n + dn))
+        hashes[4] = _mix(_mix(_mix(h0 + 5, w), n), p1)
+        hashes[5] = _mix(_mix(h0 + 6, ne), _clamp8(n + dn))
+        hashes[6] = _mix(_mix(_mix(h0 + 7, p1), w - w1 + 256), n - n1 + 256)
+        hashes[7] = _mix(_mix(h0 + 8, med), p1 - med1 + 256)
+        hashes[8] = _mix(_mix(_mix(h0 + 9, mode), conf), p1) if has_net else _mix(_mix(h0 + 9, med), p1)
+        hashes[9] = _mix(h0 + 10, p1 >> 3)
+        hashes[10] = _mix(_mix(h0 + 11, _clamp8(nw + p1 - nw1)), _clamp8(ne + p1 - ne1))
+        hashes[11] = _mix(h0 + 12, _clamp8(p1 + ((w - w1 + n - n1) >> 1)))
+        hashes[12] = _mix(_mix(_mix(_mix(h0 + 13, (w - w1) >> 2), (n - n1) >> 2), (ne - ne1) >> 2), p1 >> 4)
+        if c >= 2:
+            w2, n2, _, _, _, _ = _neighbours(img, y, x, r, c - 2)
+            hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + p2 - w2)), _clamp8(n + p2 - n2))
+        else:
+            hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + du)), p1 >> 2)
+        hashes[14] = _mix(_mix(h0 + 15, mode), _clamp8(w + du)) if has_net else \
+            _mix(_mix(_mix(_mix(h0 + 15, w), n), ne >> 2), p1 >> 2)
+        hashes[15] = _mix(_mix(_mix(h0 + 16, mode), _q(du)), _q(dn)) if has_net else \
+            _mix(_mix(h0 + 16, _clamp8(med + p1 - med1)), qa)
+
+
+@numba.njit(inline="always")
+def _network_summary(counts, q, ncum, mode, mean):
+    """The prefix sums ``ncum`` of the network's counts counts[q], and its
+    mode, mean and confidence (0..7); ``mode`` and ``mean`` are returned as
+    given when there is no network (q < 0)."""
+    conf = np.int64(0)
+    if q >= 0:
+        ncum[0] = 0
+        best = np.int64(-1)
+        msum = np.int64(0)
+        for v in range(256):
+            cv = np.int64(counts[q, v])
+            ncum[v + 1] = ncum[v] + cv
+            msum += v * cv
+            if cv > best:
+                best = cv
+                mode = v
+        total = ncum[256]
+        mean = (msum + (total >> 1)) // total
+        conf = min(7, (best * 8) // total)
+    return mode, mean, conf
+
+
+@numba.njit(inline="always")
+def _prepare(img, ys, xs, cs, tops, counts, crow, has_net, e, hashes, ncum):
+    """Everything of sub-pixel e that the adaptive state does not decide:
+    the network's summary (ncum, and mode, mean, conf returned) and the
+    hashed contexts."""
+    y, x, c = np.int64(ys[e]), np.int64(xs[e]), np.int64(cs[e])
+    r = y - tops[e]
+    w, n, nw, ne, _, _ = _neighbours(img, y, x, r, c)
+    mode, mean, conf = _network_summary(counts, crow[e] if has_net else -1, ncum, _med(w, n, nw),
+                                        _clamp8((2 * w + 2 * n + ne - nw + 2) >> 2))
+    _hashes(img, y, x, r, c, has_net, mode, mean, conf, hashes)
+    return mode, mean, conf
+
+
 @numba.njit(nogil=True)
-def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, out, dec, data):
+def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, enc, out, dec, data):
     """Code the sub-pixels (ys[e], xs[e], colour cs[e]) in order, each in the
     strip starting at row tops[e], with the network's counts counts[crow[e]]
     when ``has_net``.  Encoding reads the values from ``img`` and writes bits
     to ``out`` (state ``enc``); decoding reads bits from ``data`` (state
     ``dec``) and writes the values into ``img``.  Returns the number coded
-    (less than asked when a decoder ran more than 8 bytes past its data)."""
+    (less than asked when a decoder ran more than 8 bytes past its data).
+
+    ``ahead``: the caller promises that no sub-pixel's hashed contexts read
+    the value of the one coded just before it (always so when encoding, and
+    in the network's stream order, where one call is one colour of a step's
+    pixels, none a neighbour of another); each sub-pixel's contexts are then
+    made while the one before is coded, so that their buckets arrive from
+    memory in time."""
     squash, stretch, recip = tb.squash, tb.stretch, tb.recip
     table = st.table
     mask = (len(table) >> 4) - 1
     x_in = np.zeros(N_INPUTS, np.int32)     # stretches (|x| <= 2047): int32 x int32 products vectorize
-    hashes = np.zeros(N_HASHED, np.int64)
+    hashes2 = np.zeros((2, N_HASHED), np.int64)     # this sub-pixel's and the next one's
+    hn2 = np.zeros((2, N_HASHED), np.int64)
+    ncum2 = np.zeros((2, 257), np.int64)
+    prep = np.zeros((2, 3), np.int64)               # mode, mean, conf
     base = np.zeros(N_HASHED, np.int64)
     preds = np.zeros(N_MAPS, np.int64)
     sub = np.zeros(N_BLEND, np.int64)
     mctx = np.zeros(N_MAPS, np.int64)
-    hn = np.zeros(N_HASHED, np.int64)
     hist = st.hist.reshape(-1)
     hblock = st.hblock.reshape(-1)
     colours = st.hist.shape[1]
@@ -306,7 +421,6 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
     p_hi = np.zeros(N_MAPS, np.int64)
     hrow_at = np.zeros(N_MAPS, np.int64)
     upper = np.zeros(N_MAPS, np.int64)
-    ncum = np.zeros(257, np.int64)
     rows = np.zeros(N_SETS, np.int64)
     dots = np.zeros(N_SETS, np.int64)
     probs = np.zeros(N_SETS, np.int64)
@@ -319,49 +433,24 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
         qa = _q(act)
         med = _med(w, n, nw)
         grad = _clamp8(w + n - nw)
-        # the network: prefix sums of its counts, its mode and mean
-        mode = med
-        mean = _clamp8((2 * w + 2 * n + ne - nw + 2) >> 2)
-        conf = 0
-        if has_net:
-            q = crow[e]
-            ncum[0] = 0
-            best = np.int64(-1)
-            total = np.int64(0)
-            msum = np.int64(0)
-            for v in range(256):
-                cv = np.int64(counts[q, v])
-                ncum[v + 1] = ncum[v] + cv
-                msum += v * cv
-                if cv > best:
-                    best = cv
-                    mode = v
-            total = ncum[256]
-            mean = (msum + (total >> 1)) // total
-            conf = min(7, (best * 8) // total)
-        # contexts and predictions
-        h0 = (c + 1) * 0x10000
+        # the network's summary and the hashed contexts: made during the
+        # sub-pixel before when ``ahead``, and the next one's made now, its
+        # first nibble's buckets asked for while this one is coded
+        slot = e & 1 if ahead else 0
+        if not ahead or e == 0:
+            prep[slot, 0], prep[slot, 1], prep[slot, 2] = _prepare(img, ys, xs, cs, tops, counts, crow, has_net,
+                                                                 e, hashes2[slot], ncum2[slot])
+            _fetch_buckets(table, hashes2[slot], 0, mask, hn2[slot])
+        if ahead and e + 1 < len(ys):
+            nxt = 1 - slot
+            prep[nxt, 0], prep[nxt, 1], prep[nxt, 2] = _prepare(img, ys, xs, cs, tops, counts, crow, has_net,
+                                                              e + 1, hashes2[nxt], ncum2[nxt])
+            _fetch_buckets(table, hashes2[nxt], 0, mask, hn2[nxt])
+        hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
+        mode, mean, conf = prep[slot, 0], prep[slot, 1], prep[slot, 2]
+        # predictions
         if c == 0:
-            hashes[0] = _mix(_mix(h0 + 1, w), n)
-            hashes[1] = _mix(_mix(_mix(h0 + 2, w), n), nw)
-            hashes[2] = _mix(_mix(h0 + 3, n), ne)
-            hashes[3] = _mix(_mix(h0 + 4, w), ww)
-            hashes[4] = _mix(_mix(h0 + 5, n), nn)
-            hashes[5] = _mix(_mix(h0 + 6, grad), qa)
-            hashes[6] = _mix(_mix(_mix(_mix(h0 + 7, w >> 2), n >> 2), nw >> 2), ne >> 2)
-            hashes[7] = _mix(_mix(h0 + 8, w), ne)
-            hashes[8] = _mix(_mix(h0 + 9, mode), conf) if has_net else _mix(_mix(h0 + 9, med), _q(w - nw))
-            hashes[9] = h0 + 10
             nne = np.int64(img[y - 2, x + 1, c]) if r > 1 and x + 1 < img.shape[1] else ne
-            hashes[10] = _mix(h0 + 11, _clamp8(n + ne - nne))
-            hashes[11] = _mix(h0 + 12, _clamp8(w + ne - n))
-            hashes[12] = _mix(_mix(_mix(_mix(_mix(_mix(h0 + 13, w >> 4), n >> 4), nw >> 4), ne >> 4), ww >> 4),
-                              nn >> 4)
-            hashes[13] = _mix(_mix(_mix(h0 + 14, med >> 2), (w - nw) >> 3), (n - nw) >> 3)
-            hashes[14] = _mix(_mix(h0 + 15, mode), mean) if has_net else _mix(_mix(_mix(h0 + 15, w), ne >> 2),
-                                                                               nn >> 2)
-            hashes[15] = _mix(_mix(h0 + 16, mode), qa) if has_net else _mix(_mix(_mix(h0 + 16, n >> 1), w >> 1),
-                                                                             ne >> 3)
             preds[0] = med
             preds[1] = grad
             preds[2] = w
@@ -382,33 +471,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
                 mctx[m] = qa * 8
             mctx[7] = qb * 8 + _q(w - n)
         else:
-            p1 = np.int64(img[y, x, c - 1])
-            p2 = np.int64(img[y, x, c - 2]) if c >= 2 else np.int64(0)
-            w1, n1, nw1, ne1, _, _ = _neighbours(img, y, x, r, c - 1)
-            du, dn = p1 - w1, p1 - n1
-            med1 = _med(w1, n1, nw1)
-            hashes[0] = _mix(_mix(h0 + 1, p1), p2)
-            hashes[1] = _mix(_mix(_mix(h0 + 2, w), p1), p2)
-            hashes[2] = _mix(_mix(_mix(h0 + 3, n), p1), p2)
-            hashes[3] = _mix(_mix(h0 + 4, _clamp8(w + du)), _clamp8(n + dn))
-            hashes[4] = _mix(_mix(_mix(h0 + 5, w), n), p1)
-            hashes[5] = _mix(_mix(h0 + 6, ne), _clamp8(n + dn))
-            hashes[6] = _mix(_mix(_mix(h0 + 7, p1), w - w1 + 256), n - n1 + 256)
-            hashes[7] = _mix(_mix(h0 + 8, med), p1 - med1 + 256)
-            hashes[8] = _mix(_mix(_mix(h0 + 9, mode), conf), p1) if has_net else _mix(_mix(h0 + 9, med), p1)
-            hashes[9] = _mix(h0 + 10, p1 >> 3)
-            hashes[10] = _mix(_mix(h0 + 11, _clamp8(nw + p1 - nw1)), _clamp8(ne + p1 - ne1))
-            hashes[11] = _mix(h0 + 12, _clamp8(p1 + ((w - w1 + n - n1) >> 1)))
-            hashes[12] = _mix(_mix(_mix(_mix(h0 + 13, (w - w1) >> 2), (n - n1) >> 2), (ne - ne1) >> 2), p1 >> 4)
-            if c >= 2:
-                w2, n2, _, _, _, _ = _neighbours(img, y, x, r, c - 2)
-                hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + p2 - w2)), _clamp8(n + p2 - n2))
-            else:
-                hashes[13] = _mix(_mix(h0 + 14, _clamp8(w + du)), p1 >> 2)
-            hashes[14] = _mix(_mix(h0 + 15, mode), _clamp8(w + du)) if has_net else \
-                _mix(_mix(_mix(_mix(h0 + 15, w), n), ne >> 2), p1 >> 2)
-            hashes[15] = _mix(_mix(_mix(h0 + 16, mode), _q(du)), _q(dn)) if has_net else \
-                _mix(_mix(h0 + 16, _clamp8(med + p1 - med1)), qa)
+            p1, p2, w1, n1, nw1, ne1, du, dn, med1 = _previous_colours(img, y, x, r, c)
             preds[0] = med
             preds[1] = _clamp8(med + p1 - med1)
             preds[2] = _clamp8(w + du)
@@ -430,8 +493,6 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, enc, ou
             for m in range(N_MAPS):
                 mctx[m] = qa * 8 + _q(e1[m])
             mctx[7] = qb * 8 + _q(((np.int64(st.perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
-        # the first nibble's buckets, asked for while the maps are set up
-        _fetch_buckets(table, hashes, 0, mask, hn)
         # each residual map's histogram: its blocks' running sums, and the
         # prefix sums at the ends of the open range (all of it), in residual
         # order unwrapped: the range starts at (-prediction) mod 256
