@@ -167,6 +167,8 @@ def _run_files(sources, action, quiet: bool = False) -> None:
     for src in sources:
         try:
             result = action(src)
+        except BrokenPipeError:      # the reader went away (``| head``): click stops quietly, status 1
+            raise
         except (PixzipError, OSError) as e:
             click.echo(f"pixzip: {e}", err=True)
             failed += 1

@@ -113,3 +113,24 @@ def test_python_dash_m_pixzip_is_the_command_line():
     import sys
     r = subprocess.run([sys.executable, "-m", "pixzip", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "compress" in r.stdout and "decompress" in r.stdout
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
+    """``pixzip info ... | head -1``: when standard output's reader closes it,
+    pixzip stops at once, with status 1 and nothing said (click's way; it
+    used to print "pixzip: [Errno 32] Broken pipe" for every file left)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from pixzip.codec import api as codec
+    archive = tmp_path / "a.pxz"
+    archive.write_bytes(codec.compress(np.zeros((2, 3, 3), np.uint8), payload="raw"))
+    # far more output than a pipe holds, so the writer meets the closed end
+    p = subprocess.Popen([sys.executable, "-m", "pixzip", "info"] + [str(archive)] * 3000,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b"file")
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 1
+    assert err == b""
