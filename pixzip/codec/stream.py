@@ -79,8 +79,8 @@ class _Heads:
             self._pending = threading.Thread(target=self._compute_ahead, args=(self.next,), daemon=True)
             self._pending.start()
 
-    def _compute(self, a: int) -> int:
-        """Compute rows a..b-1 of every strip (the next block); returns b."""
+    def _compute(self, a: int) -> None:
+        """Compute the block of rows from a in every strip."""
         b = min(self.S, a + self.block)
         for k in range(self.nb):
             if a < self.heights[k]:
@@ -90,7 +90,6 @@ class _Heads:
                     g = self.passes[k].rows(min(b, self.heights[k]))
                 self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
         self.next = b
-        return b
 
     def _compute_ahead(self, a: int) -> None:
         numba.set_num_threads(1)        # this thread's own setting: the other core codes
@@ -99,17 +98,17 @@ class _Heads:
         except BaseException as e:     # re-raised in the caller's thread
             self._failed.append(e)
 
-    def _join(self) -> None:
+    def _join(self, raise_failure: bool = True) -> None:
         self._pending.join()
         self._pending = None
-        if self._failed:
+        if self._failed and raise_failure:
             raise self._failed.pop()
 
     def close(self) -> None:
-        """Wait for a block being computed (the generator was left early)."""
+        """Wait for a block being computed (the generator was left early,
+        perhaps by an error that a failure here must not replace)."""
         if self._pending is not None:
-            self._pending.join()
-            self._pending = None
+            self._join(raise_failure=False)
 
     def counts(self, strips, rows, cols, dest, n_symbols) -> np.ndarray:
         """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]."""

@@ -174,16 +174,16 @@ def _find_buckets(table, hn, mask, base):
 
 
 @numba.njit(inline="always")
-def _prefix(hist, row, blocks, x):
-    """The sum of bins 0..x-1 (0 <= x < 512) of the circular 256-bin
+def _prefix(hist, row, blocks, m, x):
+    """The sum of bins 0..x-1 (0 <= x < 512) of map m's circular 256-bin
     histogram at hist[row:row + 256], counting past 256 on into a second
-    turn: its blocks' running sums ``blocks`` (17 of them) and at most one
+    turn: its blocks' running sums blocks[m] (17 of them) and at most one
     block's bins, read as one fixed-length masked sum."""
     turn = x >> 8
     x &= 255
     k = x >> 4
     start = row + (k << 4)
-    s = blocks[16] * turn + blocks[k]
+    s = blocks[m, 16] * turn + blocks[m, k]
     for v in range(16):
         s += hist[start + v] if v < (x & 15) else 0
     return s
@@ -292,12 +292,12 @@ def _previous_colours(img, y, x, r, c):
 
 
 @numba.njit(inline="always")
-def _hashes(img, y, x, r, c, has_net, mode, mean, conf, hashes):
+def _hashes(img, y, x, r, c, nbrs, has_net, mode, mean, conf, hashes):
     """The hashed contexts of sub-pixel (y, x, c), r rows into its strip
-    (mode, mean and conf: the network's summary, ``_network_summary``).
-    They read only pixels coded before it: its neighbours, and its own
-    earlier colours."""
-    w, n, nw, ne, ww, nn = _neighbours(img, y, x, r, c)
+    (``nbrs``: its ``_neighbours``; mode, mean and conf: the network's
+    summary, ``_network_summary``).  They read only pixels coded before it:
+    its neighbours, and its own earlier colours."""
+    w, n, nw, ne, ww, nn = nbrs
     qa = _q(abs(w - nw) + abs(n - nw) + abs(n - ne))
     med = _med(w, n, nw)
     grad = _clamp8(w + n - nw)
@@ -379,10 +379,11 @@ def _prepare(img, ys, xs, cs, tops, counts, crow, has_net, e, hashes, ncum):
     hashed contexts."""
     y, x, c = np.int64(ys[e]), np.int64(xs[e]), np.int64(cs[e])
     r = y - tops[e]
-    w, n, nw, ne, _, _ = _neighbours(img, y, x, r, c)
+    nbrs = _neighbours(img, y, x, r, c)
+    w, n, nw, ne, _, _ = nbrs
     mode, mean, conf = _network_summary(counts, crow[e] if has_net else -1, ncum, _med(w, n, nw),
                                         _clamp8((2 * w + 2 * n + ne - nw + 2) >> 2))
-    _hashes(img, y, x, r, c, has_net, mode, mean, conf, hashes)
+    _hashes(img, y, x, r, c, nbrs, has_net, mode, mean, conf, hashes)
     return mode, mean, conf
 
 
@@ -504,7 +505,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
                 blocks[m, b] = acc
                 acc += hblock[row * 16 + b]
             blocks[m, 16] = acc
-            p_lo[m] = _prefix(hist, hrow_at[m], blocks[m], (-preds[m]) & 255)
+            p_lo[m] = _prefix(hist, hrow_at[m], blocks, m, (-preds[m]) & 255)
             p_hi[m] = p_lo[m] + acc
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
@@ -522,7 +523,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
                 cnt = s & 0xFFFF       # a context seen once says half as much; never seen, nothing
                 x_in[i] = 0 if cnt == 0 else (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
             for m in range(N_MAPS):     # the upper half of the open range, over all of it
-                mid = _prefix(hist, hrow_at[m], blocks[m], ((-preds[m]) & 255) + lo + half)
+                mid = _prefix(hist, hrow_at[m], blocks, m, ((-preds[m]) & 255) + lo + half)
                 upper[m] = mid
                 x_in[N_HASHED + m] = stretch[_p12(p_hi[m] - mid, p_hi[m] - p_lo[m])]
             if has_net:
