@@ -121,6 +121,12 @@ def make_seeds() -> list[Seed]:
         mode = container.parse(data)[0].mode
         img = np.asarray(Image.open(f.with_suffix(".png")).convert(mode), np.uint8)
         seeds.append(Seed(f"format1-{f.stem}", data, img.reshape(img.shape[0], img.shape[1], -1), golden[mode]))
+    # coder 2 (the mixer in one state), no longer written
+    for name, src in (("mixed", DATA / "golden.png"), ("mixed-gray-strips", DATA / "format1" / "gray.png")):
+        data = (DATA / "format2" / f"{name}.pxz").read_bytes()
+        mode = container.parse(data)[0].mode
+        img = np.asarray(Image.open(src).convert(mode), np.uint8)
+        seeds.append(Seed(f"coder2-{name}", data, img.reshape(img.shape[0], img.shape[1], -1), golden[mode]))
     return seeds
 
 

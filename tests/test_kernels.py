@@ -96,7 +96,8 @@ for name, model in (("rgb", "golden-tiny.pxm"), ("gray", "golden-tiny-gray.pxm")
     pixels = decode_image(net, h.height, h.width, source, strip_height=h.strip_height)
     assert container.pixels_crc(pixels) == crc and dec.exhausted(), name
     out[name] = {"pixels": pixels.tolist(), "counts": counts}
-for name, model in (("mixed", "golden-tiny.pxm"), ("mixed-gray-strips", "golden-tiny-gray.pxm"), ("mixer", None)):
+for name, model in (("mixed", "golden-tiny.pxm"), ("mixed-gray-strips", "golden-tiny-gray.pxm"), ("mixer", None),
+                    ("parts", "golden-tiny.pxm"), ("parts-gray-strips", "golden-tiny-gray.pxm")):
     from pixzip.codec import api
     data = open(sys.argv[1] + "/format2/" + name + ".pxz", "rb").read()
     out[name] = {"pixels": api.decompress(data, sys.argv[1] + "/" + model if model else None).tolist()}
@@ -138,7 +139,8 @@ def test_a_generic_x86_64_build_decodes_the_golden_files_with_the_references_cou
             assert np.array_equal(np.array(counts), full[rows, cols, colour].astype(np.int64)), (name, rows, cols)
             n += len(rows)
         assert n == img.size, name
-    for name, src in (("mixed", "golden.png"), ("mixed-gray-strips", "format1/gray.png"), ("mixer", "golden.png")):
+    for name, src in (("mixed", "golden.png"), ("mixed-gray-strips", "format1/gray.png"), ("mixer", "golden.png"),
+                      ("parts", "golden.png"), ("parts-gray-strips", "format1/gray.png")):
         img = np.array(Image.open(DATA / src))
         img = img[..., None] if img.ndim == 2 else img
         assert np.array_equal(np.array(got[name]["pixels"], np.uint8), img), name

@@ -207,9 +207,10 @@ def test_the_coder_is_pinned_and_named_in_the_header(network_payload):
     data = codec.compress(photo_like(3, 3), tiny_int_model(3), method="network")
     h = codec.read_header(data)
     assert h.coder == 1 and "constriction 0.5" in container.CODERS[h.coder]
-    for method, kind in (("mixed", container.NETWORK), ("mixer", container.MIXER)):
+    for method, kind, coder in (("mixed", container.NETWORK, container.PARTS_CODER),
+                                ("mixer", container.MIXER, container.MIXER_CODER)):
         h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), method=method))
-        assert (h.kind, h.coder) == (kind, container.MIXER_CODER) and "context mixer" in container.CODERS[h.coder]
+        assert (h.kind, h.coder) == (kind, coder) and "context mixer" in container.CODERS[h.coder]
 
 
 def test_an_unknown_coder_is_refused_by_name(network_payload):

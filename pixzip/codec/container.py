@@ -7,8 +7,9 @@ what a decoder must do with an unknown value):
     "B B"           payload kind (0 network, 1 raw pixels, 2 deflate of
                     PNG-filtered rows, 3 context mixer alone) and coder id
                     (kind 0: 1, the network's counts through constriction's
-                    range coder, or 2, the context mixer with the network's
-                    counts as an input; kind 3: 2; the stored kinds: 0)
+                    range coder, 2, the context mixer with the network's
+                    counts as an input, or 3, the same in column parts that
+                    code at once; kind 3: 2; the stored kinds: 0)
     "B" + name      model name length (0..64) and ASCII name; 0 for the stored kinds
     "8s"            first 8 bytes of the sha256 of the integer model file (kind 0 only)
     "I I B B"       height, width, channels (1 or 3), colour mode (0 = L, 1 = RGB)
@@ -62,9 +63,11 @@ KINDS = {NETWORK: "network", RAW: "raw", DEFLATE: "deflate", MIXER: "mixer"}
 # coder ids: what turns a coded payload into symbols (coder.py, cm/)
 CODER = CODER_ID
 MIXER_CODER = 2
+PARTS_CODER = 3
 CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)",
-          MIXER_CODER: "context mixer 1 (cm/kernel.py) and its binary range coder (cm/bitcoder.py)"}
-KIND_CODERS = {NETWORK: (CODER, MIXER_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
+          MIXER_CODER: "context mixer 1 (cm/kernel.py) and its binary range coder (cm/bitcoder.py)",
+          PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (cm/parts.py)"}
+KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
 
 _START = struct.Struct("<4sBB")
 _KIND = struct.Struct("<BB")

@@ -95,24 +95,49 @@ def table_bits(n_subpixels: int) -> int:
     return int(min(22, max(10, need.bit_length())))
 
 
+PART_TABLE_BITS = 20       # a column part's table: at most 2^20 buckets (64 MB)
+
+
+def part_table_bits(n_subpixels: int) -> int:
+    """log2 of the buckets of a column part of ``n_subpixels`` (coder 3):
+    as ``table_bits``, at most 2^20.  Measured on six photos-train images
+    in two parts: 2^22 buckets make files 0.01% smaller and the mixer about
+    12% slower (the table is a memory-latency cost, not a capacity one)."""
+    return min(PART_TABLE_BITS, table_bits(n_subpixels))
+
+
 def tables() -> Tables:
     return Tables(SQUASH, STRETCH, RECIPROCALS)
 
 
-def new_state(height: int, width: int, colours: int) -> State:
-    buckets = 1 << table_bits(height * width * colours)
-    table = np.full(buckets * 16, 32768 << 16, np.uint32)
-    table[::16] = 0
-    hist = np.zeros((N_MAPS, colours, MAP_CONTEXTS, 256), np.int32)
+def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> State:
+    """``parts`` adaptive states, each as ``new_state`` with a table of 2^bits
+    buckets, stacked: every array of the State has a leading axis of parts
+    (``part`` gives one part's State)."""
+    table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
+    table[:, ::16] = 0
     apm1 = np.empty((colours * 256, 33), np.int32)
+    apm1[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
     apm2 = np.empty((colours * 128, 33), np.int32)
-    for t in (apm1, apm2):
-        t[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
+    apm2[:] = apm1[0]
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
-    return State(table, hist, np.zeros((N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
-                 np.full((W1_ROWS, N_INPUTS), W1_INIT, np.int32), w2, apm1, apm2,
-                 np.zeros((height, width, colours, N_BLEND + 1), np.uint8), np.zeros(4))
+
+    def stack(a):
+        return np.repeat(a[None], parts, axis=0)
+    return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
+                 np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
+                 np.full((parts, W1_ROWS, N_INPUTS), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
+                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)))
+
+
+def part(states: State, p: int) -> State:
+    """Part p of stacked states (views)."""
+    return State(*(a[p] for a in states))
+
+
+def new_state(height: int, width: int, colours: int) -> State:
+    return part(new_states(1, height, width, colours, table_bits(height * width * colours)), 0)
 
 
 @numba.njit(inline="always")
@@ -625,3 +650,24 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
                     brow[b] = tot
     _add_cost(st, ccost)
     return len(ys)
+
+
+@numba.njit(parallel=True, nogil=True)
+def code_parts(table, hist, hblock, w1, w2, apm1, apm2, perr, cost, squash, stretch, recip, img, ys, xs, cs, tops,
+               bounds, counts, crow, has_net, decs, data, data_starts, short):
+    """Decode with ``code`` in every column part at once, one part per
+    thread: part p decodes, in the order given, the sub-pixels with
+    bounds[p] <= xs < bounds[p + 1], with its own state (the stacked
+    arrays' row p, from ``new_states``) from its own stream (decs[p] and
+    data[data_starts[p]:data_starts[p + 1]]).  The parts share only ``img``,
+    where they read pixels of other parts decoded before (the network's
+    stream order guarantees it, one call being one colour of one step), so
+    the result never depends on the number of threads.  short[p]: the
+    sub-pixels part p left undecoded (0 unless it ran past its data)."""
+    tb = Tables(squash, stretch, recip)
+    for p in numba.prange(len(bounds) - 1):
+        sel = np.nonzero((xs >= bounds[p]) & (xs < bounds[p + 1]))[0]
+        st = State(table[p], hist[p], hblock[p], w1[p], w2[p], apm1[p], apm2[p], perr[p], cost[p])
+        short[p] = len(sel) - code(st, tb, img, ys[sel], xs[sel], cs[sel], tops[sel], counts, crow[sel], has_net,
+                                   True, True, np.zeros(5, np.int64), np.zeros(0, np.uint8), decs[p],
+                                   data[data_starts[p]:data_starts[p + 1]])

@@ -248,7 +248,9 @@ class SubpixelContext:
 class BlendPredictor:
     """Six sub-predictions per colour, averaged with weights 2^32 // (e^2 + 4),
     where e sums a sub-predictor's past absolute errors (each at most 255) at
-    W and N (twice) and at NW and NE, those of them known in the strip."""
+    W and N (twice) and at NW and NE, those of them known in the strip.  A
+    pixel this model did not code (another column part's, coder 3) has
+    errors of 0."""
 
     def __init__(self, width: int):
         self.width = width
@@ -266,7 +268,8 @@ class BlendPredictor:
                 near.append((1, (y - 1, x - 1, c)))
             if x + 1 < self.width:
                 near.append((1, (y - 1, x + 1, c)))
-        sums = [sum(f * self.errors[where][i] for f, where in near) for i in range(len(subs))]
+        unknown = [0] * len(subs)
+        sums = [sum(f * self.errors.get(where, unknown)[i] for f, where in near) for i in range(len(subs))]
         weights = [(1 << 32) // (e * e + 4) for e in sums]
         total = sum(weights)
         blend = (sum(wt * p for wt, p in zip(weights, subs)) + total // 2) // total
@@ -282,9 +285,9 @@ class HashedContexts:
     of one nibble: node 1 the nibble's first bit).  Two candidate buckets per
     context; a miss takes the one whose first node has seen less."""
 
-    def __init__(self, n_subpixels: int):
+    def __init__(self, n_subpixels: int, most_bits: int = 22):
         need = max(1, n_subpixels * 16 // 4 - 1)
-        bits = min(22, max(10, need.bit_length()))
+        bits = min(most_bits, max(10, need.bit_length()))
         self.n_buckets = 1 << bits
         self.check = [0] * self.n_buckets
         self.prob = [32768] * (self.n_buckets * 16)     # index bucket * 16 + node (1..15)
@@ -452,10 +455,10 @@ class APM:
 class ReferenceModel:
     """The whole adaptive model of one image, coding sub-pixels one at a time."""
 
-    def __init__(self, img):
+    def __init__(self, img, table_subpixels: int | None = None, most_bits: int = 22):
         h, w, colours = img.shape
         self.img = img
-        self.hashed = HashedContexts(h * w * colours)
+        self.hashed = HashedContexts(h * w * colours if table_subpixels is None else table_subpixels, most_bits)
         self.maps = ResidualMaps()
         self.mixer = Mixer()
         self.apm1 = APM()
@@ -583,3 +586,29 @@ def encode_decisions(decisions) -> bytes:
 
 def encode(img, positions, counts=None) -> bytes:
     return encode_decisions(trace(img, positions, counts))
+
+
+# ---------------------------------------------------------------- coder 3: column parts
+
+def encode_parts(img, positions, counts, parts: int) -> bytes:
+    """Coder 3's payload: the columns in ``parts`` parts (part p: columns
+    w*p//parts .. w*(p+1)//parts - 1), each coded by a model of its own
+    (its table sized for the widest part's sub-pixels, at most 2^20
+    buckets) over its own positions, in the order given; all read the one
+    image.  Then the part count, the lengths of all parts but the last
+    (uint32 little-endian), and the streams."""
+    h, w, colours = img.shape
+    bounds = [w * p // parts for p in range(parts + 1)]
+    widest = max(b - a for a, b in zip(bounds, bounds[1:]))
+    streams = []
+    for p in range(parts):
+        model = ReferenceModel(img, h * widest * colours, most_bits=20)
+        decisions: list[tuple[int, int]] = []
+        for pos in positions:
+            y, x, c, top = (int(v) for v in pos[:4])
+            if bounds[p] <= x < bounds[p + 1]:
+                row = counts[int(pos[4])] if counts is not None and len(pos) > 4 else None
+                model.code_subpixel(y, x, c, top, row, decisions)
+        streams.append(encode_decisions(decisions))
+    lengths = b"".join(len(s).to_bytes(4, "little") for s in streams[:-1])
+    return bytes([parts]) + lengths + b"".join(streams)
