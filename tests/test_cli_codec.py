@@ -184,7 +184,8 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
         info = run("info", images[0].with_name("img0.png.pxz"))
         assert f"payload            {payload}" in info.output, (flags, info.output)
         assert (f"model              {name}" in info.output) if name else "model " not in info.output
-        coder = "1: range coder" if "network" in flags else "2: context mixer"
+        coder = "1: range coder" if "network" in flags else \
+            "2: context mixer" if payload == "mixer" else "3: context mixer 1 in column parts"
         assert coder in info.output, (flags, info.output)
         assert run("test", images[0].with_name("img0.png.pxz")).exit_code == 0
     r = run("compress", images[0], "-f", "-9")
