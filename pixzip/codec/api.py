@@ -124,8 +124,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
 
     ``parts``: the mixer with a network codes the image's columns in that
     many parts (1..16), each with its own state, which the decoder codes at
-    once, one per core: two make files about 0.1% larger and decode on two
-    cores.
+    once, one per core (coder 3): two made files 0.05% larger on photos,
+    1.4% on Kodak.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
@@ -271,7 +271,7 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
 
 def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False, mixer=False, parts=0) -> None:
     """Refuse an image whose decoding takes more than ``memory_limit``."""
-    need = decode_memory(net, h, w, c, strip_height, mixer, parts if mixer else 0)
+    need = decode_memory(net, h, w, c, strip_height, mixer, parts)
     limit = memory_limit(h * w * c, max_memory)
     if need > limit:
         what = (f"strips of {strip_height} rows" if strip_height else "one strip")

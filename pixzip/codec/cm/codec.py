@@ -34,13 +34,17 @@ def _inputs(n, counts):
 RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 
 
-def state_bytes(height: int, width: int, colours: int) -> int:
-    """What the mixer's state, its image, the blend's errors and its positions take, in bytes."""
-    n = height * width * colours
+def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
+    """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes."""
     k = kernel
-    return ((16 << k.table_bits(n)) * 4 + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4
-            + k.W1_ROWS * k.N_INPUTS * 4 + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4
-            + n * (k.N_BLEND + 2) + 4 * 8 * colours * RASTER_PIXELS)
+    return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_INPUTS * 4
+            + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4 + height * width * colours * (k.N_BLEND + 1))
+
+
+def state_bytes(height: int, width: int, colours: int) -> int:
+    """What the mixer's state, its image and its positions take, in bytes."""
+    n = height * width * colours
+    return one_state_bytes(height, width, colours, kernel.table_bits(n)) + n + 4 * 8 * colours * RASTER_PIXELS
 
 
 def _no_bytes() -> np.ndarray:

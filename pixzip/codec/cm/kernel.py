@@ -101,8 +101,8 @@ PART_TABLE_BITS = 20       # a column part's table: at most 2^20 buckets (64 MB)
 def part_table_bits(n_subpixels: int) -> int:
     """log2 of the buckets of a column part of ``n_subpixels`` (coder 3):
     as ``table_bits``, at most 2^20.  Measured on six photos-train images
-    in two parts: 2^22 buckets make files 0.01% smaller and the mixer about
-    12% slower (the table is a memory-latency cost, not a capacity one)."""
+    in two parts, the mixer alone: 2^22 buckets made files 0.01% smaller
+    and the mixer about 12% slower (one run)."""
     return min(PART_TABLE_BITS, table_bits(n_subpixels))
 
 
@@ -116,10 +116,9 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
     (``part`` gives one part's State)."""
     table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
     table[:, ::16] = 0
-    apm1 = np.empty((colours * 256, 33), np.int32)
-    apm1[:] = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
-    apm2 = np.empty((colours * 128, 33), np.int32)
-    apm2[:] = apm1[0]
+    identity = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
+    apm1 = np.tile(identity, (colours * 256, 1))
+    apm2 = np.tile(identity, (colours * 128, 1))
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
 
@@ -665,9 +664,11 @@ def code_parts(table, hist, hblock, w1, w2, apm1, apm2, perr, cost, squash, stre
     the result never depends on the number of threads.  short[p]: the
     sub-pixels part p left undecoded (0 unless it ran past its data)."""
     tb = Tables(squash, stretch, recip)
+    no_enc = np.zeros(5, np.int64)          # the encoder's state and output: never touched when decoding
+    no_out = np.zeros(0, np.uint8)
     for p in numba.prange(len(bounds) - 1):
         sel = np.nonzero((xs >= bounds[p]) & (xs < bounds[p + 1]))[0]
         st = State(table[p], hist[p], hblock[p], w1[p], w2[p], apm1[p], apm2[p], perr[p], cost[p])
         short[p] = len(sel) - code(st, tb, img, ys[sel], xs[sel], cs[sel], tops[sel], counts, crow[sel], has_net,
-                                   True, True, np.zeros(5, np.int64), np.zeros(0, np.uint8), decs[p],
+                                   True, True, no_enc, no_out, decs[p],
                                    data[data_starts[p]:data_starts[p + 1]])
