@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
+from pixzip.codec.cm import kernel
 from pixzip.codec.cm.codec import Encoder, raster_positions
 from pixzip.codec.stream import symbols_and_counts
 
@@ -189,3 +190,83 @@ def test_a_broken_table_of_parts_is_refused_by_name():
     for what, p in cases.items():
         with pytest.raises(CorruptError):
             codec.decompress(with_payload(p), net)
+
+
+def test_reused_counts_buffers_give_the_same_stream_and_are_reused():
+    """The encoders write each chunk's counts into a few buffers in turn
+    (``reuse``): the same stream as fresh arrays, chunk i's counts overwritten
+    by chunk i + reuse's."""
+    net = tiny_int_model(3)
+    img = image_of("smooth", 40, 31, 3, 2)
+    from pixzip.codec import stream
+    old = stream.CHUNK_SYMBOLS
+    stream.CHUNK_SYMBOLS = 200      # many chunks from a small image
+    try:
+        plain = [(s, c.copy()) for s, c, _ in symbols_and_counts(net, img)]
+        arrays = []
+        for s, c, _ in symbols_and_counts(net, img, reuse=2):
+            assert np.array_equal(s, plain[len(arrays)][0]) and np.array_equal(c, plain[len(arrays)][1])
+            arrays.append(c)
+    finally:
+        stream.CHUNK_SYMBOLS = old
+    assert len(arrays) >= 4
+    assert np.shares_memory(arrays[0], arrays[2]) and not np.shares_memory(arrays[0], arrays[1])
+
+
+def test_the_mixed_encoder_leaves_the_callers_thread_count_as_it_was(monkeypatch):
+    """It runs its counts on one thread once the first block is made, and
+    must give the caller's setting back, also when a part fails."""
+    from pixzip.codec.cm import parts
+    net = tiny_int_model(3)
+    img = image_of("smooth", 20, 20, 3, 4)
+    threads = numba.get_num_threads()
+    codec.compress(img, net, payload="mixed")
+    assert numba.get_num_threads() == threads
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a part failed")
+    monkeypatch.setattr(parts.Encoder, "add_part", broken)
+    with pytest.raises(RuntimeError, match="a part failed"):
+        codec.compress(img, net, payload="mixed")
+    assert numba.get_num_threads() == threads
+
+
+@numba.njit
+def _dot(w, row, x):
+    return kernel._dot_row(w, row, x)
+
+
+@numba.njit
+def _update(w, row, x, err):
+    kernel._update_row(w, row, x, np.int32(err))
+
+
+@numba.njit
+def _masked(a, start, count):
+    return kernel._masked_sum16(a, start, count)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), extreme=st.booleans())
+def test_the_mixers_vector_operations_equal_their_integer_definitions(seed, extreme):
+    """The dot product, the weight update and the masked sum are whole
+    vectors (LLVM vector types): each must equal its plain integer
+    definition, at the ends of its inputs' ranges too."""
+    rng = np.random.default_rng(seed)
+    n = kernel.N_PAD
+    lim = 2**31 if extreme else 2**20
+    w = rng.integers(-lim, lim, (5, n), dtype=np.int64).astype(np.int32)
+    x = rng.integers(-2047, 2048, n).astype(np.int32)
+    if extreme:
+        x[rng.integers(0, 2, n).astype(bool)] = 2047
+    row = int(rng.integers(0, 5))
+    assert _dot(w, row, x) == sum(int(a) * int(b) for a, b in zip(w[row], x))
+    err = int(rng.choice([65535, -65535])) if extreme else int(rng.integers(-65535, 65536))
+    want = w.copy()
+    want[row] = (w[row].astype(np.int64) + ((x.astype(np.int64) * err + kernel.ROUND) >> 16)).astype(np.int32)
+    got = w.copy()
+    _update(got, row, x, err)
+    assert np.array_equal(got, want)
+    hist = rng.integers(0, 2**26 if extreme else 70000, 64).astype(np.int32)
+    start, count = int(rng.integers(0, 49)), int(rng.integers(0, 17))
+    assert _masked(hist, start, count) == int(hist[start:start + count].astype(np.int64).sum())

@@ -110,9 +110,10 @@ class _Heads:
         if self._pending is not None:
             self._join(raise_failure=False)
 
-    def counts(self, strips, rows, cols, dest, n_symbols) -> np.ndarray:
-        """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]."""
-        return encoder.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols)
+    def counts(self, strips, rows, cols, dest, n_symbols, out=None) -> np.ndarray:
+        """Counts (n_symbols, 256) float64: position e's colour c in row dest[e, c]
+        (written into ``out`` if given)."""
+        return encoder.counts(self.prog, self.buf, strips, rows % self.cap, cols, dest, n_symbols, out)
 
 
 def _concurrent_launches() -> bool:
@@ -125,12 +126,17 @@ def _concurrent_launches() -> bool:
 
 
 def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
-                       device=None, positions: bool = False, ahead: bool = False):
+                       device=None, positions: bool = False, ahead: bool = False, reuse: int = 0):
     """The symbols of an image and their counts, in schedule order (step,
     colour, strip, row, exactly as the decoder consumes them), in chunks:
     yields (symbols (n,), counts (n, 256) float64, pixels covered), and with
     ``positions`` also where each symbol is: (rows, columns, colours, the
-    first row of its strip), four (n,) int64 arrays."""
+    first row of its strip), four (n,) int64 arrays.
+
+    ``reuse`` > 0: the counts are written into ``reuse`` buffers in turn,
+    so a chunk's counts are overwritten ``reuse`` chunks later; the caller
+    must be done with them by then.  A fresh 32 MB array per chunk costs
+    its page faults every time (the kernel zeroes each page)."""
     h, w, c = pixels.shape
     lag = net.reach + 1
     heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device, ahead)
@@ -138,13 +144,27 @@ def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | Non
     last = heads.heights[-1]
     steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending = 0
+    ring: list[np.ndarray | None] = [None] * reuse
+    made = 0
+
+    def buffer(n):
+        """Counts for n symbols: the next buffer of the ring (grown as needed), or a new array."""
+        nonlocal made
+        if not reuse:
+            return None
+        i = made % reuse
+        made += 1
+        if ring[i] is None or len(ring[i]) < n:
+            ring[i] = np.empty((max(n, CHUNK_SYMBOLS + c * w), 256), np.float64)
+        return ring[i][:n]
 
     def chunk():
         k, r, j = (np.concatenate(v) for v in zip(*steps))
         dest = step_destinations([len(s[0]) for s in steps], c)
         sym = np.empty(c * len(k), np.int64)
         sym[dest] = pixels[k * S + r, j]
-        out = (sym, heads.counts(k, r, j, dest, c * len(k)), len(k))
+        n = c * len(k)
+        out = (sym, heads.counts(k, r, j, dest, n, buffer(n)), len(k))
         if positions:
             where = np.empty((4, c * len(k)), np.int64)
             where[0][dest] = (k * S + r)[:, None]

@@ -37,7 +37,7 @@ RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
     """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes."""
     k = kernel
-    return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_INPUTS * 4
+    return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_PAD * 4
             + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4 + height * width * colours * (k.N_BLEND + 1))
 
 

@@ -22,7 +22,12 @@ nibble are asked for from memory (prefetched) all at once, before they are
 looked at, because the table is far larger than the caches; a residual map
 keeps the sums of its 16-bin blocks beside its bins, so P(bit | known bits)
 costs one block's masked sum per bit instead of 256 prefix sums per
-sub-pixel; the mixer's inputs are int32, so its products vectorize.
+sub-pixel; that masked sum, the mixer's dot products and its weight
+updates are whole LLVM vector operations (``_masked_sum16``, ``_dot_row``,
+``_update_row``: numba left them scalar), integer and exact, lowered to
+whatever vector unit the target has.  Measured on one core (AMD EPYC Zen 4)
+on a photos-train image: 4.5-4.9 us per sub-pixel before, 2.8-3.0 after,
+the same bytes.
 
 ``N_SETS`` weight sets, chosen by small contexts, mix them; a second mixer
 mixes their outputs; two APM stages refine the result.  Everything is an
@@ -48,6 +53,7 @@ N_HASHED = 16
 N_MAPS = 8
 N_BLEND = 6                # the blended predictor's sub-predictors
 N_INPUTS = N_HASHED + N_MAPS + 2      # + the network, + a bias
+N_PAD = 32                 # the inputs padded with zeros: whole vectors
 N_SETS = 4
 MAP_CONTEXTS = 64
 MAX_COLOURS = 3
@@ -79,7 +85,7 @@ class State(NamedTuple):
     table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
     hist: np.ndarray       # int32 (N_MAPS, colours, MAP_CONTEXTS, 256)
     hblock: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
-    w1: np.ndarray         # int32 (W1_ROWS, N_INPUTS)
+    w1: np.ndarray         # int32 (W1_ROWS, N_PAD): columns past N_INPUTS meet zero inputs, never change
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
     apm2: np.ndarray       # int32 (colours * 8 * 16, 33)
@@ -126,7 +132,7 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
         return np.repeat(a[None], parts, axis=0)
     return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
-                 np.full((parts, W1_ROWS, N_INPUTS), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
+                 np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
                  np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)))
 
 
@@ -161,6 +167,90 @@ def _prefetch(typingctx, arr, index):
         builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
     return numba.types.none(arr, index), codegen
+
+
+def _row_pointer(context, builder, aryty, ary, row):
+    """A pointer to row ``row``'s first element of a C-contiguous 2-d array."""
+    a = context.make_array(aryty)(context, builder, ary)
+    zero = ir.Constant(ir.IntType(64), 0)
+    return cgutils.get_item_pointer(context, builder, aryty, a, [row, zero], wraparound=False)
+
+
+def _check_rows(w, x):
+    if not (isinstance(w, numba.types.Array) and w.ndim == 2 and w.layout == "C" and w.dtype == numba.types.int32
+            and isinstance(x, numba.types.Array) and x.ndim == 1 and x.layout == "C" and x.dtype == numba.types.int32):
+        raise numba.core.errors.TypingError("int32 C-contiguous rows wanted")
+
+
+@intrinsic
+def _dot_row(typingctx, w, row, x):
+    """sum over i < N_PAD of int64(w[row, i]) * int64(x[i]): whole vectors,
+    exact (every product and partial sum is an integer below 2^63)."""
+    _check_rows(w, x)
+
+    def codegen(context, builder, sig, args):
+        wv, rv, xv = args
+        n = N_PAD
+        v32, v64 = ir.VectorType(ir.IntType(32), n), ir.VectorType(ir.IntType(64), n)
+        wp = builder.bitcast(_row_pointer(context, builder, sig.args[0], wv, rv), v32.as_pointer())
+        xa = context.make_array(sig.args[2])(context, builder, xv)
+        xp = builder.bitcast(xa.data, v32.as_pointer())
+        prod = builder.mul(builder.sext(builder.load(wp, align=4), v64), builder.sext(builder.load(xp, align=4), v64))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), [v64]),
+                                            f"llvm.vector.reduce.add.v{n}i64")
+        return builder.call(fn, [prod])
+    return numba.types.int64(w, row, x), codegen
+
+
+@intrinsic
+def _update_row(typingctx, w, row, x, err):
+    """w[row, i] += (x[i] * err + ROUND) >> 16 for i < N_PAD, in int32: exact
+    for |x| < 2^11 and |err| < 2^16 (each product is below 2^27)."""
+    _check_rows(w, x)
+
+    def codegen(context, builder, sig, args):
+        wv, rv, xv, ev = args
+        n = N_PAD
+        i32 = ir.IntType(32)
+        v32 = ir.VectorType(i32, n)
+        wp = builder.bitcast(_row_pointer(context, builder, sig.args[0], wv, rv), v32.as_pointer())
+        xa = context.make_array(sig.args[2])(context, builder, xv)
+        xp = builder.bitcast(xa.data, v32.as_pointer())
+        e = builder.trunc(ev, i32) if ev.type != i32 else ev
+        splat = lambda v: builder.insert_element(ir.Constant(v32, None), v, ir.Constant(i32, 0))  # noqa: E731
+        zeros = ir.Constant(ir.VectorType(i32, n), [0] * n)
+        es = builder.shuffle_vector(splat(e), ir.Constant(v32, None), zeros)
+        d = builder.mul(builder.load(xp, align=4), es)
+        d = builder.add(d, ir.Constant(v32, [ROUND] * n))
+        d = builder.ashr(d, ir.Constant(v32, [16] * n))
+        builder.store(builder.add(builder.load(wp, align=4), d), wp, align=4)
+        return context.get_dummy_value()
+    return numba.types.none(w, row, x, err), codegen
+
+
+@intrinsic
+def _masked_sum16(typingctx, a, start, count):
+    """a[start] + ... + a[start + count - 1] (0 <= count <= 16), reading the 16
+    int32 from a[start] as one vector (all must lie in a): exact, each value
+    below 2^26."""
+    if not (isinstance(a, numba.types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == numba.types.int32):
+        raise numba.core.errors.TypingError("an int32 C-contiguous array wanted")
+
+    def codegen(context, builder, sig, args):
+        av, sv, cv = args
+        i32 = ir.IntType(32)
+        v32 = ir.VectorType(i32, 16)
+        arr = context.make_array(sig.args[0])(context, builder, av)
+        p = cgutils.get_item_pointer(context, builder, sig.args[0], arr, [sv], wraparound=False)
+        vals = builder.load(builder.bitcast(p, v32.as_pointer()), align=4)
+        c = builder.trunc(cv, i32)
+        cs = builder.shuffle_vector(builder.insert_element(ir.Constant(v32, None), c, ir.Constant(i32, 0)),
+                                    ir.Constant(v32, None), ir.Constant(v32, [0] * 16))
+        keep = builder.icmp_signed("<", ir.Constant(v32, list(range(16))), cs)
+        masked = builder.select(keep, vals, ir.Constant(v32, [0] * 16))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [v32]), "llvm.vector.reduce.add.v16i32")
+        return builder.sext(builder.call(fn, [masked]), ir.IntType(64))
+    return numba.types.int64(a, start, count), codegen
 
 
 @numba.njit(inline="always")
@@ -208,9 +298,7 @@ def _prefix(hist, row, blocks, m, x):
     k = x >> 4
     start = row + (k << 4)
     s = blocks[m, 16] * turn + blocks[m, k]
-    for v in range(16):
-        s += hist[start + v] if v < (x & 15) else 0
-    return s
+    return s + _masked_sum16(hist, start, x & 15)
 
 
 @numba.njit(inline="always")
@@ -429,7 +517,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
     squash, stretch, recip = tb.squash, tb.stretch, tb.recip
     table = st.table
     mask = (len(table) >> 4) - 1
-    x_in = np.zeros(N_INPUTS, np.int32)     # stretches (|x| <= 2047): int32 x int32 products vectorize
+    x_in = np.zeros(N_PAD, np.int32)     # stretches (|x| <= 2047), padded with zeros
     hashes2 = np.zeros((2, N_HASHED), np.int64)     # this sub-pixel's and the next one's
     hn2 = np.zeros((2, N_HASHED), np.int64)
     ncum2 = np.zeros((2, 257), np.int64)
@@ -568,10 +656,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
             rows[3] = SET_OFFSETS[3] + ck * 3 + agree
             dot2 = np.int64(0)
             for s in range(N_SETS):
-                acc = np.int64(0)
-                wrow = st.w1[rows[s]]
-                for i in range(N_INPUTS):
-                    acc += np.int64(wrow[i]) * np.int64(x_in[i])
+                acc = _dot_row(st.w1, rows[s], x_in)
                 d = min(2047, max(-2047, acc >> 16))
                 dots[s] = d
                 probs[s] = squash[d + 2047]
@@ -610,10 +695,7 @@ def code(st, tb, img, ys, xs, cs, tops, counts, crow, has_net, decoding, ahead, 
                 table[sl] = (p << 16) | min(COUNT_MAX, cnt + 1)
             t = bit << 12
             for s in range(N_SETS):
-                err = np.int32((t - probs[s]) * MIX_LR)      # |err| < 2^16: each product is below 2^27
-                wrow = st.w1[rows[s]]
-                for i in range(N_INPUTS):
-                    wrow[i] += (np.int64(x_in[i]) * np.int64(err) + ROUND) >> 16
+                _update_row(st.w1, rows[s], x_in, np.int32((t - probs[s]) * MIX_LR))   # |err| < 2^16
             err = (t - pm) * MIX2_LR
             for s in range(N_SETS):
                 st.w2[ck, s] += (dots[s] * err + ROUND) >> 16

@@ -166,10 +166,15 @@ def row_heads(prog: Program, pixels: np.ndarray, start: int, stop: int, label: i
     return RowHeads(prog, pixels[top:stop], label).rows(stop - top)[start - top:]
 
 
-def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarray, n_symbols: int) -> np.ndarray:
+def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarray, n_symbols: int,
+           out: np.ndarray | None = None) -> np.ndarray:
     """Counts (n_symbols, 256) float64 from head inputs ``heads`` (strips, slots,
-    W, skip'): position e's colour c goes to row dest[e, c]."""
-    out = np.empty((n_symbols, 256), np.float64)
+    W, skip'): position e's colour c goes to row dest[e, c].  ``out``: an
+    (n_symbols, 256) float64 C-contiguous array to write them into."""
+    if out is None:
+        out = np.empty((n_symbols, 256), np.float64)
+    elif out.shape != (n_symbols, 256) or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError("out must be a C-contiguous (n_symbols, 256) float64 array")
     threads = numba.get_num_threads()
     HID = np.zeros((gemm.padded(len(strips)) + CHUNK, gemm.even(prog.hidden)), np.int16)
     head_counts(threads, heads, (strips, slots, cols, dest), prog.weights, prog.scratch(threads, CHUNK), HID,
