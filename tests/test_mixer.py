@@ -270,3 +270,26 @@ def test_the_mixers_vector_operations_equal_their_integer_definitions(seed, extr
     hist = rng.integers(0, 2**26 if extreme else 70000, 64).astype(np.int32)
     start, count = int(rng.integers(0, 49)), int(rng.integers(0, 17))
     assert _masked(hist, start, count) == int(hist[start:start + count].astype(np.int64).sum())
+
+
+def test_a_level_whose_network_codes_other_colours_codes_the_image_with_the_mixer_alone(tmp_path, monkeypatch):
+    """The shipped networks are RGB: at the default level and at -9 a
+    grayscale image is coded by the mixer alone (kind 3, coder 2), exactly;
+    a model or method asked for by name is still refused."""
+    from pixzip.codec import container, levels
+    from pixzip.errors import UnknownModelError
+    net = tiny_int_model(3)
+    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None), 6: levels.Level("mixed", net),
+                                           9: levels.Level("mixed", net)})
+    gray = image_of("smooth", 21, 17, 1, 3)
+    for level in (None, 9):
+        data = codec.compress(gray, level=level, payload="coded")
+        header = container.parse(data)[0]
+        assert header.kind == container.MIXER and header.mode == "L"
+        assert np.array_equal(codec.decompress(data), gray)
+    rgb = image_of("smooth", 21, 17, 3, 3)
+    assert container.parse(codec.compress(rgb, level=9, payload="coded"))[0].kind == container.NETWORK
+    with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
+        codec.compress(gray, net, payload="coded")
+    with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
+        codec.compress(gray, level=9, payload="mixed")

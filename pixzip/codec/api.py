@@ -126,11 +126,14 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     larger than its raw pixels plus the header; "coded" forces that coded
     payload, and "network" (the network
     alone, coder 1), "mixed" (the context mixer with the network's counts as
-    an input, coder 2), "mixer" (the context mixer alone, coder 2), "raw" or
+    an input, coder 3), "mixer" (the context mixer alone, coder 2), "raw" or
     "deflate" forces one.  ``method`` (one of those three) chooses the coded
     payload that "auto" weighs, with the level's model when ``level`` is
     given, else with the default model; ``model`` overrides the level's
-    model (and a level without one then mixes with it).
+    model (and a level without one then mixes with it).  When the level
+    chose the network and it codes other colours than the image's (the
+    shipped networks are RGB, so grayscale), the mixer alone codes it; a
+    model, method or coded payload asked for by name is refused instead.
 
     ``parts``: the mixer with a network codes the image's columns in that
     many parts (1..16), each with its own state, which the decoder codes at
@@ -153,6 +156,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     from .levels import level_choice
     level_method, level_model = level_choice(level)
     forced = method is not None and level is None
+    # the level chose the network (no model, coding or payload asked for by name)
+    by_level = model is None and method is None and payload in ("auto", "coded")
     if method is None:
         method = level_method
         if model is not None and method == "mixer":
@@ -176,14 +181,19 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     h, w, c = pixels.shape
     candidates = []
     coded = payload in ("auto", "coded") or payload in CODED
+    net = None
+    if coded and method != "mixer":
+        net = load_model(model)
+        if c != net.colors:
+            if not by_level:
+                raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
+            # the level's network codes other colours (the shipped ones are RGB): the mixer alone codes this one
+            method, net = "mixer", None
     if coded and method == "mixer":
         _check_memory(None, h, w, c, 0, making=True)
         candidates.append((container.MIXER, _mixer_payload(pixels, progress, stats), "", b"",
                            container.MIXER_CODER, 0))
     elif coded:
-        net = load_model(model)
-        if c != net.colors:
-            raise UnknownModelError(f"model {net.name!r} codes {MODES[net.colors]} images, not {MODES[c]}")
         mixed = method == "mixed"
         _check_memory(net, h, w, c, strip_height, making=True, mixer=mixed, parts=parts)
         if mixed:
