@@ -10,7 +10,6 @@ timed too.  Prints one line per image and the medians, with the machine.
 """
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 
@@ -18,22 +17,13 @@ import click
 import numba
 import numpy as np
 
+from pixzip.app.bench import machine
 from pixzip.codec import api as codec
 from pixzip.codec import registry
 from pixzip.codec.cm import codec as cm_codec
 from pixzip.codec.cm import parts
 from pixzip.codec.images import read_image
 from pixzip.codec.stream import symbols_and_counts
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_mixed(img: np.ndarray, chunks) -> tuple[float, int]:
@@ -64,7 +54,7 @@ def main(images, model, crop, repeat):
     net = registry.load_model(model)
     codec.warm_up(net, "mixed")
     codec.warm_up(net, "mixer")
-    print(f"machine: {_cpu()}, one thread; model {net.name}")
+    print(f"machine: {machine()['cpu']}, one thread; model {net.name}")
     print(f"{'image':40s} {'sub-pixels':>10s} {'mixed us/sp':>12s} {'mixer us/sp':>12s}")
     rows = []
     for path in images:

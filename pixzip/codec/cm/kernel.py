@@ -169,35 +169,42 @@ def _prefetch(typingctx, arr, index):
     return numba.types.none(arr, index), codegen
 
 
-def _row_pointer(context, builder, aryty, ary, row):
-    """A pointer to row ``row``'s first element of a C-contiguous 2-d array."""
+def _int32_c(ty, ndim: int) -> bool:
+    return isinstance(ty, numba.types.Array) and ty.ndim == ndim and ty.layout == "C" and ty.dtype == numba.types.int32
+
+
+def _vector_at(context, builder, aryty, ary, indices, n):
+    """A pointer to the n int32 of a C-contiguous array from ary[indices] on, as one <n x i32>."""
     a = context.make_array(aryty)(context, builder, ary)
-    zero = ir.Constant(ir.IntType(64), 0)
-    return cgutils.get_item_pointer(context, builder, aryty, a, [row, zero], wraparound=False)
+    p = cgutils.get_item_pointer(context, builder, aryty, a, indices, wraparound=False)
+    return builder.bitcast(p, ir.VectorType(ir.IntType(32), n).as_pointer())
 
 
-def _check_rows(w, x):
-    if not (isinstance(w, numba.types.Array) and w.ndim == 2 and w.layout == "C" and w.dtype == numba.types.int32
-            and isinstance(x, numba.types.Array) and x.ndim == 1 and x.layout == "C" and x.dtype == numba.types.int32):
-        raise numba.core.errors.TypingError("int32 C-contiguous rows wanted")
+def _splat(builder, value, n):
+    """<n x value> from one scalar."""
+    vt = ir.VectorType(value.type, n)
+    one = builder.insert_element(ir.Constant(vt, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vt, None), ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+
+
+_ZERO = ir.Constant(ir.IntType(64), 0)
 
 
 @intrinsic
 def _dot_row(typingctx, w, row, x):
     """sum over i < N_PAD of int64(w[row, i]) * int64(x[i]): whole vectors,
     exact (every product and partial sum is an integer below 2^63)."""
-    _check_rows(w, x)
+    if not (_int32_c(w, 2) and _int32_c(x, 1)):
+        raise numba.core.errors.TypingError("int32 C-contiguous rows wanted")
 
     def codegen(context, builder, sig, args):
         wv, rv, xv = args
-        n = N_PAD
-        v32, v64 = ir.VectorType(ir.IntType(32), n), ir.VectorType(ir.IntType(64), n)
-        wp = builder.bitcast(_row_pointer(context, builder, sig.args[0], wv, rv), v32.as_pointer())
-        xa = context.make_array(sig.args[2])(context, builder, xv)
-        xp = builder.bitcast(xa.data, v32.as_pointer())
-        prod = builder.mul(builder.sext(builder.load(wp, align=4), v64), builder.sext(builder.load(xp, align=4), v64))
+        v64 = ir.VectorType(ir.IntType(64), N_PAD)
+        wl = builder.load(_vector_at(context, builder, sig.args[0], wv, [rv, _ZERO], N_PAD), align=4)
+        xl = builder.load(_vector_at(context, builder, sig.args[2], xv, [_ZERO], N_PAD), align=4)
+        prod = builder.mul(builder.sext(wl, v64), builder.sext(xl, v64))
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), [v64]),
-                                            f"llvm.vector.reduce.add.v{n}i64")
+                                            f"llvm.vector.reduce.add.v{N_PAD}i64")
         return builder.call(fn, [prod])
     return numba.types.int64(w, row, x), codegen
 
@@ -206,23 +213,16 @@ def _dot_row(typingctx, w, row, x):
 def _update_row(typingctx, w, row, x, err):
     """w[row, i] += (x[i] * err + ROUND) >> 16 for i < N_PAD, in int32: exact
     for |x| < 2^11 and |err| < 2^16 (each product is below 2^27)."""
-    _check_rows(w, x)
+    if not (_int32_c(w, 2) and _int32_c(x, 1) and err == numba.types.int32):
+        raise numba.core.errors.TypingError("int32 C-contiguous rows and an int32 error wanted")
 
     def codegen(context, builder, sig, args):
         wv, rv, xv, ev = args
-        n = N_PAD
-        i32 = ir.IntType(32)
-        v32 = ir.VectorType(i32, n)
-        wp = builder.bitcast(_row_pointer(context, builder, sig.args[0], wv, rv), v32.as_pointer())
-        xa = context.make_array(sig.args[2])(context, builder, xv)
-        xp = builder.bitcast(xa.data, v32.as_pointer())
-        e = builder.trunc(ev, i32) if ev.type != i32 else ev
-        splat = lambda v: builder.insert_element(ir.Constant(v32, None), v, ir.Constant(i32, 0))  # noqa: E731
-        zeros = ir.Constant(ir.VectorType(i32, n), [0] * n)
-        es = builder.shuffle_vector(splat(e), ir.Constant(v32, None), zeros)
-        d = builder.mul(builder.load(xp, align=4), es)
-        d = builder.add(d, ir.Constant(v32, [ROUND] * n))
-        d = builder.ashr(d, ir.Constant(v32, [16] * n))
+        v32 = ir.VectorType(ir.IntType(32), N_PAD)
+        wp = _vector_at(context, builder, sig.args[0], wv, [rv, _ZERO], N_PAD)
+        d = builder.mul(builder.load(_vector_at(context, builder, sig.args[2], xv, [_ZERO], N_PAD), align=4),
+                        _splat(builder, ev, N_PAD))
+        d = builder.ashr(builder.add(d, ir.Constant(v32, [ROUND] * N_PAD)), ir.Constant(v32, [16] * N_PAD))
         builder.store(builder.add(builder.load(wp, align=4), d), wp, align=4)
         return context.get_dummy_value()
     return numba.types.none(w, row, x, err), codegen
@@ -233,20 +233,15 @@ def _masked_sum16(typingctx, a, start, count):
     """a[start] + ... + a[start + count - 1] (0 <= count <= 16), reading the 16
     int32 from a[start] as one vector (all must lie in a): exact, each value
     below 2^26."""
-    if not (isinstance(a, numba.types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == numba.types.int32):
+    if not _int32_c(a, 1):
         raise numba.core.errors.TypingError("an int32 C-contiguous array wanted")
 
     def codegen(context, builder, sig, args):
         av, sv, cv = args
         i32 = ir.IntType(32)
         v32 = ir.VectorType(i32, 16)
-        arr = context.make_array(sig.args[0])(context, builder, av)
-        p = cgutils.get_item_pointer(context, builder, sig.args[0], arr, [sv], wraparound=False)
-        vals = builder.load(builder.bitcast(p, v32.as_pointer()), align=4)
-        c = builder.trunc(cv, i32)
-        cs = builder.shuffle_vector(builder.insert_element(ir.Constant(v32, None), c, ir.Constant(i32, 0)),
-                                    ir.Constant(v32, None), ir.Constant(v32, [0] * 16))
-        keep = builder.icmp_signed("<", ir.Constant(v32, list(range(16))), cs)
+        vals = builder.load(_vector_at(context, builder, sig.args[0], av, [sv], 16), align=4)
+        keep = builder.icmp_signed("<", ir.Constant(v32, list(range(16))), _splat(builder, builder.trunc(cv, i32), 16))
         masked = builder.select(keep, vals, ir.Constant(v32, [0] * 16))
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [v32]), "llvm.vector.reduce.add.v16i32")
         return builder.sext(builder.call(fn, [masked]), ir.IntType(64))
