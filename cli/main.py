@@ -5,6 +5,7 @@ and ``pixzip info`` start at once, and decoding never imports torch.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,9 +16,54 @@ from click.core import ParameterSource
 from pixzip.errors import PixzipError
 
 
+def _printable(text) -> str:
+    """``text`` with each control character (C0, DEL and C1: the terminal's
+    escape sequences, newlines) or other unprintable one written as its
+    Python escape (``\\x1b``), so that a string from an archive, a model
+    or an image prints on one line and no terminal obeys it."""
+    s = str(text)
+    return s if s.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
+
+
+def _say(message: str) -> None:
+    """One line on stderr, escaped."""
+    click.echo(_printable(message), err=True)
+
+
 def _fail(message: str) -> None:
-    click.echo(f"pixzip: {message}", err=True)
+    _say(f"pixzip: {message}")
     sys.exit(1)
+
+
+def _unexpected(where: str | None, error: BaseException) -> str:
+    """The one line for an error pixzip does not expect: the file, the
+    exception's type and first line, and how to see the traceback (shown
+    before it when $PIXZIP_DEBUG is set)."""
+    if isinstance(error, MemoryError):
+        return f"pixzip: {where + ': ' if where else ''}out of memory (this machine cannot give pixzip what it needs)"
+    debug = bool(os.environ.get("PIXZIP_DEBUG"))
+    if debug:
+        import traceback
+        click.echo("".join(traceback.format_exception(error)).rstrip("\n"), err=True)
+    first = (str(error).splitlines() or [""])[0]
+    return (f"pixzip: {where + ': ' if where else ''}unexpected error ({type(error).__name__}"
+            f"{': ' + first if first else ''}), a bug in pixzip; please report it"
+            f"{'' if debug else ' (PIXZIP_DEBUG=1 shows the traceback)'}")
+
+
+TRAIN_EXTRA = "pip install 'pixzip[train]'"
+
+
+def _learn(command: str, module: str):
+    """Import the torch side for ``command``; without PyTorch (the codec-only
+    install), one line saying how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] in ("torch", "safetensors"):
+            _fail(f"{command} needs PyTorch, which is not installed (the train extra): {TRAIN_EXTRA}")
+        raise
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -62,6 +108,11 @@ def entry(args=None) -> None:
         signum = cause.args[0] if isinstance(cause, _Terminated) else signal.SIGINT
         click.echo(f"pixzip: interrupted ({signal.Signals(signum).name}); no partial output is left", err=True)
         sys.exit(128 + signum)
+    except (PixzipError, OSError) as e:     # outside the per-file loop (e.g. bench's JSON, models)
+        _fail(str(e))
+    except Exception as e:   # noqa: BLE001  (the last resort, MemoryError too: one line, never a traceback)
+        _say(_unexpected(None, e))
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -103,7 +154,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
     may change (the others must be left out or match the run)."""
     if resume:   # the options given on the command line, not their defaults
         kw = {k: v for k, v in kw.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
-    from pixzip.learn import api
+    api = _learn("train", "pixzip.learn.api")
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
                   threads=threads, max_minutes=max_minutes, gray=gray, **kw)
@@ -118,7 +169,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
 @click.option("--batch-size", type=int, default=64, show_default=True)
 def eval_(checkpoint, data, device, batch_size) -> None:
     """Print the bits/dim of a checkpoint on DATA..."""
-    from pixzip.learn import api
+    api = _learn("eval", "pixzip.learn.api")
     try:
         bpd, n_images = api.evaluate(checkpoint, list(data), device=device, batch_size=batch_size)
     except (ValueError, FileNotFoundError) as e:
@@ -137,7 +188,7 @@ def eval_(checkpoint, data, device, batch_size) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     """Draw N samples autoregressively and save them as a grid image."""
-    from pixzip.learn import api
+    api = _learn("sample", "pixzip.learn.api")
     hw = _size(size) if size else None
     t0 = time.perf_counter()
     try:
@@ -162,20 +213,27 @@ _progress = click.option("--progress/--no-progress", default=None,
 
 
 def _run_files(sources, action, quiet: bool = False) -> None:
-    """Process every file; one line per failure on stderr; exit 1 if any failed."""
+    """Process every file; one line per failure on stderr, whatever failed
+    (escaped: it may quote the file); exit 1 if any failed."""
     failed = 0
     for src in sources:
         try:
             result = action(src)
         except BrokenPipeError:      # the reader went away (``| head``): click stops quietly, status 1
             raise
+        except (click.exceptions.ClickException, click.exceptions.Abort):
+            raise
         except (PixzipError, OSError) as e:
-            click.echo(f"pixzip: {e}", err=True)
+            _say(f"pixzip: {e}")
+            failed += 1
+            continue
+        except Exception as e:   # noqa: BLE001  (MemoryError, a bug: one line, and on to the next file)
+            _say(_unexpected("<stdin>" if src == "-" else src, e))
             failed += 1
             continue
         for warning in getattr(result, "warnings", None) or ():
             if not quiet:
-                click.echo(f"pixzip: warning: {warning}", err=True)
+                _say(f"pixzip: warning: {warning}")
     if failed:
         sys.exit(1)
 
@@ -213,7 +271,7 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
               help="Delete each input once its archive is written, read back and decoded pixel-exact.")
 @click.option("--verify", is_flag=True, help="Decode each archive and check it is pixel-exact.")
 @click.option("--strip", is_flag=True, help="Drop the metadata (ICC profile, EXIF, XMP, resolution, text).")
-@click.option("--strip-height", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--strip-height", type=click.IntRange(min=0, max=(1 << 32) - 1), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
 @_progress
@@ -303,8 +361,8 @@ def info(sources) -> None:
     from pixzip.app import files
 
     def one(src):
-        for key, value in files.info(src).items():
-            click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {value}")
+        for key, value in files.info(src).items():   # the values come from the archive: escaped
+            click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {_printable(value)}")
 
     _run_files(sources, one)
 
@@ -316,13 +374,13 @@ def models() -> None:
     found = registry.available()
     if not found:
         click.echo("no models installed")
-    for alias, target in sorted(registry.aliases().items()):
-        click.echo(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}")
+    for alias, target in sorted(registry.aliases().items()):   # names from model folders: escaped
+        click.echo(_printable(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}"))
     for name, path in found.items():
         net = registry.load_model(path)
         c = net.config
-        click.echo(f"{name:12} {net.sha256[:16]}  {'RGB' if c.colors == 3 else 'L'}  "
-                   f"{c.channels}ch x {c.layers} layers, k={c.kernel}  {path.stat().st_size} bytes")
+        click.echo(_printable(f"{name:12} {net.sha256[:16]}  {'RGB' if c.colors == 3 else 'L'}  "
+                              f"{c.channels}ch x {c.layers} layers, k={c.kernel}  {path.stat().st_size} bytes"))
 
 
 @main.command()
@@ -340,7 +398,7 @@ def demo(model) -> None:
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
                f"{r['subpixels']} bytes raw")
     click.echo(f"pixzip: {r['pixzip_bytes']:>8} bytes  {bpsp(r['pixzip_bytes']):.3f} bits/sub-pixel  "
-               f"(the mixer with {r['model']}'s counts; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
+               f"(the mixer with {_printable(r['model'])}'s counts; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
                f"decoded pixel-exact)")
     click.echo(f"PNG:    {r['png_bytes']:>8} bytes  {bpsp(r['png_bytes']):.3f} bits/sub-pixel  (Pillow, optimize)")
     click.echo(f"pixzip is {100 * (1 - r['pixzip_bytes'] / r['png_bytes']):.1f}% smaller than PNG.")
@@ -372,13 +430,13 @@ def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
                                           progress=bar.update, methods=tuple(k for k in methods.split(",") if k))
     except (PixzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    click.echo(bench_.markdown(reports, summary["total"]))
+    click.echo("\n".join(map(_printable, bench_.markdown(reports, summary["total"]).split("\n"))))
     m = summary["machine"]
     used = "; ".join(f"{k}: {v['name']} ({v['sha256'][:16]})" for k, v in summary["models"].items() if v["name"])
-    click.echo(f"\n{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads. Models: {used}. "
-               f"JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}")
+    click.echo("\n" + _printable(f"{m['cpu']}, {m['cpus']} CPUs, {m['threads']} threads. Models: {used}. "
+                                  f"JPEG-XL: {summary['codecs']['jxl'] or 'skipped'}"))
     for note in summary["notes"]:
-        click.echo(f"note: {note}")
+        click.echo(_printable(f"note: {note}"))
     if json_out:
         bench_.write_json(summary, json_out)
 
@@ -393,7 +451,7 @@ def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing model file.")
 def export_(checkpoint, out, name, calib, val, force) -> None:
     """Freeze a trained float model into an integer model file (NAME.pxm unless -o names it)."""
-    from pixzip.learn.export import export_checkpoint
+    export_checkpoint = _learn("export", "pixzip.learn.export").export_checkpoint
     out = out or f"{name}.pxm"
     try:
         r = export_checkpoint(checkpoint, out, name, list(calib), list(val) or None, overwrite=force)

@@ -43,6 +43,20 @@ class RoundTripError(PixzipError):
     """A codec's decoded image differs from the original."""
 
 
+NO_TORCH = "PyTorch is not installed: pip install 'pixzip[train]'"
+
+
+def _torch():
+    """The torch module, or None without the train extra (the float model's
+    figures are then left out; everything else runs)."""
+    try:
+        import torch
+        import safetensors  # noqa: F401  (the shipped float checkpoints)
+    except ImportError:
+        return None
+    return torch
+
+
 @dataclass
 class Result:
     """One codec on one image: size in bytes, seconds, and the verified round trip."""
@@ -195,7 +209,11 @@ def _jxl(pixels: np.ndarray, backend: str) -> tuple[bytes, float, np.ndarray, fl
 
 def float_model_for(model_name: str, explicit=None):
     """The float checkpoint behind an integer model: ``explicit``, else
-    NAME.safetensors next to the shipped NAME.pxm; None when there is none."""
+    NAME.safetensors next to the shipped NAME.pxm; None when there is none,
+    or when PyTorch is not installed."""
+    torch = _torch()
+    if torch is None:
+        return None
     from ..learn.checkpoints import load_model
     path = Path(explicit) if explicit else None
     if path is None:
@@ -204,7 +222,6 @@ def float_model_for(model_name: str, explicit=None):
             path = f.with_suffix(".safetensors")
     if path is None:
         return None
-    import torch
     return load_model(path).to(memory_format=torch.channels_last)   # see float_bpd
 
 
@@ -270,9 +287,9 @@ def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | N
 def machine() -> dict:
     import numba
     import PIL
-    import torch
 
     from .. import __version__
+    torch = _torch()
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -282,9 +299,9 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cpus": os.cpu_count(), "threads": numba.get_num_threads(), "platform": platform.platform(),
-            "python": platform.python_version(), "pixzip": __version__, "torch": torch.__version__,
-            "numba": numba.__version__, "pillow": PIL.__version__,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "python": platform.python_version(), "pixzip": __version__,
+            "torch": torch.__version__ if torch else None, "numba": numba.__version__, "pillow": PIL.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None}
 
 
 def totals(reports: list[ImageReport]) -> dict:
@@ -392,6 +409,8 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
     if len(floats) > len(models):
         raise PixzipError(f"{len(floats)} float checkpoints for {len(models)} model(s)")
     floats += [None] * (len(models) - len(floats))
+    if any(floats) and _torch() is None:
+        raise PixzipError(f"the float checkpoints (--float) need PyTorch; {NO_TORCH}")
     under_test = []
     networked = [k for k in METHODS if k in methods and k != "mixer"]
     for m, f in zip(models, floats):
@@ -417,7 +436,8 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
         notes.append("JPEG-XL skipped: neither cjxl/djxl on PATH nor imagecodecs with libjxl")
     for m in under_test:
         if m.float_model is None and m.net is not None and m.method == "network":
-            notes.append(f"{m.label}: no float checkpoint for this model, so no float bits/dim (--float CKPT)")
+            notes.append(f"{m.label}: no float bits/dim: " + (
+                "no float checkpoint for this model (--float CKPT)" if _torch() else NO_TORCH))
     summary = {"machine": machine(),
                "models": {m.label: {"method": m.method, "name": m.net.name if m.net else None,
                                     "sha256": m.net.sha256 if m.net else None, "config": {

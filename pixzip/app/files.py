@@ -7,6 +7,7 @@ when in doubt, a step refuses with one line naming the file."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..codec.images import (
     format_for,
     read_image_file,
     suffix_for,
+    written_format,
 )
 from ..codec.metadata import Metadata
 from ..errors import ImageError, PixzipError, describe_os_error
@@ -60,13 +62,34 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISBLK, "a block device"))
+
+
+def _is_device(dst: Path) -> bool:
+    """Whether an output is an existing character device (/dev/null): it is
+    written in place, as zstd does, never replaced by a file."""
+    try:
+        return stat.S_ISCHR(dst.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _check_output(dst: Path, src: str, force: bool) -> None:
     if src != STDIO and _same_file(dst, Path(src)):
         raise PixzipError(f"{src}: output would overwrite the input")
     if dst.is_dir():
         raise PixzipError(f"{dst}: is a directory")
+    try:
+        mode = dst.stat().st_mode
+    except OSError:
+        mode = 0
+    for test, kind in _KINDS:   # a FIFO would block or feed a reader unverified data; a block device is a disk
+        if test(mode):
+            raise PixzipError(f"{dst}: not a regular file ({kind}); pixzip writes files and character devices")
     if dst.exists() and not force:
         raise PixzipError(f"{dst}: already exists (use -f to overwrite)")
+    if stat.S_ISCHR(mode):
+        return      # written in place: its folder need not be writable
     parent = dst.parent
     if not parent.is_dir():
         raise PixzipError(f"{dst}: no such directory {str(parent)!r}")
@@ -167,6 +190,9 @@ def _destination(src: str, output, to_stdout: bool, force: bool, remove: bool, d
     dst = output_for(src, output, to_stdout, decompress)
     if dst is not None:
         _check_output(dst, src, force)
+        if remove and src != STDIO and _is_device(dst):
+            warnings.append(f"{src}: --rm is ignored when the output ({dst}) is not a regular file; the input is kept")
+            return dst, False
         return dst, remove and src != STDIO      # standard input has no file to remove
     _check_stdout()
     if remove and src != STDIO:
@@ -174,11 +200,40 @@ def _destination(src: str, output, to_stdout: bool, force: bool, remove: bool, d
     return None, False
 
 
-def _deliver(data: bytes, dst: Path | None, force: bool, what: str) -> None:
-    """Write ``data`` to stdout, or atomically to ``dst``: read back and
-    compared before it replaces anything, and synced."""
+def _source_stat(src: str) -> os.stat_result | None:
+    """The stat of an input whose permissions and times its output takes (a
+    regular file's; None for stdin and the rest)."""
+    try:
+        st = os.stat(src) if src != STDIO else None
+    except OSError:
+        return None
+    return st if st is not None and stat.S_ISREG(st.st_mode) else None
+
+
+def _write_device(data: bytes, dst: Path) -> None:
+    try:
+        fd = os.open(dst, os.O_WRONLY | os.O_NOCTTY)
+        try:
+            if os.isatty(fd):
+                raise PixzipError(f"{dst}: refusing to write binary data to a terminal")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
+
+
+def _deliver(data: bytes, dst: Path | None, force: bool, what: str, src: str = STDIO) -> None:
+    """Write ``data`` to stdout, into a character device in place, or
+    atomically to ``dst`` with the permissions and times of ``src``: read
+    back and compared before it replaces anything, and synced."""
     if dst is None:
         _write_stdout(data)
+        return
+    if _is_device(dst):
+        _write_device(data, dst)
         return
 
     def check(tmp):
@@ -186,7 +241,8 @@ def _deliver(data: bytes, dst: Path | None, force: bool, what: str) -> None:
             raise PixzipError(f"{dst}: the written {what} does not read back the same")
 
     try:
-        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data), overwrite=force, check=check)
+        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data), overwrite=force, check=check,
+                     like=_source_stat(src))
     except FileExistsError:
         raise PixzipError(f"{dst}: already exists (use -f to overwrite)") from None
     except OSError as e:
@@ -231,7 +287,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
                 raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    _deliver(archive, dst, force, "archive")
+    _deliver(archive, dst, force, "archive", src)
     if remove:
         _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
@@ -256,23 +312,28 @@ def decompress_file(src: str, output: str | None = None, *, force=False, to_stdo
         raise type(e)(f"{name}: {e}") from None
     if strip:
         md = md.stripped()
-    fmt = (md.format if md.format and md.format not in LOSSY_FORMATS else "PNG") if dst is None \
-        else format_for(dst)
+    fmt = format_for(dst) if dst is not None else None
+    if fmt is None and (dst is None or _is_device(dst)):    # stdout, /dev/null: the original format
+        fmt = written_format(md.format)
     if fmt is None:
         raise ImageError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
     image = encode_file(pixels, fmt, md, str(dst) if dst is not None else "<stdout>")
-    _deliver(image, dst, force, "image")
+    _deliver(image, dst, force, "image", src)
     if remove:
         _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(image), pixels.size, warnings)
 
 
 def test_file(src: str, model=None, progress=None) -> Result:
+    """Decode an archive and check that its image can be written in its own
+    format (as ``decompress`` writes it to stdout, or to a name without an
+    image suffix), so that ``test`` passes exactly what ``decompress`` does."""
     data = _read_bytes(src)
     try:
-        pixels = codec.decompress(data, model, progress=progress)
+        pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
     except PixzipError as e:
         raise type(e)(f"{_name(src)}: {e}") from None
+    encode_file(pixels, written_format(md.format), md, _name(src))
     return Result(src, None, 0, pixels.size)
 
 

@@ -18,7 +18,7 @@ from ..errors import CorruptError, LimitError, UnknownModelError
 from . import coder, container, registry, stored
 from .container import Header
 from .images import MODES, as_array, read_image_file
-from .metadata import Metadata, format_id, from_chunks, from_pil, to_chunks
+from .metadata import CHUNK_NAMES, Metadata, format_id, from_chunks, from_pil, to_chunks
 from .modelfile import ModelFile
 from .registry import ModelLike, load_model
 
@@ -153,6 +153,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     "mixed", "mixer", "raw" or "deflate")."""
     if payload not in PAYLOADS:
         raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
+    if not 0 <= strip_height <= container.MAX_STRIP_HEIGHT:
+        raise ValueError(f"strip_height must be 0..{container.MAX_STRIP_HEIGHT} rows, not {strip_height}")
     from .levels import level_choice
     level_method, level_model = level_choice(level)
     forced = method is not None and level is None
@@ -178,6 +180,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     md = metadata if metadata is not None else found
     if strip:
         md = md.stripped()
+    chunks = to_chunks(md)
+    container.check_chunks(chunks, CHUNK_NAMES)    # before the coding, which may take minutes
     h, w, c = pixels.shape
     candidates = []
     coded = payload in ("auto", "coded") or payload in CODED
@@ -210,7 +214,7 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     if stats is not None:
         stats["payload"] = method if kind in (container.NETWORK, container.MIXER) else container.KINDS[kind]
     header = Header(name, mhash, h, w, MODES[c], strips, len(data), kind=kind, coder=coder_id,
-                    chunks=to_chunks(md), source_format=format_id(md))
+                    chunks=chunks, source_format=format_id(md))
     return container.pack(header, data, container.pixels_crc(pixels))
 
 

@@ -56,6 +56,7 @@ MAX_PIXELS = 1 << 30        # refuse absurd sizes before allocating
 MAX_SIDE = 1 << 20
 MAX_CHUNKS = 32
 MAX_CHUNK_BYTES = 1 << 26   # 64 MB of metadata at most (it must also fit in the file)
+MAX_STRIP_HEIGHT = (1 << 32) - 1   # a uint32
 
 # payload kinds
 NETWORK, RAW, DEFLATE, MIXER = 0, 1, 2, 3
@@ -109,6 +110,16 @@ def pixels_crc(pixels) -> int:
     return zlib.crc32(memoryview(pixels).cast("B")) & 0xFFFFFFFF
 
 
+def check_chunks(chunks, names: dict | None = None) -> None:
+    """A LimitError naming the first chunk too large for the format (its
+    name from ``names``, by tag), with its size and the limit."""
+    for tag, data in chunks:
+        if len(data) > MAX_CHUNK_BYTES:
+            what = (names or {}).get(bytes(tag), f"metadata chunk {bytes(tag)!r}")
+            raise LimitError(f"{what} is {len(data)} bytes, over the limit of {MAX_CHUNK_BYTES} bytes for one "
+                             f"metadata item; drop the metadata with --strip")
+
+
 def pack(header: Header, payload: bytes, crc: int) -> bytes:
     """A format-2 file."""
     name = header.model_name.encode("ascii")
@@ -125,13 +136,14 @@ def pack(header: Header, payload: bytes, crc: int) -> bytes:
         raise ValueError(f"a {KINDS[header.kind]} payload names no model")
     if len(header.chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
+    check_chunks(header.chunks)
     mode = MODE_IDS[header.mode]
     parts = [_START.pack(MAGIC, VERSION, 0), _KIND.pack(header.kind, header.coder), bytes([len(name)]), name,
              header.model_hash, _DIMS.pack(header.height, header.width, header.channels, mode, header.strip_height),
              bytes([header.source_format, len(header.chunks)])]
     for tag, data in header.chunks:
-        if len(tag) != 4 or len(data) > MAX_CHUNK_BYTES:
-            raise ValueError(f"bad chunk {tag!r}")
+        if len(tag) != 4:
+            raise ValueError(f"bad chunk tag {tag!r}")
         parts += [_CHUNK.pack(tag, len(data)), data]
     parts.append(_LEN.pack(len(payload)))
     head = b"".join(parts)

@@ -89,10 +89,21 @@ def format_for(path) -> str | None:
     return Image.registered_extensions().get(Path(path).suffix.lower())
 
 
+# the formats pixzip writes when an archive's original format picks one (stdout,
+# a name without an image suffix), with their usual suffixes; any other is PNG
+WRITTEN_FORMATS = {"PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "PPM": ".ppm"}
+
+
+def written_format(fmt: str | None) -> str:
+    """The format to write an image whose original format was ``fmt``: it,
+    if pixzip writes it on purpose (``WRITTEN_FORMATS``), else PNG; never
+    one of Pillow's other writers (DDS, ICO, EPS...)."""
+    return fmt if fmt in WRITTEN_FORMATS else "PNG"
+
+
 def suffix_for(fmt: str | None) -> str:
     """The usual suffix of a format (".png" for none or an unknown one)."""
-    usual = {"PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "PPM": ".ppm"}
-    return usual.get(fmt or "PNG", ".png")
+    return WRITTEN_FORMATS[written_format(fmt)]
 
 
 def encode_file(pixels: np.ndarray, fmt: str, md: Metadata, where: str) -> bytes:

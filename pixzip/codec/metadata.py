@@ -19,6 +19,8 @@ DPI_TOLERANCE = 0.02          # PNG stores pixels per metre: dpi comes back with
 
 # chunk tags (lower case: a decoder that does not know one may skip it)
 FORMAT_TAG, ICC_TAG, EXIF_TAG, XMP_TAG, DPI_TAG, TEXT_TAG = b"ofmt", b"iccp", b"exif", b"xmpp", b"dpix", b"text"
+CHUNK_NAMES = {FORMAT_TAG: "the format name", ICC_TAG: "the ICC profile", EXIF_TAG: "EXIF", XMP_TAG: "XMP",
+               DPI_TAG: "the resolution", TEXT_TAG: "the PNG text"}
 
 # the original format, as the header's byte (255: named by the "ofmt" chunk)
 FORMAT_IDS = {"PNG": 1, "TIFF": 2, "WEBP": 3, "BMP": 4, "PPM": 5, "JPEG": 6, "GIF": 7}
