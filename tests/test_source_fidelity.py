@@ -55,6 +55,14 @@ def tiff_rgb16(a):
     return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + pix
 
 
+def bmp16(a):
+    """A 16-bit (5-5-5) BMP written by hand (Pillow reads it as 8-bit RGB)."""
+    h, w = a.shape
+    pix = a.astype("<u2").tobytes()           # rows of 12 bytes: no padding
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 0, len(pix), 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(pix), 0, 0, 14 + len(info)) + info + pix
+
+
 rng = np.random.default_rng(7)
 RGB = rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)
 
@@ -82,6 +90,7 @@ NOT_8_BIT = {
                   "a PPM with maxval 65535"),
     "rgb100.ppm": (lambda: b"P6 5 4 100\n" + rng.integers(0, 101, (4, 5, 3)).astype(np.uint8).tobytes(),
                    "a PPM with maxval 100"),
+    "rgb16.bmp": (lambda: bmp16(rng.integers(0, 65536, (4, 6), dtype=np.uint16)), "a 16-bit BMP"),
     "grey10.pgm": (lambda: b"P5\n5 4\n1023\n" + rng.integers(0, 1024, (4, 5)).astype(">u2").tobytes(),
                    "a PGM with maxval 1023"),
 }
@@ -288,3 +297,11 @@ def test_an_icc_profile_keeps_its_name_and_png_text_its_language(tmp_path, model
     before = (d / "i.png").read_bytes()
     untouched(d, "i.png", before, run("compress", "-m", "tiny3", "--rm", d / "i.png"),
               "the language tag of PNG text 'Title'")
+
+
+def test_rm_needs_the_inputs_own_format_to_hold_what_is_kept(tmp_path, model_dir):
+    src = tmp_path / "m.tif"
+    before = tags_tif(src, t269=b"two\0strings")     # Pillow's libtiff writer keeps only the first
+    assert tiff_tags(before)[269][1] == b"two\0strings\0"
+    untouched(tmp_path, "m.tif", before, run("compress", "-m", "tiny3", "--rm", src),
+              "TIFF cannot keep the TIFF tags DocumentName", "not compressed with --rm")

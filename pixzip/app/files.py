@@ -237,7 +237,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
                 raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    if remove:     # and the input's own format must hold again all that is kept
+    if remove and (kept.png_chunks or kept.tiff_tags):   # the input's format must hold them again
         try:
             encode_file(back, md.format, back_md, name)
         except ImageError as e:

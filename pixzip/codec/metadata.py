@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .container import MAX_CHUNK_BYTES, REQUIRED_CHUNKS
+from .source_check import TIFF_KEPT, TIFF_ORIENTATION, insert_png_chunks
 
 EXIF_PREFIX = b"Exif\x00\x00"
 XMP_KEY = "XML:com.adobe.xmp"
@@ -82,7 +83,6 @@ def _chunk_names(chunks) -> list[str]:
 
 
 def _tag_names(tags, values=False) -> list[str]:
-    from .source_check import TIFF_KEPT
     return [f"{TIFF_KEPT.get(t, t)} {v}" if values and isinstance(v, int) else str(TIFF_KEPT.get(t, t))
             for t, v in tags]
 
@@ -109,6 +109,9 @@ def from_pil(im, source=None) -> Metadata:
     if sum(len(d) + 9 for _, d, _ in png_chunks) > MAX_CHUNK_BYTES:
         dropped += [f"PNG chunks {', '.join(_chunk_names(png_chunks))} (over {MAX_CHUNK_BYTES >> 20} MB in all)"]
         png_chunks = ()
+    if sum(len(v) + 7 for _, v in tiff_tags if isinstance(v, bytes)) + 9 * len(tiff_tags) > MAX_CHUNK_BYTES:
+        dropped += [f"TIFF tags {', '.join(_tag_names(tiff_tags))} (over {MAX_CHUNK_BYTES >> 20} MB in all)"]
+        tiff_tags = ()
     return Metadata(
         format=im.format,
         icc=info.get("icc_profile") or None,
@@ -269,13 +272,13 @@ def missing(md: Metadata, written: Metadata) -> list[str]:
     if md.png_chunks and written.png_chunks != md.png_chunks:
         out.append(f"the PNG chunks {', '.join(_chunk_names(md.png_chunks))}")
     # Pillow turns the image by its TIFF Orientation when it reads it: other formats show it the same way
-    tags = md.tiff_tags if written.format == "TIFF" else tuple(t for t in md.tiff_tags if t[0] != ORIENTATION)
-    if tags and not set(tags) <= set(written.tiff_tags):
-        out.append(f"the TIFF tags {', '.join(_tag_names(tags))}")
+    tags = md.tiff_tags if written.format == "TIFF" else tuple(t for t in md.tiff_tags if t[0] != TIFF_ORIENTATION)
+    lost_tags = [t for t in tags if t not in written.tiff_tags]
+    if lost_tags:
+        out.append(f"the TIFF tags {', '.join(_tag_names(lost_tags))}")
     return out
 
 
-ORIENTATION = 274
 # the transposition that undoes each TIFF Orientation Pillow applies when it reads a file
 _UNDO_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_90",
                      7: "TRANSVERSE", 8: "ROTATE_270"}
@@ -283,13 +286,12 @@ _UNDO_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM"
 
 def encode_image(im, fmt: str, md: Metadata) -> bytes:
     """The bytes of ``im`` in format ``fmt`` with the metadata of ``md``."""
-    orientation = dict(md.tiff_tags).get(ORIENTATION)
+    orientation = dict(md.tiff_tags).get(TIFF_ORIENTATION)
     if fmt == "TIFF" and orientation in _UNDO_ORIENTATION:   # the file holds the image unturned, and the tag
         from PIL import Image
         im = im.transpose(getattr(Image.Transpose, _UNDO_ORIENTATION[orientation]))
     buf = io.BytesIO()
     im.save(buf, format=fmt, **_save_kwargs(md, fmt))
     if fmt == "PNG" and md.png_chunks:
-        from .source_check import insert_png_chunks
         return insert_png_chunks(buf.getvalue(), md.png_chunks)
     return buf.getvalue()

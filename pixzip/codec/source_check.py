@@ -242,7 +242,7 @@ _PNM = {b"P1": ("PBM", 1), b"P2": ("PGM", 1), b"P3": ("PPM", 3), b"P4": ("PBM", 
 def _ppm(data: bytes, where: str) -> Source:
     name, channels = _PNM.get(data[:2], (None, 0))
     if name is None:
-        return Source()
+        return Source(not_restorable=f"pixzip does not check everything a {data[:2]!r} Netpbm file holds")
     fields, pos, comments = [], 2, 0
     want = 2 if name == "PBM" else 3
     while len(fields) < want:
