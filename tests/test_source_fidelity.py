@@ -305,3 +305,14 @@ def test_rm_needs_the_inputs_own_format_to_hold_what_is_kept(tmp_path, model_dir
     assert tiff_tags(before)[269][1] == b"two\0strings\0"
     untouched(tmp_path, "m.tif", before, run("compress", "-m", "tiny3", "--rm", src),
               "TIFF cannot keep the TIFF tags DocumentName", "not compressed with --rm")
+
+
+def test_an_archive_whose_png_chunks_lie_is_refused_by_name():
+    md = read_image_file("x.png", png(RGB, before=[(b"prVt", b"x")]))[1]
+    archive = codec.compress(RGB, payload="raw", metadata=md)
+    h, payload, crc = container.parse(archive)
+    for lie in (b"IDAT", b"IEND"):
+        chunks = tuple((t, d.replace(b"prVt", lie)) for t, d in h.chunks)
+        bad = container.pack(container.Header(**{**h.__dict__, "chunks": chunks}), bytes(payload), crc)
+        with pytest.raises(Exception, match="damaged metadata chunk"):
+            codec.decompress_with_metadata(bad)

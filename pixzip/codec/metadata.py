@@ -159,7 +159,8 @@ def _png_chunks(data: bytes) -> tuple[tuple[bytes, bytes, bool], ...]:
     while pos < len(data):
         n, cid, after = struct.unpack_from("<I4sB", data, pos)
         pos += 9
-        if pos + n > len(data) or after > 1 or not (cid.isalpha() and cid.isascii()):
+        if pos + n > len(data) or after > 1 or not (cid.isalpha() and cid.isascii()) \
+                or cid in (b"IHDR", b"IDAT", b"IEND"):    # never kept verbatim: an archive that says so lies
             raise ValueError("damaged PNG chunks")
         out.append((cid, data[pos:pos + n], bool(after)))
         pos += n
