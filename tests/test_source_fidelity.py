@@ -316,3 +316,13 @@ def test_an_archive_whose_png_chunks_lie_is_refused_by_name():
         bad = container.pack(container.Header(**{**h.__dict__, "chunks": chunks}), bytes(payload), crc)
         with pytest.raises(Exception, match="damaged metadata chunk"):
             codec.decompress_with_metadata(bad)
+
+
+def test_a_tiffs_xmp_is_written_back_to_tiff(tmp_path, model_dir):
+    src = tmp_path / "x.tif"
+    tags_tif(src, t700=b"<x:xmpmeta/>")
+    r = run("compress", "-m", "tiny3", "--rm", src)
+    assert r.exit_code == 0 and "warning" not in r.stderr and not src.exists()
+    assert run("decompress", f"{src}.pxz").exit_code == 0
+    with Image.open(src) as im:
+        assert im.info["xmp"] == b"<x:xmpmeta/>"

@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .container import MAX_CHUNK_BYTES, REQUIRED_CHUNKS
-from .source_check import TIFF_KEPT, TIFF_ORIENTATION, insert_png_chunks
+from .source_check import TIFF_KEPT, TIFF_ORIENTATION, TIFF_XMP, insert_png_chunks
 
 EXIF_PREFIX = b"Exif\x00\x00"
 XMP_KEY = "XML:com.adobe.xmp"
@@ -223,11 +223,13 @@ def _save_kwargs(md: Metadata, fmt: str) -> dict:
         kw.update(lossless=True, quality=100, exact=True)
     if fmt == "TIFF":
         kw.update(compression="tiff_adobe_deflate")
-        if md.tiff_tags:
+        if md.tiff_tags or md.xmp:
             from PIL import TiffImagePlugin
             tags = TiffImagePlugin.ImageFileDirectory_v2()
             for tag, value in md.tiff_tags:
                 tags[tag] = value
+            if md.xmp:             # Pillow's TIFF writer drops its xmp argument, but writes the tag
+                tags[TIFF_XMP] = md.xmp
             kw["tiffinfo"] = tags
     if md.icc:
         kw["icc_profile"] = md.icc
@@ -235,7 +237,7 @@ def _save_kwargs(md: Metadata, fmt: str) -> dict:
         kw["exif"] = md.exif
     if md.dpi:
         kw["dpi"] = md.dpi
-    if md.xmp and fmt != "PNG":
+    if md.xmp and fmt not in ("PNG", "TIFF"):
         kw["xmp"] = md.xmp
     if fmt == "PNG" and (md.text or md.xmp):
         from PIL import PngImagePlugin

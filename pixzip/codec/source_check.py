@@ -33,6 +33,7 @@ TIFF_ORIENTATION = 274
 TIFF_STRINGS = {269: "DocumentName", 270: "ImageDescription", 271: "Make", 272: "Model", 285: "PageName",
                 305: "Software", 306: "DateTime", 315: "Artist", 316: "HostComputer", 33432: "Copyright"}
 TIFF_KEPT = {TIFF_ORIENTATION: "Orientation", **TIFF_STRINGS}
+TIFF_XMP = 700          # Pillow reads it as Metadata's XMP
 # TIFF tags that describe the encoding, or that Metadata keeps (resolution, ICC profile)
 _TIFF_ENCODING = {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284, 296, 317,
                   322, 323, 324, 325, 339, 34675}
@@ -203,7 +204,7 @@ def _tiff(data: bytes, where: str) -> Source:
             kept.append((tag, struct.unpack(order + "H", value)[0]))
         elif tag in TIFF_STRINGS and typ == 2:
             kept.append((tag, value.rstrip(b"\0")))
-        elif tag not in _TIFF_ENCODING:
+        elif tag not in _TIFF_ENCODING and not (tag == TIFF_XMP and typ in (1, 7)):
             dropped.append(_tiff_name(tag))
     return Source(tiff_tags=tuple(sorted(kept)), dropped=tuple(dropped),
                   not_restorable=f"this TIFF is {lossy}-compressed, which is lossy" if lossy else None)
