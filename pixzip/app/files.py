@@ -271,11 +271,17 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
             raise ImageError(describe_os_error(src, e)) from None
         data = _read_bytes(src)
     pixels, md = read_image_file(name, data)
-    if md.format in LOSSY_FORMATS and remove:
-        raise ImageError(f"{src}: {md.format} is lossy, and its file cannot be restored from its pixels; "
+    # --rm removes an input only when what pixzip keeps restores it, or when the user named what is dropped
+    if remove and md.not_restorable:
+        raise ImageError(f"{src}: {md.not_restorable}, and its file cannot be restored from what pixzip keeps; "
                          f"not compressed with --rm (compress it without --rm)")
+    if remove and md.dropped and not strip:
+        raise ImageError(f"{src}: pixzip does not keep {', '.join(md.dropped)}; not compressed with --rm "
+                         f"(compress it without --rm, or add --strip to drop them)")
     if md.dropped and not strip:
         warnings.append(f"{name}: not kept: {', '.join(md.dropped)}")
+    if strip and remove and (md.items() or md.dropped):
+        warnings.append(f"{name}: dropped (--strip): {', '.join(md.items() + list(md.dropped))}")
     kept = md.stripped() if strip else md
     stats: dict = {}
     try:
@@ -287,6 +293,11 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
                 raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
+    if remove and (kept.png_chunks or kept.tiff_tags):   # the input's format must hold them again
+        try:
+            encode_file(back, md.format, back_md, name)
+        except ImageError as e:
+            raise ImageError(f"{e}; not compressed with --rm (compress it without --rm, or add --strip)") from None
     _deliver(archive, dst, force, "archive", src)
     if remove:
         _remove_input(src, key, warnings)

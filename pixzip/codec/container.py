@@ -20,7 +20,8 @@ what a decoder must do with an unknown value):
     "B"             number of chunks (0..32), then each chunk as
     "4s I" + data   tag (four ASCII letters), length, bytes: metadata such as
                     the ICC profile; lower-case tags are optional and skipped
-                    when unknown, any other tag is refused
+                    when unknown, any other tag is refused unless known
+                    (PNGC, TIFT: chunks and tags kept verbatim)
     "Q"             payload length in bytes
     "I"             CRC32 of every header byte before it
     payload
@@ -57,6 +58,8 @@ MAX_SIDE = 1 << 20
 MAX_CHUNKS = 32
 MAX_CHUNK_BYTES = 1 << 26   # 64 MB of metadata at most (it must also fit in the file)
 MAX_STRIP_HEIGHT = (1 << 32) - 1   # a uint32
+# upper-case chunk tags this pixzip knows (metadata.py): a decoder must refuse the others
+REQUIRED_CHUNKS = (b"PNGC", b"TIFT")
 
 # payload kinds
 NETWORK, RAW, DEFLATE, MIXER = 0, 1, 2, 3
@@ -228,7 +231,7 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
     if kind != NETWORK and name:
         raise FormatError(f"a {KINDS[kind]} payload names a model")
     for tag, _ in chunks:
-        if not (tag.isalpha() and tag.isascii()) or not tag[:1].islower():
+        if not (tag.isalpha() and tag.isascii()) or not tag[:1].islower() and tag not in REQUIRED_CHUNKS:
             raise FormatError(f"unknown required chunk {tag!r}")
     if mode_id not in _MODE_OF_ID or MODE_CHANNELS[_MODE_OF_ID[mode_id]] != channels:
         raise FormatError(f"bad colour mode {mode_id} with {channels} channels")

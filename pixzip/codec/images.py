@@ -1,7 +1,9 @@
 """Reading and writing images for the codec: 8-bit L and RGB, with their metadata.
 
 Anything pixzip cannot keep exactly is refused by name, never converted:
-other modes (RGBA, P, 16-bit), a transparent colour, several frames.
+other modes (RGBA, P), samples that are not exactly 8-bit (16-bit RGB,
+which Pillow reads as 8-bit RGB, a PPM whose maxval is not 255: the file's
+own header says, ``source_check``), a transparent colour, several frames.
 Writing checks the written bytes: they must read back to the same pixels
 and carry the metadata asked for, else the format is refused by name.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import ImageError, describe_os_error
 from .container import MODE_CHANNELS, MODES
 from .metadata import Metadata, encode_image, from_pil, missing
+from .source_check import check as check_source
 
 LOSSY_FORMATS = {"JPEG", "MPO", "GIF"}      # GIF: a palette of 256 colours at most
 
@@ -52,19 +56,52 @@ def _from_pil(im: Image.Image, where: str) -> np.ndarray:
     return np.ascontiguousarray(a[..., None] if a.ndim == 2 else a)
 
 
-def _open(path: Path, data: bytes | None = None):
+def _open(path: Path, data: bytes) -> tuple[Image.Image, Metadata]:
+    """The loaded image of a file's bytes and its metadata (the file's own
+    structure checked first: its bit depth, the chunks Pillow reads past)."""
     try:
-        im = Image.open(io.BytesIO(data) if data is not None else path)
-        im.load()
-        return im
+        im = Image.open(io.BytesIO(data))
+        try:
+            source = check_source(data, im.format, im.tile, str(path))
+            im.load()
+        except BaseException:
+            im.close()
+            raise
+        return im, from_pil(im, source)
+    except ImageError:
+        raise
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise ImageError(describe_os_error(path, e)) from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"{path}: {e}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        if data is not None and not data or data is None and path.exists() and path.stat().st_size == 0:
+        if not data:
             raise ImageError(f"{path}: empty file") from None
+        if "MAX_TEXT_CHUNK" in str(e):
+            raise ImageError(f"{path}: {_too_large(data)} is over the 1 MB that Pillow reads in one PNG chunk; "
+                             f"pixzip cannot read this image (keep it as it is, or embed a smaller "
+                             f"profile or text)") from None
         raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
+
+
+def _too_large(data: bytes) -> str:
+    """What in a PNG Pillow refused as over its 1 MB limit of a decompressed chunk."""
+    from .source_check import png_chunks
+    limit = 1 << 20
+    try:
+        chunks, _ = png_chunks(data)
+    except ImageError:
+        return "a compressed chunk"
+    for cid, body, _ in chunks:
+        if cid in (b"iCCP", b"zTXt"):
+            d = zlib.decompressobj()
+            try:
+                size = len(d.decompress(body[body.find(b"\0") + 2:], limit + 1))
+            except zlib.error:
+                continue
+            if size > limit:
+                return "the ICC profile" if cid == b"iCCP" else f"a text chunk ({cid.decode()})"
+    return "a compressed chunk"
 
 
 def read_image(path) -> np.ndarray:
@@ -75,9 +112,14 @@ def read_image_file(path, data: bytes | None = None) -> tuple[np.ndarray, Metada
     """The pixels and metadata of an image file (or of its bytes, ``data``,
     with ``path`` naming it in messages)."""
     path = Path(path)
-    im = _open(path, data)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ImageError(describe_os_error(path, e)) from None
+    im, md = _open(path, data)
     with im:
-        return _from_pil(im, str(path)), from_pil(im)
+        return _from_pil(im, str(path)), md
 
 
 def to_pil(pixels: np.ndarray) -> Image.Image:
@@ -117,10 +159,10 @@ def encode_file(pixels: np.ndarray, fmt: str, md: Metadata, where: str) -> bytes
         raise ImageError(f"{where}: Pillow cannot write {fmt} files")
     try:
         data = encode_image(to_pil(pixels), fmt, md)
-        with Image.open(io.BytesIO(data)) as back:
-            back.load()
+        back, back_md = _open(Path(where), data)
+        with back:
             same = back.mode == MODES[pixels.shape[2]] and np.array_equal(_from_pil(back, where), pixels)
-            lost = missing(md, from_pil(back))
+            lost = missing(md, back_md)
     except ImageError:
         raise
     except Exception as e:  # Pillow's writers raise several kinds
