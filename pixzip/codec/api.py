@@ -247,9 +247,13 @@ def header_metadata(header: Header) -> Metadata:
     return from_chunks(header.chunks, header.source_format)
 
 
-DEFAULT_MEMORY = 512 << 20   # what a decoder may take unless asked for more by name: every level's 768x512
-                             # photo needs at most 267 MB (the mixer alone's 256 MB table), a flat 2000x2000
-                             # image 384 MB; zstd's default is 128 MiB, xz's none
+DEFAULT_MEMORY = 512 << 20   # the most a decoder may take unless asked for more by name: every level's
+                             # 768x512 photo needs at most 267 MB (the mixer alone's 256 MB table), a flat
+                             # 2000x2000 image 384 MB; zstd's default is 128 MiB, xz's none
+MEMORY_FLOOR = 256 << 20     # under it, a small image may take at most this much
+MEMORY_PER_BYTE = 512        # or this many bytes per byte of raw pixels (whole Kodak images in strips of
+                             # 1 row take 180, one strip 19, with the default model): a 62-byte claim of a
+                             # 1-pixel-wide image in thousands of strips is refused, not given 512 MB
 MEMORY_ENV = "PIXZIP_MAX_MEMORY"
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -271,12 +275,14 @@ def _show(n: int) -> str:
     return f"{-(-n // (1 << 30))}G" if n > 1 << 30 else f"{max(1, -(-n // (1 << 20)))}M"
 
 
-def memory_limit(max_memory: int | None = None) -> int:
+def memory_limit(max_memory: int | None = None, n_subpixels: int | None = None) -> int:
     """The most bytes the decoder may allocate for an image: ``max_memory``,
-    else $PIXZIP_MAX_MEMORY (e.g. "2G"), else DEFAULT_MEMORY, whatever
-    the image.  A file whose decoding needs more is refused before anything
-    is allocated (as zstd refuses a frame over its memory limit), and
-    ``compress`` refuses to make one."""
+    else $PIXZIP_MAX_MEMORY (e.g. "2G"), else DEFAULT_MEMORY, an absolute
+    bound whatever the claim; for an image of ``n_subpixels``, the default
+    is also at most max(MEMORY_FLOOR, MEMORY_PER_BYTE x n_subpixels).  A
+    file whose decoding needs more is refused before anything is allocated
+    (as zstd refuses a frame over its memory limit), and ``compress``
+    refuses to make one."""
     if max_memory is not None:
         return int(max_memory)
     env = os.environ.get(MEMORY_ENV)
@@ -285,7 +291,9 @@ def memory_limit(max_memory: int | None = None) -> int:
             return parse_size(env)
         except ValueError:
             raise LimitError(f"${MEMORY_ENV}={env!r} is not a size such as 2G") from None
-    return DEFAULT_MEMORY
+    if n_subpixels is None:
+        return DEFAULT_MEMORY
+    return min(DEFAULT_MEMORY, max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels))
 
 
 def over_limit(what: str, need: int, limit: int, fix: str = "") -> LimitError:
@@ -332,7 +340,7 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
 def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False, mixer=False, parts=0) -> None:
     """Refuse an image whose decoding takes more than ``memory_limit``."""
     need = decode_memory(net, h, w, c, strip_height, mixer, parts)
-    limit = memory_limit(max_memory)
+    limit = memory_limit(max_memory, h * w * c)
     if need > limit:
         what = (f"strips of {strip_height} rows" if strip_height else "one strip")
         if making:
@@ -385,7 +393,7 @@ def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Pro
     h, w, c = header.height, header.width, header.channels
     if header.kind in (container.RAW, container.DEFLATE):
         need = stored_memory(header.kind, h, w, c, len(payload))
-        limit = memory_limit(max_memory)
+        limit = memory_limit(max_memory, h * w * c)
         if need > limit:
             raise over_limit(f"decoding this {w}x{h} image needs", need, limit)
     if header.kind == container.RAW:
