@@ -10,8 +10,11 @@ fields rewritten to lie under a valid header CRC), each under a deadline of
 --seconds, and prints a Markdown table: the outcomes by kind (decoded exactly,
 decoded another valid archive, each PixzipError subclass, and bugs: anything
 else that escaped, wrong pixels, a case past the deadline, a case that
-allocated more than --max-mb), the slowest case with its mutation, and the
-peak memory (RSS of the process and the largest tracemalloc peak of a case).
+allocated more than --max-mb), the slowest case with its mutation and the
+first 64 of its bytes (all of them in --slowest), the worst time and
+tracemalloc peak per input byte, and the peak memory (RSS of the process and
+the largest tracemalloc peak of a case).  The header lies include bombs: 18 KB
+to 1 MB payloads claiming the largest image their length allows.
 Bugs are listed below the table with the mutant's bytes (all of them in --bugs).
 """
 from __future__ import annotations
@@ -48,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--default-lies", action="store_true",
                     help="leave out the claims at the payload-length bound, as the default test run does")
     ap.add_argument("--bugs", default=None, help="write every bug (description, bytes, traceback) here")
+    ap.add_argument("--slowest", default=None, help="write the slowest case's bytes to this file")
     args = ap.parse_args(argv)
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -62,8 +66,11 @@ def main(argv=None) -> int:
 
     tracemalloc.start()
     counts: collections.Counter = collections.Counter()
-    slowest = (0.0, "", "")
+    slowest = (0.0, "", "", b"")
     biggest = (0, "")
+    per_byte = (0.0, "", 0)          # the most seconds per input byte
+    peak_per_byte = (0.0, "", 0)     # the largest tracemalloc peak per input byte
+    bombs = collections.Counter()
     bugs = []
     t0 = time.perf_counter()
     lies = F.LIES_DEFAULT if args.default_lies else F.LIES
@@ -75,8 +82,15 @@ def main(argv=None) -> int:
 
     for desc, o, data in F.campaign(seeds, args.cases, args.seed, args.seconds, progress, lies):
         counts[o.kind] += 1
+        if "bomb:" in desc:
+            bombs[o.kind] += 1
         if o.seconds > slowest[0]:
-            slowest = (o.seconds, desc, o.kind)
+            slowest = (o.seconds, desc, o.kind, data)
+        size = max(1, len(data))
+        if o.seconds / size > per_byte[0]:
+            per_byte = (o.seconds / size, desc, len(data))
+        if o.peak_bytes / size > peak_per_byte[0]:
+            peak_per_byte = (o.peak_bytes / size, desc, len(data))
         if o.peak_bytes > biggest[0]:
             biggest = (o.peak_bytes, desc)
         if o.bug:
@@ -102,7 +116,13 @@ def main(argv=None) -> int:
     print()
     print("| measure | value | case |")
     print("|---|---:|---|")
-    print(f"| slowest case | {slowest[0]:.3f} s | {slowest[1]} -> {slowest[2]} |")
+    print(f"| slowest case | {slowest[0]:.3f} s | {slowest[1]} -> {slowest[2]}; {len(slowest[3])} bytes, "
+          f"the first 64: `{slowest[3][:64].hex()}` |")
+    print(f"| most time per input byte | {1e6 * per_byte[0]:.1f} us | {per_byte[1]} ({per_byte[2]} bytes) |")
+    print(f"| largest tracemalloc peak per input byte | {peak_per_byte[0]:.0f} B | {peak_per_byte[1]} "
+          f"({peak_per_byte[2]} bytes) |")
+    print(f"| bombs (18 KB to 1 MB payloads at the bound) | {sum(bombs.values())} | "
+          f"{', '.join(f'{k} {v}' for k, v in sorted(bombs.items()))} |")
     print(f"| largest tracemalloc peak of a case | {biggest[0] / 2**20:.1f} MB | {biggest[1]} |")
     print(f"| peak RSS of the process | {rss_mb():.0f} MB | {rss_start:.0f} MB after setup (torch, numba, models) |")
     if bugs:
@@ -112,6 +132,8 @@ def main(argv=None) -> int:
                   f"{': ' + o.detail.strip().splitlines()[-1] if o.detail else ''}")
     if args.bugs:
         Path(args.bugs).write_text(F.bug_report(bugs, limit=None) + "\n")
+    if args.slowest:
+        Path(args.slowest).write_bytes(slowest[3])
     return 1 if bugs else 0
 
 

@@ -212,6 +212,23 @@ _progress = click.option("--progress/--no-progress", default=None,
                          help="Show a progress bar even when stderr is not a terminal (or never).")
 
 
+def _set_memory(ctx, param, value):
+    """--memory SIZE: the memory limit of this run, as $PIXZIP_MAX_MEMORY sets it."""
+    if value is not None:
+        import os
+
+        from pixzip.codec.api import MEMORY_ENV, parse_size
+        try:
+            os.environ[MEMORY_ENV] = str(parse_size(value))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a size such as 2G, 512M or 1000000") from None
+
+
+_memory = click.option("--memory", metavar="SIZE", callback=_set_memory, expose_value=False,
+                       help="Memory limit of the decoder (and of an input's bytes): e.g. 2G, 512M, 1000000 "
+                            "(binary units; default 512M, or $PIXZIP_MAX_MEMORY).")
+
+
 def _run_files(sources, action, quiet: bool = False) -> None:
     """Process every file; one line per failure on stderr, whatever failed
     (escaped: it may quote the file); exit 1 if any failed."""
@@ -274,6 +291,7 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.option("--strip-height", type=click.IntRange(min=0, max=(1 << 32) - 1), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+@_memory
 @_progress
 def compress(sources, output, model, level, method, force, to_stdout, keep, remove, verify, strip, strip_height,
              quiet, progress) -> None:
@@ -315,6 +333,7 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
 @click.option("--rm", "remove", is_flag=True, help="Delete each .pxz file once its image is written and verified.")
 @click.option("--strip", is_flag=True, help="Drop the metadata instead of restoring it.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+@_memory
 @_progress
 def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet, progress) -> None:
     """Decompress .pxz files (FILE... or - for stdin): photo.png.pxz -> photo.png, with its metadata."""
@@ -340,6 +359,7 @@ def decompress(sources, output, model, force, to_stdout, keep, remove, strip, qu
 @click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
               help="The model file (.pxm) the archives need, if it is not installed.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@_memory
 @_progress
 def test_(sources, model, quiet, progress) -> None:
     """Decode .pxz files and verify them without writing anything."""

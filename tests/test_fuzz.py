@@ -12,6 +12,7 @@ hypothesis tests of 120, and targeted ones); the ``slow`` test 10,000.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import struct
 import threading
@@ -405,6 +406,41 @@ def _lie_source_format(f, a, b, other, model):
     return f"original-format byte {f.source_format}" + (" with an ofmt chunk" if b % 2 else "")
 
 
+BOMB_BYTES = (18_000, 1 << 20)      # the payloads of the bomb lies: the audit's 18 KB to 1 MB
+
+
+def _bomb_side(f: Fields, model) -> int:
+    """The side of the largest square image the payload's length allows, by its kind's bound."""
+    from pixzip.codec.cm.codec import min_payload_bytes
+    from pixzip.codec.stored import DEFLATE_MAX_RATIO
+    per = f.channels if f.channels in (1, 3) else 1
+    n = len(f.payload)
+    if f.kind == RAW:
+        return max(1, math.isqrt(n // per))
+    if f.kind == DEFLATE:
+        return max(1, math.isqrt(n * DEFLATE_MAX_RATIO // per))
+    bound = (min_payload_bytes if f.kind == container.MIXER or f.coder != container.CODER
+             else lambda k: codec._min_payload_bytes(model, k))
+    lo, hi = 1, MAX_SIDE * MAX_SIDE * per
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if bound(mid) <= n else (lo, mid - 1)
+    return max(1, math.isqrt(lo // per))
+
+
+def _lie_bomb(f, a, b, other, model):
+    """A decompression bomb: an 18 KB to 1 MB payload (zeros, or the seed's
+    own bytes repeated) under a claim of the largest square image its
+    length allows, with the pixel CRC of a black one."""
+    lo, hi = BOMB_BYTES
+    size = int(lo * (hi / lo) ** ((a % 1000) / 999))
+    own = b % 2 and len(f.payload) > 0
+    f.payload = (f.payload * (size // max(1, len(f.payload)) + 1))[:size] if own else bytes(size)
+    f.height = f.width = _bomb_side(f, model)
+    f.pixcrc = _zero_crc(f)
+    return f"bomb: {size}-byte payload of {'its own bytes' if own else 'zeros'} claiming {f.width}x{f.height}"
+
+
 def _lie_header_crc(f, a, b, other, model):
     f.header_crc = b
     return f"header CRC {b & 0xFFFFFFFF:08x}"
@@ -412,10 +448,11 @@ def _lie_header_crc(f, a, b, other, model):
 
 LIES = (_lie_dims_huge, _lie_dims_small, _lie_dims_bound, _lie_mode, _lie_kind, _lie_coder, _lie_strip,
         _lie_chunk_count, _lie_chunk_len, _lie_chunk_tag, _lie_plen, _lie_name, _lie_hash, _lie_version,
-        _lie_payload_from, _lie_pixcrc, _lie_zero_payload, _lie_source_format, _lie_header_crc)
+        _lie_payload_from, _lie_pixcrc, _lie_zero_payload, _lie_source_format, _lie_header_crc, _lie_bomb)
 # The default run leaves out the claims at the payload-length bound, which the two
-# tests of them below cover; each cost up to CASE_SECONDS before the decoder refused them early.
-LIES_DEFAULT = tuple(f for f in LIES if f is not _lie_dims_bound)
+# tests of them below cover; each cost up to CASE_SECONDS before the decoder refused them early;
+# and the bombs, whose payloads are 18 KB to 1 MB (test_bombs.py has the audit's).
+LIES_DEFAULT = tuple(f for f in LIES if f not in (_lie_dims_bound, _lie_bomb))
 
 
 def _blob(rng) -> bytes:
@@ -563,7 +600,9 @@ def campaign(seeds, n: int, seed: int = 0, seconds: float = CASE_SECONDS, progre
         if rng.random() < 0.03:     # the wrong model on purpose
             model = next(m for m in models.values() if m is not s.model)
             desc += f"; given model {model.name}"
-        yield desc, run_case(data, s, models, seconds, model=model), data
+        # a bomb within the limits may take what the memory limit allows (the design's bound), not CASE_BYTES
+        bound = max(CASE_BYTES, codec.memory_limit()) if "bomb:" in desc else CASE_BYTES
+        yield desc, run_case(data, s, models, seconds, bound, model=model), data
         if progress is not None:
             progress(k)
 

@@ -6,6 +6,7 @@ has been verified and synced, and '-' is stdin/stdout.  Nothing is lost:
 when in doubt, a step refuses with one line naming the file."""
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -46,13 +47,77 @@ def _name(src: str) -> str:
     return "<stdin>" if src == STDIO else src
 
 
-def _read_bytes(src: str) -> bytes:
+@contextlib.contextmanager
+def _opened(src: str):
+    """(binary stream, its length or None) of an input: '-' is stdin; a
+    regular file or a FIFO (a stream, as stdin: zstd reads them, and shells
+    make them for ``<(...)``) is opened; anything else (a device such as
+    /dev/zero, a socket) is refused by name, as xz and gzip do."""
     if src == STDIO:
-        return sys.stdin.buffer.read()
+        yield sys.stdin.buffer, None
+        return
     try:
-        return Path(src).read_bytes()
+        f = open(src, "rb")
     except OSError as e:
         raise PixzipError(describe_os_error(src, e)) from None
+    with f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise PixzipError(f"{src}: {'is a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
+        yield f, os.fstat(f.fileno()).st_size if stat.S_ISREG(mode) else None
+
+
+def _is_stream(src: str) -> bool:
+    """Whether an input can be read only once (stdin, a FIFO)."""
+    try:
+        return src == STDIO or stat.S_ISFIFO(os.stat(src).st_mode)
+    except OSError:
+        return False
+
+
+def read_archive(src: str, payload: bool = True) -> tuple[container.Header, memoryview]:
+    """(header, bytes) of a .pxz input, read no further than it needs: the
+    magic first, the header, then exactly the payload it declares (refused
+    unread when over the memory limit) and one byte for trailing data.
+    Without ``payload`` the payload is skipped (see ``container.read``)."""
+    limit = codec.memory_limit()
+    with _opened(src) as (f, size):
+        try:
+            return container.read(f, size, max_bytes=limit, payload=payload,
+                                  too_big=lambda n: codec.over_limit("reading this archive needs", n, limit))
+        except PixzipError as e:
+            raise type(e)(f"{_name(src)}: {e}") from None
+        except OSError as e:
+            raise PixzipError(describe_os_error(_name(src), e)) from None
+
+
+def _read_image(src: str) -> bytes:
+    """The bytes of an image input, at most the memory limit (a larger
+    file is refused by name, unread when its size is known)."""
+    limit = codec.memory_limit()
+    with _opened(src) as (f, size):
+        try:
+            if size is not None and size > limit:
+                raise codec.over_limit("reading this image file needs", size, limit)
+            data = f.read() if size is not None else _read_at_most(f, limit + 1)
+        except OSError as e:
+            raise PixzipError(describe_os_error(_name(src), e)) from None
+        except PixzipError as e:
+            raise ImageError(f"{_name(src)}: {e}") from None
+    if len(data) > limit:
+        raise ImageError(f"{_name(src)}: {codec.over_limit('reading this image needs at least', limit + 1, limit)}")
+    return data
+
+
+def _read_at_most(f, n: int) -> bytes:
+    """Up to n bytes of a stream, read in steps (never an n-byte buffer up front)."""
+    out = bytearray()
+    while len(out) < n:
+        got = f.read(min(container.READ_STEP, n - len(out)))
+        if not got:
+            break
+        out += got
+    return bytes(out)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -128,18 +193,21 @@ def decompressed_name(src: str, md: Metadata | None = None) -> Path:
     return dst
 
 
-def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool) -> Path | None:
-    """The output path of one input (None for stdout), before any work."""
+def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool,
+               md: Metadata | None = None) -> Path | None:
+    """The output path of one input (None for stdout), before any work.  A
+    .pxz name with no image suffix left takes the original format's, from
+    ``md`` when given, else from the header of a regular file (read alone;
+    a stream is never read here: it can be read only once)."""
     if to_stdout or (output is None and src == STDIO):
         return None
     if output:
         return Path(output)
     if not decompress:
         return compressed_name(src)
-    md = None
-    if src.lower().endswith(PXZ) and format_for(src[:-len(PXZ)]) is None:
+    if md is None and src.lower().endswith(PXZ) and format_for(src[:-len(PXZ)]) is None and not _is_stream(src):
         try:    # the name keeps no image suffix: the original format's
-            md = codec.header_metadata(container.parse(Path(src).read_bytes())[0])
+            md = codec.header_metadata(read_archive(src, payload=False)[0])
         except (OSError, PixzipError):
             pass       # the file's own error is reported when it is decoded
     return decompressed_name(src, md)
@@ -184,10 +252,10 @@ def _remove_input(src: str, key, warnings: list[str]) -> None:
 
 
 def _destination(src: str, output, to_stdout: bool, force: bool, remove: bool, decompress: bool,
-                 warnings: list[str]) -> tuple[Path | None, bool]:
+                 warnings: list[str], md: Metadata | None = None) -> tuple[Path | None, bool]:
     """(output path or None for stdout, whether to remove the input), checked
     before any work; with stdout, --rm is ignored with a warning (zstd's rule)."""
-    dst = output_for(src, output, to_stdout, decompress)
+    dst = output_for(src, output, to_stdout, decompress, md)
     if dst is not None:
         _check_output(dst, src, force)
         if remove and src != STDIO and _is_device(dst):
@@ -260,7 +328,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
     warnings: list[str] = []
     dst, remove = _destination(src, output, to_stdout, force, remove, False, warnings)
     if src == STDIO:
-        data = sys.stdin.buffer.read()
+        data = _read_image(src)
         if not data:
             raise ImageError("<stdin>: empty input")
         key = None
@@ -269,7 +337,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
             key = _stat_key(Path(src))
         except OSError as e:
             raise ImageError(describe_os_error(src, e)) from None
-        data = _read_bytes(src)
+        data = _read_image(src)
     pixels, md = read_image_file(name, data)
     # --rm removes an input only when what pixzip keeps restores it, or when the user named what is dropped
     if remove and md.not_restorable:
@@ -314,9 +382,14 @@ def decompress_file(src: str, output: str | None = None, *, force=False, to_stdo
     ``force``; with ``remove``, the .pxz is deleted after that."""
     name = _name(src)
     warnings: list[str] = []
-    dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings)
+    once = _is_stream(src) and src != STDIO     # a FIFO: named after its header, read once
+    if not once:
+        dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings)
     key = _stat_key(Path(src)) if src != STDIO and Path(src).exists() else None
-    data = _read_bytes(src)
+    header, data = read_archive(src)
+    if once:
+        dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings,
+                                   codec.header_metadata(header))
     try:
         pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
     except PixzipError as e:
@@ -339,7 +412,7 @@ def test_file(src: str, model=None, progress=None) -> Result:
     """Decode an archive and check that its image can be written in its own
     format (as ``decompress`` writes it to stdout, or to a name without an
     image suffix), so that ``test`` passes exactly what ``decompress`` does."""
-    data = _read_bytes(src)
+    data = read_archive(src)[1]
     try:
         pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
     except PixzipError as e:
@@ -349,9 +422,9 @@ def test_file(src: str, model=None, progress=None) -> Result:
 
 
 def info(src: str) -> dict:
-    data = _read_bytes(src)
+    h, head = read_archive(src, payload=False)
+    file_bytes = len(head) + h.payload_length + 4
     try:
-        h = codec.read_header(data)
         md = codec.header_metadata(h)
     except PixzipError as e:
         raise type(e)(f"{_name(src)}: {e}") from None
@@ -362,6 +435,6 @@ def info(src: str) -> dict:
         out.update(coder=f"{h.coder}: {container.CODERS[h.coder]}")
     out.update(width=h.width, height=h.height, mode=h.mode, strip_height=h.strip_height,
                original_format=md.format or "unknown", metadata="; ".join(md.items()) or "none",
-               payload_bytes=h.payload_length, file_bytes=len(data),
-               bits_per_subpixel=8 * len(data) / h.n_subpixels)
+               payload_bytes=h.payload_length, file_bytes=file_bytes,
+               bits_per_subpixel=8 * file_bytes / h.n_subpixels)
     return out

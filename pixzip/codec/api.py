@@ -115,7 +115,8 @@ def _network_payload(pixels, net, strip_rows, strip_height, device, progress, st
 def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None = None, strip_height: int = 0,
              device: str = "auto", progress: Progress | None = None, stats: dict | None = None,
              metadata: Metadata | None = None, strip: bool = False, payload: str = "auto",
-             level: int | None = None, method: str | None = None, parts: int = MIXER_PARTS) -> bytes:
+             level: int | None = None, method: str | None = None, parts: int = MIXER_PARTS,
+             max_memory: int | None = None) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
 
     The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
@@ -139,6 +140,9 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     many parts (1..16), each with its own state, which the decoder codes at
     once, one per core (coder 3): two made files 0.05% larger on photos,
     1.4% on Kodak.
+
+    ``max_memory`` (bytes) overrides ``memory_limit``: a coded payload whose
+    decoding would need more is refused (LimitError), never made.
 
     ``strip_height`` > 0 codes independent strips of that many rows, which the
     decoder runs in lockstep: more pixels per step, at a small cost in size.
@@ -183,6 +187,8 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
     chunks = to_chunks(md)
     container.check_chunks(chunks, CHUNK_NAMES)    # before the coding, which may take minutes
     h, w, c = pixels.shape
+    if h * w > container.MAX_PIXELS:        # never made: the decoder would refuse it
+        raise LimitError(f"image size {w}x{h} is outside the limit of {container.MAX_PIXELS:,} pixels")
     candidates = []
     coded = payload in ("auto", "coded") or payload in CODED
     net = None
@@ -194,12 +200,12 @@ def compress(image: ImageLike, model: ModelLike = None, strip_rows: int | None =
             # the level's network codes other colours (the shipped ones are RGB): the mixer alone codes this one
             method, net = "mixer", None
     if coded and method == "mixer":
-        _check_memory(None, h, w, c, 0, making=True)
+        _check_memory(None, h, w, c, 0, max_memory, making=True)
         candidates.append((container.MIXER, _mixer_payload(pixels, progress, stats), "", b"",
                            container.MIXER_CODER, 0))
     elif coded:
         mixed = method == "mixed"
-        _check_memory(net, h, w, c, strip_height, making=True, mixer=mixed, parts=parts)
+        _check_memory(net, h, w, c, strip_height, max_memory, making=True, mixer=mixed, parts=parts)
         if mixed:
             data = _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stats, parts)
         else:
@@ -245,33 +251,75 @@ def header_metadata(header: Header) -> Metadata:
     return from_chunks(header.chunks, header.source_format)
 
 
-MEMORY_FLOOR = 256 << 20      # a decoder may always take this much
-MEMORY_PER_BYTE = 512         # and this many bytes per byte of raw pixels (whole Kodak images in
-                              # strips of 1 row take 180, one strip 19, with the default model)
+DEFAULT_MEMORY = 512 << 20   # the most a decoder may take unless asked for more by name: every level's
+                             # 768x512 photo needs at most 267 MB (the mixer alone's 256 MB table), a flat
+                             # 2000x2000 image 384 MB; zstd's default is 128 MiB, xz's none
+MEMORY_FLOOR = 256 << 20     # under it, a small image may take at most this much
+MEMORY_PER_BYTE = 512        # or this many bytes per byte of raw pixels (whole Kodak images in strips of
+                             # 1 row take 180, one strip 19, with the default model): a 62-byte claim of a
+                             # 1-pixel-wide image in thousands of strips is refused, not given 512 MB
 MEMORY_ENV = "PIXZIP_MAX_MEMORY"
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def _parse_bytes(text: str) -> int:
-    t = text.strip().upper().removesuffix("B")
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    return int(float(t[:-1] if scale > 1 else t) * scale)
+def parse_size(text: str) -> int:
+    """Bytes of a size such as "512M", "2G", "1.5G", "64K" or "1000000"
+    (binary units, K = 1024; a trailing "B" or "iB" is allowed): a ValueError
+    for anything else, or a size under one byte."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    number = float(t[:len(t) - len(unit)])     # ValueError for "", "G", "lots"
+    if not math.isfinite(number) or number * _UNITS[unit] < 1:
+        raise ValueError(f"{text!r} is not a size")
+    return int(number * _UNITS[unit])
 
 
-def memory_limit(n_subpixels: int, max_memory: int | None = None) -> int:
+def _show(n: int) -> str:
+    """A size the way --memory takes it, rounded up: 3G, 700M."""
+    return f"{-(-n // (1 << 30))}G" if n > 1 << 30 else f"{max(1, -(-n // (1 << 20)))}M"
+
+
+def memory_limit(max_memory: int | None = None, n_subpixels: int | None = None) -> int:
     """The most bytes the decoder may allocate for an image: ``max_memory``,
-    else $PIXZIP_MAX_MEMORY (e.g. "8G"), else max(256 MB, 512 bytes per raw
-    byte).  A file whose decoding needs more is refused before anything is
-    allocated (as zstd refuses a frame over its memory limit), and
-    ``compress`` refuses to make one."""
+    else $PIXZIP_MAX_MEMORY (e.g. "2G"), else DEFAULT_MEMORY, an absolute
+    bound whatever the claim; for an image of ``n_subpixels``, the default
+    is also at most max(MEMORY_FLOOR, MEMORY_PER_BYTE x n_subpixels).  A
+    file whose decoding needs more is refused before anything is allocated
+    (as zstd refuses a frame over its memory limit), and ``compress``
+    refuses to make one."""
     if max_memory is not None:
         return int(max_memory)
     env = os.environ.get(MEMORY_ENV)
     if env:
         try:
-            return _parse_bytes(env)
+            return parse_size(env)
         except ValueError:
-            raise LimitError(f"${MEMORY_ENV}={env!r} is not a size such as 4G") from None
-    return max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels)
+            raise LimitError(f"${MEMORY_ENV}={env!r} is not a size such as 2G") from None
+    if n_subpixels is None:
+        return DEFAULT_MEMORY
+    return min(DEFAULT_MEMORY, max(MEMORY_FLOOR, MEMORY_PER_BYTE * n_subpixels))
+
+
+def over_limit(what: str, need: int, limit: int, fix: str = "") -> LimitError:
+    """The one-line refusal of ``what`` (e.g. "decoding this 4096x4096
+    image needs"), ``need`` bytes, over the memory limit."""
+    more = _show(max(need, limit + 1))
+    return LimitError(f"{what} {_human(need)}, over the limit of {_human(limit)} ({fix}raise the limit with "
+                      f"--memory {more}, or set ${MEMORY_ENV}={more})")
+
+
+def _human(n: int) -> str:
+    return f"{n >> 20} MB" if n >= 1 << 20 else f"{-(-n >> 10)} KB"
+
+
+def stored_memory(kind: int, h: int, w: int, c: int, payload_bytes: int = 0) -> int:
+    """Bytes that decoding a stored payload allocates: the image itself, and
+    for deflate Pillow's image (4 bytes a pixel for RGB), its bytes, and the
+    PNG made around the payload (measured: 16384x16384 RGB, 2.67 GB)."""
+    n = h * w * c
+    if kind == container.RAW:
+        return n
+    return 2 * n + h * w * (4 if c == 3 else 1) + 2 * payload_bytes
 
 
 def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: int = 0, mixer: bool = False,
@@ -296,14 +344,13 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
 def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False, mixer=False, parts=0) -> None:
     """Refuse an image whose decoding takes more than ``memory_limit``."""
     need = decode_memory(net, h, w, c, strip_height, mixer, parts)
-    limit = memory_limit(h * w * c, max_memory)
+    limit = memory_limit(max_memory, h * w * c)
     if need > limit:
         what = (f"strips of {strip_height} rows" if strip_height else "one strip")
         if making:
-            raise LimitError(f"a {w}x{h} image in {what} would need {need >> 20} MB to decode, over the limit of "
-                             f"{limit >> 20} MB: use taller strips (--strip-height) or set ${MEMORY_ENV}")
-        raise LimitError(f"decoding this {w}x{h} image in {what} needs {need >> 20} MB, over the limit of "
-                         f"{limit >> 20} MB (set ${MEMORY_ENV} to allow more)")
+            raise over_limit(f"decoding a {w}x{h} image in {what} would need", need, limit,
+                             "use taller strips (--strip-height), or ")
+        raise over_limit(f"decoding this {w}x{h} image in {what} needs", need, limit)
 
 
 def _min_payload_bytes(net: ModelFile, n_symbols: int) -> int:
@@ -331,20 +378,28 @@ def model_for(header: Header, model: ModelLike = None) -> ModelFile:
 
 
 def decompress(data: bytes, model: ModelLike = None, progress: Progress | None = None,
-               max_memory: int | None = None) -> np.ndarray:
+               max_memory: int | None = None, max_pixels: int = container.MAX_PIXELS) -> np.ndarray:
     """The (H, W, C) uint8 pixels of a .pxz file.  ``model`` (a model, a name
     or a .pxm path) names the model a network payload needs, which is
     otherwise found by its name and hash on the search path.  ``max_memory``
-    (bytes) overrides ``memory_limit``."""
-    return decompress_with_metadata(data, model, progress, max_memory)[0]
+    (bytes) overrides ``memory_limit``, which every payload kind obeys;
+    ``max_pixels`` the pixel limit (``container.MAX_PIXELS``, what the
+    command line can write)."""
+    return decompress_with_metadata(data, model, progress, max_memory, max_pixels)[0]
 
 
 def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Progress | None = None,
-                             max_memory: int | None = None) -> tuple[np.ndarray, Metadata]:
+                             max_memory: int | None = None,
+                             max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, Metadata]:
     """(pixels, metadata) of a .pxz file (see ``decompress``)."""
-    header, payload, crc = container.parse(data)
+    header, payload, crc = container.parse(data, max_pixels)
     md = header_metadata(header)
     h, w, c = header.height, header.width, header.channels
+    if header.kind in (container.RAW, container.DEFLATE):
+        need = stored_memory(header.kind, h, w, c, len(payload))
+        limit = memory_limit(max_memory, h * w * c)
+        if need > limit:
+            raise over_limit(f"decoding this {w}x{h} image needs", need, limit)
     if header.kind == container.RAW:
         pixels = stored.raw_pixels(payload, h, w, c)
     elif header.kind == container.DEFLATE:

@@ -53,7 +53,9 @@ MODES = {1: "L", 3: "RGB"}            # channels -> colour mode: the modes pixzi
 MODE_IDS = {"L": 0, "RGB": 1}         # colour mode -> its id in the header
 _MODE_OF_ID = {i: m for m, i in MODE_IDS.items()}
 MODE_CHANNELS = {m: c for c, m in MODES.items()}
-MAX_PIXELS = 1 << 30        # refuse absurd sizes before allocating
+MAX_PIXELS = 178_956_970    # the pixel limit: what the command line can write and read back (Pillow's
+                            # DecompressionBombError threshold, 2 x Image.MAX_IMAGE_PIXELS); refused before
+                            # allocating, raised only by name
 MAX_SIDE = 1 << 20
 MAX_CHUNKS = 32
 MAX_CHUNK_BYTES = 1 << 26   # 64 MB of metadata at most (it must also fit in the file)
@@ -153,14 +155,43 @@ def pack(header: Header, payload: bytes, crc: int) -> bytes:
     return b"".join([head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(crc)])
 
 
-class _Reader:
-    def __init__(self, data: memoryview):
-        self.data, self.pos = data, 0
+READ_STEP = 1 << 20           # a stream is read in steps of at most this many bytes
 
-    def take(self, n: int) -> memoryview:
-        if len(self.data) < self.pos + n:
-            raise TruncatedError("truncated header")
-        out = self.data[self.pos:self.pos + n]
+
+class _Reader:
+    """The bytes of a file as they are parsed: from memory (``data``), or
+    from a binary stream read no further than asked (``stream``), keeping
+    what was read.  ``size``: the stream's length when known (a regular
+    file), so that a length past the end is refused before it is read;
+    ``max_bytes``: the most it may read, else ``too_big(bytes)`` is raised."""
+
+    def __init__(self, data=None, stream=None, size: int | None = None, max_bytes: int | None = None,
+                 too_big=None):
+        self.stream, self.size, self.max_bytes, self.too_big = stream, size, max_bytes, too_big
+        self.data = memoryview(data) if stream is None else bytearray()
+        self.pos = 0
+
+    def pull(self, n: int, error) -> None:
+        """Read from the stream until the n bytes after ``pos`` are held."""
+        end = self.pos + n
+        if self.size is not None and end > self.size:
+            raise error()
+        if self.max_bytes is not None and end > self.max_bytes:
+            raise self.too_big(end)
+        while len(self.data) < end:
+            got = self.stream.read(min(READ_STEP, end - len(self.data)))
+            if not got:
+                raise error()
+            self.data += got
+
+    def take(self, n: int, error=lambda: TruncatedError("truncated header")):
+        if self.stream is not None:
+            self.pull(n, error)
+            out = bytes(self.data[self.pos:self.pos + n])     # a copy: the buffer grows
+        elif len(self.data) < self.pos + n:
+            raise error()
+        else:
+            out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
 
@@ -178,13 +209,13 @@ def _name(raw: memoryview, allow_empty: bool) -> str:
     return name
 
 
-def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview, int]:
-    """(header, payload view, stored CRC) of a .pxz file, checked in the stated order."""
-    data = memoryview(data)
-    if len(data) < len(MAGIC) or bytes(data[:4]) != MAGIC:
+def _header(r: _Reader, max_pixels: int) -> Header:
+    """The header at the start of ``r``, checked in the stated order; ``r``
+    is left at the first byte of the payload."""
+    magic = bytes(r.take(len(MAGIC), lambda: FormatError("not a pixzip file (bad magic)")))
+    if magic != MAGIC:
         raise FormatError("not a pixzip file (bad magic)")
-    r = _Reader(data)
-    _, version, flags = r.unpack(_START)
+    version, flags = r.unpack(_U8U8)
     if version not in READS:
         newer = "a newer" if version > VERSION else "an unknown"
         raise FormatError(f"made by {newer} pixzip (format {version}); this pixzip reads formats "
@@ -220,7 +251,7 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
         (plen,) = r.unpack(_LEN)
     end = r.pos
     (stored_crc,) = r.unpack(_CRC)
-    if stored_crc != zlib.crc32(data[:end]):
+    if stored_crc != zlib.crc32(memoryview(r.data)[:end]):
         raise FormatError("header checksum mismatch: the file is corrupt")
     if kind not in KINDS:
         raise FormatError(f"unknown payload kind {kind}")
@@ -236,14 +267,62 @@ def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview
     if mode_id not in _MODE_OF_ID or MODE_CHANNELS[_MODE_OF_ID[mode_id]] != channels:
         raise FormatError(f"bad colour mode {mode_id} with {channels} channels")
     if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:
-        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels} pixels")
-    pos = r.pos
-    if len(data) < pos + plen + _CRC.size:
-        raise TruncatedError(f"truncated file: payload of {plen} bytes is cut short")
-    if len(data) > pos + plen + _CRC.size:
+        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels:,} pixels")
+    return Header(name, mhash, h, w, _MODE_OF_ID[mode_id], strip, plen, version, flags, kind, coder, tuple(chunks),
+                  source_format)
+
+
+def _cut_short(plen: int):
+    return lambda: TruncatedError(f"truncated file: payload of {plen} bytes is cut short")
+
+
+def parse(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[Header, memoryview, int]:
+    """(header, payload view, stored CRC) of a .pxz file, checked in the stated order."""
+    r = _Reader(data)
+    header = _header(r, max_pixels)
+    pos, plen = r.pos, header.payload_length
+    if len(r.data) < pos + plen + _CRC.size:
+        raise _cut_short(plen)()
+    if len(r.data) > pos + plen + _CRC.size:
         raise FormatError("trailing data after the checksum")
-    payload = data[pos:pos + plen]
-    (crc,) = _CRC.unpack_from(data, pos + plen)
-    header = Header(name, mhash, h, w, _MODE_OF_ID[mode_id], strip, plen, version, flags, kind, coder, tuple(chunks),
-                    source_format)
+    payload = r.data[pos:pos + plen]
+    (crc,) = _CRC.unpack_from(r.data, pos + plen)
     return header, payload, crc
+
+
+def read(stream, size: int | None = None, max_pixels: int = MAX_PIXELS, max_bytes: int | None = None,
+         too_big=None, payload: bool = True) -> tuple[Header, memoryview]:
+    """(header, the file's bytes: a read-only view, never copied) of a .pxz file read from a binary stream,
+    no further than it needs: the magic first (anything else is refused at
+    once), the header, then exactly the payload and checksum the header
+    declares, and one more byte to refuse trailing data.  ``size``: the
+    stream's length when known (a regular file: a payload past its end is
+    refused unread); ``max_bytes``: the most it may read, else
+    ``too_big(bytes)`` is raised before the payload is read.  Without
+    ``payload``, the payload is skipped unkept (``info``: its bytes cost no
+    memory; a regular file's is not read at all) and the bytes returned are
+    the header's."""
+    if max_bytes is not None and too_big is None:
+        too_big = lambda n: LimitError(f"an archive of {n} bytes is over the limit of {max_bytes} bytes")  # noqa: E731
+    r = _Reader(stream=stream, size=size, max_bytes=max_bytes, too_big=too_big)
+    header = _header(r, max_pixels)
+    plen = header.payload_length
+    rest = plen + _CRC.size
+    if payload:
+        r.pull(rest, _cut_short(plen))
+    elif size is not None:
+        if r.pos + rest > size:
+            raise _cut_short(plen)()
+        stream.seek(r.pos + rest)
+    else:
+        if max_bytes is not None and r.pos + rest > max_bytes:    # a stream's claim: not read for ever
+            raise too_big(r.pos + rest)
+        left = rest
+        while left:
+            got = stream.read(min(READ_STEP, left))
+            if not got:
+                raise _cut_short(plen)()
+            left -= len(got)
+    if stream.read(1):
+        raise FormatError("trailing data after the checksum")
+    return header, memoryview(r.data).toreadonly()

@@ -31,7 +31,7 @@ def raw_payload(pixels: np.ndarray) -> bytes:
 def raw_pixels(payload, h: int, w: int, c: int) -> np.ndarray:
     if len(payload) != h * w * c:
         raise CorruptError(f"raw payload of {len(payload)} bytes, not {h * w * c}")
-    return np.frombuffer(bytes(payload), np.uint8).reshape(h, w, c).copy()
+    return np.frombuffer(payload, np.uint8).reshape(h, w, c).copy()     # one copy: the image
 
 
 def _chunks(png: bytes):
