@@ -424,3 +424,15 @@ def test_mutated_model_files_are_refused_or_work(tiny, data):
         assert "\n" not in str(e)
         return
     _use(net)
+
+
+def test_a_broken_user_alias_table_breaks_only_the_names_it_would_resolve(tmp_path, monkeypatch, tiny):
+    d = tmp_path / "models"
+    d.mkdir()
+    (d / "tiny3.pxm").write_bytes(tiny)
+    (d / "aliases.json").write_text("{" * 100)
+    monkeypatch.setenv("PIXZIP_MODELS", str(d))
+    assert registry.load_model("tiny3").name == "tiny3"
+    assert registry.load_model("fast").name == "photo-g36x4-v1"
+    with pytest.raises(PixzipError, match="aliases.json"):
+        registry.load_model("nothing-of-that-name")

@@ -214,14 +214,15 @@ def load_model(model: ModelLike = None) -> ModelFile:
     shipped_names = {e.name for e in ours}
     if asked in shipped_names:
         return load_file(next(e.path for e in ours if e.name == asked))
-    name = resolve(asked)
-    for want in (asked, name):
+    for want in (asked, None):
+        want = want or resolve(asked)    # a user's alias table is read only for a name no file holds
         for e in found:
             if e.name == want and (e.shipped or want not in shipped_names):
                 return load_file(e.path)
         for e in found:   # a file named after the model it does not hold: by its file name
             if e.path.stem == want and (e.shipped or e.name not in shipped_names):
                 return load_file(e.path)
+    name = resolve(asked)
     known = ", ".join(sorted({e.name for e in found})) or "none installed"
     what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
     raise UnknownModelError(f"unknown model {what} (available: {known})")
