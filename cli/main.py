@@ -389,18 +389,29 @@ def info(sources) -> None:
 
 @main.command()
 def models() -> None:
-    """List the installed integer models."""
+    """List the installed integer models (and the model files that cannot be used)."""
     from pixzip.codec import registry
     found = registry.available()
     if not found:
         click.echo("no models installed")
-    for alias, target in sorted(registry.aliases().items()):   # names from model folders: escaped
+    try:
+        table = registry.aliases()
+    except PixzipError as e:
+        click.echo(_printable(f"warning: {e}"), err=True)
+        table = registry.shipped_aliases()
+    for alias, target in sorted(table.items()):   # names from model folders: escaped
         click.echo(_printable(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}"))
     for name, path in found.items():
-        net = registry.load_model(path)
+        try:
+            net = registry.load_file(path)
+        except PixzipError as e:
+            click.echo(_printable(f"{name:12} broken: {e}"))
+            continue
         c = net.config
         click.echo(_printable(f"{name:12} {net.sha256[:16]}  {'RGB' if c.colors == 3 else 'L'}  "
                               f"{c.channels}ch x {c.layers} layers, k={c.kernel}  {path.stat().st_size} bytes"))
+    for path, problem in registry.broken():
+        click.echo(_printable(f"{'(broken)':12} {problem}"))
 
 
 @main.command()

@@ -93,10 +93,9 @@ def test_only_the_coder_imports_constriction():
 def test_the_contract_is_where_the_encoder_decoder_and_sampler_take_it_from():
     """The counts' dtype, the coder's id and the scales are defined once, in
     codec/contract.py; the modules that use them import them from there."""
-    from pixzip.codec import container, contract, stream
-    from pixzip.codec.kernels import program
+    from pixzip.codec import container, contract, modelfile, stream
     assert container.CODER is contract.CODER_ID
-    assert program.Program.__init__.__globals__["ACC_LIMIT"] is contract.ACC_LIMIT
+    assert modelfile.requantization.__globals__["ACC_LIMIT"] is contract.ACC_LIMIT
     assert stream.step_destinations is contract.step_destinations
     for p in (ROOT / "pixzip").rglob("*.py"):
         if p.name == "contract.py":

@@ -5,7 +5,10 @@ Each level is a point on the front of file size against decode time
 alone), the default the mixer with the fast network (1.4-1.7x faster to code
 than ``-9``, files 2.4% larger), ``-9`` the smallest files (the mixer with
 the largest network).  A model is named by its alias (``registry``), so a level
-can move to a better model without breaking old files.
+can move to a better model without breaking old files.  The aliases are the
+shipped ``aliases.json``'s and name shipped models: nothing in a folder of
+$PIXZIP_MODELS (a ``fast.pxm``, an alias table, a file claiming a shipped
+model's name) changes what a level codes with.
 """
 from __future__ import annotations
 

@@ -4,11 +4,21 @@ A model file (``.pxm``) holds the model's own name, and its sha256 is its
 identity.  A .pxz file names the model it was made with by that name and a
 hash prefix, so decompression needs no flag, whatever the model's file is
 called: the registry reads the name inside every ``.pxm`` on the search path
-(cached by path, size and modification time).  Names are forever, so the
-compression levels are aliases: ``aliases.json`` in a model folder maps
-"default" (the network that ``--method`` codes with), "fast" (the default
-level's) and "max" (-9's) to model names, and a file records the model's own
-name, never the alias.
+(only its bounded ``__meta__``, cached by path, size and modification time;
+a file's sha256 only when a file needs a model of its name).  Names are
+forever, so the compression levels are aliases: the shipped ``aliases.json``
+maps "default" (the network that ``--method`` codes with), "fast" (the
+default level's) and "max" (-9's) to shipped model names, and a file records
+the model's own name, never the alias.
+
+The levels' aliases and the shipped models' names always mean the shipped
+files: a ``fast.pxm``, an ``aliases.json`` entry for "fast", or a file that
+claims a shipped model's name in a user's folder never changes what a level
+codes with.  A user's model or alias is used when it is asked for by its own
+name (``-m NAME``) or path; a file claiming a shipped name is used by path,
+and found by name and hash when a .pxz file needs it.  A damaged file on the
+search path is skipped (``broken`` lists it) and breaks no command that does
+not name it.
 """
 from __future__ import annotations
 
@@ -21,78 +31,133 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import ModelFileError, UnknownModelError, describe_os_error
-from .modelfile import ModelFile, read_name
+from .modelfile import FILE_BYTES, ModelFile, read_name
 
 ModelLike = Union[ModelFile, str, os.PathLike, None]   # a model, a name or alias, a .pxm path; None: the default
 
 SUFFIX = ".pxm"
 ALIASES = "aliases.json"
+ALIASES_BYTES = 64 << 10
 DEFAULT_MODEL = "default"
 HOW_TO_SUPPLY = "put its .pxm file in a folder listed in $PIXZIP_MODELS, or name the file with -m"
 
 
-def search_path() -> list[Path]:
-    dirs = [Path(d) for d in os.environ.get("PIXZIP_MODELS", "").split(os.pathsep) if d]
+def shipped_path() -> list[Path]:
+    """The folders of the shipped models: installed package data, or a source checkout."""
     package = Path(__file__).resolve().parent.parent
-    dirs += [package / "models", package.parent / "models"]  # installed package data, or a source checkout
-    return [d for d in dirs if d.is_dir()]
+    return [d for d in (package / "models", package.parent / "models") if d.is_dir()]
+
+
+def user_path() -> list[Path]:
+    return [Path(d) for d in os.environ.get("PIXZIP_MODELS", "").split(os.pathsep) if d and Path(d).is_dir()]
+
+
+def search_path() -> list[Path]:
+    return user_path() + shipped_path()
 
 
 @dataclass(frozen=True)
 class Entry:
     name: str        # the model's own name, from inside the file
-    sha256: str
     path: Path
+    size: int
+    mtime_ns: int
+    shipped: bool
+
+    @property
+    def sha256(self) -> str:
+        return _sha256(str(self.path.resolve()), self.size, self.mtime_ns)
 
 
-@lru_cache(maxsize=256)
-def _identity(path: str, size: int, mtime_ns: int) -> tuple[str, str] | None:
-    """(own name, sha256) of a model file, or None if it is not a readable one."""
-    data = Path(path).read_bytes()
-    name = read_name(data)     # None: not a model file, skipped (loading it by path names the problem)
-    return (name, hashlib.sha256(data).hexdigest()) if name else None
-
-
-def _entry(f: Path) -> Entry | None:
+@lru_cache(maxsize=1024)
+def _meta(path: str, size: int, mtime_ns: int) -> tuple[str | None, str]:
+    """(own name, "") of a model file, or (None, what is wrong with it); reads
+    only the file's zip directory and its __meta__ (at most META_BYTES)."""
+    if size > FILE_BYTES:
+        return None, f"{path}: over {FILE_BYTES} bytes"
     try:
-        st = f.stat()
-        ident = _identity(str(f.resolve()), st.st_size, st.st_mtime_ns)
-    except OSError:
-        return None
-    return Entry(ident[0], ident[1], f) if ident else None
+        return read_name(path), ""
+    except ModelFileError as e:
+        return None, f"{path}: {e}"
+    except OSError as e:
+        return None, describe_os_error(path, e)
+
+
+@lru_cache(maxsize=1024)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _scan(dirs: list[Path], shipped: bool) -> tuple[list[Entry], list[tuple[Path, str]]]:
+    good, bad = [], []
+    for d in dirs:
+        for f in sorted(d.glob("*" + SUFFIX)):
+            try:
+                st = f.stat()
+                name, problem = _meta(str(f.resolve()), st.st_size, st.st_mtime_ns)
+            except OSError as e:
+                name, problem = None, describe_os_error(f, e)
+            if name is None:
+                bad.append((f, problem))
+            else:
+                good.append(Entry(name, f, st.st_size, st.st_mtime_ns, shipped))
+    return good, bad
 
 
 def entries() -> list[Entry]:
     """Every readable model file on the search path, in search order."""
-    out = []
-    for d in search_path():
-        for f in sorted(d.glob("*" + SUFFIX)):
-            e = _entry(f)
-            if e is not None:
-                out.append(e)
-    return out
+    return _scan(user_path(), False)[0] + _scan(shipped_path(), True)[0]
+
+
+def broken() -> list[tuple[Path, str]]:
+    """The model files on the search path that cannot be read: (path, what is wrong)."""
+    return _scan(user_path(), False)[1] + _scan(shipped_path(), True)[1]
 
 
 def available() -> dict[str, Path]:
-    """Model name -> its file (the first on the search path)."""
+    """Model name -> its file: the shipped file for a shipped name, else the first on the search path."""
     found: dict[str, Path] = {}
-    for e in entries():
+    for e in sorted(entries(), key=lambda e: not e.shipped):
         found.setdefault(e.name, e.path)
     return found
 
 
-def aliases() -> dict[str, str]:
-    """Alias -> model name, from every folder on the search path (first wins)."""
+def _alias_table(d: Path) -> dict[str, str]:
+    f = d / ALIASES
+    if not f.is_file():
+        return {}
+    try:
+        with open(f, "rb") as fh:
+            raw = fh.read(ALIASES_BYTES + 1)
+        table = json.loads(raw.decode("utf-8")) if len(raw) <= ALIASES_BYTES else None
+    except (OSError, ValueError, RecursionError) as e:
+        raise UnknownModelError(f"{f}: unreadable alias table ({e.__class__.__name__})") from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise UnknownModelError(f"{f}: not an alias table (a JSON table of names)")
+    return table
+
+
+def shipped_aliases() -> dict[str, str]:
+    """The levels' aliases -> shipped model names (the shipped aliases.json)."""
     found: dict[str, str] = {}
-    for d in search_path():
-        f = d / ALIASES
-        if f.is_file():
-            try:
-                table = json.loads(f.read_text())
-            except (OSError, ValueError) as e:
-                raise UnknownModelError(f"{f}: unreadable alias table ({e.__class__.__name__})") from None
-            for alias, target in table.items():
-                found.setdefault(str(alias), str(target))
+    for d in shipped_path():
+        for alias, target in _alias_table(d).items():
+            found.setdefault(alias, target)
+    return found
+
+
+def aliases() -> dict[str, str]:
+    """Alias -> model name: the shipped ones, then those of the folders in
+    $PIXZIP_MODELS (first wins) for other names; a user's table cannot
+    redefine a shipped alias."""
+    found = shipped_aliases()
+    for d in user_path():
+        for alias, target in _alias_table(d).items():
+            found.setdefault(str(alias), target)
     return found
 
 
@@ -103,20 +168,20 @@ def resolve(name: str) -> str:
 
 @lru_cache(maxsize=8)
 def _load(path: str, size: int, mtime_ns: int) -> ModelFile:
-    try:
-        return ModelFile.load(path)
-    except ModelFileError as e:
-        raise ModelFileError(f"{path}: {e}") from None
+    return ModelFile.load(path)
 
 
 def load_file(path) -> ModelFile:
-    """The model in a .pxm file, whatever its name."""
+    """The model in a .pxm file, whatever its name; a ModelFileError names the file."""
     p = Path(path)
     try:
         st = p.stat()
     except OSError as e:
         raise ModelFileError(describe_os_error(p, e)) from None
-    return _load(str(p.resolve()), st.st_size, st.st_mtime_ns)
+    try:
+        return _load(str(p.resolve()), st.st_size, st.st_mtime_ns)
+    except ModelFileError as e:
+        raise ModelFileError(str(e).replace(str(p.resolve()), str(path), 1)) from None
 
 
 def _is_path(name_or_path) -> bool:
@@ -126,7 +191,8 @@ def _is_path(name_or_path) -> bool:
 
 def load_model(model: ModelLike = None) -> ModelFile:
     """An integer model: ``model`` itself if it is one, else by name or alias
-    (from the search path) or by .pxm path; None is the default model."""
+    (from the search path) or by .pxm path; None is the default model.  A
+    shipped alias or a shipped model's name is always the shipped file."""
     if isinstance(model, ModelFile):
         return model
     name_or_path = DEFAULT_MODEL if model is None else model
@@ -134,18 +200,30 @@ def load_model(model: ModelLike = None) -> ModelFile:
         return load_file(name_or_path)
     asked = str(name_or_path)
     found = entries()
-    for name in (asked, resolve(asked)):
-        for e in found:
+    shipped = shipped_aliases()
+    mine = [e for e in found if not e.shipped]
+    ours = [e for e in found if e.shipped]
+    if asked in shipped:      # a level's alias: the shipped model, whatever $PIXZIP_MODELS holds
+        name = shipped[asked]
+        for e in ours:
             if e.name == name:
                 return load_file(e.path)
+        known = ", ".join(sorted({e.name for e in ours})) or "none installed"
+        raise UnknownModelError(f"no model is installed for the level {asked!r} (the shipped {name!r} is "
+                                f"missing; shipped: {known})")
+    shipped_names = {e.name for e in ours}
+    if asked in shipped_names:
+        return load_file(next(e.path for e in ours if e.name == asked))
+    for want in (asked, None):
+        want = want or resolve(asked)    # a user's alias table is read only for a name no file holds
+        for e in found:
+            if e.name == want and (e.shipped or want not in shipped_names):
+                return load_file(e.path)
         for e in found:   # a file named after the model it does not hold: by its file name
-            if e.path.stem == name:
+            if e.path.stem == want and (e.shipped or e.name not in shipped_names):
                 return load_file(e.path)
     name = resolve(asked)
     known = ", ".join(sorted({e.name for e in found})) or "none installed"
-    from .levels import LEVELS
-    if asked == name and asked in (DEFAULT_MODEL, *(lv.model for lv in LEVELS.values())):
-        raise UnknownModelError(f"no model is installed for the level {asked!r} (available: {known})")
     what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
     raise UnknownModelError(f"unknown model {what} (available: {known})")
 

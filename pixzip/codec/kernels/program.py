@@ -2,11 +2,11 @@
 kernels' working buffers.
 
 ``Program`` packs a model file's layers into flat arrays (``Weights``, the
-one argument that carries the network into every kernel).  It recomputes
-each layer's bound sum|w| * max|a| from the weights and refuses a model
-where it reaches 2^31 (int32 accumulators) or where a requantization leaves
-2^53 (float64), so no kernel can wrap or round: the kernels give exactly
-the integers of ``reference.IntGatedPixelCNN``.
+one argument that carries the network into every kernel).  The model file
+has checked, at load, every bound the kernels rely on (``modelfile.
+check_tensors``: table lengths, int32 accumulators, float64 requantization),
+so no kernel can index out of bounds, wrap or round: the kernels give
+exactly the integers of ``reference.IntGatedPixelCNN``.
 """
 from __future__ import annotations
 
@@ -17,15 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import contract
-from ..contract import (
-    ACC_LIMIT,
-    ACT_MAX,
-    EXACT_F64,
-    GATE_LIMIT,
-    LOGIT_LIMIT,
-    SKIP_LIMIT,
-)
-from ..modelfile import ModelFile
+from ...errors import ModelFileError
+from ..modelfile import ModelFile, requantization
 from . import gemm
 
 GEMMS = ("simd", "loop")        # the int16 products: gemm.gemm, gemm.gemm_loop
@@ -90,30 +83,15 @@ class Program:
         self._woff = self._poff = 0
         pg, sg, hg = p // C, self.skip // C, self.hidden // C
 
-        def rows(prefix, max_in):
-            w = np.asarray(t[prefix + ".w"], dtype=np.int64)
-            b = np.asarray(t[prefix + ".b"], np.int64)
-            m = np.asarray(t[prefix + ".m"], np.int64)
-            shift = int(cfg.shift[prefix])
-            if not 1 <= shift <= 62:
-                raise ValueError(f"layer {prefix}: shift {shift} out of range")
-            acc = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * max_in
-            if acc.max() >= ACC_LIMIT:
-                raise ValueError(f"layer {prefix}: accumulator bound {acc.max():.3g} does not fit in int32")
-            half = 1 << (shift - 1)
-            if np.any((acc + np.abs(b)) * np.abs(m) + half >= EXACT_F64):
-                raise ValueError(f"layer {prefix}: requantization is not exact in float64")
-            if prefix == "head2" and np.any(np.ldexp((acc + np.abs(b)) * np.abs(m) + half, -shift) >= LOGIT_LIMIT):
-                raise ValueError("head2: logits may not fit in int32")
-            scale = np.ldexp(m.astype(np.float64), -shift)
-            offset = np.ldexp((b * m + half).astype(np.float64), -shift)
-            return w, scale, offset
+        def rows(prefix):
+            """(int64 weights, scale, offset) of a layer's rows (bounds checked by the model file)."""
+            return requantization(model, prefix)[:3]
 
         def add(parts, keep_inputs):
             """One op from (layer rows, row indices) parts, inputs cut to keep_inputs."""
             w = np.concatenate([r[0][idx] for r, idx in parts])
             if np.any(w[:, keep_inputs:]):
-                raise ValueError("a masked weight that the decoder skips is not zero")
+                raise ModelFileError(f"model {model.name!r}: a masked weight that the decoder skips is not zero")
             packed, pairs, padded = gemm.pack(w[:, :keep_inputs].astype(np.int16))
             self._ops.append((self._woff, w.shape[0], keep_inputs, self._poff, pairs, padded))
             self._w.append(packed)
@@ -128,16 +106,15 @@ class Program:
         v_ops, link_ops, h_ops, so_ops = [], [], [], []
         for l in range(L):
             cin = C if l == 0 else p
-            x_max = 255 if l == 0 else ACT_MAX   # layer 0 reads 2x - 255
             # vertical conv: weight (2p, cin, k2+1, k) -> inputs ordered (dy, dx, cin)
-            v = rows(f"v_conv.{l}", x_max)
+            v = rows(f"v_conv.{l}")
             v = (v[0].reshape(2 * p, cin, k2 + 1, 2 * k2 + 1).transpose(0, 2, 3, 1).reshape(2 * p, -1),) + v[1:]
             v_ops.append(add([(v, every(2 * p))], v[0].shape[1]))
-            link_ops.append(add([(rows(f"link.{l}", GATE_LIMIT), every(2 * p))], 2 * p))
+            link_ops.append(add([(rows(f"link.{l}"), every(2 * p))], 2 * p))
             # horizontal conv: weight (2p, cin, 1, k2+1) -> inputs ordered (dx, cin); centre tap last
-            h = rows(f"h_conv.{l}", x_max)
+            h = rows(f"h_conv.{l}")
             h = (h[0].reshape(2 * p, cin, k2 + 1).transpose(0, 2, 1).reshape(2 * p, -1),) + h[1:]
-            sk, ho = rows(f"skip.{l}", ACT_MAX), rows(f"h_out.{l}", ACT_MAX)
+            sk, ho = rows(f"skip.{l}"), rows(f"h_out.{l}")
             hs, ss = [], []
             for c in range(C):
                 seen = (c if l == 0 else c + 1) if C > 1 else (0 if l == 0 else 1)
@@ -146,21 +123,14 @@ class Program:
                 ss.append(add([(sk, group(c, sg)), (ho, group(c, pg))], (c + 1) * pg))
             h_ops.append(hs)
             so_ops.append(ss)
-        h1, h2 = rows("head1", ACT_MAX), rows("head2", ACT_MAX)
+        h1, h2 = rows("head1"), rows("head2")
         head1_ops = [add([(h1, group(c, hg))], (c + 1) * sg) for c in range(C)]
         head2_ops = [add([(h2, group(c, 256))], (c + 1) * hg) for c in range(C)]
 
         w = gemm.zeros(self._woff, np.int16)   # every op starts on a cache line (see gemm.pack)
         w[:] = np.concatenate(self._w)
         ops = np.array(self._ops, dtype=np.int64)
-        # gate and head-input requantizations: floor(x * scale + 1/2)
-        table_max = float(np.abs(t["tanh"]).max()) * float(np.abs(t["sigmoid"]).max())
-        gm, gs = cfg.gate_mult, cfg.gate_shift
-        scalars = [(gm[i], gs[i], table_max) for i in range(2 * L)]
-        scalars.append((cfg.head_in_mult, cfg.head_in_shift, SKIP_LIMIT))
-        for m, s, top in scalars:
-            if top * abs(int(m)) + 2.0 ** (int(s) - 1) >= EXACT_F64:
-                raise ValueError("a gate or head requantization is not exact in float64")
+        gm, gs = cfg.gate_mult, cfg.gate_shift   # exact in float64 (modelfile.check_tensors)
         self.product = gemm_choice(product)
         self.weights = Weights(
             w=w, ops=ops, scale=np.concatenate(self._scale), offset=np.concatenate(self._offset),
