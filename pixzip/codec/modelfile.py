@@ -416,16 +416,10 @@ def _member(z: zipfile.ZipFile, key: str, want: tuple | None, sizes: tuple[int, 
         raise ModelFileError(f"missing tensor {key}") from None
     n = int(np.prod(want)) * max(sizes) if want is not None else cap
     if info.file_size > n + NPY_HEADER:
-        raise ModelFileError(f"member {key} claims {info.file_size} bytes, more than its shape needs")
+        raise ModelFileError(f"member {key} claims {info.file_size} bytes, over the {n + NPY_HEADER} it may hold")
     try:
         with z.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=NPY_HEADER)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=NPY_HEADER)
-            else:
-                raise ModelFileError(f"member {key} is an .npy of version {version}")
+            shape, fortran, dtype = _npy_header(f, key)
             if kind == "u":        # __meta__: JSON bytes
                 if dtype != np.uint8 or len(shape) != 1 or not 0 <= shape[0] <= cap:
                     raise ModelFileError(f"its {key} is not up to {cap} bytes of JSON")
@@ -474,14 +468,22 @@ def _read_meta(z: zipfile.ZipFile) -> tuple[dict, IntConfig]:
     return meta, config
 
 
+def _npy_header(f, key: str) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran order, dtype) of the .npy header at the start of a member (at most NPY_HEADER bytes)."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f, max_header_size=NPY_HEADER)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f, max_header_size=NPY_HEADER)
+    raise ModelFileError(f"member {key} is an .npy of version {version}")
+
+
 def _npy_shape(z: zipfile.ZipFile, key: str) -> tuple:
     """The shape in a member's .npy header (its data not read); () if it cannot be read."""
     try:
         with z.open(key + ".npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_2_0 if version == (2, 0) else np.lib.format.read_array_header_1_0
-            return read(f, max_header_size=NPY_HEADER)[0]
-    except Exception:   # missing or damaged: the full read names the problem
+            return _npy_header(f, key)[0]
+    except Exception:   # noqa: BLE001 - missing or damaged: the full read names the problem
         return ()
 
 
