@@ -287,7 +287,8 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.option("--rm", "remove", is_flag=True,
               help="Delete each input once its archive is written, read back and decoded pixel-exact.")
 @click.option("--verify", is_flag=True, help="Decode each archive and check it is pixel-exact.")
-@click.option("--strip", is_flag=True, help="Drop the metadata (ICC profile, EXIF, XMP, resolution, text).")
+@click.option("--strip", is_flag=True, help="Drop the metadata (ICC profile, EXIF, XMP, resolution, text, PNG chunks, TIFF tags), "
+                   "naming what is dropped; lets --rm remove an input whose other content pixzip cannot keep.")
 @click.option("--strip-height", type=click.IntRange(min=0, max=(1 << 32) - 1), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
