@@ -40,6 +40,8 @@ def cases(folder: Path):
         "mixer 32768x32768 (#28)": ("mixer-32768.pxz", lambda: B.mixer_bomb(32768, 1_169_296 + 8)),
         "deflate 16384x16384 black, true CRC (#30)": ("deflate-16384.pxz", lambda: B.deflate_bomb(16384)),
         "deflate 8192x8192 black, true CRC": ("deflate-8192.pxz", lambda: B.deflate_bomb(8192)),
+        "mixer 10000x10000, zero payload (over the default memory limit)": ("mixer-10000.pxz",
+                                                                           lambda: B.mixer_bomb(10000)),
     }
     files = {}
     for label, (name, build) in made.items():
@@ -50,6 +52,10 @@ def cases(folder: Path):
     yield from ((label, p, {}, "test") for label, p in files.items())
     yield ("deflate 16384x16384, PIXZIP_MAX_MEMORY=1G (#32)", files["deflate 16384x16384 black, true CRC (#30)"],
            {"PIXZIP_MAX_MEMORY": "1G"}, "test")
+    yield ("mixer 4096x4096, PIXZIP_MAX_MEMORY=512M", files["mixer 4096x4096, zero payload (audit #27)"],
+           {"PIXZIP_MAX_MEMORY": "512M"}, "test")
+    yield ("deflate 8192x8192, PIXZIP_MAX_MEMORY=512M", files["deflate 8192x8192 black, true CRC"],
+           {"PIXZIP_MAX_MEMORY": "512M"}, "test")
     yield ("deflate 8192x8192, PIXZIP_MAX_MEMORY=1G", files["deflate 8192x8192 black, true CRC"],
            {"PIXZIP_MAX_MEMORY": "1G"}, "test")
     yield "/dev/zero (#54)", Path("/dev/zero"), {}, "info"

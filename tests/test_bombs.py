@@ -120,11 +120,22 @@ def _refused(outcome, kind, *needles):
 
 # ---------------------------------------------------------------- the bombs, in process
 
-def test_the_18_kb_mixer_bomb_is_refused_before_allocating():
+def test_the_18_kb_mixer_bomb_is_refused_before_allocating(monkeypatch):
+    """The audit's 18 KB archive claiming 4096 x 4096 needs 642 MB: within the
+    default limit (what a 24 Mpx photo needs) it may take that much, no more;
+    under a limit given by name it is refused at its header.  A claim over
+    the default limit is refused at its header whatever its payload."""
     data = mixer_bomb(4096)
     assert len(data) == 18_311
-    outcome, seconds, peak = _decode(data)
+    outcome, seconds, peak = _decode(data, max_memory=512 << 20)
     _refused(outcome, LimitError, "4096x4096", "MB", "--memory", "PIXZIP_MAX_MEMORY")
+    assert seconds < 2.0 and peak < 4 << 20, (seconds, peak)
+    monkeypatch.setenv(codec.MEMORY_ENV, "512M")
+    _refused(_decode(data)[0], LimitError, "4096x4096", "--memory")
+    monkeypatch.delenv(codec.MEMORY_ENV)
+    big = mixer_bomb(10000)                   # needs 2.5 GiB
+    outcome, seconds, peak = _decode(big)
+    _refused(outcome, LimitError, "10000x10000", "--memory", "PIXZIP_MAX_MEMORY")
     assert seconds < 2.0 and peak < 4 << 20, (seconds, peak)
 
 
@@ -162,11 +173,16 @@ def test_the_real_size_deflate_bomb_is_refused_before_decoding(deflate_16k):
 def test_the_deflate_kind_obeys_the_memory_limit(monkeypatch):
     """Within the pixel limit, the stored kinds' memory (the output array
     itself, and Pillow's image for deflate) is checked before decoding,
-    against the default limit and against $PIXZIP_MAX_MEMORY."""
-    data = deflate_bomb(8192, level=1)       # 201 MB of pixels
+    against $PIXZIP_MAX_MEMORY; under the default limit, the largest image
+    the pixel limit lets through fits."""
+    big_side = int(container.MAX_PIXELS ** 0.5)
+    assert codec.stored_memory(container.DEFLATE, big_side, big_side, 3) < codec.DEFAULT_MEMORY
+    data = deflate_bomb(8192, level=1)       # 201 MB of pixels, 640 MB to decode
+    monkeypatch.setenv(codec.MEMORY_ENV, "512M")
     outcome, seconds, peak = _decode(data)
     _refused(outcome, LimitError, "8192x8192", "--memory")
     assert seconds < 1.0 and peak < 4 << 20, (seconds, peak)
+    monkeypatch.delenv(codec.MEMORY_ENV)
     small = deflate_bomb(3000, level=1)      # 27 MB of pixels: within the default limit
     assert _decode(small)[0] == "decoded"
     monkeypatch.setenv(codec.MEMORY_ENV, "16M")
@@ -193,6 +209,11 @@ def test_the_default_memory_limit_is_absolute():
              codec.decode_memory(big, 512, 768, 3)]
     assert 1.5 * max(photo) < codec.DEFAULT_MEMORY, photo
     assert codec.decode_memory(None, 2000, 2000, 3, mixer=True) < codec.DEFAULT_MEMORY
+    # a 24 Mpx photo (6000 x 4000) at every level
+    for need in (codec.decode_memory(None, 4000, 6000, 3, mixer=True),
+                 codec.decode_memory(fast, 4000, 6000, 3, mixer=True, parts=2),
+                 codec.decode_memory(big, 4000, 6000, 3, mixer=True, parts=2)):
+        assert need < codec.DEFAULT_MEMORY, need
 
 
 @pytest.mark.parametrize("text, value", [("512M", 512 << 20), ("2G", 2 << 30), ("1.5g", 3 << 29), ("64K", 64 << 10),

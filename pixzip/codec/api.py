@@ -251,9 +251,11 @@ def header_metadata(header: Header) -> Metadata:
     return from_chunks(header.chunks, header.source_format)
 
 
-DEFAULT_MEMORY = 512 << 20   # the most a decoder may take unless asked for more by name: every level's
-                             # 768x512 photo needs at most 267 MB (the mixer alone's 256 MB table), a flat
-                             # 2000x2000 image 384 MB; zstd's default is 128 MiB, xz's none
+DEFAULT_MEMORY = 2 << 30     # the most a decoder may take unless asked for more by name: a 24 Mpx photo
+                             # (6000x4000) needs 1.58 GB at -9 by decode_memory, 1.49 GB at the default
+                             # level and 0.85 GB at -1, a 768x512 photo at most 267 MB; 512 MiB refused every
+                             # 12 Mpx photo (0.56-0.88 GB).  zstd's default is 128 MiB, above all that its
+                             # default levels make; the same rule here: above what photos need
 MEMORY_FLOOR = 256 << 20     # under it, a small image may take at most this much
 MEMORY_PER_BYTE = 512        # or this many bytes per byte of raw pixels (whole Kodak images in strips of
                              # 1 row take 180, one strip 19, with the default model): a 62-byte claim of a
