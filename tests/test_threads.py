@@ -1,0 +1,108 @@
+"""How the decoders share the cores: a wavefront step too small to share runs
+on one thread (two would only wait for each other), a large one on all, and
+the bytes never depend on it."""
+import numba
+import numpy as np
+import pytest
+
+from pixzip.codec import api as codec
+from pixzip.codec import wavefront
+from pixzip.codec.cm import kernel as cm_kernel
+from pixzip.codec.kernels import decoder as K
+from pixzip.codec import threads as T
+
+two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
+
+
+def photo_like(h, w, seed=0):
+    """Smooth gradients plus a little noise: what the coders are made for."""
+    y, x = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(seed).integers(0, 6, (h, w, 3))
+    return ((np.stack([x * 3 + y, x + 2 * y, 255 - x - y], -1) + noise) % 256).astype(np.uint8)
+
+
+@pytest.fixture
+def kernel_threads(monkeypatch):
+    """Records, for every call of a decoder's parallel kernel, its name, the
+    positions it decodes, and the numba threads it runs on."""
+    calls = []
+
+    def spy(module, name, size):
+        real = getattr(module, name)
+
+        def call(*args):
+            calls.append((name, size(args), numba.get_num_threads()))
+            return real(*args)
+        monkeypatch.setattr(module, name, call)
+
+    spy(K, "vertical_step", lambda a: len(a[4]))
+    spy(K, "horizontal_step", lambda a: len(a[3].i))
+    spy(cm_kernel, "code_parts", lambda a: len(a[13]))
+    return calls
+
+
+@pytest.fixture
+def two_numba_threads():
+    threads = numba.get_num_threads()
+    numba.set_num_threads(2)
+    yield
+    numba.set_num_threads(threads)
+
+
+ARCHIVES = {}
+
+
+def archive(shape, level, method, strip_height=0):
+    key = (shape, level, method, strip_height)
+    if key not in ARCHIVES:
+        ARCHIVES[key] = codec.compress(photo_like(*shape), level=level, method=method, strip_height=strip_height,
+                                       payload="network" if method == "network" else "coded")
+    return ARCHIVES[key]
+
+
+@two_threads
+@pytest.mark.parametrize("level,method", [(None, None), (9, None), (None, "network")],
+                         ids=["default", "-9", "network"])
+@pytest.mark.parametrize("shape", [(1, 150), (150, 1)], ids=["wide", "tall"])
+def test_a_thin_image_decodes_on_one_thread(kernel_threads, two_numba_threads, shape, level, method):
+    """Each step of a thin image decodes a position or two: shared, each of its
+    seven parallel kernels would make two threads wait for each other (a
+    6000x1 image: 2.75 s on one thread, 13.4 s on two, on a busy machine)."""
+    data = archive(shape, level, method)
+    assert np.array_equal(codec.decompress(data), photo_like(*shape))
+    assert kernel_threads, "no decoder kernel ran"
+    assert {t for _, _, t in kernel_threads} == {1}, kernel_threads[:5]
+    assert numba.get_num_threads() == 2           # the caller's thread count comes back
+
+
+@two_threads
+def test_a_large_step_is_shared_and_a_small_one_is_not(kernel_threads, two_numba_threads):
+    """A 120x24 image at -9 in strips of 2 rows has steps of every size up to
+    60 positions: those of at least MIN_SHARED positions run on both threads."""
+    shape = (120, 24)
+    data = archive(shape, 9, None, strip_height=2)
+    assert np.array_equal(codec.decompress(data), photo_like(*shape))
+    big = {t for _, n, t in kernel_threads if n >= T.MIN_SHARED}
+    small = {t for _, n, t in kernel_threads if n < T.MIN_SHARED}
+    assert big == {2} and small <= {1}
+
+
+@two_threads
+@pytest.mark.parametrize("level,method", [(None, None), (None, "network")], ids=["default", "network"])
+def test_the_bytes_do_not_depend_on_sharing(monkeypatch, two_numba_threads, level, method):
+    """Every step shared on two threads, or none: the same pixels."""
+    shape = (16, 60)
+    data = archive(shape, level, method)
+    for least in (1, 10**9):
+        monkeypatch.setattr(T, "MIN_SHARED", least)
+        assert np.array_equal(codec.decompress(data), photo_like(*shape))
+
+
+def test_decode_image_gives_back_the_callers_thread_count_after_an_error(two_numba_threads):
+    from pixzip.codec import registry
+
+    def failing(counts, rows, cols, c):
+        raise RuntimeError("the source failed")
+    with pytest.raises(RuntimeError, match="source failed"):
+        wavefront.decode_image(registry.load_model(None), 1, 50, failing)
+    assert numba.get_num_threads() == 2
