@@ -106,3 +106,52 @@ def test_decode_image_gives_back_the_callers_thread_count_after_an_error(two_num
     with pytest.raises(RuntimeError, match="source failed"):
         wavefront.decode_image(registry.load_model(None), 1, 50, failing)
     assert numba.get_num_threads() == 2
+
+
+def _fresh(env_changes, code):
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(env_changes)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_SEEN = """
+import json, os, numpy as np, numba
+import pixzip
+pixels = np.arange(2 * 40 * 3, dtype=np.uint8).reshape(2, 40, 3)
+assert np.array_equal(pixzip.decompress(pixzip.compress(pixels, payload="network")), pixels)
+print(json.dumps({k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+                 | {"layer": numba.threading_layer()}))
+"""
+
+
+@pytest.mark.parametrize("user,expected", [
+    ({}, {"OMP_WAIT_POLICY": T.WAIT_POLICY, "GOMP_SPINCOUNT": None}),
+    ({"GOMP_SPINCOUNT": "123"}, {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": "123"}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": None}),
+], ids=["pixzip's", "user's spin count", "user's wait policy"])
+def test_a_fresh_process_waits_passively_unless_the_user_chose(user, expected):
+    """OpenMP's threads wait passively (a spinning thread took the core that
+    the thread it waited for needed, when another process used one): set
+    when pixzip is imported, before numba's threading layer loads
+    (it reads them once), and seen by the kernels that run after."""
+    seen = _fresh(user, _SEEN)
+    assert {k: seen[k] for k in expected} == expected
+    assert seen["layer"] in ("omp", "tbb", "workqueue")
+
+
+def test_setup_leaves_a_users_setting_alone():
+    env = {"GOMP_SPINCOUNT": "7"}
+    T.setup(env)
+    assert env == {"GOMP_SPINCOUNT": "7"}
+    env = {"OMP_WAIT_POLICY": "passive"}
+    T.setup(env)
+    assert env == {"OMP_WAIT_POLICY": "passive"}
+    env = {}
+    T.setup(env)
+    assert env == {"OMP_WAIT_POLICY": T.WAIT_POLICY}

@@ -1,4 +1,18 @@
-"""How the decoder's steps share the cores.
+"""How the kernels' threads share the cores.
+
+Waits.  Numba's threads meet at the start and the end of every parallel
+kernel, hundreds of times per image.  GNU OpenMP (numba's ``omp`` layer)
+lets a waiting thread spin for about 3 ms before it sleeps: when another
+process holds a core, the spinner takes the time the thread it waits for
+needs, and a decode took 10-15x longer (a -9 decode of a 768x512 photo,
+2 cores, one other busy process: 268 s, against 17 s with passive waits).
+``setup`` (run when pixzip is imported, before numba starts its threads)
+makes the waits passive: a waiting thread sleeps at once and yields its
+core.  Measured on 2 shared cores (benchmarks/decode_under_load.py), passive
+waits kept a loaded decode within 1.1x of an idle one, where bounded spins
+(GOMP_SPINCOUNT 3000 or 10000) took up to 3x, and were no slower idle.  A
+user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins; numba's other layers
+(tbb, workqueue) ignore both.
 
 A wavefront step runs up to seven parallel kernels (the vertical frontier,
 then per colour the horizontal stack and the mixer's column parts).  Each
@@ -10,15 +24,23 @@ kernels' results never depend on their thread count.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
-
-import numba
 
 # Positions per step below which one thread decodes it.  The network's
 # kernels make one task per MIN_BLOCK (16) positions, so below 32 a second
-# thread has nothing to do; measured on 2 cores, steps of 32-64 positions
-# gain from the second thread (benchmarks/decode_under_load.py --thin).
+# thread has nothing to do there (benchmarks/decode_under_load.py --thin
+# times one thread against two by step size).
 MIN_SHARED = 32
+
+WAIT_POLICY = "PASSIVE"      # OpenMP's waiting threads sleep at once
+
+
+def setup(environ=os.environ) -> None:
+    """Make OpenMP's waits passive, unless the user chose a wait policy or
+    spin count: set before numba's threading layer loads, which reads them once."""
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["OMP_WAIT_POLICY"] = WAIT_POLICY
 
 
 @contextmanager
@@ -26,6 +48,7 @@ def per_step():
     """Yields ``share(n)``: run the kernels that follow, until the next call,
     on all the caller's numba threads if they decode at least MIN_SHARED
     positions, else on one.  The caller's thread count comes back after."""
+    import numba
     threads = numba.get_num_threads()
     now = [threads]
 
