@@ -81,7 +81,7 @@ print(json.dumps(out))
 def child_env(design: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _CLEAR}
     env.update(design)
-    if design.get("NUMBA_THREADING_LAYER") == "tbb":    # pip puts libtbb in the environment's lib/, off the loader's path
+    if design.get("NUMBA_THREADING_LAYER") == "tbb":    # pip puts libtbb in lib/, off the loader's path
         lib = str(Path(sys.prefix) / "lib")
         env["LD_LIBRARY_PATH"] = lib + os.pathsep + env.get("LD_LIBRARY_PATH", "")
     return env
