@@ -50,6 +50,7 @@ DESIGNS = {
     "spin30000": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "30000"},
     "spin10000": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "10000"},
     "spin3000": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "3000"},
+    "spin1000": {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "1000"},
     "tbb": {"NUMBA_THREADING_LAYER": "tbb"},
     "workqueue": {"NUMBA_THREADING_LAYER": "workqueue"},
     "one": {"NUMBA_NUM_THREADS": "1"},

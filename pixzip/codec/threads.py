@@ -7,12 +7,13 @@ process holds a core, the spinner takes the time the thread it waits for
 needs, and a decode took 10-15x longer (a -9 decode of a 768x512 photo,
 2 cores, one other busy process: 268 s, against 17 s with passive waits).
 ``setup`` (run when pixzip is imported, before numba starts its threads)
-makes the waits passive: a waiting thread sleeps at once and yields its
-core.  Measured on 2 shared cores (benchmarks/decode_under_load.py), passive
-waits kept a loaded decode within 1.1x of an idle one, where bounded spins
-(GOMP_SPINCOUNT 3000 or 10000) took up to 3x, and were no slower idle.  A
-user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins; numba's other layers
-(tbb, workqueue) ignore both.
+bounds the spin to SPIN_COUNT spins (about 30 us), after which a waiting
+thread sleeps and yields its core.  Measured on 2 shared cores
+(benchmarks/decode_under_load.py, a 384x256 photo, paired runs): idle, -9
+took 2.54 s with the 3 ms spin, 2.75 s with 3000 spins, 3.29 s with 1000
+and 5.68 s with passive waits (a futex wake at every kernel); with one other
+busy process 10.2 s, 7.0 s and 5.7 s.  A user's own OMP_WAIT_POLICY or
+GOMP_SPINCOUNT wins; numba's other layers (tbb, workqueue) ignore both.
 
 A wavefront step runs up to seven parallel kernels (the vertical frontier,
 then per colour the horizontal stack and the mixer's column parts).  Each
@@ -33,14 +34,15 @@ from contextlib import contextmanager
 # times one thread against two by step size).
 MIN_SHARED = 32
 
-WAIT_POLICY = "PASSIVE"      # OpenMP's waiting threads sleep at once
+# GNU OpenMP's spins before a waiting thread sleeps (about 100 per microsecond).
+SPIN_COUNT = "3000"
 
 
 def setup(environ=os.environ) -> None:
-    """Make OpenMP's waits passive, unless the user chose a wait policy or
+    """Bound GNU OpenMP's spin-waits, unless the user chose a wait policy or
     spin count: set before numba's threading layer loads, which reads them once."""
     if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
-        environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+        environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
 @contextmanager
