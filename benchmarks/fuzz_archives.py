@@ -45,9 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=F.CASE_SECONDS, help="deadline of a case")
     ap.add_argument("--max-mb", type=float, default=F.CASE_BYTES / 2**20, help="tracemalloc peak bound of a case")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="numba threads (1, as in the tests: on a shared machine two make tiny steps wait for "
-                         "each other, and the timings measure the neighbours)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="numba threads (default: numba's, as the CLI runs; a step too small to share runs on one)")
     ap.add_argument("--default-lies", action="store_true",
                     help="leave out the claims at the payload-length bound, as the default test run does")
     ap.add_argument("--bugs", default=None, help="write every bug (description, bytes, traceback) here")

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .codec import threads as _threads
 from .errors import PixzipError
+
+_threads.setup()        # before numba's threads start: see codec.threads
 
 if TYPE_CHECKING:
     from .codec.api import compress, decompress, decompress_with_metadata, read_header

@@ -787,3 +787,34 @@ def test_ten_thousand_hostile_archives_decode_exactly_or_raise_pixzip_error(seed
     assert not bugs, f"{len(bugs)} bugs:\n" + bug_report(bugs)
     assert max(o.seconds for _, o, _ in results) < CASE_SECONDS
     assert max(o.peak_bytes for _, o, _ in results) < CASE_BYTES
+
+
+# ------------------------------------------------------- the same on two threads
+
+@pytest.fixture
+def two_numba_threads(one_numba_thread):
+    """Numba's default on a 2-core machine, as the CLI runs: the decoder must
+    not make two threads wait for each other on tiny wavefront steps."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    numba.set_num_threads(2)
+    yield
+    numba.set_num_threads(1)
+
+
+@pytest.mark.parametrize("shape", [0, 1], ids=["1 row", "1 column"])
+def test_a_thin_claim_at_the_payload_bound_decodes_in_time_on_two_threads(seeds, two_numba_threads, shape):
+    """A format-1 file of 520 bytes claiming 450265x1: 1.2 s on one thread,
+    11.6 s (past the deadline) on two, on a busy 2-core machine."""
+    s = next(s for s in seeds if s.name == "format1-rgb")
+    f = fields_of(s.data)
+    desc = _lie_dims_bound(f, shape, 0, None, s.model)
+    out = run_case(f.encode(), s, models_of(seeds))
+    assert not out.bug, f"{out.kind} in {out.seconds:.1f} s: {desc}\n{out.detail}"
+
+
+def test_hostile_archives_on_two_threads(seeds, traced, two_numba_threads):
+    """A part of the campaign (claims at the payload-length bound included) on two threads."""
+    results = list(campaign(seeds, 150, seed=3))
+    bugs = [r for r in results if r[1].bug]
+    assert not bugs, bug_report(bugs)

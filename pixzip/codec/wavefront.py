@@ -19,6 +19,7 @@ import numpy as np
 
 from .contract import Source
 from .kernels import decoder as K
+from . import threads as step_threads
 from .kernels import gemm
 from .kernels.program import program
 from .modelfile import ModelFile
@@ -91,20 +92,23 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
     none = np.zeros(0, np.int64)
     steps = n_steps(S, width, lag)
     frontier = plan(S, width, lag, nb, last, -R, steps, ahead=R - k2)
-    for (t, vb, vi, _, _), (_, b, i, j, rows) in zip(frontier, plan(S, width, lag, nb, last, -R, steps)):
-        # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
-        if len(vi):
-            K.vertical_step(threads, t, geo, vb, vi, xflat, V, LK, prog.weights, cond, scratch)
-        # Decode the ready pixels (column j of row i), colour by colour.
-        n = len(i)
-        if not n:
-            continue
-        pos = K.Positions(b, i, j, rows)
-        sym = none
-        for c in range(C):      # each sub-step first writes the colour before it
-            K.horizontal_step(threads, c, geo, pos, out, sym, xflat, LK, HB, step, prog.weights, scratch)
-            sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
-        K.put_symbols(out, xflat, pos, C - 1, k2, sym)
-        if progress is not None:
-            progress(n)
+    with step_threads.per_step() as share:       # a step too small to share runs on one thread
+        for (t, vb, vi, _, _), (_, b, i, j, rows) in zip(frontier, plan(S, width, lag, nb, last, -R, steps)):
+            # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
+            if len(vi):
+                share(len(vi))
+                K.vertical_step(threads, t, geo, vb, vi, xflat, V, LK, prog.weights, cond, scratch)
+            # Decode the ready pixels (column j of row i), colour by colour.
+            n = len(i)
+            if not n:
+                continue
+            share(n)
+            pos = K.Positions(b, i, j, rows)
+            sym = none
+            for c in range(C):      # each sub-step first writes the colour before it
+                K.horizontal_step(threads, c, geo, pos, out, sym, xflat, LK, HB, step, prog.weights, scratch)
+                sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
+            K.put_symbols(out, xflat, pos, C - 1, k2, sym)
+            if progress is not None:
+                progress(n)
     return out
