@@ -1,6 +1,8 @@
 """How the decoders share the cores: a wavefront step too small to share runs
 on one thread (two would only wait for each other), a large one on all, and
 the bytes never depend on it."""
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -76,15 +78,50 @@ def test_a_thin_image_decodes_on_one_thread(kernel_threads, two_numba_threads, s
 
 
 @two_threads
-def test_a_large_step_is_shared_and_a_small_one_is_not(kernel_threads, two_numba_threads):
+def test_a_large_step_is_shared_and_a_small_one_is_not(kernel_threads, two_numba_threads, monkeypatch):
     """A 120x24 image at -9 in strips of 2 rows has steps of every size up to
-    60 positions: those of at least MIN_SHARED positions run on both threads."""
+    60 positions: those of at least MIN_SHARED positions run on both threads
+    (on two free cores)."""
+    monkeypatch.setattr(T, "others_running", lambda: 0)
+    monkeypatch.setattr(T, "_cores", lambda: 2)
     shape = (120, 24)
     data = archive(shape, 9, None, strip_height=2)
     assert np.array_equal(codec.decompress(data), photo_like(*shape))
     big = {t for _, n, t in kernel_threads if n >= T.MIN_SHARED}
     small = {t for _, n, t in kernel_threads if n < T.MIN_SHARED}
     assert big == {2} and small <= {1}
+
+
+@two_threads
+def test_a_busy_machine_decodes_on_one_thread(kernel_threads, two_numba_threads, monkeypatch):
+    """With another process running on one of 2 cores, no step is shared:
+    two threads would wait, at every kernel, for the one that shares its
+    core; one thread runs at its idle speed."""
+    monkeypatch.setattr(T, "others_running", lambda: 1)
+    monkeypatch.setattr(T, "_cores", lambda: 2)
+    shape = (120, 24)
+    data = archive(shape, 9, None, strip_height=2)
+    assert np.array_equal(codec.decompress(data), photo_like(*shape))
+    assert any(n >= T.MIN_SHARED for _, n, _ in kernel_threads)
+    assert {t for _, _, t in kernel_threads} == {1}
+    assert numba.get_num_threads() == 2
+
+
+def test_others_running_sees_another_busy_process():
+    """/proc's count of runnable tasks, less this process's own."""
+    import subprocess
+    import sys
+    import time
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        seen = max(T.others_running() for _ in range(20))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert seen >= 1
 
 
 @two_threads

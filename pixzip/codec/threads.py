@@ -26,6 +26,7 @@ kernels' results never depend on their thread count.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 
 # Positions per step below which one thread decodes it.  The network's
@@ -45,17 +46,62 @@ def setup(environ=os.environ) -> None:
         environ["GOMP_SPINCOUNT"] = SPIN_COUNT
 
 
+# How often a decoder looks again at what else runs on the machine (seconds).
+BUSY_CHECK_SECONDS = 0.1
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def others_running() -> int:
+    """Threads of other processes that are running or ready to run now: the
+    kernel's count of runnable tasks (/proc/loadavg's fourth field) less this
+    process's own threads in state R.  0 where /proc cannot tell."""
+    try:
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue            # a thread that has just ended
+            own += stat[stat.rindex(")") + 2:][:1] == "R"
+        return max(0, runnable - own)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 @contextmanager
 def per_step():
     """Yields ``share(n)``: run the kernels that follow, until the next call,
     on all the caller's numba threads if they decode at least MIN_SHARED
-    positions, else on one.  The caller's thread count comes back after."""
+    positions and the cores are free, else on one.  The caller's thread
+    count comes back after.
+
+    The cores are free when the threads of other processes that run now
+    (``others_running``, looked at every BUSY_CHECK_SECONDS) leave a core
+    to each of the caller's threads.  Threads that meet at every kernel
+    wait for the slowest: with another process on one of 2 cores, the
+    thread that shares its core runs half the time, and the other waits.
+    One thread then decodes as fast as it does idle."""
     import numba
     threads = numba.get_num_threads()
     now = [threads]
+    cores = _cores()
+    busy = [False, -1.0]          # the cores are busy; when that was looked at
 
     def share(n: int) -> None:
-        want = threads if n >= MIN_SHARED else 1
+        if threads > 1 and n >= MIN_SHARED:
+            t = time.monotonic()
+            if t - busy[1] >= BUSY_CHECK_SECONDS:
+                busy[:] = [others_running() + threads > cores, t]
+        want = threads if n >= MIN_SHARED and not busy[0] else 1
         if want != now[0]:
             numba.set_num_threads(want)
             now[0] = want
