@@ -327,17 +327,15 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
     name = _name(src)
     warnings: list[str] = []
     dst, remove = _destination(src, output, to_stdout, force, remove, False, warnings)
-    if src == STDIO:
-        data = _read_image(src)
-        if not data:
-            raise ImageError("<stdin>: empty input")
-        key = None
-    else:
+    key = None
+    if src != STDIO:
         try:
             key = _stat_key(Path(src))
         except OSError as e:
             raise ImageError(describe_os_error(src, e)) from None
-        data = _read_image(src)
+    data = _read_image(src)
+    if not data and src == STDIO:
+        raise ImageError("<stdin>: empty input")
     pixels, md = read_image_file(name, data)
     # --rm removes an input only when what pixzip keeps restores it, or when the user named what is dropped
     if remove and md.not_restorable:

@@ -345,14 +345,20 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
 
 def _check_memory(net, h, w, c, strip_height, max_memory=None, making=False, mixer=False, parts=0) -> None:
     """Refuse an image whose decoding takes more than ``memory_limit``."""
-    need = decode_memory(net, h, w, c, strip_height, mixer, parts)
+    what = f" in strips of {strip_height} rows" if strip_height else " in one strip"
+    if making:
+        _refuse_over_limit(decode_memory(net, h, w, c, strip_height, mixer, parts), h, w, c, max_memory,
+                           f"decoding a {w}x{h} image{what} would need", "use taller strips (--strip-height), or ")
+    else:
+        _refuse_over_limit(decode_memory(net, h, w, c, strip_height, mixer, parts), h, w, c, max_memory,
+                           f"decoding this {w}x{h} image{what} needs")
+
+
+def _refuse_over_limit(need: int, h: int, w: int, c: int, max_memory, what: str, fix: str = "") -> None:
+    """A LimitError when decoding an (h, w, c) image needs ``need`` bytes, over ``memory_limit``."""
     limit = memory_limit(max_memory, h * w * c)
     if need > limit:
-        what = (f"strips of {strip_height} rows" if strip_height else "one strip")
-        if making:
-            raise over_limit(f"decoding a {w}x{h} image in {what} would need", need, limit,
-                             "use taller strips (--strip-height), or ")
-        raise over_limit(f"decoding this {w}x{h} image in {what} needs", need, limit)
+        raise over_limit(what, need, limit, fix)
 
 
 def _min_payload_bytes(net: ModelFile, n_symbols: int) -> int:
@@ -398,10 +404,8 @@ def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Pro
     md = header_metadata(header)
     h, w, c = header.height, header.width, header.channels
     if header.kind in (container.RAW, container.DEFLATE):
-        need = stored_memory(header.kind, h, w, c, len(payload))
-        limit = memory_limit(max_memory, h * w * c)
-        if need > limit:
-            raise over_limit(f"decoding this {w}x{h} image needs", need, limit)
+        _refuse_over_limit(stored_memory(header.kind, h, w, c, len(payload)), h, w, c, max_memory,
+                           f"decoding this {w}x{h} image needs")
     if header.kind == container.RAW:
         pixels = stored.raw_pixels(payload, h, w, c)
     elif header.kind == container.DEFLATE:
