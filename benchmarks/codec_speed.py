@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from pixzip.codec import api as codec
-from pixzip.codec import registry
-from pixzip.codec.images import read_image
+from pixzip.codec.network import registry
+from pixzip.codec.format.images import read_image
 
 
 @click.command()

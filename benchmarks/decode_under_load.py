@@ -103,7 +103,7 @@ def decode_times(files: list[str], design: dict, competitors: int) -> dict:
 
 
 def load_image(path: str, crop: str) -> np.ndarray:
-    from pixzip.codec.images import read_image
+    from pixzip.codec.format.images import read_image
     img = read_image(path)
     if crop != "0":
         h, w = (int(v) for v in crop.lower().split("x"))

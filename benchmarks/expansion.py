@@ -14,7 +14,7 @@ from PIL import Image
 
 from pixzip.app.demo import SAMPLE
 from pixzip.codec import api as codec
-from pixzip.codec.images import read_image
+from pixzip.codec.format.images import read_image
 
 
 def png_bytes(img: np.ndarray) -> int:

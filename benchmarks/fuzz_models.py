@@ -43,7 +43,7 @@ from tests import test_model_files as T
 CHILD = r"""
 import sys, numpy as np
 from pixzip.codec import api
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import ModelFileError, PixzipError
 for path in sys.argv[1:]:
     print("start", path, flush=True)
@@ -66,7 +66,7 @@ for path in sys.argv[1:]:
 def run_case(blob: bytes, seconds: float, max_bytes: int) -> tuple[str, float, int, str]:
     """(outcome, seconds, tracemalloc peak, detail) of one mutant."""
     from pixzip.codec import api
-    from pixzip.codec.modelfile import ModelFile
+    from pixzip.codec.network.modelfile import ModelFile
     from pixzip.errors import ModelFileError, PixzipError
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]

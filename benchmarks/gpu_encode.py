@@ -18,8 +18,8 @@ import click
 import torch
 
 from pixzip.codec import api as codec
-from pixzip.codec import registry
-from pixzip.codec.images import read_image
+from pixzip.codec.network import registry
+from pixzip.codec.format.images import read_image
 
 
 def _timed(fn, repeat: int):

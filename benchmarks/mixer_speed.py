@@ -19,11 +19,11 @@ import numpy as np
 
 from pixzip.app.bench import machine
 from pixzip.codec import api as codec
-from pixzip.codec import registry
-from pixzip.codec.cm import codec as cm_codec
-from pixzip.codec.cm import parts
-from pixzip.codec.images import read_image
-from pixzip.codec.stream import symbols_and_counts
+from pixzip.codec.network import registry
+from pixzip.codec.mixer import codec as cm_codec
+from pixzip.codec.mixer import parts
+from pixzip.codec.format.images import read_image
+from pixzip.codec.network.enc_stream import symbols_and_counts
 
 
 def time_mixed(img: np.ndarray, chunks) -> tuple[float, int]:

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from pixzip.codec import api, container
-from pixzip.codec.cm.codec import min_payload_bytes
+from pixzip.codec import api
+from pixzip.codec.format import container
+from pixzip.codec.mixer.codec import min_payload_bytes
 
 
 def images(max_side: int, colours: int):

@@ -391,7 +391,7 @@ def info(sources) -> None:
 @main.command()
 def models() -> None:
     """List the installed integer models (and the model files that cannot be used)."""
-    from pixzip.codec import registry
+    from pixzip.codec.network import registry
     found = registry.available()
     if not found:
         click.echo("no models installed")

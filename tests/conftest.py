@@ -37,7 +37,7 @@ _INT_MODELS = {}
 def tiny_int_model(colors=3, layers=2, kernel=3, channels=None, name=None):
     """A small randomly initialised model exported to the integer network.
     Losslessness must not depend on training, so the codec is tested with these."""
-    from pixzip.codec.modelfile import ModelFile
+    from pixzip.codec.network.modelfile import ModelFile
     from pixzip.learn.export import export_gated
 
     channels = channels or (6 if colors == 3 else 4)

@@ -20,8 +20,8 @@ from PIL import Image
 from pixzip.cli import main as cli
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
-from pixzip.codec.metadata import Metadata
+from pixzip.codec.format import container
+from pixzip.codec.format.metadata import Metadata
 
 from .test_cli_safety import clean_failure, photo_pixels, read_pixels, save_png, segments
 
@@ -211,7 +211,7 @@ def test_pixzip_debug_shows_the_traceback_of_an_unexpected_error(work, monkeypat
 
 
 def test_an_unexpected_error_outside_a_file_is_one_line_too(monkeypatch, capsys):
-    from pixzip.codec import registry
+    from pixzip.codec.network import registry
     monkeypatch.setattr(registry, "available", lambda: 1 / 0)
     monkeypatch.delenv("PIXZIP_DEBUG", raising=False)
     with pytest.raises(SystemExit) as e:

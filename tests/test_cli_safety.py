@@ -19,7 +19,7 @@ from PIL import Image
 from pixzip.cli.main import main
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
+from pixzip.codec.format import container
 
 from .conftest import tiny_int_model
 
@@ -438,7 +438,7 @@ def test_decompress_force_replaces_the_old_file_only_with_a_complete_verified_on
 
 def _lossy_writer(monkeypatch):
     """The image writer flips one bit of the pixels it writes."""
-    from pixzip.codec import images
+    from pixzip.codec.format import images
     real = images.encode_image
 
     def lossy(im, fmt, md):

@@ -1,5 +1,5 @@
-"""The compiled context mixer (coder 2, ``cm/kernel.py``) against its slow
-plain-Python reference (``cm/reference.py``).
+"""The compiled context mixer (coder 2, ``mixer/kernel.py``) against its slow
+plain-Python reference (``mixer/definition.py``).
 
 The kernel does not report its probabilities, so they are pinned two ways:
 the compiled payload must equal the reference's range coder's bytes exactly
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pixzip.codec.cm import reference as ref
-from pixzip.codec.cm import tables
-from pixzip.codec.cm.codec import Encoder, raster_positions
+from pixzip.codec.mixer import definition as ref
+from pixzip.codec.mixer import tables
+from pixzip.codec.mixer.codec import Encoder, raster_positions
 
 # ---------------------------------------------------------------- helpers
 
@@ -237,8 +237,9 @@ def test_column_parts_payload_equals_the_references(parts, shape, strip):
     threads of their own) is byte for byte the reference's: each part a
     model of its own over its columns' sub-pixels, in the stream's order,
     reading the whole image.  With 3 parts of a 2-wide image one is empty."""
-    from pixzip.codec import api, container
-    from pixzip.codec.stream import symbols_and_counts
+    from pixzip.codec import api
+    from pixzip.codec.format import container
+    from pixzip.codec.network.enc_stream import symbols_and_counts
 
     from .conftest import tiny_int_model
     h, w, c = shape

@@ -10,7 +10,7 @@ from PIL import Image
 
 import pixzip
 from pixzip.codec import api as codec
-from pixzip.codec.reference import network as ref
+from pixzip.codec.network.integer_torch import network as ref
 from pixzip.errors import ImageError, PixzipError
 
 from .conftest import tiny_int_model

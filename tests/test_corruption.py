@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
+from pixzip.codec.format import container
 from pixzip.errors import (
     CorruptError,
     FormatError,

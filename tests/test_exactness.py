@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
 from pixzip.codec.contract import ACT_MAX, GATE_LIMIT
-from pixzip.codec.reference import network as ref
-from pixzip.codec.reference import requant_scalar
-from pixzip.codec.wavefront import decode_image
+from pixzip.codec.network.integer_torch import network as ref
+from pixzip.codec.network.integer_torch import requant_scalar
+from pixzip.codec.network.dec_wavefront import decode_image
 
 from .conftest import tiny_int_model
 
@@ -119,7 +119,7 @@ def test_layers_past_the_float32_bound_are_split_exactly(max_in, k):
     """A layer whose sums can pass 2^24 is chunked (and its inputs split into
     digits when that saves chunks); at worst-case inputs it still gives the
     int64 reference."""
-    from pixzip.codec.reference import IntLinear
+    from pixzip.codec.network.integer_torch import IntLinear
     rng = np.random.default_rng(k)
     w = rng.integers(-511, 512, (24, k))
     w[:, 0] = 511
@@ -144,7 +144,7 @@ def test_requantization_rounds_half_up_on_negatives():
 
 @pytest.mark.parametrize("h,w,lag", [(1, 1, 3), (5, 2, 4), (3, 9, 2), (7, 7, 1)])
 def test_schedule_visits_every_pixel_once_when_ready(h, w, lag):
-    from pixzip.codec.schedule import n_steps, plan
+    from pixzip.codec.network.schedule import n_steps, plan
 
     done = np.zeros((h, w), dtype=bool)
     for t, _, rows, cols, _ in plan(h, w, lag, 1, h, 0, n_steps(h, w, lag)):
@@ -182,8 +182,8 @@ def test_encoder_kernel_equals_full_pass(colors, layers, kernel, start, stop):
     """The encoder's compiled pass over a block of rows (with its halo), and
     its head run on the positions in any order, give the counts of the
     reference full pass over the whole image."""
-    from pixzip.codec.kernels.encoder import counts, row_heads
-    from pixzip.codec.kernels.program import program
+    from pixzip.codec.network.kernels.encoder import counts, row_heads
+    from pixzip.codec.network.kernels.program import program
     net = tiny_int_model(colors, layers, kernel)
     img = image(11, 7, colors, seed=start)
     full = ref(net).counts(ref(net).logits(torch.from_numpy(img)[None]))[0].numpy()
@@ -238,7 +238,7 @@ def test_the_step_plan_is_the_schedule(S, w, lag, n_strips, short, chunk):
     """schedule.plan gives, step by step, the (strip, row) pairs of the rows
     whose columns j..j+ahead meet the image (ahead 0: the decoded rows; > 0:
     the vertical frontier's), strip-major, the shorter last strip cut."""
-    from pixzip.codec.schedule import n_steps, plan
+    from pixzip.codec.network.schedule import n_steps, plan
 
     last = max(1, S - short) if n_strips > 1 else S   # only the last of several strips is shorter
     for ahead in (0, 3):

@@ -31,17 +31,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
-from pixzip.codec.container import (
-    DEFLATE,
-    MAX_CHUNK_BYTES,
-    MAX_CHUNKS,
-    MAX_SIDE,
-    NETWORK,
-    RAW,
-)
-from pixzip.codec.metadata import Metadata
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.format import container
+from pixzip.codec.format.container import DEFLATE, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW
+from pixzip.codec.format.metadata import Metadata
+from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .conftest import tiny_int_model
@@ -411,8 +404,8 @@ BOMB_BYTES = (18_000, 1 << 20)      # the payloads of the bomb lies: the audit's
 
 def _bomb_side(f: Fields, model) -> int:
     """The side of the largest square image the payload's length allows, by its kind's bound."""
-    from pixzip.codec.cm.codec import min_payload_bytes
-    from pixzip.codec.stored import DEFLATE_MAX_RATIO
+    from pixzip.codec.mixer.codec import min_payload_bytes
+    from pixzip.codec.format.stored import DEFLATE_MAX_RATIO
     per = f.channels if f.channels in (1, 3) else 1
     n = len(f.payload)
     if f.kind == RAW:

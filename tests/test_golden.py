@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
-from pixzip.codec.metadata import Metadata
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.format import container
+from pixzip.codec.format.metadata import Metadata
+from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import CorruptError, ModelFileError
 
 DATA = Path(__file__).parent / "data"
@@ -122,7 +122,7 @@ def test_files_of_the_8_bit_arithmetic_are_refused_by_name(monkeypatch, tmp_path
 
 
 def test_new_exports_write_the_current_model_format():
-    from pixzip.codec.modelfile import FORMAT
+    from pixzip.codec.network.modelfile import FORMAT
     net = ModelFile.load(RGB)
     assert FORMAT == "pixzip-int-gated/2"
     assert ModelFile.from_bytes(net.to_bytes()).config == net.config

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
-from pixzip.codec.kernels import cache, gemm
-from pixzip.codec.kernels.program import GEMM_ENV, gemm_choice
-from pixzip.codec.modelfile import ModelFile
-from pixzip.codec.reference import network as ref
-from pixzip.codec.wavefront import decode_image
+from pixzip.codec import kernel_cache as cache
+from pixzip.codec.network.kernels import gemm
+from pixzip.codec.network.kernels.program import GEMM_ENV, gemm_choice
+from pixzip.codec.network.modelfile import ModelFile
+from pixzip.codec.network.integer_torch import network as ref
+from pixzip.codec.network.dec_wavefront import decode_image
 
 from .conftest import tiny_int_model
 
@@ -81,9 +82,10 @@ def test_the_product_is_chosen_by_name(monkeypatch):
 GENERIC = """
 import json, sys
 import numpy as np
-from pixzip.codec import coder, container, registry
-from pixzip.codec.kernels import cache
-from pixzip.codec.wavefront import decode_image
+from pixzip.codec.format import container
+from pixzip.codec.network import rangecoder as coder, registry
+from pixzip.codec import kernel_cache as cache
+from pixzip.codec.network.dec_wavefront import decode_image
 out = {}
 for name, model in (("rgb", "golden-tiny.pxm"), ("gray", "golden-tiny-gray.pxm"), ("rgb-strips", "golden-tiny.pxm")):
     net = registry.load_model(sys.argv[1] + "/" + model)
@@ -204,8 +206,9 @@ def test_the_kernels_are_cached_and_hit_on_the_next_run(tmp_path):
     first compiles and writes it, the second loads every kernel from it."""
     code = f"""
 import sys
-from pixzip.codec import api, registry
-from pixzip.codec.kernels import cache
+from pixzip.codec import api
+from pixzip.codec.network import registry
+from pixzip.codec import kernel_cache as cache
 net = registry.load_model({str(DATA / 'golden-tiny.pxm')!r})
 api.decompress(open({str(DATA / 'format2' / 'rgb.pxz')!r}, 'rb').read(), net)
 print(sum(sum(k.stats.cache_hits.values()) for k in cache.kernels()),

@@ -29,7 +29,8 @@ import pixzip.codec
 assert "torch" not in sys.modules, "import pixzip.codec imported torch"
 import numpy as np
 from PIL import Image
-from pixzip.codec import api, registry
+from pixzip.codec import api
+from pixzip.codec.network import registry
 net = registry.load_model({str(DATA / 'golden-tiny.pxm')!r})
 pixels = api.decompress(open({str(DATA / 'format2' / 'rgb.pxz')!r}, 'rb').read(), net)
 assert np.array_equal(pixels, np.asarray(Image.open({str(DATA / 'golden.png')!r})))
@@ -57,7 +58,7 @@ def test_compress_on_the_cpu_imports_no_torch():
 import sys
 import numpy as np
 import pixzip
-from pixzip.codec import registry
+from pixzip.codec.network import registry
 net = registry.load_model({str(DATA / 'golden-tiny.pxm')!r})
 img = np.zeros((3, 4, 3), np.uint8)
 assert np.array_equal(pixzip.decompress(pixzip.compress(img, net, payload="network"), net), img)
@@ -93,7 +94,9 @@ def test_only_the_coder_imports_constriction():
 def test_the_contract_is_where_the_encoder_decoder_and_sampler_take_it_from():
     """The counts' dtype, the coder's id and the scales are defined once, in
     codec/contract.py; the modules that use them import them from there."""
-    from pixzip.codec import container, contract, modelfile, stream
+    from pixzip.codec.format import container
+    from pixzip.codec import contract
+    from pixzip.codec.network import (modelfile, enc_stream as stream)
     assert container.CODER is contract.CODER_ID
     assert modelfile.requantization.__globals__["ACC_LIMIT"] is contract.ACC_LIMIT
     assert stream.step_destinations is contract.step_destinations
@@ -115,7 +118,7 @@ def test_the_counts_rule_of_the_contract_is_the_kernels_and_the_references():
     import torch
 
     from pixzip.codec import contract
-    from pixzip.codec.reference import network
+    from pixzip.codec.network.integer_torch import network
 
     from .conftest import tiny_int_model
     net = tiny_int_model(3)

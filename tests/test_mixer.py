@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
-from pixzip.codec.cm import kernel
-from pixzip.codec.cm.codec import Encoder, raster_positions
-from pixzip.codec.stream import symbols_and_counts
+from pixzip.codec.mixer import kernel
+from pixzip.codec.mixer.codec import Encoder, raster_positions
+from pixzip.codec.network.enc_stream import symbols_and_counts
 
 from .conftest import tiny_int_model
 
@@ -170,7 +170,7 @@ def test_a_broken_table_of_parts_is_refused_by_name():
     payload cut inside the table, or a part's stream moved to another part."""
     import dataclasses
 
-    from pixzip.codec import container
+    from pixzip.codec.format import container
     from pixzip.errors import CorruptError
     net = tiny_int_model(3)
     img = image_of("smooth", 12, 14, 3, 3)
@@ -198,7 +198,7 @@ def test_reused_counts_buffers_give_the_same_stream_and_are_reused():
     by chunk i + reuse's."""
     net = tiny_int_model(3)
     img = image_of("smooth", 40, 31, 3, 2)
-    from pixzip.codec import stream
+    from pixzip.codec.network import enc_stream as stream
     old = stream.CHUNK_SYMBOLS
     stream.CHUNK_SYMBOLS = 200      # many chunks from a small image
     try:
@@ -216,7 +216,7 @@ def test_reused_counts_buffers_give_the_same_stream_and_are_reused():
 def test_the_mixed_encoder_leaves_the_callers_thread_count_as_it_was(monkeypatch):
     """It runs its counts on one thread once the first block is made, and
     must give the caller's setting back, also when a part fails."""
-    from pixzip.codec.cm import parts
+    from pixzip.codec.mixer import parts
     net = tiny_int_model(3)
     img = image_of("smooth", 20, 20, 3, 4)
     threads = numba.get_num_threads()
@@ -276,7 +276,8 @@ def test_a_level_whose_network_codes_other_colours_codes_the_image_with_the_mixe
     """The shipped networks are RGB: at the default level and at -9 a
     grayscale image is coded by the mixer alone (kind 3, coder 2), exactly;
     a model or method asked for by name is still refused."""
-    from pixzip.codec import container, levels
+    from pixzip.codec.format import container
+    from pixzip.codec import levels
     from pixzip.errors import UnknownModelError
     net = tiny_int_model(3)
     monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None), 6: levels.Level("mixed", net),

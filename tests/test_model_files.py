@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
-from pixzip.codec import container, registry
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.format import container
+from pixzip.codec.network import registry
+from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import ModelFileError, PixzipError
 
 from .conftest import tiny_int_model

@@ -12,7 +12,7 @@ from PIL import Image, ImageCms
 from pixzip.cli.main import main
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
+from pixzip.codec.format import container
 
 from .conftest import tiny_int_model
 
@@ -246,7 +246,7 @@ def test_model_files_are_written_atomically(tmp_path, monkeypatch):
 
 # 8. old files are protected: see test_golden.py (format 1 archives decode; 8-bit models are refused by name)
 def test_model_files_of_another_format_are_refused_by_name(tmp_path):
-    from pixzip.codec.modelfile import ModelFile
+    from pixzip.codec.network.modelfile import ModelFile
     from pixzip.errors import ModelFileError
     net = tiny_int_model(3)
     z = dict(np.load(io.BytesIO(net.to_bytes())))
@@ -299,7 +299,7 @@ def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, met
     import tracemalloc
 
     from pixzip.codec.api import decode_memory
-    from pixzip.codec.cm.parts import split_payload
+    from pixzip.codec.mixer.parts import split_payload
     net = tiny_int_model(shape[2])
     img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
     data = codec.compress(img, net, strip_height=strip, method=method)

@@ -11,12 +11,12 @@ import torch
 from click.testing import CliRunner
 from pixzip.cli.main import main
 
-from pixzip.codec.kernels.encoder import counts as head_counts
-from pixzip.codec.kernels.encoder import row_heads
-from pixzip.codec.kernels.program import program
-from pixzip.codec.modelfile import ModelFile
-from pixzip.codec.reference import network as ref
-from pixzip.codec.wavefront import decode_image
+from pixzip.codec.network.kernels.encoder import counts as head_counts
+from pixzip.codec.network.kernels.encoder import row_heads
+from pixzip.codec.network.kernels.program import program
+from pixzip.codec.network.modelfile import ModelFile
+from pixzip.codec.network.integer_torch import network as ref
+from pixzip.codec.network.dec_wavefront import decode_image
 from pixzip.learn.export import export_gated
 
 from .conftest import tiny_model

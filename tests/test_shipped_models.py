@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pixzip.codec import api as codec
-from pixzip.codec.modelfile import ModelFile
+from pixzip.codec.network.modelfile import ModelFile
 from pixzip.learn.checkpoints import load_model
 
 MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -16,9 +16,9 @@ from PIL import Image, TiffImagePlugin, features
 from pixzip.cli.main import main
 
 from pixzip.codec import api as codec
-from pixzip.codec import container
-from pixzip.codec.images import encode_file, read_image_file
-from pixzip.codec.source_check import png_chunks, tiff_tags
+from pixzip.codec.format import container
+from pixzip.codec.format.images import encode_file, read_image_file
+from pixzip.codec.format.source_check import png_chunks, tiff_tags
 
 
 def run(*args):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pixzip.codec import api as codec
-from pixzip.codec import wavefront
-from pixzip.codec.cm import kernel as cm_kernel
-from pixzip.codec.kernels import decoder as K
+from pixzip.codec.network import dec_wavefront as wavefront
+from pixzip.codec.mixer import kernel as cm_kernel
+from pixzip.codec.network.kernels import decoder as K
 from pixzip.codec import threads as T
 
 two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
@@ -136,7 +136,7 @@ def test_the_bytes_do_not_depend_on_sharing(monkeypatch, two_numba_threads, leve
 
 
 def test_decode_image_gives_back_the_callers_thread_count_after_an_error(two_numba_threads):
-    from pixzip.codec import registry
+    from pixzip.codec.network import registry
 
     def failing(counts, rows, cols, c):
         raise RuntimeError("the source failed")

@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from ..codec import api as codec
-from ..codec import registry
-from ..codec.images import read_image, to_pil
+from ..codec.network import registry
+from ..codec.format.images import read_image, to_pil
 from ..errors import ImageError, PixzipError, describe_os_error
 
 CODECS = ("png", "webp", "jxl")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..codec import api as codec
-from ..codec.images import read_image
+from ..codec.format.images import read_image
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "astronaut.png"
 SAMPLE_CREDIT = "NASA photo of Eileen Collins (public domain), via scikit-image"

@@ -17,16 +17,9 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..codec import api as codec
-from ..codec import container
-from ..codec.images import (
-    LOSSY_FORMATS,
-    encode_file,
-    format_for,
-    read_image_file,
-    suffix_for,
-    written_format,
-)
-from ..codec.metadata import Metadata
+from ..codec.format import container
+from ..codec.format.images import (LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for, written_format)
+from ..codec.format.metadata import Metadata
 from ..errors import ImageError, PixzipError, describe_os_error
 
 PXZ = ".pxz"

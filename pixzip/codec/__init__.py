@@ -1,17 +1,18 @@
 """The exact path: everything that writes and reads .pxz files, in integers
 and tables, identical on every machine.  It never imports torch.
 
+Grouped by role (the whole map, one line a module: ``docs/layout.md``):
+
 - ``contract``: the model <-> coder contract (alphabet, scales, counts
   rule, what the coder is given, the source protocol, the stream order);
-- ``modelfile``: the .pxm file; ``registry``: models by their own name;
-- ``kernels``: the compiled integer network; ``wavefront`` (decoder) and
-  ``stream`` (encoder) run it in schedule order (``schedule``);
-- ``coder``: the entropy coder; ``container``: the .pxz header;
-  ``stored``: raw and deflate payloads; ``metadata`` and ``images``: what
-  an image file holds, kept exactly or refused;
-- ``api``: compress, decompress, read_header;
-- ``reference``: the same integer network in PyTorch, for tests, export
-  and the GPU encoder (imported only by them).
+- ``network/``: the integer network: its model file and registry, its
+  schedule, its compiled kernels, the encoder (``enc_stream``) and the
+  decoder (``dec_wavefront``) that run it, and its range coder;
+- ``mixer/``: the context mixer, its binary coder and its definition;
+- ``format/``: the .pxz container, stored payloads, metadata and what an
+  image file holds, kept exactly or refused;
+- ``kernel_cache``: where compiled kernels are kept;
+- ``api``: compress, decompress, read_header.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .api import compress, decompress, decompress_with_metadata, read_header
-    from .modelfile import ModelFile
-    from .registry import load_model
+    from .network.modelfile import ModelFile
+    from .network.registry import load_model
 
 _LAZY = {"compress": "api", "decompress": "api", "decompress_with_metadata": "api", "read_header": "api",
-         "ModelFile": "modelfile", "load_model": "registry"}
+         "ModelFile": "network.modelfile", "load_model": "network.registry"}
 __all__ = ["ModelFile", "compress", "decompress", "decompress_with_metadata", "load_model", "read_header"]
 
 

@@ -15,18 +15,19 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CorruptError, LimitError, UnknownModelError
-from . import coder, container, registry, stored
-from .container import Header
-from .images import MODES, as_array, read_image_file
-from .metadata import CHUNK_NAMES, Metadata, format_id, from_chunks, from_pil, to_chunks
-from .modelfile import ModelFile
-from .registry import ModelLike, load_model
+from .network import rangecoder as coder, registry
+from .format import container, stored
+from .format.container import Header
+from .format.images import MODES, as_array, read_image_file
+from .format.metadata import CHUNK_NAMES, Metadata, format_id, from_chunks, from_pil, to_chunks
+from .network.modelfile import ModelFile
+from .network.registry import ModelLike, load_model
 
 Progress = Callable[[int], None]
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]   # pixels, a PIL image or an image file
 
 
-MIXER_PARTS = 2          # the column parts of the mixer with a network (cm/parts.py)
+MIXER_PARTS = 2          # the column parts of the mixer with a network (mixer/parts.py)
 PAYLOADS = ("auto", "coded", "network", "mixed", "mixer", "raw", "deflate")
 CODED = ("network", "mixed", "mixer")     # the coded payloads: the network alone, network + mixer, mixer alone
 
@@ -42,8 +43,8 @@ def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stat
     the bytes never depend on the threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .cm.parts import Encoder
-    from .stream import encode_device, symbols_and_counts
+    from .mixer.parts import Encoder
+    from .network.enc_stream import encode_device, symbols_and_counts
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
     import numba
@@ -85,7 +86,7 @@ def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stat
 
 def _mixer_payload(pixels, progress, stats) -> bytes:
     """The context mixer alone, in raster order."""
-    from .cm.codec import Encoder
+    from .mixer.codec import Encoder
     enc = Encoder(pixels)
     enc.add_image(progress)
     data = enc.finish()
@@ -97,7 +98,7 @@ def _mixer_payload(pixels, progress, stats) -> bytes:
 def _network_payload(pixels, net, strip_rows, strip_height, device, progress, stats) -> bytes:
     enc = coder.Encoder()
     bits = seconds = 0.0
-    from .stream import encode_device, symbols_and_counts
+    from .network.enc_stream import encode_device, symbols_and_counts
     for sym, counts, n in symbols_and_counts(net, pixels, strip_rows, strip_height, encode_device(device), reuse=1):
         enc.encode(sym, counts)
         if stats is not None:
@@ -237,7 +238,7 @@ def ideal_bits(image: ImageLike, model: ModelLike = None) -> float:
     """The integer model's cross-entropy of an image in bits: the ideal code
     length its payload approaches (compiled kernels, like ``compress``)."""
     pixels = as_array(image)
-    from .stream import symbols_and_counts
+    from .network.enc_stream import symbols_and_counts
     return sum(coder.cross_entropy_bits(sym, counts) for sym, counts, _ in symbols_and_counts(load_model(model), pixels))
 
 
@@ -332,13 +333,13 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
     that is over 0 (coder 3)."""
     need = 0
     if net is not None:
-        from .wavefront import decode_memory as wavefront_memory
+        from .network.dec_wavefront import decode_memory as wavefront_memory
         need += wavefront_memory(net, h, w, strip_height)
     if mixer and parts:
-        from .cm import parts as cm_parts
+        from .mixer import parts as cm_parts
         need += cm_parts.state_bytes(h, w, c, parts)
     elif mixer or net is None:
-        from .cm.codec import state_bytes
+        from .mixer.codec import state_bytes
         need += state_bytes(h, w, c)
     return need
 
@@ -420,7 +421,7 @@ def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Pro
 
 
 def _decode_network(header: Header, payload, net: ModelFile, progress, max_memory=None) -> np.ndarray:
-    from .wavefront import decode_image
+    from .network.dec_wavefront import decode_image
     if net.colors != header.channels:
         raise CorruptError("header colour mode does not match the model")
     mixed = header.coder in (container.MIXER_CODER, container.PARTS_CODER)
@@ -440,10 +441,10 @@ def _decode_network(header: Header, payload, net: ModelFile, progress, max_memor
 
 
 def _decode_mixed(header: Header, payload, net: ModelFile, progress) -> np.ndarray:
-    from .cm import codec as cm_codec
-    from .cm import parts as cm_parts
-    from .schedule import strip_layout
-    from .wavefront import decode_image
+    from .mixer import codec as cm_codec
+    from .mixer import parts as cm_parts
+    from .network.schedule import strip_layout
+    from .network.dec_wavefront import decode_image
     if net.reach < 1:
         raise CorruptError(f"model {net.name!r} cannot have made a mixed payload")
     h, w, c = header.height, header.width, header.channels
@@ -467,10 +468,10 @@ def _check_payload(header: Header, payload, net: ModelFile | None, mixer: bool, 
     header claims, and a decoder within the memory limit."""
     parts = 0
     if header.coder == container.PARTS_CODER:
-        from .cm.parts import split_payload
+        from .mixer.parts import split_payload
         parts = split_payload(payload)[0]
     if mixer:
-        from .cm.codec import min_payload_bytes
+        from .mixer.codec import min_payload_bytes
         least = min_payload_bytes(header.n_subpixels)
     else:
         least = _min_payload_bytes(net, header.n_subpixels)
@@ -482,7 +483,7 @@ def _check_payload(header: Header, payload, net: ModelFile | None, mixer: bool, 
 
 
 def _decode_mixer(header: Header, payload, progress, max_memory=None) -> np.ndarray:
-    from .cm.codec import Decoder
+    from .mixer.codec import Decoder
     _check_payload(header, payload, None, True, max_memory)
     dec = Decoder(payload, header.height, header.width, header.channels)
     dec.take_image(progress)

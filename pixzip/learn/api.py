@@ -92,7 +92,7 @@ def sample(checkpoint, n, size=None, label=None, seed=0, device="auto", progress
     """(grid image, (H, W)) of ``n`` samples drawn from a checkpoint's float
     model, or from an integer model (.pxm) through the decoder's loop."""
     if str(checkpoint).endswith(".pxm"):
-        from ..codec.registry import load_model as load_integer_model
+        from ..codec.network.registry import load_model as load_integer_model
         from .sampling import sample_integer
         net = load_integer_model(checkpoint)
         h, w = size or (32, 32)

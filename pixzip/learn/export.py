@@ -20,7 +20,7 @@ from ..codec.contract import (
     TABLE_BITS,
     make_tables,
 )
-from ..codec.modelfile import IntConfig, ModelFile
+from ..codec.network.modelfile import IntConfig, ModelFile
 from .networks import GatedPixelCNN
 
 PERCENTILE = 0.9999

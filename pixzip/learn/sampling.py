@@ -89,7 +89,7 @@ def sample_integer(net, n: int, height: int, width: int, label: int | None = Non
                    progress=None) -> np.ndarray:
     """Draw ``n`` images from an integer model through the decoder's own loop,
     with a seeded random source in place of the bitstream; (n, H, W, C) uint8."""
-    from ..codec.wavefront import decode_image
+    from ..codec.network.dec_wavefront import decode_image
 
     rng = np.random.default_rng(seed)
 

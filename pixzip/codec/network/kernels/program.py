@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import contract
-from ...errors import ModelFileError
+from ... import contract
+from ....errors import ModelFileError
 from ..modelfile import ModelFile, requantization
 from . import gemm
 
@@ -176,7 +176,7 @@ class Program:
 def program(model: ModelFile, product: str | None = None) -> Program:
     """The model packed for the kernels (built once per loaded model and
     product), the kernels' cache made ready on first use."""
-    from . import cache
+    from ... import kernel_cache as cache
     cache.enable()
     product = gemm_choice(product)
     progs = model.__dict__.setdefault("_programs", {})

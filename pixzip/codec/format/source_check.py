@@ -18,7 +18,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ..errors import ImageError
+from ...errors import ImageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CorruptError
-from ..kernels import cache
+from .. import kernel_cache as cache
 from . import bitcoder, kernel
 
 BYTES_PER_SUBPIXEL = 12    # worst case: 8 bits at the probability floor (11 bits each), and room

@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import CorruptError
+from ...errors import CorruptError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFLATE_MAX_RATIO = 1032        # deflate expands at most ~1032:1; a longer claim is corrupt

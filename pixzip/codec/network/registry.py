@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Union
 
-from ..errors import ModelFileError, UnknownModelError, describe_os_error
+from ...errors import ModelFileError, UnknownModelError, describe_os_error
 from .modelfile import FILE_BYTES, ModelFile, read_name
 
 ModelLike = Union[ModelFile, str, os.PathLike, None]   # a model, a name or alias, a .pxm path; None: the default
@@ -44,7 +44,7 @@ HOW_TO_SUPPLY = "put its .pxm file in a folder listed in $PIXZIP_MODELS, or name
 
 def shipped_path() -> list[Path]:
     """The folders of the shipped models: installed package data, or a source checkout."""
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parents[2]     # pixzip/
     return [d for d in (package / "models", package.parent / "models") if d.is_dir()]
 
 

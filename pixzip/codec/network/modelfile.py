@@ -20,17 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError, describe_os_error
-from .contract import (
-    ACC_LIMIT,
-    ACT_MAX,
-    COUNT_BITS,
-    EXACT_F64,
-    GATE_LIMIT,
-    LOGIT_LIMIT,
-    SKIP_LIMIT,
-    TABLE_BITS,
-)
+from ...errors import ModelFileError, describe_os_error
+from ..contract import (ACC_LIMIT, ACT_MAX, COUNT_BITS, EXACT_F64, GATE_LIMIT, LOGIT_LIMIT, SKIP_LIMIT, TABLE_BITS)
 
 # The model format names the integer arithmetic, the file's layout and the
 # tables; any change to one of them is a new format.  Format 1 was 8-bit
@@ -336,7 +327,7 @@ class ModelFile:
 
     def save(self, path, overwrite: bool = True) -> str:
         """Write the model file atomically; its sha256 is the model's identity."""
-        from ..atomic import atomic_write_bytes
+        from ...atomic import atomic_write_bytes
         data = self.to_bytes()
         atomic_write_bytes(path, data, overwrite=overwrite)
         self.sha256 = hashlib.sha256(data).hexdigest()

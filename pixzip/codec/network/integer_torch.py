@@ -29,14 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .contract import (
-    ACT_MAX,
-    EXACT_F32,
-    GATE_LIMIT,
-    SKIP_LIMIT,
-    TERM_LIMIT,
-    network_input,
-)
+from ..contract import ACT_MAX, EXACT_F32, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT, network_input
 from .modelfile import ModelFile
 
 

@@ -8,7 +8,7 @@ read-only (a system-wide install) numba falls back to a folder that does
 not know about pixzip.  So each kernel gets a cache here:
 
 - the source stamp is one hash of every kernel module, ``contract.py`` and
-  the context mixer's modules (``cm/``), so an edit to any of them
+  the context mixer's modules (``mixer/``), so an edit to any of them
   recompiles every kernel, never runs stale code;
 - the folder is the first writable one of: ``$NUMBA_CACHE_DIR/pixzip`` when
   that is set; ``__pycache__`` beside the kernels; the user's cache
@@ -29,7 +29,8 @@ from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLoca
 from numba.core.dispatcher import Dispatcher
 
 HERE = Path(__file__).resolve().parent
-SOURCES = sorted(HERE.glob("*.py")) + [HERE.parent / "contract.py"] + sorted((HERE.parent / "cm").glob("*.py"))
+SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
+           + sorted((HERE / "mixer").glob("*.py")))
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
@@ -93,9 +94,9 @@ _STAMP = [""]
 
 def kernels() -> list[Dispatcher]:
     """Every compiled (not inlined) kernel."""
-    from ..cm import bitcoder
-    from ..cm import kernel as mixer
-    from . import decoder, encoder, gemm, layers
+    from .mixer import bitcoder
+    from .mixer import kernel as mixer
+    from .network.kernels import decoder, encoder, gemm, layers
     out = []
     for module in (gemm, layers, decoder, encoder, bitcoder, mixer):
         for obj in vars(module).values():

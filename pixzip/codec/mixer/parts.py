@@ -26,7 +26,7 @@ import struct
 import numpy as np
 
 from ...errors import CorruptError
-from ..kernels import cache
+from .. import kernel_cache as cache
 from . import bitcoder, kernel
 from .codec import BYTES_PER_SUBPIXEL, _inputs, _no_bytes, one_state_bytes
 

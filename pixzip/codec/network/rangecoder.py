@@ -11,8 +11,8 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from ..errors import CorruptError, PixzipError
-from .contract import CONSTRICTION, coder_counts
+from ...errors import CorruptError, PixzipError
+from ..contract import CONSTRICTION, coder_counts
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 # Coder 1 (contract.CODER_ID) is constriction's quantization of these counts,

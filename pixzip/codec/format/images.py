@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import ImageError, describe_os_error
+from ...errors import ImageError, describe_os_error
 from .container import MODE_CHANNELS, MODES
 from .metadata import Metadata, encode_image, from_pil, missing
 from .source_check import check as check_source

@@ -42,8 +42,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from ..errors import FormatError, LimitError, TruncatedError
-from .contract import CODER_ID
+from ...errors import FormatError, LimitError, TruncatedError
+from ..contract import CODER_ID
 
 MAGIC = b"PXZ\0"
 VERSION = 2
@@ -66,13 +66,13 @@ REQUIRED_CHUNKS = (b"PNGC", b"TIFT")
 # payload kinds
 NETWORK, RAW, DEFLATE, MIXER = 0, 1, 2, 3
 KINDS = {NETWORK: "network", RAW: "raw", DEFLATE: "deflate", MIXER: "mixer"}
-# coder ids: what turns a coded payload into symbols (coder.py, cm/)
+# coder ids: what turns a coded payload into symbols (network/rangecoder.py, mixer/)
 CODER = CODER_ID
 MIXER_CODER = 2
 PARTS_CODER = 3
 CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)",
-          MIXER_CODER: "context mixer 1 (cm/kernel.py) and its binary range coder (cm/bitcoder.py)",
-          PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (cm/parts.py)"}
+          MIXER_CODER: "context mixer 1 (mixer/kernel.py) and its binary range coder (mixer/bitcoder.py)",
+          PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (mixer/parts.py)"}
 KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
 
 _START = struct.Struct("<4sBB")

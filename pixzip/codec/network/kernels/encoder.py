@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..contract import network_input
+from ...contract import network_input
 from . import gemm
 from .layers import U, head_input, head_output, horizontal, vertical
 from .program import Program

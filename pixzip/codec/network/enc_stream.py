@@ -18,8 +18,8 @@ import numba
 
 import numpy as np
 
-from ..errors import PixzipError
-from .contract import step_destinations
+from ...errors import PixzipError
+from ..contract import step_destinations
 from .kernels import encoder
 from .kernels.program import program
 from .modelfile import ModelFile
@@ -46,7 +46,7 @@ class _Heads:
         # on a torch device the full pass runs in PyTorch (the reference network); else in the compiled kernels
         self.torch_net = None
         if device is not None:
-            from . import reference
+            from . import integer_torch as reference
             self.torch_net = reference.network(net).on(device)
         self.nb, self.S = strip_layout(h, strip_height)
         self.heights = [min(self.S, h - k * self.S) for k in range(self.nb)]

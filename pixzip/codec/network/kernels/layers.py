@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..contract import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT
+from ...contract import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT
 from .gemm import gemm, gemm_loop
 
 U = np.uint64            # an index known to be >= 0: numba skips its wraparound check

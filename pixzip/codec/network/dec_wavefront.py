@@ -17,9 +17,9 @@ from typing import Callable, NamedTuple
 import numba
 import numpy as np
 
-from .contract import Source
+from ..contract import Source
 from .kernels import decoder as K
-from . import threads as step_threads
+from .. import threads as step_threads
 from .kernels import gemm
 from .kernels.program import program
 from .modelfile import ModelFile

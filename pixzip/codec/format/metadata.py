@@ -204,7 +204,7 @@ def format_id(md: Metadata) -> int:
 def from_chunks(chunks, source_format: int = 0) -> Metadata:
     """The metadata of a header's chunks and format byte (unknown optional
     chunks, and unknown format bytes, are skipped)."""
-    from ..errors import FormatError
+    from ...errors import FormatError
     d = dict(chunks)
     names = {v: k for k, v in FORMAT_IDS.items()}
     try:
