@@ -20,8 +20,8 @@ import numpy as np
 from pixzip.app.bench import machine
 from pixzip.codec import api as codec
 from pixzip.codec.network import registry
-from pixzip.codec.mixer import codec as cm_codec
-from pixzip.codec.mixer import parts
+from pixzip.codec.mixer import one_state as cm_codec
+from pixzip.codec.mixer import column_parts as parts
 from pixzip.codec.format.images import read_image
 from pixzip.codec.network.enc_stream import symbols_and_counts
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from pixzip.codec import api
 from pixzip.codec.format import container
-from pixzip.codec.mixer.codec import min_payload_bytes
+from pixzip.codec.mixer.one_state import min_payload_bytes
 
 
 def images(max_side: int, colours: int):

@@ -31,7 +31,7 @@ from PIL import Image
 
 from pixzip.codec import api as codec
 from pixzip.codec.format import container
-from pixzip.codec.mixer.codec import min_payload_bytes     # imported here: its import is not timed
+from pixzip.codec.mixer.one_state import min_payload_bytes     # imported here: its import is not timed
 from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .test_fuzz import CaseTimeout, deadline

@@ -404,7 +404,7 @@ BOMB_BYTES = (18_000, 1 << 20)      # the payloads of the bomb lies: the audit's
 
 def _bomb_side(f: Fields, model) -> int:
     """The side of the largest square image the payload's length allows, by its kind's bound."""
-    from pixzip.codec.mixer.codec import min_payload_bytes
+    from pixzip.codec.mixer.one_state import min_payload_bytes
     from pixzip.codec.format.stored import DEFLATE_MAX_RATIO
     per = f.channels if f.channels in (1, 3) else 1
     n = len(f.payload)

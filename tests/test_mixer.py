@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pixzip.codec import api as codec
 from pixzip.codec.mixer import kernel
-from pixzip.codec.mixer.codec import Encoder, raster_positions
+from pixzip.codec.mixer.one_state import Encoder, raster_positions
 from pixzip.codec.network.enc_stream import symbols_and_counts
 
 from .conftest import tiny_int_model
@@ -216,7 +216,7 @@ def test_reused_counts_buffers_give_the_same_stream_and_are_reused():
 def test_the_mixed_encoder_leaves_the_callers_thread_count_as_it_was(monkeypatch):
     """It runs its counts on one thread once the first block is made, and
     must give the caller's setting back, also when a part fails."""
-    from pixzip.codec.mixer import parts
+    from pixzip.codec.mixer import column_parts as parts
     net = tiny_int_model(3)
     img = image_of("smooth", 20, 20, 3, 4)
     threads = numba.get_num_threads()

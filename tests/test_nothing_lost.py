@@ -299,7 +299,7 @@ def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, met
     import tracemalloc
 
     from pixzip.codec.api import decode_memory
-    from pixzip.codec.mixer.parts import split_payload
+    from pixzip.codec.mixer.column_parts import split_payload
     net = tiny_int_model(shape[2])
     img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
     data = codec.compress(img, net, strip_height=strip, method=method)

@@ -27,7 +27,7 @@ Progress = Callable[[int], None]
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]   # pixels, a PIL image or an image file
 
 
-MIXER_PARTS = 2          # the column parts of the mixer with a network (mixer/parts.py)
+MIXER_PARTS = 2          # the column parts of the mixer with a network (mixer/column_parts.py)
 PAYLOADS = ("auto", "coded", "network", "mixed", "mixer", "raw", "deflate")
 CODED = ("network", "mixed", "mixer")     # the coded payloads: the network alone, network + mixer, mixer alone
 
@@ -43,7 +43,7 @@ def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stat
     the bytes never depend on the threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .mixer.parts import Encoder
+    from .mixer.column_parts import Encoder
     from .network.enc_stream import encode_device, symbols_and_counts
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
@@ -86,7 +86,7 @@ def _mixed_payload(pixels, net, strip_rows, strip_height, device, progress, stat
 
 def _mixer_payload(pixels, progress, stats) -> bytes:
     """The context mixer alone, in raster order."""
-    from .mixer.codec import Encoder
+    from .mixer.one_state import Encoder
     enc = Encoder(pixels)
     enc.add_image(progress)
     data = enc.finish()
@@ -336,10 +336,10 @@ def decode_memory(net: ModelFile | None, h: int, w: int, c: int, strip_height: i
         from .network.dec_wavefront import decode_memory as wavefront_memory
         need += wavefront_memory(net, h, w, strip_height)
     if mixer and parts:
-        from .mixer import parts as cm_parts
+        from .mixer import column_parts as cm_parts
         need += cm_parts.state_bytes(h, w, c, parts)
     elif mixer or net is None:
-        from .mixer.codec import state_bytes
+        from .mixer.one_state import state_bytes
         need += state_bytes(h, w, c)
     return need
 
@@ -441,8 +441,8 @@ def _decode_network(header: Header, payload, net: ModelFile, progress, max_memor
 
 
 def _decode_mixed(header: Header, payload, net: ModelFile, progress) -> np.ndarray:
-    from .mixer import codec as cm_codec
-    from .mixer import parts as cm_parts
+    from .mixer import one_state as cm_codec
+    from .mixer import column_parts as cm_parts
     from .network.schedule import strip_layout
     from .network.dec_wavefront import decode_image
     if net.reach < 1:
@@ -468,10 +468,10 @@ def _check_payload(header: Header, payload, net: ModelFile | None, mixer: bool, 
     header claims, and a decoder within the memory limit."""
     parts = 0
     if header.coder == container.PARTS_CODER:
-        from .mixer.parts import split_payload
+        from .mixer.column_parts import split_payload
         parts = split_payload(payload)[0]
     if mixer:
-        from .mixer.codec import min_payload_bytes
+        from .mixer.one_state import min_payload_bytes
         least = min_payload_bytes(header.n_subpixels)
     else:
         least = _min_payload_bytes(net, header.n_subpixels)
@@ -483,7 +483,7 @@ def _check_payload(header: Header, payload, net: ModelFile | None, mixer: bool, 
 
 
 def _decode_mixer(header: Header, payload, progress, max_memory=None) -> np.ndarray:
-    from .mixer.codec import Decoder
+    from .mixer.one_state import Decoder
     _check_payload(header, payload, None, True, max_memory)
     dec = Decoder(payload, header.height, header.width, header.channels)
     dec.take_image(progress)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pixzip.codec.mixer import definition as ref
 from pixzip.codec.mixer import tables
-from pixzip.codec.mixer.codec import Encoder, raster_positions
+from pixzip.codec.mixer.one_state import Encoder, raster_positions
 
 # ---------------------------------------------------------------- helpers
 

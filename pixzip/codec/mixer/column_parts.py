@@ -28,7 +28,7 @@ import numpy as np
 from ...errors import CorruptError
 from .. import kernel_cache as cache
 from . import bitcoder, kernel
-from .codec import BYTES_PER_SUBPIXEL, _inputs, _no_bytes, one_state_bytes
+from .one_state import BYTES_PER_SUBPIXEL, _inputs, _no_bytes, one_state_bytes
 
 PARTS = 2                 # the parts written: one per core of a 2-core machine
 MAX_PARTS = 16
