@@ -1,4 +1,5 @@
-"""The README's Python API examples run as written (the blocks marked <!-- ci:api -->)."""
+"""The README's Python API examples run as written (the blocks marked <!-- ci:api -->), and the
+README, CHANGELOG and docs name versions and commands, never a commit or an issue."""
 import hashlib
 import re
 from pathlib import Path
