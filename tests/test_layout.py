@@ -153,3 +153,41 @@ def test_decompress_to_standard_output_in_a_fresh_process():
     out = np.asarray(Image.open(io.BytesIO(r.stdout)))
     assert np.array_equal(out, np.asarray(Image.open(DATA / "golden.png")))
 
+
+
+def layout_map() -> dict[str, str]:
+    """The map of the layout (docs/design.md, "Layout"): path -> what it
+    holds.  Each line is a name and its one-line role, indented two spaces
+    a level under the folder above; a line that starts with spaces only
+    continues the role above."""
+    text = (ROOT / "docs" / "design.md").read_text()
+    block = text.split("## 10. Layout", 1)[1].split("```", 2)[1]
+    found, folders = {}, []
+    last = None
+    for line in block.strip("\n").splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        name, _, role = line.strip().partition(" ")
+        if indent >= 20 or not name:            # the role above, continued
+            found[last] += " " + line.strip()
+            continue
+        depth = indent // 2
+        folders = folders[:depth]
+        path = "".join(folders) + name if depth else name
+        found[path] = role.strip()
+        last = path
+        if name.endswith("/"):
+            folders.append(name if depth else name)
+    return found
+
+
+def test_the_layout_map_names_every_module_and_only_modules_that_exist():
+    """Every module of pixzip/ and cli/ is on the map with its role, and
+    every module on the map exists: the map is where a newcomer starts."""
+    mapped = layout_map()
+    modules = {str(p.relative_to(ROOT)) for d in ("pixzip", "cli") for p in (ROOT / d).rglob("*.py")
+               if p.name != "__init__.py"}
+    on_map = {p for p in mapped if p.endswith(".py")}
+    assert not modules - on_map, f"modules missing from the map in docs/design.md: {sorted(modules - on_map)}"
+    missing = {p for p in on_map - modules if not (ROOT / p).is_file()}     # a package's __init__.py may be named
+    assert not missing, f"the map names modules that do not exist: {sorted(missing)}"
+    assert all(mapped[p] for p in on_map), "every module on the map says what it holds"
