@@ -183,6 +183,24 @@ def test_the_old_method_name_still_works_and_warns():
     assert data == new and stats.payload == "mixer+network" and stats.ideal_bits > 0 and stats.network_bits > 0
 
 
+def test_the_keywords_compress_took_before_options_still_work_and_warn():
+    net = ModelFile.load(TINY)
+    img = image(6, 7)
+    new, stats = codec.compress_with_stats(img, net, payload="network", options=codec.Options(strip_height=2))
+    old_stats = {}
+    with pytest.warns(DeprecationWarning, match="keywords strip_height, stats are now Options fields"):
+        assert codec.compress(img, net, payload="network", strip_height=2, stats=old_stats) == new
+    assert old_stats == {"payload": "network", "ideal_bits": stats.ideal_bits, "ideal_s": old_stats["ideal_s"]}
+    with pytest.warns(DeprecationWarning):
+        assert pixzip.compress(img, payload="raw", strip=True) == pixzip.compress(img, payload="raw")
+    raw_stats = {}
+    with pytest.warns(DeprecationWarning):
+        pixzip.compress(img, payload="raw", stats=raw_stats)
+    assert raw_stats == {"payload": "raw"}
+    with pytest.raises(TypeError):
+        pixzip.compress(img, no_such_keyword=1)
+
+
 def test_the_old_alias_default_still_names_the_max_model_and_warns():
     with pytest.warns(DeprecationWarning, match="'default' is -9's model, now called 'max'"):
         old = codec.load_model("default")

@@ -336,7 +336,7 @@ def test_a_long_run_of_near_certain_symbols_at_the_end_still_decodes(network_pay
     """The decoder stops a payload that ran out (a lying header) once the
     symbols after its last word carry more than coder.TAIL_BITS; a real
     file's last symbols, many and the cheapest there are, stay within that."""
-    net = codec.load_model("default")
+    net = codec.load_model("max")
     img = np.full((40, 300, 3), 128, np.uint8)
     img[0, 0] = (3, 250, 17)
     data = codec.compress(img, net)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+import functools
+import warnings
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Union
 
 import numpy as np
@@ -69,6 +71,32 @@ class Stats:
     ideal_s: float = 0.0
 
 
+def _old_keywords(f):
+    """``compress`` as called before ``Options``: an Options field as a
+    keyword (``strip_height=8``) or a ``stats`` dict to fill still works,
+    with a DeprecationWarning; the dict gets the keys it got then."""
+    @functools.wraps(f)
+    def old_or_new(image, model=None, **kw):
+        old = {k: kw.pop(k) for k in list(kw) if k in Options.__dataclass_fields__}
+        stats = kw.pop("stats", None)
+        if not old and stats is None:
+            return f(image, model, **kw)
+        named = ", ".join([*old, *(["stats"] if stats is not None else [])])
+        warnings.warn(f"compress's keywords {named} are now Options fields (options=pixzip.Options(...)), and "
+                      f"compress_with_stats returns the stats; the old keywords will be removed in a later version",
+                      DeprecationWarning, stacklevel=2)
+        if old:
+            kw["options"] = replace(kw.get("options") or Options(), **old)
+        if stats is None:
+            return f(image, model, **kw)
+        data, measured = compress_with_stats(image, model, **kw)
+        measured = asdict(measured) if measured.ideal_bits is not None else {"payload": measured.payload}
+        stats.update({k: v for k, v in measured.items() if v is not None})
+        return data
+    return old_or_new
+
+
+@_old_keywords
 def compress(image: ImageLike, model: ModelLike = None, *, level: int | None = None, method: str | None = None,
              payload: str = "auto", metadata: Metadata | None = None, options: Options | None = None) -> bytes:
     """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
@@ -91,8 +119,9 @@ def compress(image: ImageLike, model: ModelLike = None, *, level: int | None = N
     The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
     resolution, PNG text, the file format) is kept, unless
     ``options.strip``; ``metadata`` gives it for an array.  ``options``:
-    see ``Options``.  The old name "mixed" of "mixer+network" still works,
-    with a DeprecationWarning."""
+    see ``Options``.  The old name "mixed" of "mixer+network", Options'
+    fields as keywords and a ``stats`` dict still work, with a
+    DeprecationWarning."""
     return _compress(image, choose(level, model, method, payload), metadata, options or Options())[0]
 
 
