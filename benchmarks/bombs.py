@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     warm = folder / "warm-up.pxz"      # compile (or load) the kernels of both coders first
     warm.write_bytes(api.compress(np.full((8, 8, 3), 9, np.uint8), payload="mixer"))
     subprocess.run(["bash", "-c", f"{args.pixzip} test -q {warm}"], capture_output=True)
-    warm.write_bytes(api.compress(np.full((8, 8, 3), 9, np.uint8), "fast", payload="mixed"))
+    warm.write_bytes(api.compress(np.full((8, 8, 3), 9, np.uint8), "fast", payload="mixer+network"))
     subprocess.run(["bash", "-c", f"{args.pixzip} test -q {warm}"], capture_output=True)
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"`{args.pixzip} test FILE` (or info), address space {ADDRESS_SPACE} KB, timeout {args.timeout:g} s; "

@@ -118,7 +118,7 @@ def thin(rounds: int, folder: Path) -> None:
     for n in (1, 8, 16, 24, 32, 48, 64, 96):
         img = load_image(str(ASTRONAUT), "0")[:n, :192]
         f = folder / f"thin{n}.pxz"
-        f.write_bytes(pixzip.compress(img, level=9, payload="coded", strip_height=1))
+        f.write_bytes(pixzip.compress(img, level=9, payload="coded", options=pixzip.Options(strip_height=1)))
         one, two = [], []
         for _ in range(rounds):
             one.append(decode_times([str(f)], DESIGNS["one"], 0)[str(f)])

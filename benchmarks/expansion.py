@@ -39,7 +39,7 @@ def images(photo) -> dict[str, np.ndarray]:
 
 
 @click.command()
-@click.option("-m", "--model", default="default", show_default=True)
+@click.option("-m", "--model", default="max", show_default=True)
 @click.option("--photo", default=str(SAMPLE), show_default=True, help="Image to take the 16x16 crop from.")
 def main(model, photo) -> None:
     net = codec.load_model(model)

@@ -3,7 +3,7 @@
     python benchmarks/gpu_encode.py -m MODEL IMAGE... [--repeat 3] [--out DIR]
 
 Run it where there is a CUDA device. For each image it times
-``codec.compress(device="cuda")`` and ``device="cpu"`` (median of --repeat
+``codec.compress(options=Options(device="cuda"))`` and ``device="cpu"`` (median of --repeat
 runs after a warm-up), checks that both files are byte-identical, and with
 --out writes the GPU-made files there, so that ``pixzip decompress`` on a
 machine without a GPU can check them pixel-exact.
@@ -43,14 +43,14 @@ def main(images, model, repeat, out):
     net = registry.load_model(model)
     warm = read_image(images[0])[:64, :64]
     for device in ("cuda", "cpu"):
-        codec.compress(warm, net, device=device)
+        codec.compress(warm, net, options=codec.Options(device=device))
     print(f"{torch.cuda.get_device_name(0)}; model {net.name}")
     print("| image | GPU encode s | CPU encode s | bytes | identical |")
     print("|---|---|---|---|---|")
     for path in images:
         pixels = read_image(path)
-        gpu, t_gpu = _timed(lambda: codec.compress(pixels, net, device="cuda"), repeat)
-        cpu, t_cpu = _timed(lambda: codec.compress(pixels, net, device="cpu"), repeat)
+        gpu, t_gpu = _timed(lambda: codec.compress(pixels, net, options=codec.Options(device="cuda")), repeat)
+        cpu, t_cpu = _timed(lambda: codec.compress(pixels, net, options=codec.Options(device="cpu")), repeat)
         print(f"| {Path(path).name} | {t_gpu:.3f} | {t_cpu:.3f} | {len(gpu)} | {gpu == cpu} |")
         if out:
             Path(out).mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ def time_mixer(img: np.ndarray) -> tuple[float, int]:
 def main(images, model, crop, repeat):
     numba.set_num_threads(1)
     net = registry.load_model(model)
-    codec.warm_up(net, "mixed")
+    codec.warm_up(net, "mixer+network")
     codec.warm_up(net, "mixer")
     print(f"machine: {machine()['cpu']}, one thread; model {net.name}")
     print(f"{'image':40s} {'sub-pixels':>10s} {'mixed us/sp':>12s} {'mixer us/sp':>12s}")

@@ -1,11 +1,12 @@
 """The fewest bits per sub-pixel each coder reaches, against the payload-length bound.
 
-    python benchmarks/payload_floor.py [--max-side 1024] [--coders mixer,mixed,network] [--models tiny,fast]
+    python benchmarks/payload_floor.py [--max-side 1024] [--coders mixer,mixer+network,network] [--models tiny,fast]
 
 A header that claims more sub-pixels than its payload's length can hold is
-refused before the image is allocated (``api._check_payload``): coder 2 and
-3 (the mixer, alone or with the network) by ``cm.codec.min_payload_bytes``,
-coder 1 (the network alone) by ``api._min_payload_bytes`` of its model.  The
+refused before the image is allocated (``api.decompress_with_metadata``), by
+each coder's ``min_payload_bytes`` (``codec.coders``): coder 2 and 3 (the
+mixer, alone or with the network) by the mixer's, coder 1 (the network
+alone) by one of its model's.  The
 bound must stay below what real data needs, or a legit file is refused: this
 codes the images that cost least (flat: all 0, all 255, a constant colour;
 gradients; 1x1; thin 1xN and Nx1), in L and RGB, with each coder (the network
@@ -28,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from pixzip.codec import api
+from pixzip.codec.coders import BY_METHOD
 from pixzip.codec.format import container
-from pixzip.codec.mixer.one_state import min_payload_bytes
 
 
 def images(max_side: int, colours: int):
@@ -48,15 +49,13 @@ def images(max_side: int, colours: int):
 
 
 def bound_bytes(coding: str, net, n_subpixels: int) -> int:
-    if coding == "network":
-        return api._min_payload_bytes(net, n_subpixels)
-    return min_payload_bytes(n_subpixels)
+    return BY_METHOD[coding].min_payload_bytes(n_subpixels, net)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-side", type=int, default=1024)
-    ap.add_argument("--coders", default="mixer,mixed,network")
+    ap.add_argument("--coders", default="mixer,mixer+network,network")
     ap.add_argument("--models", default="tiny,fast", help="tiny (the tests' random model), or shipped names")
     args = ap.parse_args(argv)
     codings = [c for c in args.coders.split(",") if c]

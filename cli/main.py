@@ -229,6 +229,25 @@ _memory = click.option("--memory", metavar="SIZE", callback=_set_memory, expose_
                             "(binary units; default 512M, or $PIXZIP_MAX_MEMORY).")
 
 
+def _current_method(method: str | None) -> str | None:
+    """A --method under its current name: an old one with a note on stderr."""
+    from pixzip.codec.levels import OLD_NAMES
+    if method in OLD_NAMES:
+        _say(f"pixzip: --method {method} is now called {OLD_NAMES[method]}; the old name will be removed in a "
+             f"later version")
+        return OLD_NAMES[method]
+    return method
+
+
+def _current_model(model: str | None) -> str | None:
+    """A model under its current alias: an old one with a note on stderr."""
+    from pixzip.codec.network.registry import OLD_ALIASES, old_alias_note
+    if model in OLD_ALIASES:
+        _say(f"pixzip: -m {model}: {old_alias_note(model)}")
+        return OLD_ALIASES[model]
+    return model
+
+
 def _run_files(sources, action, quiet: bool = False) -> None:
     """Process every file; one line per failure on stderr, whatever failed
     (escaped: it may quote the file); exit 1 if any failed."""
@@ -275,12 +294,13 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
 @click.option("-m", "--model", default=None,
-              help="Model name or .pxm file (default: the level's; 'default' with --method alone).")
+              help="Model name or .pxm file (default: the level's; -9's 'max' with --method alone).")
 @click.option("-1", "level", flag_value=1, help="Fastest level: the context mixer alone, no network.")
 @click.option("-9", "level", flag_value=9, help="Smallest files: the context mixer with the 'max' model.")
-@click.option("--method", type=click.Choice(["mixed", "mixer", "network"]), default=None,
-              help="Force a coding: the mixer with a network (the default level mixes with the 'fast' model), "
-                   "the mixer alone, the network alone.")
+@click.option("--method", type=click.Choice(["network", "mixer+network", "mixer", "mixed"]), default=None,
+              help="Force a coding: the network alone, the mixer with the network's counts as an input (the "
+                   "default level mixes with the 'fast' model), the mixer alone ('mixed': the old name of "
+                   "mixer+network).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to standard output (--rm is then ignored).")
 @click.option("-k", "--keep", is_flag=True, help="Keep the inputs (the default).")
@@ -303,6 +323,7 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
         raise click.UsageError("-k and --rm contradict each other: give one")
     if level is not None and (model is not None or method is not None):
         raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
+    method, model = _current_method(method), _current_model(model)
     if method == "mixer" and model is not None:
         raise click.UsageError("--method mixer uses no model: leave out -m")
     _plan_outputs(sources, output, to_stdout, decompress=False)
@@ -388,6 +409,21 @@ def info(sources) -> None:
     _run_files(sources, one)
 
 
+def _alias_uses() -> dict[str, str]:
+    """What uses each shipped alias: "level 6, the default level", "level 9; --method without a level", ..."""
+    from pixzip.codec.levels import DEFAULT_LEVEL, LEVELS, METHOD_MODEL
+    from pixzip.codec.network.registry import OLD_ALIASES
+    uses: dict[str, list[str]] = {}
+    for n, level in sorted(LEVELS.items()):
+        if level.model is not None:
+            default = ", the default level" if n == DEFAULT_LEVEL else ""
+            uses.setdefault(level.model, []).append(f"level {n}{default}")
+    uses.setdefault(METHOD_MODEL, []).append("--method without a level")
+    out = {alias: "; ".join(u) for alias, u in uses.items()}
+    out.update({old: f"the old name of {new}, deprecated" for old, new in OLD_ALIASES.items()})
+    return out
+
+
 @main.command()
 def models() -> None:
     """List the installed integer models (and the model files that cannot be used)."""
@@ -400,8 +436,10 @@ def models() -> None:
     except PixzipError as e:
         click.echo(_printable(f"warning: {e}"), err=True)
         table = registry.shipped_aliases()
+    uses = _alias_uses()
     for alias, target in sorted(table.items()):   # names from model folders: escaped
-        click.echo(_printable(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}"))
+        use = f"  ({uses[alias]})" if alias in uses else ""
+        click.echo(_printable(f"{alias:12} -> {target}{'' if target in found else '  (not installed)'}{use}"))
     for name, path in found.items():
         try:
             net = registry.load_file(path)
@@ -440,13 +478,15 @@ def demo(model) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-m", "--model", "models", multiple=True,
-              help="Model name, level alias or .pxm file; repeat to compare models (default: default).")
+              help="Model name, level alias or .pxm file; repeat to compare models (default: each level, "
+                   "and -9's network alone).")
 @click.option("--against", default="png,webp,jxl", show_default=True, help="Classical codecs to compare with.")
 @click.option("--float", "float_checkpoints", multiple=True, type=click.Path(dir_okay=False),
               help="Float checkpoint of each -m model in turn, for its bits/dim "
                    "(default: NAME.safetensors beside a shipped NAME.pxm).")
-@click.option("--method", "methods", default="network,mixed,mixer", show_default=True,
-              help="Codings to measure: the network alone, the mixer with the network, the mixer alone.")
+@click.option("--method", "methods", default="network,mixer+network,mixer", show_default=True,
+              help="Codings to measure: the network alone, the mixer with the network's counts as an input, "
+                   "the mixer alone ('mixed': the old name of mixer+network).")
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write JSON here.")
 def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
     """Real compressed sizes and times against the models' bits/dim and PNG, WebP, JPEG-XL."""
@@ -454,12 +494,14 @@ def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
 
     from pixzip.app import bench as bench_
     names = tuple(a for a in against.split(",") if a)
+    methods = tuple(_current_method(k) for k in methods.split(",") if k)
+    models = [_current_model(m) for m in models]
     try:
         images = bench_.image_files(paths)
         with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
             reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
-                                          progress=bar.update, methods=tuple(k for k in methods.split(",") if k))
+                                          progress=bar.update, methods=methods)
     except (PixzipError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
     click.echo("\n".join(map(_printable, bench_.markdown(reports, summary["total"]).split("\n"))))

@@ -1,8 +1,10 @@
 """pixzip: lossless image compression with a Gated PixelCNN.
 
     import pixzip
-    data = pixzip.compress("photo.png")        # bytes of a .pxz file
+    data = pixzip.compress("photo.png")        # bytes of a .pxz file (the default level)
     pixels = pixzip.decompress(data)           # (H, W, C) uint8, pixel-exact
+    data = pixzip.compress("photo.png", level=9, options=pixzip.Options(strip_height=64))
+    data, stats = pixzip.compress_with_stats("photo.png", method="mixer+network")
 
 The coding path (``pixzip.codec``) needs numpy, numba, constriction and
 Pillow, never torch; training and export (``pixzip.learn``) need torch
@@ -19,12 +21,14 @@ from .errors import PixzipError
 _threads.setup()        # before numba's threads start: see codec.threads
 
 if TYPE_CHECKING:
-    from .codec.api import compress, decompress, decompress_with_metadata, read_header
+    from .codec.api import (Options, Stats, compress, compress_with_stats, decompress, decompress_with_metadata,
+                            read_header)
 
-_LAZY = {"compress": "pixzip.codec.api", "decompress": "pixzip.codec.api",
-         "decompress_with_metadata": "pixzip.codec.api", "read_header": "pixzip.codec.api"}
+_LAZY = {name: "pixzip.codec.api" for name in ("compress", "compress_with_stats", "decompress",
+                                               "decompress_with_metadata", "read_header", "Options", "Stats")}
 
-__all__ = ["PixzipError", "__version__", "compress", "decompress", "decompress_with_metadata", "read_header"]
+__all__ = ["Options", "PixzipError", "Stats", "__version__", "compress", "compress_with_stats", "decompress",
+           "decompress_with_metadata", "read_header"]
 
 
 def __getattr__(name: str):

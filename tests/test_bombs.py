@@ -176,7 +176,8 @@ def test_the_deflate_kind_obeys_the_memory_limit(monkeypatch):
     against $PIXZIP_MAX_MEMORY; under the default limit, the largest image
     the pixel limit lets through fits."""
     big_side = int(container.MAX_PIXELS ** 0.5)
-    assert codec.stored_memory(container.DEFLATE, big_side, big_side, 3) < codec.DEFAULT_MEMORY
+    from pixzip.codec.coders import CODERS, Frame
+    assert CODERS[container.DEFLATE, 0].decode_memory(Frame(big_side, big_side, 3)) < codec.DEFAULT_MEMORY
     data = deflate_bomb(8192, level=1)       # 201 MB of pixels, 640 MB to decode
     monkeypatch.setenv(codec.MEMORY_ENV, "512M")
     outcome, seconds, peak = _decode(data)
@@ -202,17 +203,19 @@ def test_the_default_memory_limit_is_absolute():
     """Not a ratio of the claim: the same limit for every image, and every
     level's 768 x 512 photo within it with room to spare."""
     assert codec.memory_limit() == codec.DEFAULT_MEMORY
+    from pixzip.codec.coders import BY_METHOD, Frame
+    mixer, mixed, network = (BY_METHOD[m] for m in ("mixer", "mixer+network", "network"))
     fast, big = codec.load_model("fast"), codec.load_model("max")
-    photo = [codec.decode_memory(None, 512, 768, 3, mixer=True),
-             codec.decode_memory(fast, 512, 768, 3, mixer=True, parts=2),
-             codec.decode_memory(big, 512, 768, 3, mixer=True, parts=2),
-             codec.decode_memory(big, 512, 768, 3)]
+    photo = [mixer.decode_memory(Frame(512, 768, 3)),
+             mixed.decode_memory(Frame(512, 768, 3, parts=2), fast),
+             mixed.decode_memory(Frame(512, 768, 3, parts=2), big),
+             network.decode_memory(Frame(512, 768, 3), big)]
     assert 1.5 * max(photo) < codec.DEFAULT_MEMORY, photo
-    assert codec.decode_memory(None, 2000, 2000, 3, mixer=True) < codec.DEFAULT_MEMORY
+    assert mixer.decode_memory(Frame(2000, 2000, 3)) < codec.DEFAULT_MEMORY
     # a 24 Mpx photo (6000 x 4000) at every level
-    for need in (codec.decode_memory(None, 4000, 6000, 3, mixer=True),
-                 codec.decode_memory(fast, 4000, 6000, 3, mixer=True, parts=2),
-                 codec.decode_memory(big, 4000, 6000, 3, mixer=True, parts=2)):
+    for need in (mixer.decode_memory(Frame(4000, 6000, 3)),
+                 mixed.decode_memory(Frame(4000, 6000, 3, parts=2), fast),
+                 mixed.decode_memory(Frame(4000, 6000, 3, parts=2), big)):
         assert need < codec.DEFAULT_MEMORY, need
 
 
@@ -238,7 +241,7 @@ def test_a_small_network_bomb_stops_once_its_payload_runs_out():
     (``benchmarks/bombs.py`` times it)."""
     net = codec.load_model("fast")
     warm = np.full((4, 4, 3), 7, np.uint8)        # the kernels load (or compile) outside the timing
-    assert np.array_equal(codec.decompress(codec.compress(warm, net, payload="mixed")), warm)
+    assert np.array_equal(codec.decompress(codec.compress(warm, net, payload="mixer+network")), warm)
     n = 96
     data = parts_bomb(net, n, min_payload_bytes(n * n * 3) + 5)
     outcome, seconds, _ = _decode(data)

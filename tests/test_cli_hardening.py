@@ -20,6 +20,7 @@ from PIL import Image
 from pixzip.cli import main as cli
 
 from pixzip.codec import api as codec
+from pixzip.codec import coders
 from pixzip.codec.format import container
 from pixzip.codec.format.metadata import Metadata
 
@@ -154,7 +155,7 @@ def test_metadata_over_the_limit_is_one_line_naming_it_before_any_coding(work, m
 
     def no_coding(*a, **k):
         raise AssertionError("the image was coded before its metadata was checked")
-    monkeypatch.setattr(codec, "_mixer_payload", no_coding)
+    monkeypatch.setattr(coders.Mixer, "encode", no_coding)
     line = clean_failure(run("compress", "-1", big), big, str(container.MAX_CHUNK_BYTES), "--strip")
     assert re.search(r": EXIF is 6815\d{4} bytes, over the limit", line), line
     assert not Path(f"{big}.pxz").exists()
@@ -163,7 +164,7 @@ def test_metadata_over_the_limit_is_one_line_naming_it_before_any_coding(work, m
 def test_a_strip_height_over_the_format_is_a_usage_error_before_any_work(work, monkeypatch):
     def no_coding(*a, **k):
         raise AssertionError("coded before the option was checked")
-    monkeypatch.setattr(codec, "_mixer_payload", no_coding)
+    monkeypatch.setattr(coders.Mixer, "encode", no_coding)
     r = run("compress", "-1", "--strip-height", 5_000_000_000, work["png"])
     assert r.exit_code == 2 and isinstance(r.exception, SystemExit), (r.exit_code, r.output, r.exception)
     assert "Traceback" not in r.output and "--strip-height" in r.stderr
@@ -171,9 +172,9 @@ def test_a_strip_height_over_the_format_is_a_usage_error_before_any_work(work, m
 
 
 def test_the_library_refuses_a_strip_height_it_cannot_store_before_coding(monkeypatch):
-    monkeypatch.setattr(codec, "_mixer_payload", lambda *a, **k: pytest.fail("coded first"))
+    monkeypatch.setattr(coders.Mixer, "encode", lambda *a, **k: pytest.fail("coded first"))
     with pytest.raises(ValueError, match="strip_height"):
-        codec.compress(np.zeros((2, 2, 3), np.uint8), strip_height=2**32)
+        codec.compress(np.zeros((2, 2, 3), np.uint8), options=codec.Options(strip_height=2**32))
 
 
 @pytest.mark.parametrize("error", [MemoryError(), RuntimeError("boom\nsecond line \x1b[2J")],
@@ -322,7 +323,7 @@ def test_bench_runs_without_torch(work):
     r = no_torch(["bench", "--method", "mixer", "--against", "png", work["png"]], work["dir"])
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
-    assert "pixzip-cm" in r.stdout and "png bpsp" in r.stdout
+    assert "pixzip -1 bpsp" in r.stdout and "png bpsp" in r.stdout     # without -m: the levels
 
 
 @pytest.mark.slow

@@ -86,10 +86,10 @@ def test_size_is_cross_entropy_plus_small_overhead():
     assert header <= 64
     assert pixzip.read_header(data).payload_length <= ideal * 1.001 + 4  # + the coder's final word
     # compress measures the same cross-entropy in its own pass, and the file does not change
-    stats = {}
-    assert codec.compress(img, net, stats=stats, payload="network") == data
-    assert stats["ideal_bits"] == codec.ideal_bits(img, net)
-    assert stats["ideal_bits"] / 8 == pytest.approx(ideal, rel=1e-12) and stats["ideal_s"] >= 0
+    again, stats = codec.compress_with_stats(img, net, payload="network")
+    assert again == data and stats.payload == "network"
+    assert stats.ideal_bits == codec.ideal_bits(img, net)
+    assert stats.ideal_bits / 8 == pytest.approx(ideal, rel=1e-12) and stats.ideal_s >= 0
 
 
 def test_png_output_of_decode_round_trips(model_dir):
@@ -106,7 +106,8 @@ def test_progress_counts_every_pixel_once(strip_height):
     net = tiny_int_model(3)
     img = np.random.default_rng(3).integers(0, 256, (13, 21, 3), dtype=np.uint8)
     seen = []
-    data = codec.compress(img, net, strip_height=strip_height, progress=seen.append, payload="network")
+    data = codec.compress(img, net, payload="network",
+                          options=codec.Options(strip_height=strip_height, progress=seen.append))
     assert sum(seen) == 13 * 21
     seen.clear()
     codec.decompress(data, net, progress=seen.append)

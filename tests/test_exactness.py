@@ -68,7 +68,8 @@ def test_threads_do_not_change_integers_or_files(strip_height):
             torch.set_num_threads(threads)
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             results.append((ref(net).logits(torch.from_numpy(img)[None]),
-                            codec.compress(img, net, strip_height=strip_height, payload="network")))
+                            codec.compress(img, net, payload="network",
+                                           options=codec.Options(strip_height=strip_height))))
         assert torch.equal(results[0][0], results[1][0])
         assert results[0][1] == results[1][1]
         for threads in (1, 2):
@@ -85,7 +86,7 @@ def test_strip_size_of_encoder_does_not_change_the_file(colors, layers, kernel):
     the block above, also when a block is shorter than k2 rows."""
     net = tiny_int_model(colors, layers, kernel)
     img = image(21, 9, colors, 4)
-    files = {codec.compress(img, net, strip_rows=s, payload="network") for s in (1, 3, 4, 32)}
+    files = {codec.compress(img, net, payload="network", options=codec.Options(strip_rows=s)) for s in (1, 3, 4, 32)}
     assert len(files) == 1
     assert np.array_equal(codec.decompress(files.pop(), net), img)
 
@@ -171,7 +172,7 @@ def test_strips_are_independent_images_decoded_in_lockstep(strip_height):
         return img[rows, cols, c]
 
     assert np.array_equal(decode_image(net, 13, 10, teacher, strip_height=strip_height), img)
-    data = codec.compress(img, net, strip_height=strip_height, payload="network")
+    data = codec.compress(img, net, payload="network", options=codec.Options(strip_height=strip_height))
     assert codec.read_header(data).strip_height == strip_height
     assert np.array_equal(codec.decompress(data, net), img)
 
@@ -202,7 +203,8 @@ def test_torch_encoder_path_writes_the_same_file(colors, layers, kernel, strip_h
     CPU kernels give the same head inputs, hence the same file."""
     net = tiny_int_model(colors, layers, kernel)
     img = image(19, 23, colors, seed=kernel)
-    files = {codec.compress(img, net, strip_rows=s, strip_height=strip_height, device=d, payload="network")
+    files = {codec.compress(img, net, payload="network",
+                            options=codec.Options(strip_rows=s, strip_height=strip_height, device=d))
              for d in ("cpu", "torch") for s in (5, 32)}
     assert len(files) == 1
     assert np.array_equal(codec.decompress(files.pop(), net), img)

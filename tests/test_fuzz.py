@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
+from pixzip.codec.coders import BY_METHOD
 from pixzip.codec.format import container
 from pixzip.codec.format.container import DEFLATE, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW
 from pixzip.codec.format.metadata import Metadata
@@ -38,6 +39,8 @@ from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .conftest import tiny_int_model
+
+network_min_bytes = BY_METHOD["network"].min_payload_bytes    # coder 1's least payload (n_subpixels, model)
 
 DATA = Path(__file__).parent / "data"
 CASE_SECONDS = 10.0              # no case may run longer (it is interrupted at this bound)
@@ -87,10 +90,10 @@ SPECS = [(3, 1, 1, "network", 0, False, "noise"),
          (1, 4, 4, "raw", 0, False, "flat"),
          (1, 12, 14, "deflate", 0, False, "smooth"),
          (1, 10, 13, "deflate", 0, True, "flat"),
-         (3, 1, 1, "mixed", 0, False, "noise"),
-         (3, 12, 14, "mixed", 0, True, "smooth"),
-         (3, 7, 5, "mixed", 3, False, "noise"),
-         (1, 11, 6, "mixed", 3, True, "smooth"),
+         (3, 1, 1, "mixer+network", 0, False, "noise"),
+         (3, 12, 14, "mixer+network", 0, True, "smooth"),
+         (3, 7, 5, "mixer+network", 3, False, "noise"),
+         (1, 11, 6, "mixer+network", 3, True, "smooth"),
          (3, 10, 12, "mixer", 0, False, "smooth"),
          (3, 2, 9, "mixer", 0, True, "flat"),
          (1, 12, 14, "mixer", 0, False, "noise")]
@@ -103,8 +106,8 @@ def make_seeds() -> list[Seed]:
     seeds = []
     for c, h, w, payload, strip, meta, content in SPECS:
         img = _image(rng, h, w, c, content)
-        data = codec.compress(img, nets[c], payload=payload, strip_height=strip,
-                              metadata=METADATA if meta else Metadata())
+        data = codec.compress(img, nets[c], payload=payload, metadata=METADATA if meta else Metadata(),
+                              options=codec.Options(strip_height=strip))
         name = f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}{f'-s{strip}' if strip else ''}" \
                f"{'-meta' if meta else ''}-{content}"
         seeds.append(Seed(name, data, img, nets[c]))
@@ -245,9 +248,9 @@ def _bound_dims(f: Fields, model, shape: int) -> tuple[int, int]:
     """The largest image (1-high, 1-wide or square) whose claim the payload's length still allows."""
     per = f.channels if f.channels in (1, 3) else 1
     lo, hi = 1, MAX_SIDE * MAX_SIDE
-    while lo < hi:      # most subpixels with _min_payload_bytes <= len(payload)
+    while lo < hi:      # most subpixels with network_min_bytes <= len(payload)
         mid = (lo + hi + 1) // 2
-        if codec._min_payload_bytes(model, mid) <= len(f.payload):
+        if network_min_bytes(mid, model) <= len(f.payload):
             lo = mid
         else:
             hi = mid - 1
@@ -413,7 +416,7 @@ def _bomb_side(f: Fields, model) -> int:
     if f.kind == DEFLATE:
         return max(1, math.isqrt(n * DEFLATE_MAX_RATIO // per))
     bound = (min_payload_bytes if f.kind == container.MIXER or f.coder != container.CODER
-             else lambda k: codec._min_payload_bytes(model, k))
+             else lambda k: network_min_bytes(k, model))
     lo, hi = 1, MAX_SIDE * MAX_SIDE * per
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -704,7 +707,7 @@ def test_a_payload_that_runs_out_is_refused_long_before_the_claimed_image_is_dec
     s = next(s for s in seeds if s.name == "gray-12x14-network-smooth")
     f = fields_of(s.data)
     if payload == "zeros":
-        f.payload = bytes(max(4, codec._min_payload_bytes(s.model, MAX_SIDE) + 3 & ~3))
+        f.payload = bytes(max(4, network_min_bytes(MAX_SIDE, s.model) + 3 & ~3))
     f.height, f.width = _bound_dims(f, s.model, ("1 row", "1 column").index(shape))
     f.pixcrc = _zero_crc(f) ^ 1
     o = run_case(f.encode(), s, models, seconds=5.0)

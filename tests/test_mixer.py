@@ -32,12 +32,13 @@ def image_of(kind, h, w, c, seed):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.sampled_from([1, 3]),
-       kind=st.sampled_from(["noise", "constant", "smooth"]), method=st.sampled_from(["mixed", "mixer"]),
+       kind=st.sampled_from(["noise", "constant", "smooth"]), method=st.sampled_from(["mixer+network", "mixer"]),
        strip=st.sampled_from([0, 0, 3, 7]), seed=st.integers(0, 2**16))
 def test_every_image_comes_back_exactly(h, w, c, kind, method, strip, seed):
     img = image_of(kind, h, w, c, seed)
     net = tiny_int_model(c)
-    data = codec.compress(img, net, payload=method, strip_height=strip if method == "mixed" else 0)
+    data = codec.compress(img, net, payload=method,
+                          options=codec.Options(strip_height=strip if method == "mixer+network" else 0))
     assert np.array_equal(codec.decompress(data, net), img)
 
 
@@ -48,7 +49,7 @@ def _stream(img, net):
     return where, np.concatenate([p[1] for p in parts])
 
 
-@pytest.mark.parametrize("method", ["mixer", "mixed"])
+@pytest.mark.parametrize("method", ["mixer", "mixer+network"])
 @settings(max_examples=12, deadline=None)
 @given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.sampled_from([1, 3]), seed=st.integers(0, 2**16),
        cut=st.floats(0, 1))
@@ -75,7 +76,7 @@ def test_later_pixels_never_change_earlier_code_lengths(method, h, w, c, seed, c
         enc = Encoder(img)
         enc.add(*(v[:k] for v in where), None if counts is None else counts[:k])
         costs.append(enc.ideal_bits)
-    if method == "mixed":      # b's own stream: its first k counts are a's (the network is causal too)
+    if method == "mixer+network":      # b's own stream: its first k counts are a's (the network is causal too)
         where_b, counts_b = _stream(b, net)
         assert all(np.array_equal(u[:k], v[:k]) for u, v in zip(where, where_b))
         assert np.array_equal(counts[:k], counts_b[:k])
@@ -90,7 +91,7 @@ def test_the_same_bytes_on_one_and_two_threads():
     try:
         for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
             numba.set_num_threads(t)
-            data = codec.compress(img, net, payload="mixed", strip_height=6)
+            data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=6))
             assert np.array_equal(codec.decompress(data, net), img)
             out.append(data)
     finally:
@@ -99,26 +100,27 @@ def test_the_same_bytes_on_one_and_two_threads():
 
 
 @pytest.mark.parametrize("strip_rows", [2, 5])
-def test_the_network_pass_computed_ahead_in_a_thread_gives_the_same_stream(strip_rows):
-    """The mixed encoder computes the next block of rows in a thread of its
-    own while the mixer codes this one (``ahead``): the same symbols, counts
+def test_the_network_pass_computed_in_a_thread_gives_the_same_stream(strip_rows):
+    """The mixer+network encoder computes the next block of rows in a thread
+    of its own while the mixer codes this one (``next_rows_in_thread``): the same symbols, counts
     and positions, in the same order, as one block after another; and the
     same file as with the default block size."""
     net = tiny_int_model(3)
     img = image_of("smooth", 29, 13, 3, 11)
-    codec.compress(img[:4, :4], net, payload="mixed")     # a parallel kernel has run: the thread may start
+    codec.compress(img[:4, :4], net, payload="mixer+network")     # a parallel kernel has run: the thread may start
     plain = list(symbols_and_counts(net, img, strip_rows=strip_rows, strip_height=12, positions=True))
-    ahead = list(symbols_and_counts(net, img, strip_rows=strip_rows, strip_height=12, positions=True, ahead=True))
+    in_thread = list(symbols_and_counts(net, img, strip_rows=strip_rows, strip_height=12, positions=True,
+                                        next_rows_in_thread=True))
     def stream(chunks):     # the chunks may break at other places: the stream is what counts
         sym, counts, n, where = zip(*chunks)
         return (np.concatenate(sym), np.concatenate(counts), sum(n),
                 [np.concatenate([w[i] for w in where]) for i in range(4)])
 
-    (s1, c1, n1, w1), (s2, c2, n2, w2) = stream(plain), stream(ahead)
+    (s1, c1, n1, w1), (s2, c2, n2, w2) = stream(plain), stream(in_thread)
     assert n1 == n2 == img.shape[0] * img.shape[1] and np.array_equal(s1, s2) and np.array_equal(c1, c2)
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
-    small = codec.compress(img, net, payload="mixed", strip_rows=strip_rows)
-    assert small == codec.compress(img, net, payload="mixed")
+    small = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_rows=strip_rows))
+    assert small == codec.compress(img, net, payload="mixer+network")
     assert np.array_equal(codec.decompress(small, net), img)
 
 
@@ -143,7 +145,7 @@ def test_every_image_comes_back_exactly_in_any_number_of_column_parts(h, w, c, k
     """Coder 3 with 1 to 5 parts, more parts than columns among them."""
     img = image_of(kind, h, w, c, seed)
     net = tiny_int_model(c)
-    data = codec.compress(img, net, payload="mixed", strip_height=strip, parts=parts)
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=strip, parts=parts))
     assert data[7] == 3 and np.array_equal(codec.decompress(data, net), img)
 
 
@@ -153,7 +155,7 @@ def test_column_parts_decode_the_same_on_one_and_two_threads_and_cost_little():
     a few percent over one."""
     net = tiny_int_model(3)
     img = image_of("smooth", 40, 64, 3, 9)
-    one, two = (codec.compress(img, net, payload="mixed", parts=p) for p in (1, 2))
+    one, two = (codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=p)) for p in (1, 2))
     assert len(two) < 1.05 * len(one)
     threads = numba.get_num_threads()
     try:
@@ -174,7 +176,7 @@ def test_a_broken_table_of_parts_is_refused_by_name():
     from pixzip.errors import CorruptError
     net = tiny_int_model(3)
     img = image_of("smooth", 12, 14, 3, 3)
-    data = codec.compress(img, net, payload="mixed", parts=3)
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=3))
     header, payload, crc = container.parse(data)
     payload = bytes(payload)
 
@@ -220,14 +222,14 @@ def test_the_mixed_encoder_leaves_the_callers_thread_count_as_it_was(monkeypatch
     net = tiny_int_model(3)
     img = image_of("smooth", 20, 20, 3, 4)
     threads = numba.get_num_threads()
-    codec.compress(img, net, payload="mixed")
+    codec.compress(img, net, payload="mixer+network")
     assert numba.get_num_threads() == threads
 
     def broken(*args, **kwargs):
         raise RuntimeError("a part failed")
     monkeypatch.setattr(parts.Encoder, "add_part", broken)
     with pytest.raises(RuntimeError, match="a part failed"):
-        codec.compress(img, net, payload="mixed")
+        codec.compress(img, net, payload="mixer+network")
     assert numba.get_num_threads() == threads
 
 
@@ -280,8 +282,8 @@ def test_a_level_whose_network_codes_other_colours_codes_the_image_with_the_mixe
     from pixzip.codec import levels
     from pixzip.errors import UnknownModelError
     net = tiny_int_model(3)
-    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None), 6: levels.Level("mixed", net),
-                                           9: levels.Level("mixed", net)})
+    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None), 6: levels.Level("mixer+network", net),
+                                           9: levels.Level("mixer+network", net)})
     gray = image_of("smooth", 21, 17, 1, 3)
     for level in (None, 9):
         data = codec.compress(gray, level=level, payload="coded")
@@ -293,4 +295,4 @@ def test_a_level_whose_network_codes_other_colours_codes_the_image_with_the_mixe
     with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
         codec.compress(gray, net, payload="coded")
     with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
-        codec.compress(gray, level=9, payload="mixed")
+        codec.compress(gray, level=9, payload="mixer+network")

@@ -207,7 +207,7 @@ def test_the_coder_is_pinned_and_named_in_the_header(network_payload):
     data = codec.compress(photo_like(3, 3), tiny_int_model(3), method="network")
     h = codec.read_header(data)
     assert h.coder == 1 and "constriction 0.5" in container.CODERS[h.coder]
-    for method, kind, coder in (("mixed", container.NETWORK, container.PARTS_CODER),
+    for method, kind, coder in (("mixer+network", container.NETWORK, container.PARTS_CODER),
                                 ("mixer", container.MIXER, container.MIXER_CODER)):
         h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), method=method))
         assert (h.kind, h.coder) == (kind, coder) and "context mixer" in container.CODERS[h.coder]
@@ -293,16 +293,15 @@ def test_a_jpeg_is_never_removed_nor_rewritten_as_jpeg(tmp_path, model_dir):
 
 
 # bounds of the decoder against lying headers (see also test_fuzz.py)
-@pytest.mark.parametrize("method", ["network", "mixed", "mixer"])
+@pytest.mark.parametrize("method", ["network", "mixer+network", "mixer"])
 @pytest.mark.parametrize("shape, strip", [((40, 33, 3), 0), ((40, 33, 3), 3), ((9, 70, 1), 1)])
 def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, method, network_payload):
     import tracemalloc
 
-    from pixzip.codec.api import decode_memory
-    from pixzip.codec.mixer.column_parts import split_payload
+    from pixzip.codec import coders
     net = tiny_int_model(shape[2])
     img = photo_like(shape[0], shape[1])[..., :shape[2]].copy()
-    data = codec.compress(img, net, strip_height=strip, method=method)
+    data = codec.compress(img, net, method=method, options=codec.Options(strip_height=strip))
     codec.decompress(data, net)                     # compiled and cached before measuring
     tracemalloc.start()
     try:
@@ -311,9 +310,8 @@ def test_the_decoders_memory_estimate_bounds_what_it_allocates(shape, strip, met
     finally:
         tracemalloc.stop()
     h, payload, _ = container.parse(data)
-    parts = split_payload(payload)[0] if h.coder == container.PARTS_CODER else 0
-    estimate = decode_memory(None if method == "mixer" else net, shape[0], shape[1], shape[2], h.strip_height,
-                             mixer=method != "network", parts=parts)
+    coder = coders.for_header(h)
+    estimate = coder.decode_memory(coder.frame(h, payload), net if coder.uses_network else None)
     assert peak <= estimate + (1 << 20) and estimate <= 4 * peak + (4 << 20), (peak, estimate)
 
 
@@ -321,14 +319,15 @@ def test_a_file_needing_more_decoder_memory_than_allowed_is_refused_and_never_ma
     from pixzip.errors import LimitError
     net = tiny_int_model(1)
     img = np.zeros((600, 1, 1), np.uint8)
-    data = codec.compress(img, net, strip_height=1)         # 600 strips of one row: within the default limit
+    # 600 strips of one row: within the default limit
+    data = codec.compress(img, net, options=codec.Options(strip_height=1))
     with pytest.raises(LimitError, match="over the limit of 1 MB"):
         codec.decompress(data, net, max_memory=1 << 20)
     monkeypatch.setenv("PIXZIP_MAX_MEMORY", "1M")
     with pytest.raises(LimitError, match=r"set \$PIXZIP_MAX_MEMORY"):
         codec.decompress(data, net)
     with pytest.raises(LimitError, match="use taller strips"):
-        codec.compress(img, net, strip_height=1)
+        codec.compress(img, net, options=codec.Options(strip_height=1))
     monkeypatch.setenv("PIXZIP_MAX_MEMORY", "1G")
     assert np.array_equal(codec.decompress(data, net), img)
 
@@ -337,7 +336,7 @@ def test_a_long_run_of_near_certain_symbols_at_the_end_still_decodes(network_pay
     """The decoder stops a payload that ran out (a lying header) once the
     symbols after its last word carry more than coder.TAIL_BITS; a real
     file's last symbols, many and the cheapest there are, stay within that."""
-    net = codec.load_model("default")
+    net = codec.load_model("max")
     img = np.full((40, 300, 3), 128, np.uint8)
     img[0, 0] = (3, 250, 17)
     data = codec.compress(img, net)

@@ -57,8 +57,9 @@ ARCHIVES = {}
 def archive(shape, level, method, strip_height=0):
     key = (shape, level, method, strip_height)
     if key not in ARCHIVES:
-        ARCHIVES[key] = codec.compress(photo_like(*shape), level=level, method=method, strip_height=strip_height,
-                                       payload="network" if method == "network" else "coded")
+        ARCHIVES[key] = codec.compress(photo_like(*shape), level=level, method=method,
+                                       payload="network" if method == "network" else "coded",
+                                       options=codec.Options(strip_height=strip_height))
     return ARCHIVES[key]
 
 

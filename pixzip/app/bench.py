@@ -3,7 +3,8 @@ and against the classical lossless codecs.
 
 For every image and each way pixzip codes it (``METHODS``: the network
 alone, the context mixer with the network's counts as an input, the mixer
-alone): the float model's bits/dim (when its checkpoint is known), the
+alone; without a model named, each level and -9's network alone): the
+float model's bits/dim (when its checkpoint is known), the
 integer network's cross-entropy, the mixer's ideal code length, the .pxz
 file's bits per sub-pixel and its overhead over the ideal code length of
 what coded it, encode and decode seconds; and the same image through PNG
@@ -30,12 +31,13 @@ import numpy as np
 from PIL import Image
 
 from ..codec import api as codec
+from ..codec.levels import LEVELS, METHOD_MODEL, MIXER, MIXER_NETWORK, NETWORK, new_name
 from ..codec.network import registry
 from ..codec.format.images import read_image, to_pil
 from ..errors import ImageError, PixzipError, describe_os_error
 
 CODECS = ("png", "webp", "jxl")
-METHODS = ("network", "mixed", "mixer")
+METHODS = (NETWORK, MIXER_NETWORK, MIXER)
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
 
 
@@ -130,20 +132,31 @@ def _check(name: str, path, pixels: np.ndarray, decoded: np.ndarray) -> None:
         raise RoundTripError(f"{path}: {name} round trip is not pixel-exact")
 
 
-def pixzip_round_trip(path, pixels: np.ndarray, net, stats: dict | None = None,
-                      method: str = "network") -> tuple[bytes, float, float]:
+def pixzip_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK) -> tuple[bytes, float, float]:
     """(file, encode s, decode s) of an image through pixzip's ``method``
-    (``METHODS``; the mixer alone needs no ``net``), checked pixel-exact.
-    With ``stats``, see ``codec.compress``; the encode seconds leave out the
-    time spent measuring them."""
+    (``METHODS``; the mixer alone needs no ``net``), checked pixel-exact."""
+    data, t_enc, t_dec, _ = _round_trip(path, pixels, net, method, measure=False)
+    return data, t_enc, t_dec
+
+
+def measured_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK) -> tuple[bytes, float, float,
+                                                                                       codec.Stats]:
+    """``pixzip_round_trip``, and the ``codec.Stats`` of the same pass; the
+    encode seconds leave out the time spent measuring them."""
+    return _round_trip(path, pixels, net, method, measure=True)
+
+
+def _round_trip(path, pixels, net, method, measure):
     # the coded payload always: the bench measures the models (a stored payload wins only on
     # tiny, flat or noise images, where its overhead figure would mean nothing)
-    data, t_enc = _timed(lambda: codec.compress(pixels, net, stats=stats, payload=method))
-    if stats is not None:
-        t_enc -= stats.get("ideal_s", 0.0)
+    if measure:
+        (data, stats), t_enc = _timed(lambda: codec.compress_with_stats(pixels, net, payload=method))
+        t_enc -= stats.ideal_s
+    else:
+        (data, t_enc), stats = _timed(lambda: codec.compress(pixels, net, payload=method)), None
     decoded, t_dec = _timed(lambda: codec.decompress(data, net))
     _check("pixzip", path, pixels, decoded)
-    return data, t_enc, t_dec
+    return data, t_enc, t_dec, stats
 
 
 def png(pixels: np.ndarray) -> tuple[bytes, float, np.ndarray, float]:
@@ -261,16 +274,15 @@ def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | N
     rep = ImageReport(str(path), w, h, c)
     floats: dict = {}
     for m in models:
-        stats: dict = {}
-        data, t_enc, t_dec = pixzip_round_trip(path, pixels, m.net, stats, m.method)
+        data, t_enc, t_dec, stats = measured_round_trip(path, pixels, m.net, m.method)
         rep.codecs[m.label] = Result(len(data), t_enc, t_dec)
         if m.float_model is not None and id(m.float_model) not in floats:
             floats[id(m.float_model)] = float_bpd(m.float_model, pixels)
-        network_bits = stats["ideal_bits"] if m.method == "network" else stats.get("network_bits")
+        network_bits = stats.ideal_bits if m.method == NETWORK else stats.network_bits
         rep.models[m.label] = ModelFigures(
             float_bpd=floats.get(id(m.float_model)) if m.float_model is not None else None,
             int_bpd=None if network_bits is None else network_bits / pixels.size,
-            cm_bpd=None if m.method == "network" else stats["ideal_bits"] / pixels.size,
+            cm_bpd=None if m.method == NETWORK else stats.ideal_bits / pixels.size,
             payload_bytes=codec.read_header(data).payload_length)
     runs = {"png": lambda: png(pixels),
             "webp": lambda: _pil_codec(pixels, "WEBP", lossless=True, quality=100, method=6),
@@ -373,9 +385,10 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
     lines.append("")
     lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. net CE: the "
                  "integer network's cross-entropy; cm ideal: the context mixer's ideal code length; overhead: "
-                 "payload over the ideal code length of what coded it. pixzip-NAME: the network alone; "
-                 "pixzip-NAME+cm: the mixer with the network's counts as an input; pixzip-cm: the mixer alone. "
-                 "Seconds: per image, median last.")
+                 "payload over the ideal code length of what coded it. pixzip -N: the level N (-1: the mixer "
+                 "alone; -6, the default, and -9: the mixer with the level's network's counts as an input); "
+                 "pixzip-NAME: the network NAME alone; pixzip-NAME+cm: the mixer with NAME's counts as an input; "
+                 "pixzip-cm: the mixer alone. Seconds: per image, median last.")
     return "\n".join(lines)
 
 
@@ -387,39 +400,32 @@ def _label(model) -> str:
 def run(files, models=None, against=CODECS, float_checkpoints=None, progress=None,
         methods=METHODS) -> tuple[list[ImageReport], dict]:
     """Benchmark the images ``files`` (see ``image_files``) with each of
-    ``models`` (names, aliases or .pxm files; default: the default model),
-    each coded by every one of ``methods`` that uses a network, and once by
-    the mixer alone if "mixer" is among them; ``float_checkpoints``
-    optionally pairs each model with its float checkpoint.  Returns the
-    reports and a JSON-able summary (machine, models, codecs, per-image
-    figures and totals)."""
+    ``models`` (names, aliases or .pxm files), each coded by every one of
+    ``methods`` that uses a network, and once by the mixer alone if "mixer"
+    is among them; ``float_checkpoints`` optionally pairs each model with
+    its float checkpoint.  Without ``models`` (and float checkpoints, which
+    then pair with -9's model), each level whose method is among
+    ``methods`` ("pixzip -1", "pixzip -6", "pixzip -9"), and -9's network
+    alone ("pixzip-max") if "network" is.  Returns the reports and
+    a JSON-able summary (machine, models, codecs, per-image figures and
+    totals)."""
     for f in files:   # fail before any work on a path that cannot be read
         if not f.is_file():
             raise ImageError(describe_os_error(f, FileNotFoundError()) if not f.exists() else f"{f}: not a file")
     unknown = set(against) - set(CODECS)
     if unknown:
         raise PixzipError(f"unknown codec(s) {', '.join(sorted(unknown))} (known: {', '.join(CODECS)})")
+    methods = tuple(new_name(k) for k in methods)
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         raise PixzipError(f"unknown method(s) {', '.join(sorted(unknown)) or '(none given)'} "
                           f"(known: {', '.join(METHODS)})")
-    if models is None or isinstance(models, (str, Path)):
-        models = [models if models is not None else registry.DEFAULT_MODEL]
-    floats = list(float_checkpoints or [])
-    if len(floats) > len(models):
-        raise PixzipError(f"{len(floats)} float checkpoints for {len(models)} model(s)")
-    floats += [None] * (len(models) - len(floats))
-    if any(floats) and _torch() is None:
-        raise PixzipError(f"the float checkpoints (--float) need PyTorch; {NO_TORCH}")
-    under_test = []
-    networked = [k for k in METHODS if k in methods and k != "mixer"]
-    for m, f in zip(models, floats):
-        net = codec.load_model(m) if networked else None
-        fm = float_model_for(net.name, f) if net is not None else None
-        for k in networked:
-            under_test.append(ModelUnderTest(_label(m) + ("+cm" if k == "mixed" else ""), net, fm, k))
-    if "mixer" in methods:
-        under_test.append(ModelUnderTest("pixzip-cm", None, None, "mixer"))
+    if isinstance(models, (str, Path)):
+        models = [models]
+    if models is None and float_checkpoints:       # a float checkpoint pairs with a model: -9's, as before
+        models = [METHOD_MODEL]
+    under_test = _levels_under_test(methods) if models is None else \
+        _models_under_test(models, methods, list(float_checkpoints or []))
     if len({m.label for m in under_test}) != len(under_test):
         raise PixzipError("the same model is named twice")
     jxl = jxl_backend() if "jxl" in against else None
@@ -447,6 +453,41 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
                           "jxl": f"lossless, effort 9 ({jxl_version(jxl)})" if jxl else None},
                "notes": notes, "images": [_report_json(r) for r in reports], "total": total}
     return reports, summary
+
+
+def _levels_under_test(methods) -> list[ModelUnderTest]:
+    """Each level whose method is among ``methods``, and -9's network alone if "network" is."""
+    out, nets = [], {}
+    for n, level in sorted(LEVELS.items()):
+        if level.method in methods:
+            if level.model is not None and level.model not in nets:
+                nets[level.model] = codec.load_model(level.model)
+            net = nets.get(level.model)
+            fm = float_model_for(net.name) if net is not None else None
+            out.append(ModelUnderTest(f"pixzip -{n}", net, fm, level.method))
+    if NETWORK in methods:
+        net = nets.get(METHOD_MODEL) or codec.load_model(METHOD_MODEL)
+        out.append(ModelUnderTest(_label(METHOD_MODEL), net, float_model_for(net.name), NETWORK))
+    return out
+
+
+def _models_under_test(models, methods, floats) -> list[ModelUnderTest]:
+    """Each model by each of ``methods`` that uses a network, and the mixer alone if "mixer" is among them."""
+    if len(floats) > len(models):
+        raise PixzipError(f"{len(floats)} float checkpoints for {len(models)} model(s)")
+    floats += [None] * (len(models) - len(floats))
+    if any(floats) and _torch() is None:
+        raise PixzipError(f"the float checkpoints (--float) need PyTorch; {NO_TORCH}")
+    out = []
+    networked = [k for k in METHODS if k in methods and k != MIXER]
+    for m, f in zip(models, floats):
+        net = codec.load_model(m) if networked else None
+        fm = float_model_for(net.name, f) if net is not None else None
+        for k in networked:
+            out.append(ModelUnderTest(_label(m) + ("+cm" if k == MIXER_NETWORK else ""), net, fm, k))
+    if MIXER in methods:
+        out.append(ModelUnderTest("pixzip-cm", None, None, MIXER))
+    return out
 
 
 def _report_json(r: ImageReport) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..codec import api as codec
+from ..codec.coders import payload_name
 from ..codec.format import container
 from ..codec.format.images import (LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for, written_format)
 from ..codec.format.metadata import Metadata
@@ -342,10 +343,9 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
     if strip and remove and (md.items() or md.dropped):
         warnings.append(f"{name}: dropped (--strip): {', '.join(md.items() + list(md.dropped))}")
     kept = md.stripped() if strip else md
-    stats: dict = {}
     try:
-        archive = codec.compress(pixels, model, strip_height=strip_height, progress=progress, metadata=kept,
-                                 stats=stats, level=level, method=method)
+        archive = codec.compress(pixels, model, level=level, method=method, metadata=kept,
+                                 options=codec.Options(strip_height=strip_height, progress=progress))
         if verify or remove:
             back, back_md = codec.decompress_with_metadata(archive, model)
             if not np.array_equal(back, pixels) or back_md != kept:
@@ -361,7 +361,7 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
     if remove:
         _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
-                  stats.get("payload", ""))
+                  payload_name(codec.read_header(archive)))
 
 
 def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False, remove=False,

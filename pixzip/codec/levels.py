@@ -1,4 +1,4 @@
-"""The compression levels: which coded payload, with which model.
+"""The compression levels, and the plan: which payloads ``compress`` weighs, coded how, with which model.
 
 Each level is a point on the front of file size against decode time
 (measured in the README's "Levels" table): ``-1`` the fastest (the mixer
@@ -9,23 +9,41 @@ can move to a better model without breaking old files.  The aliases are the
 shipped ``aliases.json``'s and name shipped models: nothing in a folder of
 $PIXZIP_MODELS (a ``fast.pxm``, an alias table, a file claiming a shipped
 model's name) changes what a level codes with.
+
+``choose`` turns what a caller asked for (level, model, method, payload)
+into a ``Plan``, and ``Plan.for_image`` fits it to the image's colours; both
+are pure, so every combination is tested without coding an image.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+from ..errors import UnknownModelError
+
+# The codings, by the names users give them (``--method``, ``method=``, ``payload=``):
+NETWORK = "network"                  # the network alone (coder 1)
+MIXER = "mixer"                      # the context mixer alone (coder 2)
+MIXER_NETWORK = "mixer+network"      # the mixer with the network's counts as an input, in column parts (coder 3)
+METHODS = (NETWORK, MIXER_NETWORK, MIXER)
+STORED = ("raw", "deflate")
+PAYLOADS = ("auto", "coded") + METHODS + STORED
+OLD_NAMES = {"mixed": MIXER_NETWORK}       # still accepted, with a DeprecationWarning
 
 
 class Level(NamedTuple):
-    method: str              # "network", "mixed" or "mixer" (see api.compress)
+    method: str              # one of METHODS
     model: str | None        # the model alias, None for the mixer alone
 
 
 DEFAULT_LEVEL = 6
 LEVELS = {
-    1: Level("mixer", None),
-    DEFAULT_LEVEL: Level("mixed", "fast"),
-    9: Level("mixed", "max"),
+    1: Level(MIXER, None),
+    DEFAULT_LEVEL: Level(MIXER_NETWORK, "fast"),
+    9: Level(MIXER_NETWORK, "max"),
 }
+METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
 
 def level_choice(level: int | None) -> Level:
@@ -35,3 +53,75 @@ def level_choice(level: int | None) -> Level:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(map(str, sorted(LEVELS)))}")
     return LEVELS[level]
+
+
+def new_name(name: str | None, what: str = "method", stacklevel: int = 3) -> str | None:
+    """A method or payload under its current name; an old one warns
+    (DeprecationWarning, at the caller's caller: ``stacklevel``)."""
+    if name in OLD_NAMES:
+        warnings.warn(f"{what} {name!r} is now called {OLD_NAMES[name]!r}; the old name will be removed in "
+                      f"a later version", DeprecationWarning, stacklevel=stacklevel)
+        return OLD_NAMES[name]
+    return name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``compress`` makes: the coded payload (``method``, None for none)
+    with ``model`` (a name, alias, path or model; None for the mixer alone),
+    and the stored payloads it is weighed against (``stored``; the smallest
+    file wins).  ``by_level``: the level chose the network, so that an image
+    of other colours than the network's is coded by the mixer alone rather
+    than refused."""
+    method: str | None
+    model: Any
+    stored: tuple[str, ...]
+    by_level: bool
+
+    def for_image(self, channels: int, model_colors: int | None, model_name: str = "") -> "Plan":
+        """The plan for an image of ``channels`` colours, the plan's network
+        coding ``model_colors`` (None: no network): the mixer alone when the
+        level chose a network of other colours; refused when the caller
+        named the model, the method or the coded payload."""
+        if self.method in (None, MIXER) or model_colors is None or model_colors == channels:
+            return self
+        if not self.by_level:
+            raise UnknownModelError(f"model {model_name!r} codes {_MODES[model_colors]} images, not {_MODES[channels]}")
+        return replace(self, method=MIXER, model=None)
+
+
+_MODES = {1: "L", 3: "RGB"}
+
+
+def choose(level: int | None = None, model: Any = None, method: str | None = None, payload: str = "auto") -> Plan:
+    """The plan for what a caller asked: ``level`` (None: the default)
+    chooses the method and model; ``method`` named without a level codes
+    with -9's model (``METHOD_MODEL``), with a level with the level's;
+    ``model`` overrides the level's (and a level without one then mixes
+    with it); ``payload`` "auto" weighs the coded payload against the
+    stored ones, "coded" makes only it, a method's name makes only that
+    coding (with the level's model, or ``model``), "raw" or "deflate" only
+    that stored payload.  Old names (``OLD_NAMES``) warn."""
+    method, payload = new_name(method, "method", 4), new_name(payload, "payload", 4)    # the caller of compress
+    if payload not in PAYLOADS:
+        raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
+    level_method, level_model = level_choice(level)
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}")
+    by_level = model is None and method is None and payload in ("auto", "coded")
+    if method is None:
+        method = MIXER_NETWORK if model is not None and level_method == MIXER else level_method
+        if model is None:
+            model = level_model
+    elif model is None and method != MIXER:
+        model = METHOD_MODEL if level is None else level_model
+    if payload in METHODS:
+        method = payload
+    if payload in STORED:
+        method = None
+    if method in (None, MIXER):
+        model = None
+    elif model is None:         # a network method where the level has no network
+        model = METHOD_MODEL
+    stored = STORED if payload == "auto" else (payload,) if payload in STORED else ()
+    return Plan(method, model, stored, by_level)

@@ -39,7 +39,7 @@ class _Heads:
     consumes them)."""
 
     def __init__(self, net: ModelFile, pixels: np.ndarray, strip_height: int, block: int, device=None,
-                 ahead: bool = False):
+                 next_rows_in_thread: bool = False):
         h, w, c = pixels.shape
         lag = net.reach + 1
         self.prog = program(net)
@@ -56,8 +56,8 @@ class _Heads:
         self.block = min(block, self.S)
         # the compiled pass computes the next block in a thread of its own (one
         # core) while the coder consumes this one: the ring holds one more block
-        self.ahead = ahead and self.torch_net is None and self.block < self.S
-        self.cap = min(self.S, (w - 1) // lag + 2 + (2 if self.ahead else 1) * self.block)
+        self.in_thread = next_rows_in_thread and self.torch_net is None and self.block < self.S
+        self.cap = min(self.S, (w - 1) // lag + 2 + (2 if self.in_thread else 1) * self.block)
         self.buf = np.empty((self.nb, self.cap, w, self.prog.head_width), np.int16)
         self.next = 0   # first row (in every strip) not computed yet
         self._pending: threading.Thread | None = None
@@ -75,8 +75,8 @@ class _Heads:
                 self._join()
             else:
                 self._compute(self.next)
-        if self.ahead and self._pending is None and self.next < self.S and _concurrent_launches():
-            self._pending = threading.Thread(target=self._compute_ahead, args=(self.next,), daemon=True)
+        if self.in_thread and self._pending is None and self.next < self.S and _concurrent_launches():
+            self._pending = threading.Thread(target=self._compute_in_thread, args=(self.next,), daemon=True)
             self._pending.start()
 
     def _compute(self, a: int) -> None:
@@ -91,7 +91,7 @@ class _Heads:
                 self.buf[k, np.arange(a, a + len(g)) % self.cap] = g
         self.next = b
 
-    def _compute_ahead(self, a: int) -> None:
+    def _compute_in_thread(self, a: int) -> None:
         numba.set_num_threads(1)        # this thread's own setting: the other core codes
         try:
             self._compute(a)
@@ -126,7 +126,7 @@ def _concurrent_launches() -> bool:
 
 
 def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | None = None, strip_height: int = 0,
-                       device=None, positions: bool = False, ahead: bool = False, reuse: int = 0):
+                       device=None, positions: bool = False, next_rows_in_thread: bool = False, reuse: int = 0):
     """The symbols of an image and their counts, in schedule order (step,
     colour, strip, row, exactly as the decoder consumes them), in chunks:
     yields (symbols (n,), counts (n, 256) float64, pixels covered), and with
@@ -136,10 +136,14 @@ def symbols_and_counts(net: ModelFile, pixels: np.ndarray, strip_rows: int | Non
     ``reuse`` > 0: the counts are written into ``reuse`` buffers in turn,
     so a chunk's counts are overwritten ``reuse`` chunks later; the caller
     must be done with them by then.  A fresh 32 MB array per chunk costs
-    its page faults every time (the kernel zeroes each page)."""
+    its page faults every time (the kernel zeroes each page).
+
+    ``next_rows_in_thread``: the compiled pass computes the next block of
+    rows in a thread of its own (one core) while the caller consumes this
+    block's chunks; the same symbols and counts."""
     h, w, c = pixels.shape
     lag = net.reach + 1
-    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device, ahead)
+    heads = _Heads(net, pixels, strip_height, strip_rows or encode_block_rows(w), device, next_rows_in_thread)
     nb, S = heads.nb, heads.S
     last = heads.heights[-1]
     steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

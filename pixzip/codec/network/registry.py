@@ -7,9 +7,10 @@ called: the registry reads the name inside every ``.pxm`` on the search path
 (only its bounded ``__meta__``, cached by path, size and modification time;
 a file's sha256 only when a file needs a model of its name).  Names are
 forever, so the compression levels are aliases: the shipped ``aliases.json``
-maps "default" (the network that ``--method`` codes with), "fast" (the
-default level's) and "max" (-9's) to shipped model names, and a file records
-the model's own name, never the alias.
+maps "fast" (the default level's network) and "max" (-9's, also what
+``--method`` codes with when no level is given) to shipped model names, and
+a file records the model's own name, never the alias.  "default", the old
+name of "max", still resolves, with a deprecation note.
 
 The levels' aliases and the shipped models' names always mean the shipped
 files: a ``fast.pxm``, an ``aliases.json`` entry for "fast", or a file that
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,12 +35,13 @@ from typing import Union
 from ...errors import ModelFileError, UnknownModelError, describe_os_error
 from .modelfile import FILE_BYTES, ModelFile, read_name
 
-ModelLike = Union[ModelFile, str, os.PathLike, None]   # a model, a name or alias, a .pxm path; None: the default
+ModelLike = Union[ModelFile, str, os.PathLike, None]   # a model, a name or alias, a .pxm path; None: -9's
 
 SUFFIX = ".pxm"
 ALIASES = "aliases.json"
 ALIASES_BYTES = 64 << 10
-DEFAULT_MODEL = "default"
+MAX_MODEL = "max"          # what None means: -9's model (``levels.LEVELS``)
+OLD_ALIASES = {"default": MAX_MODEL}    # still resolved, with a DeprecationWarning when named
 HOW_TO_SUPPLY = "put its .pxm file in a folder listed in $PIXZIP_MODELS, or name the file with -m"
 
 
@@ -191,11 +194,13 @@ def _is_path(name_or_path) -> bool:
 
 def load_model(model: ModelLike = None) -> ModelFile:
     """An integer model: ``model`` itself if it is one, else by name or alias
-    (from the search path) or by .pxm path; None is the default model.  A
+    (from the search path) or by .pxm path; None is -9's model ("max").  A
     shipped alias or a shipped model's name is always the shipped file."""
     if isinstance(model, ModelFile):
         return model
-    name_or_path = DEFAULT_MODEL if model is None else model
+    name_or_path = MAX_MODEL if model is None else model
+    if name_or_path in OLD_ALIASES:
+        warnings.warn(old_alias_note(name_or_path), DeprecationWarning, stacklevel=2)
     if _is_path(name_or_path):
         return load_file(name_or_path)
     asked = str(name_or_path)
@@ -226,6 +231,12 @@ def load_model(model: ModelLike = None) -> ModelFile:
     known = ", ".join(sorted({e.name for e in found})) or "none installed"
     what = f"{asked!r} (an alias of {name!r})" if asked != name else repr(name)
     raise UnknownModelError(f"unknown model {what} (available: {known})")
+
+
+def old_alias_note(alias: str) -> str:
+    """The deprecation note of an old alias."""
+    return (f"the model alias {alias!r} is -9's model, now called {OLD_ALIASES[alias]!r}; "
+            f"the old name will be removed in a later version")
 
 
 def find(name: str, hash_prefix: bytes) -> ModelFile:

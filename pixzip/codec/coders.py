@@ -1,0 +1,270 @@
+"""Every payload coder behind one interface, in one table keyed by what the
+header says: (payload kind, coder id).
+
+A coder encodes an image (``encode``), decodes a payload (``decode``), and
+says before anything is allocated what decoding takes (``decode_memory``)
+and the fewest payload bytes that can hold an image (``min_payload_bytes``):
+the checks ``api`` runs against the limits, for every kind alike.
+
+The table is keyed by (kind, coder id), not by the coder id alone, because
+the header's id does not name a coder by itself: coder 2 is the mixer alone
+in a mixer payload and the mixer over the network's counts (one state, from
+files made before the column parts) in a network payload, and the stored
+payloads (raw, deflate) both carry id 0, told apart by their kind.  The
+stored payloads are coders too, so that ``decompress`` is one look-up and
+their memory check is the same as the others'.
+
+The kernels (numba) load on first use, never at import: each coder imports
+its modules when it codes.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ..errors import CorruptError
+from .format import container
+from .format import stored as stored_payloads
+from .levels import MIXER, MIXER_NETWORK, NETWORK
+from .network import rangecoder
+from .network.modelfile import ModelFile
+
+Progress = Callable[[int], None]
+
+
+class Frame(NamedTuple):
+    """What a coder's memory and size checks need to know of an image: its
+    size, its strips, and (coder 3) its column parts."""
+    height: int
+    width: int
+    channels: int
+    strip_height: int = 0
+    parts: int = 0
+
+    @property
+    def n_subpixels(self) -> int:
+        return self.height * self.width * self.channels
+
+
+@dataclass(frozen=True)
+class Job:
+    """How to encode: the settings that never change the bytes (``strip_rows``,
+    ``device``, ``progress``, ``measure``: also the ideal code length) and
+    those that do (``strip_height``, ``parts``)."""
+    strip_height: int = 0
+    parts: int = 2
+    strip_rows: int | None = None
+    device: str = "auto"
+    progress: Progress | None = None
+    measure: bool = False
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A payload and, when measured, its ideal code length: the mixer's or
+    the network's cross-entropy (``ideal_bits``), the network's own beside
+    the mixer's (``network_bits``), and the seconds spent measuring them."""
+    data: bytes
+    ideal_bits: float | None = None
+    network_bits: float | None = None
+    ideal_s: float = 0.0
+
+
+class Coder:
+    """One payload coder: the header's ``kind`` and ``coder_id``, the
+    ``method`` users name it by (None: decoded, no longer made) and whether
+    it needs a network (``uses_network``)."""
+    kind: int
+    coder_id: int
+    method: str | None = None
+    uses_network: bool = False
+    stored: bool = False        # a stored payload (raw, deflate): no strips to name in a refusal
+
+    def encode(self, pixels: np.ndarray, net: ModelFile | None, job: Job) -> Coded:
+        raise NotImplementedError(f"{type(self).__name__} is only decoded")
+
+    def decode(self, payload, frame: Frame, net: ModelFile | None, progress: Progress | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def frame(self, header: container.Header, payload) -> Frame:
+        """The image a header claims, as this coder's checks see it (strips only with a network)."""
+        return Frame(header.height, header.width, header.channels, header.strip_height if self.uses_network else 0)
+
+    def decode_memory(self, frame: Frame, net: ModelFile | None = None, payload_bytes: int = 0) -> int:
+        """Bytes that decoding ``frame`` allocates."""
+        raise NotImplementedError
+
+    def min_payload_bytes(self, n_subpixels: int, net: ModelFile | None = None) -> int:
+        """The fewest payload bytes that can hold ``n_subpixels``; a shorter
+        payload is refused before the image is allocated."""
+        return 0
+
+
+class Raw(Coder):
+    kind, coder_id, stored = container.RAW, 0, True
+
+    def encode(self, pixels, net, job) -> Coded:
+        return Coded(stored_payloads.raw_payload(pixels))
+
+    def decode(self, payload, frame, net, progress):
+        return stored_payloads.raw_pixels(payload, frame.height, frame.width, frame.channels)
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        return frame.n_subpixels
+
+
+class Deflate(Coder):
+    kind, coder_id, stored = container.DEFLATE, 0, True
+
+    def encode(self, pixels, net, job) -> Coded:
+        return Coded(stored_payloads.deflate_payload(pixels))
+
+    def decode(self, payload, frame, net, progress):
+        return stored_payloads.deflate_pixels(payload, frame.height, frame.width, frame.channels)
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        """The image itself, Pillow's image (4 bytes a pixel for RGB), the
+        payload's bytes and the PNG made around the payload (measured:
+        16384x16384 RGB, 2.67 GB)."""
+        h, w, c = frame.height, frame.width, frame.channels
+        return 2 * frame.n_subpixels + h * w * (4 if c == 3 else 1) + 2 * payload_bytes
+
+
+class Network(Coder):
+    """The network alone (coder 1): its counts drive the range coder."""
+    kind, coder_id, method, uses_network = container.NETWORK, container.CODER, NETWORK, True
+
+    def encode(self, pixels, net, job) -> Coded:
+        from .network.enc_stream import encode_device, symbols_and_counts
+        enc = rangecoder.Encoder()
+        bits = seconds = 0.0
+        for sym, counts, n in symbols_and_counts(net, pixels, job.strip_rows, job.strip_height,
+                                                 encode_device(job.device), reuse=1):
+            enc.encode(sym, counts)
+            if job.measure:
+                t = time.perf_counter()
+                bits += rangecoder.cross_entropy_bits(sym, counts)
+                seconds += time.perf_counter() - t
+            del sym, counts     # not alive while the next chunk is made
+            if job.progress is not None:
+                job.progress(n)
+        return Coded(enc.to_bytes(), bits if job.measure else None, None, seconds)
+
+    def decode(self, payload, frame, net, progress):
+        from .network.dec_wavefront import decode_image
+        dec = rangecoder.Decoder(bytes(payload), tail_bits=rangecoder.TAIL_BITS)
+
+        def source(counts, rows, cols, c):
+            return dec.decode(counts)
+
+        pixels = decode_image(net, frame.height, frame.width, source, progress=progress,
+                              strip_height=frame.strip_height)
+        if not dec.exhausted():
+            raise CorruptError("payload has data left over after the last pixel")
+        return pixels
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        from .network.dec_wavefront import decode_memory
+        return decode_memory(net, frame.height, frame.width, frame.strip_height)
+
+    def min_payload_bytes(self, n_subpixels, net=None):
+        """The counts rule gives the likeliest symbol at most exp[0] /
+        (exp[0] + 255 exp[-1]), so each costs at least -log2 of that (0.0056
+        bits with the shipped tables; the coder measured 0.0058).  Half of
+        it, less 8 bytes, is the bound."""
+        top, low = float(net.exp[0]), float(net.exp[-1])
+        bits = -math.log2(top / (top + 255 * low))
+        return int(n_subpixels * bits / 2 / 8) - 8
+
+
+class Mixer(Coder):
+    """The context mixer alone (coder 2 in a mixer payload), in raster order."""
+    kind, coder_id, method = container.MIXER, container.MIXER_CODER, MIXER
+
+    def encode(self, pixels, net, job) -> Coded:
+        from .mixer.one_state import Encoder
+        enc = Encoder(pixels)
+        enc.add_image(job.progress)
+        data = enc.finish()
+        return Coded(data, enc.ideal_bits if job.measure else None)
+
+    def decode(self, payload, frame, net, progress):
+        from .mixer.one_state import Decoder
+        dec = Decoder(payload, frame.height, frame.width, frame.channels)
+        dec.take_image(progress)
+        return dec.finish()
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        from .mixer.one_state import state_bytes
+        return state_bytes(frame.height, frame.width, frame.channels)
+
+    def min_payload_bytes(self, n_subpixels, net=None):
+        from .mixer.one_state import min_payload_bytes
+        return min_payload_bytes(n_subpixels)
+
+
+class MixerOneStateWithNetwork(Mixer):
+    """The mixer with the network's counts in one state (coder 2 in a network
+    payload): read from files made before the column parts, never made."""
+    kind, coder_id, method, uses_network = container.NETWORK, container.MIXER_CODER, None, True
+
+    encode = Coder.encode
+
+    def decode(self, payload, frame, net, progress):
+        from .mixer import with_network
+        return with_network.decode(payload, net, *frame[:4], in_parts=False, progress=progress)
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        return Network().decode_memory(frame, net) + super().decode_memory(frame)
+
+
+class MixerWithNetwork(Mixer):
+    """The mixer with the network's counts as an input, in column parts
+    (coder 3): the mixer's size bound, the network's and the parts' memory."""
+    kind, coder_id, method, uses_network = container.NETWORK, container.PARTS_CODER, MIXER_NETWORK, True
+
+    def encode(self, pixels, net, job) -> Coded:
+        from .mixer import with_network
+        data, ideal, network_bits, seconds = with_network.encode_in_parts(
+            pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts)
+        return Coded(data, ideal if job.measure else None, network_bits, seconds)
+
+    def decode(self, payload, frame, net, progress):
+        from .mixer import with_network
+        return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress)
+
+    def frame(self, header, payload) -> Frame:
+        from .mixer.column_parts import split_payload
+        return super().frame(header, payload)._replace(parts=split_payload(payload)[0])
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        from .mixer import column_parts
+        network = Network().decode_memory(frame, net) if net is not None else 0
+        if not frame.parts:         # (a caller's 0 parts: the one state's, as before)
+            return network + super().decode_memory(frame)
+        return network + column_parts.state_bytes(frame.height, frame.width, frame.channels, frame.parts)
+
+
+CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
+    Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork())}
+BY_METHOD: dict[str, Coder] = {c.method: c for c in CODERS.values() if c.method}
+STORED = {"raw": CODERS[container.RAW, 0], "deflate": CODERS[container.DEFLATE, 0]}
+
+
+def for_header(header: container.Header) -> Coder:
+    """The coder of a parsed header (``container.parse`` has checked the pair)."""
+    return CODERS[header.kind, header.coder]
+
+
+def payload_name(coder_or_header) -> str:
+    """What made a payload, as users name it: a method ("network",
+    "mixer+network", "mixer"), a stored kind ("raw", "deflate"), or for
+    coder 2 in a network payload "mixer+network (one state)"."""
+    coder = coder_or_header if isinstance(coder_or_header, Coder) else for_header(coder_or_header)
+    if coder.method:
+        return coder.method
+    return container.KINDS[coder.kind] if coder.stored else f"{MIXER_NETWORK} (one state)"
