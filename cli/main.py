@@ -296,6 +296,7 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
 @click.option("-m", "--model", default=None,
               help="Model name or .pxm file (default: the level's; -9's 'max' with --method alone).")
 @click.option("-1", "level", flag_value=1, help="Fastest level: the context mixer alone, no network.")
+@click.option("-6", "level", flag_value=6, help="The default level: the context mixer with the 'fast' model.")
 @click.option("-9", "level", flag_value=9, help="Smallest files: the context mixer with the 'max' model.")
 @click.option("--method", type=click.Choice(["network", "mixer+network", "mixer", "mixed"]), default=None,
               help="Force a coding: the network alone, the mixer with the network's counts as an input (the "
