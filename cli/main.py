@@ -331,9 +331,9 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
 
     def one(src):
         with _bar(f"compress {src}", quiet, progress) as bar:
-            r = files.compress_file(src, output, model=model, level=level, method=method, force=force,
-                                    to_stdout=to_stdout, remove=remove, verify=verify,
-                                    strip_height=strip_height, strip=strip, progress=bar.update)
+            r = files.compress_file(src, files.Delivery(output, to_stdout, force, remove, verify), model=model,
+                                    level=level, method=method, strip_height=strip_height, strip=strip,
+                                    progress=bar.update)
         if not quiet and r.output:
             stored = r.payload in ("raw", "deflate")
             click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
@@ -368,8 +368,8 @@ def decompress(sources, output, model, force, to_stdout, keep, remove, strip, qu
 
     def one(src):
         with _bar(f"decode {src}", quiet, progress) as bar:
-            r = files.decompress_file(src, output, force=force, to_stdout=to_stdout, remove=remove,
-                                      model=model, strip=strip, progress=bar.update)
+            r = files.decompress_file(src, files.Delivery(output, to_stdout, force, remove), model=model,
+                                      strip=strip, progress=bar.update)
         if not quiet and r.output:
             click.echo(f"{src} -> {r.output}", err=True)
         return r

@@ -155,7 +155,7 @@ def test_binary_is_never_written_to_a_terminal(images, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     with pytest.raises(PixzipError, match="terminal"):
-        files.compress_file(str(images[0]), to_stdout=True, model="tiny3")
+        files.compress_file(str(images[0]), files.Delivery(to_stdout=True), model="tiny3")
     assert not (tmp_path / "img0.png.pxz").exists()
 
 

@@ -27,6 +27,20 @@ PXZ = ".pxz"
 STDIO = "-"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where an output goes and what happens to the input, as gzip and zstd
+    do it: ``output`` names it (else the suffix rule), ``to_stdout`` writes
+    it there, ``force`` replaces an existing file (once the new one is
+    complete), ``remove`` deletes the input once its output is verified, and
+    ``verify`` decodes a new archive before it is kept."""
+    output: str | None = None
+    to_stdout: bool = False
+    force: bool = False
+    remove: bool = False
+    verify: bool = False
+
+
 @dataclass
 class Result:
     source: str
@@ -311,16 +325,16 @@ def _deliver(data: bytes, dst: Path | None, force: bool, what: str, src: str = S
         raise PixzipError(f"{dst}: cannot write ({e.strerror or e})") from None
 
 
-def compress_file(src: str, output: str | None = None, *, model=None, level=None, method=None, force=False,
-                  to_stdout=False, remove=False, verify=False, strip_height=0, strip=False,
-                  progress=None) -> Result:
-    """Compress one image file (or '-') to .pxz.  With ``remove``, the input
-    is deleted only after the archive on disk has been read back and decoded
-    to the same pixels and metadata; with stdout, ``remove`` is ignored
-    (with a warning), as zstd does."""
+def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, level=None, method=None,
+                  strip_height=0, strip=False, progress=None) -> Result:
+    """Compress one image file (or '-') to .pxz.  With ``delivery.remove``,
+    the input is deleted only after the archive on disk has been read back
+    and decoded to the same pixels and metadata; with stdout, ``remove`` is
+    ignored (with a warning), as zstd does."""
     name = _name(src)
     warnings: list[str] = []
-    dst, remove = _destination(src, output, to_stdout, force, remove, False, warnings)
+    force, verify = delivery.force, delivery.verify
+    dst, remove = _destination(src, delivery.output, delivery.to_stdout, force, delivery.remove, False, warnings)
     key = None
     if src != STDIO:
         try:
@@ -364,15 +378,15 @@ def compress_file(src: str, output: str | None = None, *, model=None, level=None
                   payload_name(codec.read_header(archive)))
 
 
-def decompress_file(src: str, output: str | None = None, *, force=False, to_stdout=False, remove=False,
-                    model=None, strip=False, progress=None) -> Result:
+def decompress_file(src: str, delivery: Delivery = Delivery(), *, model=None, strip=False, progress=None) -> Result:
     """Decompress one .pxz file (or '-') to an image, in the format its name
-    asks for (photo.png.pxz -> photo.png) or ``output`` names, with its
-    metadata.  The image is written only after it has been read back to the
-    same pixels and metadata, and replaces an existing file only with
+    asks for (photo.png.pxz -> photo.png) or ``delivery.output`` names, with
+    its metadata.  The image is written only after it has been read back to
+    the same pixels and metadata, and replaces an existing file only with
     ``force``; with ``remove``, the .pxz is deleted after that."""
     name = _name(src)
     warnings: list[str] = []
+    output, to_stdout, force, remove = delivery.output, delivery.to_stdout, delivery.force, delivery.remove
     once = _is_stream(src) and src != STDIO     # a FIFO: named after its header, read once
     if not once:
         dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings)
