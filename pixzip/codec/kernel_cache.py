@@ -92,13 +92,19 @@ class _Cache(FunctionCache):
 _STAMP = [""]
 
 
-def kernels() -> list[Dispatcher]:
-    """Every compiled (not inlined) kernel."""
+def _modules(method: str | None = None) -> list:
+    """The kernel modules a coding method runs: "network", "mixer", "mixed" (both), None (every one)."""
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .network.kernels import decoder, encoder, gemm, layers
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
+    return {"network": network, "mixer": mix}.get(method, network + mix)
+
+
+def kernels(method: str | None = None) -> list[Dispatcher]:
+    """Every compiled (not inlined) kernel, or those a coding method runs (``_modules``)."""
     out = []
-    for module in (gemm, layers, decoder, encoder, bitcoder, mixer):
+    for module in _modules(method):
         for obj in vars(module).values():
             if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always" \
                     and obj.py_func.__module__ == module.__name__:
@@ -125,3 +131,17 @@ def folder() -> str:
     """The folder the kernels are cached in ("" when none is writable)."""
     found = set(enable().values())
     return found.pop() if len(found) == 1 else ", ".join(sorted(found))
+
+
+def compiled(method: str | None = None) -> bool:
+    """Whether the cache holds machine code of every kernel a coding method
+    runs (every kernel for None), made from these sources: if not, their
+    first call compiles them (a first use, or the first after an upgrade)."""
+    enable()
+    for k in kernels(method):
+        if not isinstance(k._cache, _Cache):
+            return False
+        machine = k.targetctx.codegen().magic_tuple()        # the index's keys: (types, machine, code hashes)
+        if not any(key[1] == machine for key in k._cache._cache_file._load_index()):
+            return False
+    return True
