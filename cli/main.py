@@ -461,10 +461,12 @@ def demo(model) -> None:
     from pixzip.app import demo as demo_
     click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
     try:
-        r = demo_.run(model, on_warm_up=lambda: click.echo(
-            "loading the kernels (the first run compiles them: a minute or two)...", err=True))
+        r = demo_.run(model, on_compile=lambda: click.echo(
+            f"compiling the kernels, once after an install or upgrade ({demo_.COMPILE_TIME})...", err=True))
     except PixzipError as e:
         _fail(str(e))
+    if r["compile_s"]:
+        click.echo(f"compiled in {r['compile_s']:.0f} s, and cached: the next run starts at once.", err=True)
     bpsp = lambda n: 8 * n / r["subpixels"]  # noqa: E731
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
                f"{r['subpixels']} bytes raw")

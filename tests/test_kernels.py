@@ -223,3 +223,39 @@ print(sum(sum(k.stats.cache_hits.values()) for k in cache.kernels()),
     (hits1, misses1), (hits2, misses2) = runs
     assert misses1 > 0 and hits2 > 0 and misses2 == 0, runs
     assert any(tmp_path.rglob("*.nbi"))
+
+
+AHEAD = """
+import json, sys
+import numpy as np
+from pixzip.codec import api
+from pixzip.codec import kernel_cache as cache
+from pixzip.codec.network import registry
+model = sys.argv[1]
+before = cache.compiled("network")
+cache.compile_ahead(model)
+net = registry.load_model(model)
+img = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+assert np.array_equal(api.decompress(api.compress(img, net, payload="network"), net), img)
+runs = {k.py_func.__name__: [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
+        for k in cache.kernels("network")}
+print(json.dumps([before, cache.compiled("network"), cache.compiled(), runs]))
+"""
+
+
+@pytest.mark.slow
+def test_the_decoders_kernels_compiled_ahead_in_a_process_of_their_own_are_loaded_from_the_cache(tmp_path):
+    """A first use: the cache holds nothing; the decoder's kernels compile in
+    a second process while this one compiles the encoder's, and the decoder
+    loads them; then the cache holds every kernel of the network (not the
+    mixer's, never run)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", AHEAD, str(DATA / "golden-tiny.pxm")], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    before, after, everything, runs = json.loads(r.stdout)
+    assert before is False and after is True and everything is False
+    for name in ("vertical_step", "horizontal_step", "put_symbols"):
+        assert runs[name] == [1, 0], (name, runs)
+    for name in ("full_pass", "head_counts"):
+        assert runs[name] == [0, 1], (name, runs)

@@ -92,13 +92,19 @@ class _Cache(FunctionCache):
 _STAMP = [""]
 
 
-def kernels() -> list[Dispatcher]:
-    """Every compiled (not inlined) kernel."""
+def _modules(method: str | None = None) -> list:
+    """The kernel modules a coding method runs: "network", "mixer", "mixed" (both), None (every one)."""
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .network.kernels import decoder, encoder, gemm, layers
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
+    return {"network": network, "mixer": mix}.get(method, network + mix)
+
+
+def kernels(method: str | None = None) -> list[Dispatcher]:
+    """Every compiled (not inlined) kernel, or those a coding method runs (``_modules``)."""
     out = []
-    for module in (gemm, layers, decoder, encoder, bitcoder, mixer):
+    for module in _modules(method):
         for obj in vars(module).values():
             if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always" \
                     and obj.py_func.__module__ == module.__name__:
@@ -125,3 +131,51 @@ def folder() -> str:
     """The folder the kernels are cached in ("" when none is writable)."""
     found = set(enable().values())
     return found.pop() if len(found) == 1 else ", ".join(sorted(found))
+
+
+def compiled(method: str | None = None) -> bool:
+    """Whether the cache holds machine code of every kernel a coding method
+    runs (every kernel for None), made from these sources: if not, their
+    first call compiles them (a first use, or the first after an upgrade)."""
+    enable()
+    for k in kernels(method):
+        if not isinstance(k._cache, _Cache):
+            return False
+        machine = k.targetctx.codegen().magic_tuple()        # the index's keys: (types, machine, code hashes)
+        if not any(key[1] == machine for key in k._cache._cache_file._load_index()):
+            return False
+    return True
+
+
+_ahead: list = []        # the background compiles started (subprocess.Popen)
+
+
+def compile_ahead(model: str | None) -> None:
+    """Compile the network decoder's kernels into the cache in a process of
+    its own, on another core, while this one compiles the encoder's and the
+    mixer's (numba compiles one kernel at a time per process).  ``model``:
+    a name ``registry.load_model`` takes (the kernels' types do not depend
+    on the model).  The decoder waits for it (``wait_ahead``) and loads
+    them from the cache.  Nothing happens with one core or no writable cache."""
+    if _ahead or (os.cpu_count() or 1) < 2 or not folder():
+        return
+    import subprocess
+    import sys
+    code = f"from pixzip.codec.kernel_cache import _compile_decoder; _compile_decoder({model!r})"
+    _ahead.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+def wait_ahead() -> None:
+    """Wait for the background compile, if one was started and still runs."""
+    while _ahead:
+        _ahead.pop().wait()
+
+
+def _compile_decoder(model: str | None) -> None:
+    """Decode a 2x2 image (each symbol 0) with ``model``: compiles and caches the decoder's kernels."""
+    import numpy as np
+
+    from .network.dec_wavefront import decode_image
+    from .network.registry import load_model
+    decode_image(load_model(model), 2, 2, lambda counts, rows, cols, c: np.zeros(len(rows), np.int64))

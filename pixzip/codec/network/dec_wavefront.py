@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numba
 import numpy as np
 
+from .. import kernel_cache
 from ..contract import Source
 from .kernels import decoder as K
 from .. import threads as step_threads
@@ -69,6 +70,7 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
     decodes the ready pixels of every strip, strip by strip in stream order.
     ``product`` chooses the kernels' int16 product (``program.GEMMS``)."""
     prog = program(net, product)
+    kernel_cache.wait_ahead()          # the decoder's kernels, if a process of their own is compiling them
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
     nb, S, last, ring, cw, cap = _layout(net, height, width, strip_height)
@@ -80,14 +82,15 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
     HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
     G = np.zeros((L, cap, gemm.even(p)), np.int16)
     HID = np.zeros((cap, gemm.even(prog.hidden)), np.int16)
-    step = K.StepBuffers(G=G, G32=G.view(np.int32), SK=np.zeros((cap, prog.skip), np.float64), HID=HID,
-                         HID32=HID.view(np.int32), counts=np.zeros((cap, 256), np.float64),
+    step = K.StepBuffers(G=G, SK=np.zeros((cap, prog.skip), np.float64), HID=HID,
+                         counts=np.zeros((cap, 256), np.float64),
                          count_rows=np.arange(cap))          # position q's counts are counts[q]
     geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, zero=ring, cw=cw)   # slot ``ring`` stays zero
     threads = numba.get_num_threads()
     scratch = prog.scratch(threads, cap)             # the kernels split a step into one task per thread
     cond = prog.conditioning(label)
     out = np.zeros((height, width, C), dtype=np.uint8)
+    rings = K.Rings(xi=xflat, V=V, LK=LK, HB=HB)
 
     none = np.zeros(0, np.int64)
     steps = n_steps(S, width, lag)
@@ -97,7 +100,7 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
             # Vertical frontier: layer l at column t - i*lag + R - (l+1)*k2 of row i.
             if len(vi):
                 share(len(vi))
-                K.vertical_step(threads, t, geo, vb, vi, xflat, V, LK, prog.weights, cond, scratch)
+                K.vertical_step(threads, t, geo, vb, vi, rings, prog.weights, cond, scratch)
             # Decode the ready pixels (column j of row i), colour by colour.
             n = len(i)
             if not n:
@@ -106,7 +109,7 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
             pos = K.Positions(b, i, j, rows)
             sym = none
             for c in range(C):      # each sub-step first writes the colour before it
-                K.horizontal_step(threads, c, geo, pos, out, sym, xflat, LK, HB, step, prog.weights, scratch)
+                K.horizontal_step(threads, c, geo, pos, out, sym, rings, step, prog.weights, scratch)
                 sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
             K.put_symbols(out, xflat, pos, C - 1, k2, sym)
             if progress is not None:

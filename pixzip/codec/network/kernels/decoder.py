@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .layers import U, block_size, head_input, head_output, horizontal, vertical
+from .layers import U, block_size, head_input, head_output, horizontal, one_type, vertical
 
 
 class Geometry(NamedTuple):
@@ -40,16 +40,26 @@ class Positions(NamedTuple):
     rows: np.ndarray
 
 
+class Rings(NamedTuple):
+    """The decoder's row buffers, per strip: the network's input rows xi
+    (strips, rows, flat (padded column, channel)), 2x - 255 of the decoded
+    sub-pixels below k2 + 1 zero rows; and per layer the vertical stack's gate
+    outputs V, its link terms LK and the horizontal stack's rows HB, each row a
+    ring of columns (``column_ring``)."""
+    xi: np.ndarray
+    V: np.ndarray
+    LK: np.ndarray
+    HB: np.ndarray
+
+
 class StepBuffers(NamedTuple):
     """What a step's colour sub-steps share at its positions: the gate
-    outputs G (L, n, p) with an int32 view, the skip sums SK (n, skip), the
-    head's hidden rows HID (n, hidden) with an int32 view, and the counts
-    (n, 256), position q's in counts[count_rows[q]]."""
+    outputs G (L, n, p), the skip sums SK (n, skip), the head's hidden rows
+    HID (n, hidden) (G and HID int16, rows of an even length, read as int32
+    pairs), and the counts (n, 256), position q's in counts[count_rows[q]]."""
     G: np.ndarray
-    G32: np.ndarray
     SK: np.ndarray
     HID: np.ndarray
-    HID32: np.ndarray
     counts: np.ndarray
     count_rows: np.ndarray
 
@@ -93,12 +103,13 @@ def put_symbols(out, xi, pos, c, k2, symbols):
 
 
 @njit(parallel=True)
-def vertical_step(threads, t, geo, b_of, i_of, xi, V, LK, net, cond, s):
+def vertical_step(threads, t, geo, b_of, i_of, rings, net, cond, s):
     """The vertical frontier of step t: for every (strip, row) task and layer l,
     column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
-    Rows of xi are flat (padded column, channel); rows of V are column rings
-    (``column_ring``) of padded columns f + k2, rows of LK rings of cw columns f."""
+    Rows of V are column rings of padded columns f + k2, rows of LK rings of
+    cw columns f (``Rings``)."""
     lag, R, k2, width, ring, zero, cw = geo
+    xi, V, LK = rings.xi, rings.V, rings.LK
     L = V.shape[0]
     p2 = s.lk.shape[2]
     p = p2 // 2
@@ -123,7 +134,7 @@ def vertical_step(threads, t, geo, b_of, i_of, xi, V, LK, net, cond, s):
             off = R - (l + 1) * k2
             cin = C if l == 0 else p
             span = kw * cin
-            n = 0
+            n = one_type(0)
             for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
                 f = t - i_of[e] * lag + off
                 if f < 0 or f >= width:
@@ -140,8 +151,8 @@ def vertical_step(threads, t, geo, b_of, i_of, xi, V, LK, net, cond, s):
                 n += 1
             if n == 0:
                 continue
-            vertical(l, n, net, cond, s, task, vo)
-            n = 0
+            vertical(l, n, net, cond, s, one_type(task), vo)
+            n = one_type(0)
             for e in range(first, last):       # scatter
                 f = t - i_of[e] * lag + off
                 if f < 0 or f >= width:
@@ -169,18 +180,18 @@ def vertical_step(threads, t, geo, b_of, i_of, xi, V, LK, net, cond, s):
 
 
 @njit(parallel=True)
-def horizontal_step(threads, c, geo, pos, out, prev, xi, LK, HB, step, net, s):
+def horizontal_step(threads, c, geo, pos, out, prev, rings, step, net, s):
     """Colour c of every position ``pos`` being decoded: first the symbols
     ``prev`` of colour c - 1 (none at c = 0) go into the image ``out`` and
-    xi, as ``put_symbols`` writes them; then the horizontal stack rows of
+    rings.xi, as ``put_symbols`` writes them; then the horizontal stack rows of
     group c in every layer, the head, and the counts (``StepBuffers``, which
     keep the groups < c that earlier sub-steps of this step computed at the
-    same positions).  Rows of xi are flat (padded column, channel), rows of
-    HB column rings of padded columns j + k2 (``column_ring``), rows of LK
-    rings of cw columns j."""
+    same positions).  Rows of HB are column rings of padded columns j + k2,
+    rows of LK rings of cw columns j (``Rings``)."""
     k2, ring, cw = geo.k2, geo.ring, geo.cw
+    xi, LK, HB = rings.xi, rings.LK, rings.HB
     b_of, i_of, j_of = pos.b, pos.i, pos.j
-    G, G32, SK = step.G, step.G32, step.SK
+    G, SK = step.G, step.SK
     L = HB.shape[0]
     p = s.hr.shape[2]
     p2 = 2 * p
@@ -231,7 +242,7 @@ def horizontal_step(threads, c, geo, pos, out, prev, xi, LK, HB, step, net, s):
                 for m in range(pg):
                     lk[q, U(gc + m)] = lkf[U(a + m)]
                     lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
-            horizontal(l, c, n, net, s, task, G[l], G32[l], first, SK, first)
+            horizontal(l, c, n, net, s, one_type(task), G[l], first, SK, first)
             for q in range(n):
                 a = l * h_layer + put_at[q]
                 for m in range(pg):
@@ -246,4 +257,4 @@ def horizontal_step(threads, c, geo, pos, out, prev, xi, LK, HB, step, net, s):
         k = (c + 1) * (SK.shape[1] // C)
         for q in range(n):
             head_input(SK[first + q], x[q], k, net.head_in)
-        head_output(c, n, net, s, task, step.HID, step.HID32, first, step.counts, step.count_rows)
+        head_output(c, n, net, s, one_type(task), step.HID, first, step.counts, step.count_rows)

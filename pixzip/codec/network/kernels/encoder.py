@@ -14,7 +14,7 @@ from numba import njit, prange
 
 from ...contract import network_input
 from . import gemm
-from .layers import U, head_input, head_output, horizontal, vertical
+from .layers import U, head_input, head_output, horizontal, one_type, vertical
 from .program import Program
 
 CHUNK = 64               # encoder positions per matrix product
@@ -47,7 +47,7 @@ def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
         cin = C if l == 0 else p
         vspan, hspan = kw * cin, (k2 + 1) * cin
         for r in prange(rows):
-            x, g, g32, hr = s.x[r], s.g[r], s.g32[r], s.hr[r]
+            x, g, hr = s.x[r], s.g[r], s.hr[r]
             for f0 in range(0, W, CHUNK):
                 n = min(CHUNK, W - f0)
                 # vertical stack (rows above, from the previous layer); indexed, not
@@ -66,7 +66,7 @@ def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
                         else:
                             for k in range(vspan):
                                 x[q, U(o + k)] = carry[U(l - 1), U(k2 + rr), U(a + k)]
-                vertical(l, n, net, cond, s, r, g)
+                vertical(l, n, net, cond, s, one_type(r), g)
                 for q in range(n):
                     a = (f0 + q + k2) * p
                     for ch in range(p):
@@ -84,14 +84,15 @@ def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
                         for ch in range(p):
                             hr[q, ch] = Hp[r, U(a + ch)]
                 for cc in range(C):
-                    horizontal(l, cc, n, net, s, r, g, g32, 0, SK[r], f0)
+                    horizontal(l, cc, n, net, s, one_type(r), g, one_type(0), SK[r], f0)
                 for q in range(n):
                     a = (f0 + q + k2) * p
                     for ch in range(p):
                         Hc[r, U(a + ch)] = np.int16(hr[q, ch])
         for d in range(k2):             # the last k2 rows of this layer's vertical stack
-            rr = rows - k2 + d
-            carried[l, d] = Vc[rr] if rr >= 0 else carry[l, k2 + rr]
+            rr = rows - k2 + d          # (element by element: an array assignment compiles its shape check's message)
+            for a in range(carried.shape[2]):
+                carried[l, d, a] = Vc[rr, a] if rr >= 0 else carry[l, k2 + rr, a]
         Vp, Vc = Vc, Vp
         Hp, Hc = Hc, Hp
     k = SK.shape[2]
@@ -101,10 +102,10 @@ def full_pass(xi, k2, net, cond, s, SK, carry, carried, heads):
 
 
 @njit(parallel=True, nogil=True)
-def head_counts(threads, heads, where, net, s, HID, HID32, out):
+def head_counts(threads, heads, where, net, s, HID, out):
     """The encoder's counts, in stream order: for position e (head inputs at
     heads[strips[e], slots[e], cols[e]], ``where`` = (strips, slots, cols,
-    dest)), out[dest[e, c]] = the counts of colour c.  CHUNK positions at a
+    dest)), out[dest[c, e]] = the counts of colour c.  CHUNK positions at a
     time; HID holds >= len(strips) + CHUNK rows."""
     strips, slots, cols, dest = where
     C = net.head_ops.shape[1]
@@ -123,7 +124,7 @@ def head_counts(threads, heads, where, net, s, HID, HID32, out):
                 for ch in range(k):
                     x[q, ch] = heads[b, r, j, ch]
             for c in range(C):
-                head_output(c, n, net, s, task, HID, HID32, first, out, dest[:, c])
+                head_output(c, n, net, s, one_type(task), HID, first, out, dest[c])
 
 
 class RowHeads:
@@ -177,6 +178,6 @@ def counts(prog: Program, heads: np.ndarray, strips, slots, cols, dest: np.ndarr
         raise ValueError("out must be a C-contiguous (n_symbols, 256) float64 array")
     threads = numba.get_num_threads()
     HID = np.zeros((gemm.padded(len(strips)) + CHUNK, gemm.even(prog.hidden)), np.int16)
-    head_counts(threads, heads, (strips, slots, cols, dest), prog.weights, prog.scratch(threads, CHUNK), HID,
-                HID.view(np.int32), out)
+    where = (strips, slots, cols, np.ascontiguousarray(dest.T))    # dest[c] contiguous, as the decoder's rows
+    head_counts(threads, heads, where, prog.weights, prog.scratch(threads, CHUNK), HID, out)
     return out

@@ -1,8 +1,8 @@
 """The per-layer routines that the decoder's steps and the encoder's pass
 share: a layer's vertical stack, one colour of its horizontal stack, and the
 head, on a block of positions whose inputs are gathered in a task's scratch
-buffers (``program.Scratch``, task ``k``).  Only the gathering of inputs and
-the scattering of outputs differ between decoder and encoder.
+buffers (``program.Scratch``, row ``task`` of each).  Only the gathering of
+inputs and the scattering of outputs differ between decoder and encoder.
 
 Requantization is ``floor(acc * scale + offset)`` in float64 (``contract``),
 which the packer proved exact, so its order and fusion cannot change the
@@ -23,6 +23,9 @@ from ...contract import ACT_MAX, GATE_LIMIT, SKIP_LIMIT, TERM_LIMIT
 from .gemm import gemm, gemm_loop
 
 U = np.uint64            # an index known to be >= 0: numba skips its wraparound check
+one_type = np.int64      # an integer argument of a compiled routine called from a kernel: numba compiles
+                         # the routine once per argument type, and a literal (0) or a prange index (typed
+                         # int64, then uint64) would each add a compile of it
 MIN_BLOCK = 16           # fewest decoder positions per thread task
 _GL, _TL, _AM, _SL = float(GATE_LIMIT), float(TERM_LIMIT), float(ACT_MAX), float(SKIP_LIMIT)
 
@@ -51,18 +54,18 @@ def product(op, x32, x0, n, net, y):
 
 
 @njit(nogil=True)
-def vertical(l, n, net, cond, s, k, v_out):
-    """Vertical stack of layer l at n positions whose inputs are in s.x32[k]:
-    link terms -> s.lk[k][:n], gate outputs -> v_out[:n] (both per position).
+def vertical(l, n, net, cond, s, task, v_out):
+    """Vertical stack of layer l at n positions whose inputs are in s.x32[task]:
+    link terms -> s.lk[task][:n], gate outputs -> v_out[:n] (both per position).
     ``cond`` holds the (vertical, link) class biases (L, 2p)."""
-    x32, z, z32, y, t, lk = s.x32[k], s.z[k], s.z32[k], s.y[k], s.t[k], s.lk[k]
+    x32, z, z32, y, t, lk = s.x32[task], s.z[task], s.z32[task], s.y[task], s.t[task], s.lk[task]
     scale, offset, ops = net.scale, net.offset, net.ops
     p2 = lk.shape[1]
     p = p2 // 2
     vc, lc = cond[0][l], cond[1][l]
     op = net.layer_ops[l, 0]
     sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
-    product(op, x32, 0, n, net, y)
+    product(op, x32, one_type(0), n, net, y)
     for q in range(n):
         for o in range(p2):
             v = min(max(np.floor(y[q, o] * sc[o] + of[o]), -_GL), _GL)
@@ -70,7 +73,7 @@ def vertical(l, n, net, cond, s, k, v_out):
             t[q, o] = _index(min(max(v + vc[o], -_GL), _GL))
     op = net.layer_ops[l, 1]
     sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
-    product(op, z32, 0, n, net, y)
+    product(op, z32, one_type(0), n, net, y)
     for q in range(n):
         yq, lq = y[q], lk[q]
         for o in range(p2):
@@ -83,13 +86,15 @@ def vertical(l, n, net, cond, s, k, v_out):
 
 
 @njit(nogil=True)
-def horizontal(l, c, n, net, s, k, g, g32, g0, sk, s0):
+def horizontal(l, c, n, net, s, task, g, g0, sk, s0):
     """Colour c of the horizontal stack of layer l at n positions whose inputs
-    are in s.x32[k] and link terms in s.lk[k]: gate outputs of group c ->
-    g[g0:g0+n], skip terms of group c added to sk[s0:s0+n] (set at layer 0),
-    and group c of the residual stream, read from s.hr[k] (layers > 0) and
+    are in s.x32[task] and link terms in s.lk[task]: gate outputs of group c ->
+    g[g0:g0+n] (int16, C-contiguous rows of an even length, read back as
+    int32 pairs), skip terms of group c added to sk[s0:s0+n] (set at layer 0),
+    and group c of the residual stream, read from s.hr[task] (layers > 0) and
     written back to it."""
-    x32, y, t, lk, hr = s.x32[k], s.y[k], s.t[k], s.lk[k], s.hr[k]
+    g32 = g.view(np.int32)
+    x32, y, t, lk, hr = s.x32[task], s.y[task], s.t[task], s.lk[task], s.hr[task]
     scale, offset, ops, layer_ops = net.scale, net.offset, net.ops, net.layer_ops
     p = hr.shape[1]
     C = layer_ops.shape[1] // 2 - 1
@@ -98,7 +103,7 @@ def horizontal(l, c, n, net, s, k, g, g32, g0, sk, s0):
     q0 = ops[op, 3]
     sa, oa = scale[q0:q0 + pg], offset[q0:q0 + pg]
     sb, ob = scale[q0 + pg:q0 + 2 * pg], offset[q0 + pg:q0 + 2 * pg]
-    product(op, x32, 0, n, net, y)
+    product(op, x32, one_type(0), n, net, y)
     gs = net.gates[l, 1]
     tanh, sigmoid = net.tanh, net.sigmoid
     ga, gb = c * pg, p + c * pg
@@ -140,27 +145,28 @@ def head_input(sk, x, k, head_in):
 
 
 @njit(nogil=True)
-def head_output(c, n, net, s, k, hid, hid32, h0, out, rows):
-    """The head for colour c at n positions whose head inputs are in s.x32[k]:
+def head_output(c, n, net, s, task, hid, h0, out, rows):
+    """The head for colour c at n positions whose head inputs are in s.x32[task]:
     out[rows[h0 + q], :256] = the counts of position q (``contract.counts``:
     exp[gap] where gap is each level's logit's distance to the largest,
     clamped where counts stay 1).  hid[h0:h0+n] holds the hidden rows
-    (groups < c kept from earlier colours)."""
-    x32, y = s.x32[k], s.y[k]
+    (groups < c kept from earlier colours; int16, rows of an even length,
+    read as int32 pairs)."""
+    x32, y = s.x32[task], s.y[task]
     scale, offset, ops, head_ops, exp = net.scale, net.offset, net.ops, net.head_ops, net.exp
     emax = len(exp) - 1
     C = head_ops.shape[1]
     hg = hid.shape[1] // C
     op = head_ops[0, c]
     sc, of = scale[ops[op, 3]:ops[op, 3] + hg], offset[ops[op, 3]:ops[op, 3] + hg]
-    product(op, x32, 0, n, net, y)
+    product(op, x32, one_type(0), n, net, y)
     for q in range(n):
         yq, hq = y[q], hid[h0 + q][c * hg:(c + 1) * hg]
         for m in range(hg):
             hq[m] = np.int16(min(max(np.floor(yq[m] * sc[m] + of[m]), 0.0), _AM))
     op = head_ops[1, c]
     sc, of = scale[ops[op, 3]:ops[op, 3] + 256], offset[ops[op, 3]:ops[op, 3] + 256]
-    product(op, hid32, h0, n, net, y)
+    product(op, hid.view(np.int32), h0, n, net, y)
     for q in range(n):
         o = U(rows[h0 + q])
         top = np.int32(-(1 << 31))

@@ -53,8 +53,7 @@ class Scratch(NamedTuple):
     x32: np.ndarray
     z: np.ndarray     # int16 link inputs
     z32: np.ndarray
-    g: np.ndarray     # int16 gate outputs
-    g32: np.ndarray
+    g: np.ndarray     # int16 gate outputs (rows of an even length)
     y: np.ndarray     # int32 matrix products (rows of 64 B)
     t: np.ndarray     # int32 gate table indices
     lk: np.ndarray    # float64 link terms
@@ -161,7 +160,7 @@ class Program:
         x = gemm.zeros((tasks, rows, self.width_in), np.int16)
         z = gemm.zeros((tasks, rows, gemm.even(p2)), np.int16)
         g = gemm.zeros((tasks, rows, gemm.even(self.p)), np.int16)
-        return Scratch(x=x, x32=x.view(np.int32), z=z, z32=z.view(np.int32), g=g, g32=g.view(np.int32),
+        return Scratch(x=x, x32=x.view(np.int32), z=z, z32=z.view(np.int32), g=g,
                        y=gemm.zeros((tasks, rows, max(self.width_out, 256)), np.int32),
                        t=np.zeros((tasks, rows, p2), np.int32), lk=np.zeros((tasks, rows, p2), np.float64),
                        hr=np.zeros((tasks, rows, self.p), np.float64))
