@@ -14,9 +14,9 @@ adaptive state (``kernel.State``), inlined into the coding loop:
 - the APM stages: a probability refined in a context by interpolation.
 
 The numbers are version 1's (``spec.SPEC_1``): numba freezes these module
-constants into the compiled code.  ``MUTED_HASHED`` and ``MUTED_MAPS``
-(bit i: input i reads 0) are 0 here, compiled away; only
-``benchmarks/context_worth.py`` builds a kernel with one set.
+constants into the compiled code.  (``benchmarks/context_worth.py``
+builds a kernel of its own that can mute inputs; this one has no such
+check: a mask that numba should have compiled away cost about 5%.)
 """
 from __future__ import annotations
 
@@ -49,8 +49,11 @@ SET_ROWS = SPEC.set_rows
 SET_OFFSETS = SPEC.set_offsets
 W1_ROWS = SPEC.w1_rows
 NET_INPUT = N_HASHED + N_MAPS          # the network's input; the bias follows it
-MUTED_HASHED = 0
-MUTED_MAPS = 0
+# the rows of the maps' working values ``mv`` (6, N_MAPS): each map's prediction, error context, where its
+# histogram starts in the flat histograms, and the prefix sums at the open range's ends and middle
+PRED, CTX, ROW_AT, LO, HI, UPPER = range(6)
+# the rows of the mixers' working values ``ms`` (3, N_SETS): each weight set's row, its output's stretch and probability
+SET_ROW, DOT, PROB = range(3)
 
 
 # ---------------------------------------------------------------- the hashed table
@@ -96,8 +99,7 @@ def hashed_inputs(table, base, node, stretch, x_in):
     for i in range(N_HASHED):
         s = np.int64(table[base[i] + node])
         cnt = s & 0xFFFF
-        x_in[i] = 0 if cnt == 0 or (MUTED_HASHED >> i) & 1 else \
-            (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
+        x_in[i] = 0 if cnt == 0 else (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
 
 
 @numba.njit(inline="always")
@@ -128,52 +130,51 @@ def prefix(hist, row, blocks, m, x):
 
 
 @numba.njit(inline="always")
-def open_maps(maps, c, colours):
+def open_maps(hist, hblock, mv, blocks, c, colours):
     """Each map's histogram in its context: its blocks' running sums, and the
     prefix sums at the ends of the open range (all of it), in residual order
     unwrapped: the range starts at (-prediction) mod 256."""
     for m in range(N_MAPS):
-        row = (m * colours + c) * MAP_CONTEXTS + maps.ctx[m]
-        maps.row_at[m] = row * 256
+        row = (m * colours + c) * MAP_CONTEXTS + mv[CTX, m]
+        mv[ROW_AT, m] = row * 256
         acc = np.int64(0)
         for b in range(16):
-            maps.blocks[m, b] = acc
-            acc += maps.hblock[row * 16 + b]
-        maps.blocks[m, 16] = acc
-        maps.lo[m] = prefix(maps.hist, maps.row_at[m], maps.blocks, m, (-maps.preds[m]) & 255)
-        maps.hi[m] = maps.lo[m] + acc
+            blocks[m, b] = acc
+            acc += hblock[row * 16 + b]
+        blocks[m, 16] = acc
+        mv[LO, m] = prefix(hist, mv[ROW_AT, m], blocks, m, (-mv[PRED, m]) & 255)
+        mv[HI, m] = mv[LO, m] + acc
 
 
 @numba.njit(inline="always")
-def map_inputs(maps, lo, half, stretch, x_in):
+def map_inputs(hist, mv, blocks, lo, half, stretch, x_in):
     """Each map's P(the upper half of the open range | the open range)."""
     for m in range(N_MAPS):
-        mid = prefix(maps.hist, maps.row_at[m], maps.blocks, m, ((-maps.preds[m]) & 255) + lo + half)
-        maps.upper[m] = mid
-        x_in[N_HASHED + m] = 0 if (MUTED_MAPS >> m) & 1 else \
-            stretch[p12(maps.hi[m] - mid, maps.hi[m] - maps.lo[m])]
+        mid = prefix(hist, mv[ROW_AT, m], blocks, m, ((-mv[PRED, m]) & 255) + lo + half)
+        mv[UPPER, m] = mid
+        x_in[N_HASHED + m] = stretch[p12(mv[HI, m] - mid, mv[HI, m] - mv[LO, m])]
 
 
 @numba.njit(inline="always")
-def narrow_maps(maps, bit):
+def narrow_maps(mv, bit):
     """The open range is now the half the bit chose."""
     for m in range(N_MAPS):
         if bit:
-            maps.lo[m] = maps.upper[m]
+            mv[LO, m] = mv[UPPER, m]
         else:
-            maps.hi[m] = maps.upper[m]
+            mv[HI, m] = mv[UPPER, m]
 
 
 @numba.njit(inline="always")
-def learn_maps(st, maps, c, value):
+def learn_maps(st, mv, blocks, c, value):
     """Each map's histogram counts the value's residual; past H_LIMIT, every bin is halved."""
     for m in range(N_MAPS):
-        hrow = st.hist[m, c, maps.ctx[m]]
-        brow = st.hblock[m, c, maps.ctx[m]]
-        v = (value - maps.preds[m]) & 255
+        hrow = st.hist[m, c, mv[CTX, m]]
+        brow = st.hblock[m, c, mv[CTX, m]]
+        v = (value - mv[PRED, m]) & 255
         hrow[v] += H_INC
         brow[v >> 4] += H_INC
-        if maps.blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
+        if blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
             for v in range(256):
                 hrow[v] >>= 1
             for b in range(16):
@@ -222,29 +223,29 @@ def learn_blend(perr, sub, y, x, c, value, blended):
 # ---------------------------------------------------------------- the mixers
 
 @numba.njit(inline="always")
-def mix_sets(st, mixing, ck, squash):
-    """The first mixer's weight sets (rows ``mixing.rows``) over the inputs,
-    each one's output kept (dots, probs), and the second mixer over them:
-    its stretch."""
+def mix_sets(st, x_in, ms, ck, squash):
+    """The first mixer's weight sets (rows ms[SET_ROW]) over the inputs,
+    each one's output kept (ms[DOT], ms[PROB]), and the second mixer over
+    them: its stretch."""
     dot2 = np.int64(0)
     for s in range(N_SETS):
-        acc = dot_row(st.w1, mixing.rows[s], mixing.x_in)
+        acc = dot_row(st.w1, ms[SET_ROW, s], x_in)
         d = min(2047, max(-2047, acc >> 16))
-        mixing.dots[s] = d
-        mixing.probs[s] = squash[d + 2047]
+        ms[DOT, s] = d
+        ms[PROB, s] = squash[d + 2047]
         dot2 += st.w2[ck, s] * d
     dot2 += st.w2[ck, N_SETS] * BIAS
     return min(2047, max(-2047, dot2 >> 16))
 
 
 @numba.njit(inline="always")
-def learn_sets(st, mixing, ck, pm, bit):
+def learn_sets(st, x_in, ms, ck, pm, bit):
     t = bit << 12
     for s in range(N_SETS):
-        update_row(st.w1, mixing.rows[s], mixing.x_in, np.int32((t - mixing.probs[s]) * MIX_LR))   # |err| < 2^16
+        update_row(st.w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
     err = (t - pm) * MIX2_LR
     for s in range(N_SETS):
-        st.w2[ck, s] += (mixing.dots[s] * err + ROUND) >> 16
+        st.w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16
     st.w2[ck, N_SETS] += (BIAS * err + ROUND) >> 16
 
 

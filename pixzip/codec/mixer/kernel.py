@@ -30,7 +30,8 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
                          SET_ROWS, SPEC, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
-                         learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12)
+                         learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
+                         PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
 from .tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
@@ -61,27 +62,6 @@ class Side(NamedTuple):
     out: np.ndarray
     dec: np.ndarray
     data: np.ndarray
-
-
-class Mixing(NamedTuple):
-    """The mixers' working values for one bit."""
-    x_in: np.ndarray       # the inputs' stretches (|x| <= 2047), padded with zeros to N_PAD
-    rows: np.ndarray       # each weight set's row
-    dots: np.ndarray       # and its output's stretch
-    probs: np.ndarray      # and probability
-
-
-class Maps(NamedTuple):
-    """The residual maps' working values for one sub-pixel."""
-    hist: np.ndarray       # the state's histograms, flat
-    hblock: np.ndarray     # and their block sums, flat
-    preds: np.ndarray      # each map's prediction
-    ctx: np.ndarray        # and error context
-    row_at: np.ndarray     # where its histogram starts in ``hist``
-    blocks: np.ndarray     # (N_MAPS, 17): its blocks' running sums
-    lo: np.ndarray         # the prefix sums at the ends of the open range
-    hi: np.ndarray
-    upper: np.ndarray      # and at its middle
 
 
 class Tables(NamedTuple):
@@ -158,7 +138,7 @@ def new_state(height: int, width: int, colours: int) -> State:
 
 
 @numba.njit(inline="always")
-def predictions(img, perr, at, nbrs, summary, maps, sub):
+def predictions(img, perr, at, nbrs, summary, mv, sub):
     """The maps' predictions and error contexts, and the blend's
     sub-predictions, of sub-pixel ``at`` = (y, x, r, c); returns the blend,
     its error class and the local activity's class.  Files without map m
@@ -176,7 +156,7 @@ def predictions(img, perr, at, nbrs, summary, maps, sub):
     w, n, nw, ne, _, _ = nbrs
     mode, mean, _ = summary
     qa, med, grad = local(nbrs)
-    preds = maps.preds
+    preds = mv[PRED]
     preds[0] = med
     preds[5] = mode
     preds[6] = mean
@@ -195,8 +175,8 @@ def predictions(img, perr, at, nbrs, summary, maps, sub):
         blended, berr = blend(perr, sub, y, x, r, c)
         qb = log_class(berr)
         for m in range(N_MAPS):
-            maps.ctx[m] = qa * 8
-        maps.ctx[7] = qb * 8 + log_class(w - n)
+            mv[CTX, m] = qa * 8
+        mv[CTX, 7] = qb * 8 + log_class(w - n)
     else:
         p1, p2, w1, n1, nw1, ne1, du, dn, med1 = previous_colours(img, y, x, r, c)
         preds[1] = clamp8(med + p1 - med1)
@@ -214,8 +194,8 @@ def predictions(img, perr, at, nbrs, summary, maps, sub):
         # the same predictions made for the colour before: their errors are known
         e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
         for m in range(N_MAPS):
-            maps.ctx[m] = qa * 8 + log_class(e1[m])
-        maps.ctx[7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
+            mv[CTX, m] = qa * 8 + log_class(e1[m])
+        mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
     return blended, qb, qa
 
@@ -231,7 +211,7 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def set_rows(rows, c, k, c0, conf, qb, blended):
+def set_rows(ms, c, k, c0, conf, qb, blended):
     """The first mixer's weight sets for bit k: by the bits known, the
     network's confidence, the blend's error class, and whether the blend
     agrees with the bits known (and its next bit)."""
@@ -239,42 +219,42 @@ def set_rows(rows, c, k, c0, conf, qb, blended):
     agree = 0
     if (blended >> (8 - k)) == (c0 - (np.int64(1) << k)):
         agree = 1 + ((blended >> (7 - k)) & 1)
-    rows[0] = SET_OFFSETS[0] + c * 256 + c0
-    rows[1] = SET_OFFSETS[1] + ck * 8 + conf
-    rows[2] = SET_OFFSETS[2] + ck * 8 + qb
-    rows[3] = SET_OFFSETS[3] + ck * 3 + agree
+    ms[SET_ROW, 0] = SET_OFFSETS[0] + c * 256 + c0
+    ms[SET_ROW, 1] = SET_OFFSETS[1] + ck * 8 + conf
+    ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
+    ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
 
 
 @numba.njit(inline="always")
-def probability(st, squash, mixing, ck, c0, qa, has_net):
+def probability(st, squash, x_in, ms, ck, c0, qa, has_net):
     """The bit's 16-bit probability: half the mixers', a quarter each APM's;
     and the mixers' output and the APMs' rows and points, to learn from."""
-    dm = mix_sets(st, mixing, ck, squash)
+    dm = mix_sets(st, x_in, ms, ck, squash)
     pm = np.int64(squash[dm + 2047])
     a1row = (ck >> 3) * 256 + c0
     pa1, j1 = apm(st.apm1, a1row, dm)
     # the second APM's context: the network's own stretch, else the local activity
-    a2row = ck * 16 + ((np.int64(mixing.x_in[NET_INPUT]) + 2048) >> 8) if has_net else ck * 8 + qa
+    a2row = ck * 16 + ((np.int64(x_in[NET_INPUT]) + 2048) >> 8) if has_net else ck * 8 + qa
     pa2, j2 = apm(st.apm2, a2row, dm)
     p16 = min(65535 - 32, max(32, (pm * 32 + pa1 + pa2 + 2) >> 2))
     return p16, pm, (a1row, j1, a2row, j2)
 
 
 @numba.njit(inline="always")
-def learn_mixers(st, mixing, ck, pm, apms, bit):
-    learn_sets(st, mixing, ck, pm, bit)
+def learn_mixers(st, x_in, ms, ck, pm, apms, bit):
+    learn_sets(st, x_in, ms, ck, pm, bit)
     a1row, j1, a2row, j2 = apms
     learn_apm(st.apm1, a1row, j1, bit)
     learn_apm(st.apm2, a2row, j2, bit)
 
 
 @numba.njit(inline="always")
-def code_bit(side, value, k, p16):
-    """Bit k of the value: decoded, or encoded."""
-    if side.decoding:
-        return bitcoder.decode_bit(side.dec, side.data, p16)
+def code_bit(decoding, enc, out, dec, data, value, k, p16):
+    """Bit k of the value: decoded, or encoded (a ``Side``'s fields)."""
+    if decoding:
+        return bitcoder.decode_bit(dec, data, p16)
     bit = (value >> (7 - k)) & 1
-    bitcoder.encode_bit(side.enc, side.out, bit, p16)
+    bitcoder.encode_bit(enc, out, bit, p16)
     return bit
 
 
@@ -294,18 +274,19 @@ def code(st, tb, img, pos, net, side, independent):
     table = st.table
     mask = (len(table) >> 4) - 1
     colours = st.hist.shape[1]
-    mixing = Mixing(np.zeros(N_PAD, np.int32), np.zeros(N_SETS, np.int64), np.zeros(N_SETS, np.int64),
-                    np.zeros(N_SETS, np.int64))
-    x_in = mixing.x_in
+    decoding, enc, out, dec, data = side
+    x_in = np.zeros(N_PAD, np.int32)     # the inputs' stretches (|x| <= 2047), padded with zeros
+    ms = np.zeros((3, N_SETS), np.int64)            # the mixers' working values (SET_ROW, DOT, PROB)
     hashes2 = np.zeros((2, N_HASHED), np.int64)     # this sub-pixel's and the next one's
     hn2 = np.zeros((2, N_HASHED), np.int64)
     ncum2 = np.zeros((2, 257), np.int64)
     prep = np.zeros((2, 3), np.int64)               # mode, mean, conf
     base = np.zeros(N_HASHED, np.int64)
     sub = np.zeros(N_BLEND, np.int64)
-    maps = Maps(st.hist.reshape(-1), st.hblock.reshape(-1), np.zeros(N_MAPS, np.int64), np.zeros(N_MAPS, np.int64),
-                np.zeros(N_MAPS, np.int64), np.zeros((N_MAPS, 17), np.int64), np.zeros(N_MAPS, np.int64),
-                np.zeros(N_MAPS, np.int64), np.zeros(N_MAPS, np.int64))
+    hist = st.hist.reshape(-1)
+    hblock = st.hblock.reshape(-1)
+    mv = np.zeros((6, N_MAPS), np.int64)            # the maps' working values (PRED, CTX, ...)
+    blocks = np.zeros((N_MAPS, 17), np.int64)       # each map's blocks' running sums
     ccost = np.zeros(3)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
@@ -324,10 +305,10 @@ def code(st, tb, img, pos, net, side, independent):
         hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
         conf = prep[slot, 2]
         blended, qb, qa = predictions(img, st.perr, (y, x, r, c), neighbours(img, y, x, r, c),
-                                      (prep[slot, 0], prep[slot, 1], conf), maps, sub)
-        open_maps(maps, c, colours)
+                                      (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        open_maps(hist, hblock, mv, blocks, c, colours)
         # the bits, most significant first
-        value = np.int64(img[y, x, c]) if not side.decoding else np.int64(0)
+        value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
         lo = np.int64(0)
         node = np.int64(1)
@@ -337,28 +318,28 @@ def code(st, tb, img, pos, net, side, independent):
                 find_buckets(table, hn, mask, base)
                 node = 1
             hashed_inputs(table, base, node, stretch, x_in)
-            map_inputs(maps, lo, half, stretch, x_in)
+            map_inputs(hist, mv, blocks, lo, half, stretch, x_in)
             x_in[NET_INPUT] = network_input(ncum, lo, half, stretch, net.has_net)
             x_in[NET_INPUT + 1] = BIAS
-            set_rows(mixing.rows, c, k, c0, conf, qb, blended)
-            p16, pm, apms = probability(st, squash, mixing, c * 8 + k, c0, qa, net.has_net)
-            bit = code_bit(side, value, k, p16)
+            set_rows(ms, c, k, c0, conf, qb, blended)
+            p16, pm, apms = probability(st, squash, x_in, ms, c * 8 + k, c0, qa, net.has_net)
+            bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
             if k == 3:                  # the second nibble's buckets, asked for during the updates
                 fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)
-            narrow_maps(maps, bit)
+            narrow_maps(mv, bit)
             hashed_update(table, base, node, recip, bit)
-            learn_mixers(st, mixing, c * 8 + k, pm, apms, bit)
+            learn_mixers(st, x_in, ms, c * 8 + k, pm, apms, bit)
             c0 = c0 * 2 + bit
             node = node * 2 + bit
             lo += bit * half
-        if side.decoding:
+        if decoding:
             img[y, x, c] = lo
-            if side.dec[bitcoder.D_OVER] > 8:
+            if dec[bitcoder.D_OVER] > 8:
                 add_cost(st, ccost)
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
-        learn_maps(st, maps, c, lo)
+        learn_maps(st, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
 
