@@ -235,17 +235,17 @@ def test_the_mixed_encoder_leaves_the_callers_thread_count_as_it_was(monkeypatch
 
 @numba.njit
 def _dot(w, row, x):
-    return kernel._dot_row(w, row, x)
+    return kernel.dot_row(w, row, x)
 
 
 @numba.njit
 def _update(w, row, x, err):
-    kernel._update_row(w, row, x, np.int32(err))
+    kernel.update_row(w, row, x, np.int32(err))
 
 
 @numba.njit
 def _masked(a, start, count):
-    return kernel._masked_sum16(a, start, count)
+    return kernel.masked_sum16(a, start, count)
 
 
 @settings(max_examples=30, deadline=None)

@@ -39,7 +39,7 @@ def kernel_threads(monkeypatch):
 
     spy(K, "vertical_step", lambda a: len(a[4]))
     spy(K, "horizontal_step", lambda a: len(a[3].i))
-    spy(cm_kernel, "code_parts", lambda a: len(a[13]))
+    spy(cm_kernel, "code_parts", lambda a: len(a[3].ys))
     return calls
 
 

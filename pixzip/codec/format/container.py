@@ -71,8 +71,10 @@ CODER = CODER_ID
 MIXER_CODER = 2
 PARTS_CODER = 3
 CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)",
-          MIXER_CODER: "context mixer 1 (mixer/kernel.py) and its binary range coder (mixer/bitcoder.py)",
-          PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (mixer/column_parts.py)"}
+          MIXER_CODER: "context mixer 1 (mixer/spec.py SPEC_1, defined by mixer/definition.py) and its binary range "
+                       "coder (mixer/bitcoder.py)",
+          PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (mixer/column_parts.py, "
+                       "mixer/spec.py SPEC_1)"}
 KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
 
 _START = struct.Struct("<4sBB")

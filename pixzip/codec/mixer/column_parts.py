@@ -85,9 +85,11 @@ class Encoder:
         their parts), with the network's counts (one row each) if given."""
         sel = np.flatnonzero((xs >= self.bounds[p]) & (xs < self.bounds[p + 1]))
         self._room(p, len(sel))
-        counts, crow, has_net = _inputs(len(ys), counts)
-        kernel.code(kernel.part(self.state, p), self.tables, self.img, ys[sel], xs[sel], cs[sel], tops[sel], counts,
-                    crow[sel], has_net, False, True, self.encs[p], self.outs[p], np.zeros(4, np.int64), _no_bytes())
+        net = _inputs(len(ys), counts)
+        side = kernel.Side(False, self.encs[p], self.outs[p], np.zeros(4, np.int64), _no_bytes())
+        mine = kernel.Positions(ys[sel], xs[sel], cs[sel], tops[sel])
+        kernel.code(kernel.part(self.state, p), self.tables, self.img, mine,
+                    kernel.Network(net.counts, net.rows[sel], net.has_net), side, True)
 
     def add(self, ys, xs, cs, tops, counts=None) -> None:
         """Code these sub-pixels, each in its part, with the network's counts (one row each) if given."""
@@ -144,10 +146,9 @@ class Decoder:
         if given: one colour of one step of the network's stream order (no
         sub-pixel's contexts read another's).  The parts decode at once,
         one per thread (``kernel.code_parts``)."""
-        counts, crow, has_net = _inputs(len(ys), counts)
         short = np.zeros(len(self.decs), np.int64)
-        kernel.code_parts(*self.state, *self.tables, self.img, ys, xs, cs, tops, self.bounds, counts, crow, has_net,
-                          self.decs, self.data, self.starts, short)
+        kernel.code_parts(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), self.bounds,
+                          _inputs(len(ys), counts), self.decs, self.data, self.starts, short)
         if short.any():
             raise CorruptError("the payload ends long before the image does")
 

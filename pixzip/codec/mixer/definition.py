@@ -1,9 +1,13 @@
-"""A slow, independent, plain-Python reference of coder 2's context mixer
-(the compiled one is ``kernel.code``), for the tests only.
+"""The readable definition of the mixer's format (coders 2 and 3): a slow,
+independent, plain-Python model of the context mixer (the compiled one is
+``kernel.code``), which the tests check the kernel against.
+
+Its numbers are the spec's (``spec.SPEC_1``, the same object the kernel
+reads); its rules are written here apart from the kernel.
 
 It computes every binary decision's 16-bit probability from the same rules as
 the kernel, but is written apart from it: no numba, nothing imported from
-``kernel``, ``tables`` or ``bitcoder`` (the squash, stretch and reciprocal
+``kernel``, ``tables`` or ``bitcoder`` (only the numbers of ``spec``) (the squash, stretch and reciprocal
 tables are rebuilt here from their definitions), Python integers throughout
 (numpy only to read the image and the counts), and the adaptive state kept in
 small objects keyed by what each entry means rather than in the kernel's flat
@@ -29,6 +33,10 @@ from __future__ import annotations
 import bisect
 import math
 
+from .spec import SPEC_1
+
+SPEC = SPEC_1
+
 # ---------------------------------------------------------------- the tables
 
 ST_MAX = 2047
@@ -53,7 +61,7 @@ for _p in range(4096):
     _i = bisect.bisect_left(_SQUASH, _p)
     _STRETCH.append(_i - ST_MAX if _i < len(_SQUASH) else ST_MAX)
 del _p, _i
-COUNT_MAX = 255
+COUNT_MAX = SPEC.count_max
 # a counter's rate at count n: floor(65536 / (n + 1.5))
 _RECIP = [131072 // (2 * n + 3) for n in range(COUNT_MAX + 1)]
 
@@ -285,9 +293,9 @@ class HashedContexts:
     of one nibble: node 1 the nibble's first bit).  Two candidate buckets per
     context; a miss takes the one whose first node has seen less."""
 
-    def __init__(self, n_subpixels: int, most_bits: int = 22):
-        need = max(1, n_subpixels * 16 // 4 - 1)
-        bits = min(most_bits, max(10, need.bit_length()))
+    def __init__(self, n_subpixels: int, most_bits: int = SPEC.table_bits_max):
+        need = max(1, n_subpixels * SPEC.n_hashed // 4 - 1)
+        bits = min(most_bits, max(SPEC.table_bits_min, need.bit_length()))
         self.n_buckets = 1 << bits
         self.check = [0] * self.n_buckets
         self.prob = [32768] * (self.n_buckets * 16)     # index bucket * 16 + node (1..15)
@@ -339,8 +347,8 @@ class HashedContexts:
 class ResidualMaps:
     """Per map, colour and error context: a histogram of (value - prediction) mod 256."""
 
-    INC = 32
-    LIMIT = 1 << 16
+    INC = SPEC.h_inc
+    LIMIT = SPEC.h_limit
 
     def __init__(self):
         self.hist = {}       # (map, colour, ctx) -> [256 bins]
@@ -373,9 +381,9 @@ class ResidualMaps:
             self.total[key] = sum(bins)
 
 
-N_MAPS = 8
-N_INPUTS = 26      # 16 hashed, 8 maps, the network, the bias
-BIAS = 256
+N_MAPS = SPEC.n_maps
+N_INPUTS = SPEC.n_inputs      # hashed contexts, maps, the network, the bias
+BIAS = SPEC.bias
 
 
 class Mixer:
@@ -389,7 +397,7 @@ class Mixer:
     def _row(self, key):
         row = self.w1.get(key)
         if row is None:
-            row = self.w1[key] = [2048] * N_INPUTS
+            row = self.w1[key] = [SPEC.w1_init] * N_INPUTS
         return row
 
     def predict(self, keys, xs):
@@ -404,28 +412,28 @@ class Mixer:
     def final(self, ck, dots):
         w2 = self.w2.get(ck)
         if w2 is None:
-            w2 = self.w2[ck] = [65536 // 4] * 4 + [0]
-        acc = sum(w2[s] * dots[s] for s in range(4)) + w2[4] * BIAS
+            w2 = self.w2[ck] = [65536 // SPEC.n_sets] * SPEC.n_sets + [0]
+        acc = sum(w2[s] * dots[s] for s in range(SPEC.n_sets)) + w2[SPEC.n_sets] * BIAS
         return w2, min(2047, max(-2047, acc >> 16))
 
     @staticmethod
     def learn(rows, dots, xs, w2, pm, bit):
         target = bit << 12
         for row, d in zip(rows, dots):
-            err = (target - squash(d)) * 14
+            err = (target - squash(d)) * SPEC.mix_lr
             for i in range(N_INPUTS):
-                row[i] = _wrap32(row[i] + ((xs[i] * err + 32768) >> 16))
-        err = (target - pm) * 4
-        for s in range(4):
-            w2[s] = _wrap32(w2[s] + ((dots[s] * err + 32768) >> 16))
-        w2[4] = _wrap32(w2[4] + ((BIAS * err + 32768) >> 16))
+                row[i] = _wrap32(row[i] + ((xs[i] * err + SPEC.rounding) >> 16))
+        err = (target - pm) * SPEC.mix2_lr
+        for s in range(SPEC.n_sets):
+            w2[s] = _wrap32(w2[s] + ((dots[s] * err + SPEC.rounding) >> 16))
+        w2[SPEC.n_sets] = _wrap32(w2[SPEC.n_sets] + ((BIAS * err + SPEC.rounding) >> 16))
 
 
 class APM:
     """An adaptive probability map: 33 16-bit points over the stretch domain
     per context, interpolated; the nearest point learns."""
 
-    RATE = 7
+    RATE = SPEC.apm_rate
 
     def __init__(self):
         self.rows = {}
@@ -455,7 +463,7 @@ class APM:
 class ReferenceModel:
     """The whole adaptive model of one image, coding sub-pixels one at a time."""
 
-    def __init__(self, img, table_subpixels: int | None = None, most_bits: int = 22):
+    def __init__(self, img, table_subpixels: int | None = None, most_bits: int = SPEC.table_bits_max):
         h, w, colours = img.shape
         self.img = img
         self.hashed = HashedContexts(h * w * colours if table_subpixels is None else table_subpixels, most_bits)
@@ -602,7 +610,7 @@ def encode_parts(img, positions, counts, parts: int) -> bytes:
     widest = max(b - a for a, b in zip(bounds, bounds[1:]))
     streams = []
     for p in range(parts):
-        model = ReferenceModel(img, h * widest * colours, most_bits=20)
+        model = ReferenceModel(img, h * widest * colours, most_bits=SPEC.part_table_bits_max)
         decisions: list[tuple[int, int]] = []
         for pos in positions:
             y, x, c, top = (int(v) for v in pos[:4])

@@ -23,12 +23,12 @@ def raster_positions(y0: int, y1: int, width: int, colours: int):
     return e // (width * colours), (e // colours) % width, e % colours, np.zeros(len(e), np.int64)
 
 
-def _inputs(n, counts):
+def _inputs(n, counts) -> kernel.Network:
     if counts is None:
-        return np.zeros((1, 256)), np.zeros(n, np.int64), False
+        return kernel.Network(np.zeros((1, 256)), np.zeros(n, np.int64), False)
     if len(counts) != n:
         raise ValueError("one row of counts per sub-pixel")
-    return counts, np.arange(n, dtype=np.int64), True
+    return kernel.Network(counts, np.arange(n, dtype=np.int64), True)
 
 
 RASTER_PIXELS = 4096      # pixels per call of the mixer alone
@@ -76,9 +76,9 @@ class Encoder:
         """Code these sub-pixels, with the network's counts (one row each) if given."""
         n = len(ys)
         self._room(n)
-        counts, crow, has_net = _inputs(n, counts)
-        kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, False, True,
-                    self.enc, self.out, np.zeros(4, np.int64), _no_bytes())
+        side = kernel.Side(False, self.enc, self.out, np.zeros(4, np.int64), _no_bytes())
+        kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts), side,
+                    True)
 
     def add_rows(self, y0: int, y1: int) -> None:
         """Code rows y0..y1-1 in raster order, without a network."""
@@ -115,11 +115,11 @@ class Decoder:
         if given.  ``independent``: no sub-pixel's contexts read the one just
         before it (one colour of a step of the network's stream order), so
         the mixer may make each one's contexts while it decodes the one
-        before (``kernel.code``'s ``ahead``)."""
+        before (``kernel.code``'s ``independent``)."""
         n = len(ys)
-        counts, crow, has_net = _inputs(n, counts)
-        done = kernel.code(self.state, self.tables, self.img, ys, xs, cs, tops, counts, crow, has_net, True,
-                           independent, np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
+        side = kernel.Side(True, np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
+        done = kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts),
+                           side, independent)
         if done < n:
             raise CorruptError("the payload ends long before the image does")
 

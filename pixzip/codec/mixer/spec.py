@@ -1,0 +1,84 @@
+"""The mixer's parameters, one frozen object per released version.
+
+A ``MixerSpec`` holds every number that decides the mixer's bytes apart from
+its rules (the contexts, the predictions and the arithmetic, written in
+``definition.py``): how many inputs of each kind, the table layouts, the
+rates.  Counts derived from them (the inputs, their padding to whole
+vectors, the weight sets' rows and offsets) are properties, never written
+twice.  ``digest`` is a hash of the canonical form: the version test
+(``tests/test_mixer_versions.py``) records it with the bytes of each
+released coder.
+
+The rule (see the package's docstring): a change to any mixer byte, here or
+in the rules, is a new spec version and a new coder id, and every released
+spec stays decodable.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class MixerSpec:
+    version: int
+    colours: int               # the colours every table is laid out for (an image may have fewer)
+    n_hashed: int              # hashed contexts (``contexts.py``)
+    n_maps: int                # residual maps
+    n_blend: int               # the blended prediction's sub-predictions
+    map_contexts: int          # each residual map's error contexts
+    set_rows: tuple            # the first mixer's weight sets: rows per colour
+    h_inc: int                 # a residual map's increment per value seen
+    h_limit: int               # and its total before every bin is halved
+    count_max: int             # the hashed counters' count limit
+    mix_lr: int                # the first mixer's learning rate
+    mix2_lr: int               # the second's
+    apm_rate: int              # the APM stages' shift
+    w1_init: int               # the first mixer's initial weights (2048: 1/32)
+    bias: int                  # the bias input
+    rounding: int              # weight updates round to nearest: + rounding, >> 16
+    table_bits_min: int        # log2 of the hashed table's buckets (64 bytes each): at least
+    table_bits_max: int        # and at most (one state, coder 2)
+    part_table_bits_max: int   # at most, in a column part (coder 3)
+
+    @property
+    def n_inputs(self) -> int:
+        """The first mixer's inputs: hashed contexts, maps, the network, a bias."""
+        return self.n_hashed + self.n_maps + 2
+
+    @property
+    def n_pad(self) -> int:
+        """The inputs padded with zeros to a power of two: whole vectors."""
+        return 1 << (self.n_inputs - 1).bit_length()
+
+    @property
+    def n_sets(self) -> int:
+        return len(self.set_rows)
+
+    @property
+    def set_offsets(self) -> tuple:
+        """Each weight set's first row in the first mixer's table."""
+        return tuple(sum(self.set_rows[:i]) * self.colours for i in range(self.n_sets))
+
+    @property
+    def w1_rows(self) -> int:
+        return sum(self.set_rows) * self.colours
+
+    def canonical(self) -> str:
+        """The spec as one line of sorted JSON: what ``digest`` hashes."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+# version 1, measured on 256x384 crops of ten photos-train images (never Kodak)
+SPEC_1 = MixerSpec(
+    version=1, colours=3, n_hashed=16, n_maps=8, n_blend=6, map_contexts=64,
+    set_rows=(256, 8 * 8, 8 * 8, 8 * 3),
+    h_inc=32, h_limit=1 << 16, count_max=255, mix_lr=14, mix2_lr=4, apm_rate=7, w1_init=2048, bias=256,
+    rounding=1 << 15, table_bits_min=10, table_bits_max=22, part_table_bits_max=20)
+
+# coder id -> the spec its bytes follow (2: one state, 3: column parts)
+RELEASED = {2: SPEC_1, 3: SPEC_1}
