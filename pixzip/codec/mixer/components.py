@@ -166,11 +166,11 @@ def narrow_maps(mv, bit):
 
 
 @numba.njit(inline="always")
-def learn_maps(st, mv, blocks, c, value):
+def learn_maps(hist, hblock, mv, blocks, c, value):
     """Each map's histogram counts the value's residual; past H_LIMIT, every bin is halved."""
     for m in range(N_MAPS):
-        hrow = st.hist[m, c, mv[CTX, m]]
-        brow = st.hblock[m, c, mv[CTX, m]]
+        hrow = hist[m, c, mv[CTX, m]]
+        brow = hblock[m, c, mv[CTX, m]]
         v = (value - mv[PRED, m]) & 255
         hrow[v] += H_INC
         brow[v >> 4] += H_INC
@@ -223,30 +223,30 @@ def learn_blend(perr, sub, y, x, c, value, blended):
 # ---------------------------------------------------------------- the mixers
 
 @numba.njit(inline="always")
-def mix_sets(st, x_in, ms, ck, squash):
+def mix_sets(w1, w2, x_in, ms, ck, squash):
     """The first mixer's weight sets (rows ms[SET_ROW]) over the inputs,
     each one's output kept (ms[DOT], ms[PROB]), and the second mixer over
     them: its stretch."""
     dot2 = np.int64(0)
     for s in range(N_SETS):
-        acc = dot_row(st.w1, ms[SET_ROW, s], x_in)
+        acc = dot_row(w1, ms[SET_ROW, s], x_in)
         d = min(2047, max(-2047, acc >> 16))
         ms[DOT, s] = d
         ms[PROB, s] = squash[d + 2047]
-        dot2 += st.w2[ck, s] * d
-    dot2 += st.w2[ck, N_SETS] * BIAS
+        dot2 += w2[ck, s] * d
+    dot2 += w2[ck, N_SETS] * BIAS
     return min(2047, max(-2047, dot2 >> 16))
 
 
 @numba.njit(inline="always")
-def learn_sets(st, x_in, ms, ck, pm, bit):
+def learn_sets(w1, w2, x_in, ms, ck, pm, bit):
     t = bit << 12
     for s in range(N_SETS):
-        update_row(st.w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
+        update_row(w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
     err = (t - pm) * MIX2_LR
     for s in range(N_SETS):
-        st.w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16
-    st.w2[ck, N_SETS] += (BIAS * err + ROUND) >> 16
+        w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16
+    w2[ck, N_SETS] += (BIAS * err + ROUND) >> 16
 
 
 # ---------------------------------------------------------------- APM and the rest

@@ -226,26 +226,27 @@ def set_rows(ms, c, k, c0, conf, qb, blended):
 
 
 @numba.njit(inline="always")
-def probability(st, squash, x_in, ms, ck, c0, qa, has_net):
+def probability(w1, w2, apm1, apm2, x_in, ms, ck, c0, qa, has_net):
     """The bit's 16-bit probability: half the mixers', a quarter each APM's;
     and the mixers' output and the APMs' rows and points, to learn from."""
-    dm = mix_sets(st, x_in, ms, ck, squash)
+    squash = SQUASH       # a module constant, compiled in: one array fewer to pass (and count references to) per bit
+    dm = mix_sets(w1, w2, x_in, ms, ck, squash)
     pm = np.int64(squash[dm + 2047])
     a1row = (ck >> 3) * 256 + c0
-    pa1, j1 = apm(st.apm1, a1row, dm)
+    pa1, j1 = apm(apm1, a1row, dm)
     # the second APM's context: the network's own stretch, else the local activity
     a2row = ck * 16 + ((np.int64(x_in[NET_INPUT]) + 2048) >> 8) if has_net else ck * 8 + qa
-    pa2, j2 = apm(st.apm2, a2row, dm)
+    pa2, j2 = apm(apm2, a2row, dm)
     p16 = min(65535 - 32, max(32, (pm * 32 + pa1 + pa2 + 2) >> 2))
     return p16, pm, (a1row, j1, a2row, j2)
 
 
 @numba.njit(inline="always")
-def learn_mixers(st, x_in, ms, ck, pm, apms, bit):
-    learn_sets(st, x_in, ms, ck, pm, bit)
+def learn_mixers(w1, w2, apm1, apm2, x_in, ms, ck, pm, apms, bit):
+    learn_sets(w1, w2, x_in, ms, ck, pm, bit)
     a1row, j1, a2row, j2 = apms
-    learn_apm(st.apm1, a1row, j1, bit)
-    learn_apm(st.apm2, a2row, j2, bit)
+    learn_apm(apm1, a1row, j1, bit)
+    learn_apm(apm2, a2row, j2, bit)
 
 
 @numba.njit(inline="always")
@@ -270,11 +271,12 @@ def code(st, tb, img, pos, net, side, independent):
     step's pixels, none a neighbour of another); each sub-pixel's contexts
     are then made while the one before is coded, so that their buckets
     arrive from memory in time."""
-    squash, stretch, recip = tb.squash, tb.stretch, tb.recip
+    stretch, recip = tb.stretch, tb.recip     # (squash: the module constant SQUASH, in ``probability``)
     table = st.table
     mask = (len(table) >> 4) - 1
     colours = st.hist.shape[1]
     decoding, enc, out, dec, data = side
+    w1, w2, apm1, apm2 = st.w1, st.w2, st.apm1, st.apm2     # the mixers' and APMs' weights
     x_in = np.zeros(N_PAD, np.int32)     # the inputs' stretches (|x| <= 2047), padded with zeros
     ms = np.zeros((3, N_SETS), np.int64)            # the mixers' working values (SET_ROW, DOT, PROB)
     hashes2 = np.zeros((2, N_HASHED), np.int64)     # this sub-pixel's and the next one's
@@ -322,14 +324,14 @@ def code(st, tb, img, pos, net, side, independent):
             x_in[NET_INPUT] = network_input(ncum, lo, half, stretch, net.has_net)
             x_in[NET_INPUT + 1] = BIAS
             set_rows(ms, c, k, c0, conf, qb, blended)
-            p16, pm, apms = probability(st, squash, x_in, ms, c * 8 + k, c0, qa, net.has_net)
+            p16, pm, apms = probability(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, c0, qa, net.has_net)
             bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
             if k == 3:                  # the second nibble's buckets, asked for during the updates
                 fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)
             narrow_maps(mv, bit)
             hashed_update(table, base, node, recip, bit)
-            learn_mixers(st, x_in, ms, c * 8 + k, pm, apms, bit)
+            learn_mixers(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, pm, apms, bit)
             c0 = c0 * 2 + bit
             node = node * 2 + bit
             lo += bit * half
@@ -339,7 +341,7 @@ def code(st, tb, img, pos, net, side, independent):
                 add_cost(st, ccost)
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
-        learn_maps(st, mv, blocks, c, lo)
+        learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
 
@@ -362,5 +364,7 @@ def code_parts(states, tb, img, pos, bounds, net, decs, data, data_starts, short
         st = State(states.table[p], states.hist[p], states.hblock[p], states.w1[p], states.w2[p], states.apm1[p],
                    states.apm2[p], states.perr[p], states.cost[p])
         mine = Positions(pos.ys[sel], pos.xs[sel], pos.cs[sel], pos.tops[sel])
-        side = Side(True, no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])
-        short[p] = len(sel) - code(st, tb, img, mine, Network(net.counts, net.rows[sel], net.has_net), side, True)
+        # np.bool_, not the literal True: a literal would compile ``code`` a second time (45 s of CPU)
+        side = Side(np.bool_(True), no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])
+        short[p] = len(sel) - code(st, tb, img, mine, Network(net.counts, net.rows[sel], net.has_net), side,
+                                   np.bool_(True))
