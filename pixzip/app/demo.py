@@ -8,7 +8,7 @@ from ..codec.format.images import read_image
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "astronaut.png"
 SAMPLE_CREDIT = "NASA photo of Eileen Collins (public domain), via scikit-image"
-COMPILE_TIME = "1-2 minutes on a 2-core machine"     # the first demo's compile (benchmarks/first_use.py)
+COMPILE_TIME = "about a minute on a 2-core machine"     # the first demo's compile (benchmarks/first_use.py)
 
 
 def run(model=None, image=SAMPLE, on_compile=None) -> dict:
