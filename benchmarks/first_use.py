@@ -14,7 +14,7 @@ Prints one row per run (wall and CPU seconds, the load average before it,
 what compiled, what was loaded from the cache) and a table of the kernels
 compiled by the median run.  Compile times are CPU seconds of the compiling
 thread, which a busy machine inflates less than wall time.  Kernels that a
-background process compiled (``kernel_cache.compile_ahead``) show as loaded
+background process compiled (``kernel_cache.precompile_decoder``) show as loaded
 from the cache; its CPU time is in the run's CPU seconds.
 """
 from __future__ import annotations

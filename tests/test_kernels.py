@@ -233,7 +233,7 @@ from pixzip.codec import kernel_cache as cache
 from pixzip.codec.network import registry
 model = sys.argv[1]
 before = cache.compiled("network")
-cache.compile_ahead(model)
+cache.precompile_decoder(model)
 net = registry.load_model(model)
 img = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
 assert np.array_equal(api.decompress(api.compress(img, net, payload="network"), net), img)

@@ -31,7 +31,7 @@ def run(model=None, image=SAMPLE, on_compile=None) -> dict:
     if compiling:
         if on_compile is not None:
             on_compile()
-        kernel_cache.compile_ahead(name if isinstance(name, str) else None)   # the decoder's, on the other core
+        kernel_cache.precompile_decoder(name if isinstance(name, str) else None)   # the decoder's, on the other core
     t = time.perf_counter()
     codec.warm_up(net, method)
     compile_s = time.perf_counter() - t if compiling else 0.0

@@ -147,29 +147,29 @@ def compiled(method: str | None = None) -> bool:
     return True
 
 
-_ahead: list = []        # the background compiles started (subprocess.Popen)
+_precompiling: list = []        # the background compiles started (subprocess.Popen)
 
 
-def compile_ahead(model: str | None) -> None:
+def precompile_decoder(model: str | None) -> None:
     """Compile the network decoder's kernels into the cache in a process of
     its own, on another core, while this one compiles the encoder's and the
     mixer's (numba compiles one kernel at a time per process).  ``model``:
     a name ``registry.load_model`` takes (the kernels' types do not depend
-    on the model).  The decoder waits for it (``wait_ahead``) and loads
+    on the model).  The decoder waits for it (``wait_for_precompiled``) and loads
     them from the cache.  Nothing happens with one core or no writable cache."""
-    if _ahead or (os.cpu_count() or 1) < 2 or not folder():
+    if _precompiling or (os.cpu_count() or 1) < 2 or not folder():
         return
     import subprocess
     import sys
     code = f"from pixzip.codec.kernel_cache import _compile_decoder; _compile_decoder({model!r})"
-    _ahead.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+    _precompiling.append(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
 
-def wait_ahead() -> None:
+def wait_for_precompiled() -> None:
     """Wait for the background compile, if one was started and still runs."""
-    while _ahead:
-        _ahead.pop().wait()
+    while _precompiling:
+        _precompiling.pop().wait()
 
 
 def _compile_decoder(model: str | None) -> None:

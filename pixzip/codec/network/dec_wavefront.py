@@ -70,7 +70,7 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
     decodes the ready pixels of every strip, strip by strip in stream order.
     ``product`` chooses the kernels' int16 product (``program.GEMMS``)."""
     prog = program(net, product)
-    kernel_cache.wait_ahead()          # the decoder's kernels, if a process of their own is compiling them
+    kernel_cache.wait_for_precompiled()          # the decoder's kernels, if a process of their own is compiling them
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
     nb, S, last, ring, cw, cap = _layout(net, height, width, strip_height)
