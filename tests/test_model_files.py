@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tracemalloc
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -290,8 +291,11 @@ def test_a_level_codes_with_the_shipped_model_whatever_the_user_folder_holds(tmp
     header = container.parse(codec.compress(x, payload="coded"))[0]
     assert (header.model_name, header.model_hash.hex()) == ("photo-g36x4-v1", shipped.sha256[:16])
     for alias, name in (("fast", "photo-g36x4-v1"), ("max", "photo-g66x8-v1"), ("default", "photo-g66x8-v1")):
-        net = registry.load_model(alias)
+        with warnings.catch_warnings(record=True) as said:     # "default" is deprecated, and says so
+            warnings.simplefilter("always")
+            net = registry.load_model(alias)
         assert net.name == name and net.sha256 == ModelFile.load(SHIPPED / f"{name}.pxm").sha256
+        assert [w.category for w in said] == ([DeprecationWarning] if alias == "default" else [])
     assert registry.load_model("photo-g36x4-v1").sha256 == shipped.sha256
     # a user alias or file is used when named; decoding still finds a model by name and hash
     assert registry.load_model("mine").name == "ok-copy"
