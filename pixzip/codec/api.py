@@ -6,9 +6,9 @@ import: reading a header, or a raw or deflated payload, never needs them.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
-import functools
 import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Union
@@ -292,8 +292,8 @@ def _refuse_over_limit(coder: coders.Coder, frame: coders.Frame, net: ModelFile 
     need = coder.decode_memory(frame, net, payload_bytes)
     if need <= limit:
         return
-    strips = f" in strips of {frame.strip_height} rows" if frame.strip_height else " in one strip"
-    strips = "" if coder.stored else strips
+    strips = "" if coder.stored else f" in strips of {frame.strip_height} rows" if frame.strip_height else \
+        " in one strip"
     if making:
         raise over_limit(f"decoding a {w}x{h} image{strips} would need", need, limit,
                          "use taller strips (--strip-height), or ")

@@ -93,7 +93,7 @@ _STAMP = [""]
 
 
 def _modules(method: str | None = None) -> list:
-    """The kernel modules a coding method runs: "network", "mixer", "mixed" (both), None (every one)."""
+    """The kernel modules a coding method runs: "network", "mixer"; both for "mixer+network" or None."""
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .network.kernels import decoder, encoder, gemm, layers

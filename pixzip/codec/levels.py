@@ -86,11 +86,10 @@ class Plan:
         if self.method in (None, MIXER) or model_colors is None or model_colors == channels:
             return self
         if not self.by_level:
-            raise UnknownModelError(f"model {model_name!r} codes {_MODES[model_colors]} images, not {_MODES[channels]}")
+            from .format.container import MODES
+            raise UnknownModelError(f"model {model_name!r} codes {MODES[model_colors]} images, not {MODES[channels]}")
         return replace(self, method=MIXER, model=None)
 
-
-_MODES = {1: "L", 3: "RGB"}
 
 
 def choose(level: int | None = None, model: Any = None, method: str | None = None, payload: str = "auto") -> Plan:

@@ -28,7 +28,7 @@ import numpy as np
 from ...errors import CorruptError
 from .. import kernel_cache as cache
 from . import bitcoder, kernel
-from .one_state import BYTES_PER_SUBPIXEL, _inputs, _no_bytes, one_state_bytes
+from .one_state import BYTES_PER_SUBPIXEL, _inputs, one_state_bytes
 
 PARTS = 2                 # the parts written: one per core of a 2-core machine
 MAX_PARTS = 16
@@ -86,10 +86,10 @@ class Encoder:
         sel = np.flatnonzero((xs >= self.bounds[p]) & (xs < self.bounds[p + 1]))
         self._room(p, len(sel))
         net = _inputs(len(ys), counts)
-        side = kernel.Side(False, self.encs[p], self.outs[p], np.zeros(4, np.int64), _no_bytes())
         mine = kernel.Positions(ys[sel], xs[sel], cs[sel], tops[sel])
-        kernel.code(kernel.part(self.state, p), self.tables, self.img, mine,
-                    kernel.Network(net.counts, net.rows[sel], net.has_net), side, True)
+        net = kernel.Network(net.counts, net.rows[sel], net.has_net)
+        kernel.code(kernel.part(self.state, p), self.tables, self.img, mine, net,
+                    kernel.encoding_side(self.encs[p], self.outs[p]), True)
 
     def add(self, ys, xs, cs, tops, counts=None) -> None:
         """Code these sub-pixels, each in its part, with the network's counts (one row each) if given."""

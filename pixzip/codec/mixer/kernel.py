@@ -64,6 +64,20 @@ class Side(NamedTuple):
     data: np.ndarray
 
 
+def encoding_side(enc: np.ndarray, out: np.ndarray) -> Side:
+    """The encoder's side: state ``enc``, bits to ``out``; the decoder's
+    fields unused (its data read-only, as a decoder's payload is, so that one
+    compiled ``code`` serves both sides)."""
+    no_data = np.zeros(0, np.uint8)
+    no_data.flags.writeable = False
+    return Side(False, enc, out, np.zeros(4, np.int64), no_data)
+
+
+def decoding_side(dec: np.ndarray, data: np.ndarray) -> Side:
+    """The decoder's side: state ``dec``, bits from ``data``; the encoder's fields unused."""
+    return Side(True, np.zeros(5, np.int64), np.zeros(0, np.uint8), dec, data)
+
+
 class Tables(NamedTuple):
     squash: np.ndarray
     stretch: np.ndarray

@@ -47,12 +47,6 @@ def state_bytes(height: int, width: int, colours: int) -> int:
     return one_state_bytes(height, width, colours, kernel.table_bits(n)) + n + 4 * 8 * colours * RASTER_PIXELS
 
 
-def _no_bytes() -> np.ndarray:
-    a = np.zeros(0, np.uint8)
-    a.flags.writeable = False      # as the decoder's payload: one compiled kernel for both sides
-    return a
-
-
 class Encoder:
     """Codes the sub-pixels of ``pixels`` in the order they are given."""
 
@@ -76,9 +70,8 @@ class Encoder:
         """Code these sub-pixels, with the network's counts (one row each) if given."""
         n = len(ys)
         self._room(n)
-        side = kernel.Side(False, self.enc, self.out, np.zeros(4, np.int64), _no_bytes())
-        kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts), side,
-                    True)
+        kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts),
+                    kernel.encoding_side(self.enc, self.out), True)
 
     def add_rows(self, y0: int, y1: int) -> None:
         """Code rows y0..y1-1 in raster order, without a network."""
@@ -117,9 +110,8 @@ class Decoder:
         the mixer may make each one's contexts while it decodes the one
         before (``kernel.code``'s ``independent``)."""
         n = len(ys)
-        side = kernel.Side(True, np.zeros(5, np.int64), np.zeros(0, np.uint8), self.dec, self.data)
         done = kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts),
-                           side, independent)
+                           kernel.decoding_side(self.dec, self.data), independent)
         if done < n:
             raise CorruptError("the payload ends long before the image does")
 
