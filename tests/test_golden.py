@@ -145,7 +145,7 @@ FORMAT3 = {
     "rgba-network": ({"payload": "mixer+network"}, RGB),
     "rgba-opaque": ({"level": 1, "payload": "coded"}, None),
     "p": ({"level": 1, "payload": "coded"}, None),
-    "p-colours": ({"level": 1, "payload": "coded"}, None),
+    "p-colours": ({"level": 9, "payload": "coded"}, None),     # -9 tries a palette image's colours
     "p-trns": ({"level": 1, "payload": "coded"}, None),
     "1": ({"level": 1, "payload": "coded"}, None),
     "i16": ({"level": 1, "payload": "coded"}, None),
