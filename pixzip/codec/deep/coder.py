@@ -126,8 +126,9 @@ def decode(payload: bytes, height: int, width: int, channels: int) -> np.ndarray
 
 def decode_memory(height: int, width: int, channels: int) -> int:
     """The most memory ``decode`` takes, in bytes: the image (coded values
-    and the widened copy, and their int64 working copy) and the state."""
-    return height * width * channels * (2 + 2 + 8) + kernel.state_bytes(width, channels) + (1 << 16)
+    and the widened copy, and their int64 working copy) and the state (twice:
+    the temporaries that make it)."""
+    return height * width * channels * (2 + 2 + 8) + 2 * kernel.state_bytes(width, channels) + (1 << 16)
 
 
 def min_payload_bytes(height: int, width: int, channels: int) -> int:
