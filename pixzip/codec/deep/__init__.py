@@ -3,7 +3,7 @@
 Each sample is predicted from its causal neighbours (and, after the first
 colour, from the colour before's error at the pixel), and its residual is
 coded bit by bit with adaptive probabilities mixed from three contexts,
-refined by an APM, through the mixer's binary range coder.  An image whose
+through the mixer's binary range coder.  An image whose
 samples carry fewer than 16 bits (a constant low part, 8-bit values x257, a
 12-bit sensor shifted by 4) is coded as its narrower values (``depth``).
 

@@ -20,7 +20,7 @@ FORM_REPLICATED = 1         # sample = coded's param bits repeated down to 16 (x
 FORM_SCALED = 2             # sample = round(coded * 65535 / (2^param - 1))
 
 # ---------------------------------------------------------------- the model
-N_SUB = 6                   # spatial sub-predictions per colour; colours after the first add each one
+N_SUB = 8                   # spatial sub-predictions per colour; colours after the first add each one
                             # corrected by the colour before's error (``kernel.sub_predictions``)
 N_BLEND = 2 * N_SUB         # the blend's inputs in colours after the first (the first uses N_SUB)
 Q_ACT = 42                  # classes of the local activity (half octaves of the weighted error sum)
@@ -28,7 +28,6 @@ Q_GRAD = 42                 # classes of the local gradient
 Q_NEAR = 21 * 21            # classes of the nearest errors (W and N; or the colour before's and the activity)
 N_INPUTS = 4                # the mixer's inputs: three counters' stretches and a bias
 BIAS = 256                  # the bias input
-N_APM = 12                  # the APM's activity classes
 MAX_BITS = 16
 # the binary decisions of one sample, each a node: "not zero"; "the exponent is above k" for k = 1..15;
 # the sign, by the signs of the W and N errors; the mantissa's bits under the leading one, by exponent
@@ -37,11 +36,8 @@ NODE_UNARY = 0              # + k, k = 1..15
 NODE_SIGN = 16              # + 3 * sign(W) + sign(N), 9 nodes
 NODE_MANTISSA = 25          # + 20 * exponent + place (0 the top bit, 1-2 the second by the top, 3.. the rest)
 N_NODES = NODE_MANTISSA + 20 * (MAX_BITS + 1)
-COUNT_LIMIT = 255           # a counter's rate falls to 1 / (COUNT_LIMIT + 1.5)
+COUNT_LIMIT = 1023          # a counter's rate falls to 1 / (COUNT_LIMIT + 1.5)
 W_INIT = 24576              # the mixer's initial weights (0.375 each)
 W_LIMIT = 1 << 22           # and their bound
-MIX_LR = 12                 # its learning rate
-APM_RATE = 7
-BIAS_CLASSES = 21 * 9       # the prediction's bias corrections: activity (halved) x the texture's signs
-BIAS_LIMIT = 255            # a bias class's count before its sums are halved
+MIX_LR = 24                 # its learning rate
 BYTES_PER_SAMPLE = 48       # worst case: 33 decisions at the probability floor (11 bits each), and room
