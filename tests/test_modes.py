@@ -303,3 +303,17 @@ def test_the_header_names_the_mode_and_the_sections():
     assert h.mode == "RGBA" and h.version == 3 and [s.kind for s in h.sections] == [container.CONSTANT] * 2
     from pixzip.codec import coders
     assert coders.payload_name(h) == "constant, constant"
+
+
+@pytest.mark.skipif(not __import__("pixzip.codec.coders", fromlist=["Deep"]).Deep.available(),
+                    reason="no 16-bit coder in this pixzip")
+def test_a_16_bit_picture_is_coded_whole_by_the_16_bit_coder_where_that_is_smaller():
+    """A smooth 16-bit surface: the 16-bit coder predicts it better than the
+    high and low bytes coded apart."""
+    y, x = np.mgrid[:24, :32]
+    pixels = (30000 + 20000 * np.sin(x / 5.0) * np.cos(y / 4.0)).astype(np.uint16)[..., None]
+    p = Picture(pixels, "I;16")
+    data = round_trip(p, level=1)
+    assert [s.kind for s in codec.read_header(data).sections] == [container.DEEP]
+    with pytest.raises(PixzipError, match="over the limit"):
+        codec.decompress(data, max_memory=1000)
