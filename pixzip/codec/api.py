@@ -227,6 +227,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     ideal = [c.ideal_bits for _, c in made]
     stats = Stats(coders.payload_name(header), sum(ideal) if measure and None not in ideal and ideal else None)
     payload = b"".join(s.data for s in sections)
+    _checked_sections(header, payload, net, options.max_memory, making=True)
     return container.pack_picture(header, payload, container.pixels_crc(pic.pixels)), stats
 
 
@@ -449,46 +450,22 @@ def decompress_picture(src: Source, model: ModelLike = None, progress: Progress 
 def _decode_picture(header: Header, payload, model: ModelLike, progress: Progress | None,
                     max_memory: int | None, flat: bool) -> Picture:
     """A format-3 file's picture: every section checked (its coder's fewest
-    bytes, its memory, and the planes' with it within the limit) before
-    any is decoded."""
+    bytes, and its memory with the planes' within the limit) before any is
+    decoded."""
+    net = model_for(header, model) if any(s.kind == container.NETWORK for s in header.sections) else None
+    frames = _checked_sections(header, payload, net, max_memory)
+    return planes.decode_picture(header, payload, net, frames, progress, flat)
+
+
+def _checked_sections(header: Header, payload, net: ModelFile | None, max_memory: int | None,
+                      making: bool = False) -> list:
+    """``planes.section_frames``, and a LimitError when decoding them needs
+    more than ``memory_limit``: a file never made (``making``), or refused."""
+    frames, need = planes.section_frames(header, payload, net)
     h, w = header.height, header.width
-    palette, palette_mode, transparency = planes.from_chunks(header.mode, header.chunks)
-    n_planes = container.layout_planes(header.mode, header.layout)
-    net = None
-    if any(s.kind == container.NETWORK for s in header.sections):
-        net = model_for(header, model)
-    held = 3 * h * w * n_planes            # the planes, the picture (16-bit: two bytes a sample)
-    limit = memory_limit(max_memory, h * w * n_planes)
-    frames, pos, need = [], 0, held
-    for s in header.sections:
-        data = payload[pos:pos + s.length]
-        pos += s.length
-        if s.kind in (container.CONSTANT, container.EQUAL):
-            frames.append(None)
-            continue
-        coder = coders.SECTION_CODERS[s.kind, s.coder]
-        channels = header.channels if s.kind == container.DEEP else s.planes
-        if coder.uses_network and net.colors != channels:
-            raise CorruptError("a network section's planes do not match the model's colours")
-        frame = coder.section_frame(h, w, channels, header.strip_height, data)
-        least = coder.section_min_bytes(frame) if isinstance(coder, coders.Deep) else \
-            coder.min_payload_bytes(frame.n_subpixels, net)
-        if len(data) < least:
-            raise CorruptError(f"a section of {len(data)} bytes is too short for {s.planes} planes of a "
-                               f"{w}x{h} image")
-        need = max(need, held + coder.decode_memory(frame, net, len(data)))
-        frames.append(frame)
+    limit = memory_limit(max_memory, h * w * container.layout_planes(header.mode, header.layout))
     if need > limit:
-        raise over_limit(f"decoding this {w}x{h} {picture.DESCRIPTION[header.mode]} image needs", need, limit)
-    coded = iter(frames)
-
-    def decode(section: container.Section, data, shape) -> np.ndarray:
-        frame = next(f for f in coded if f is not None)
-        coder = coders.SECTION_CODERS[section.kind, section.coder]
-        return coder.decode(data, frame, net if coder.uses_network else None, progress)
-
-    def deep(section, data, height, width, channels) -> np.ndarray:
-        return decode(section, data, (height, width, channels))
-
-    with_frames = planes.decode(header.mode, header.layout, h, w, header.sections, payload, decode, deep)
-    return planes.picture_of(with_frames, header.mode, header.layout, palette, palette_mode, transparency, flat)
+        what = f"decoding a {w}x{h} {picture.DESCRIPTION[header.mode]} image would need" if making else \
+            f"decoding this {w}x{h} {picture.DESCRIPTION[header.mode]} image needs"
+        raise over_limit(what, need, limit)
+    return frames

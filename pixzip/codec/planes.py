@@ -25,6 +25,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..errors import CorruptError, FormatError
+from . import coders
 from .format import container
 from .format.container import CONSTANT, DEEP, EQUAL, PALETTE_COLOURS, SAMPLES, Section
 from .format.picture import CHANNELS, SIXTEEN_BIT, Picture
@@ -266,3 +267,52 @@ def decode(mode: str, layout: int, height: int, width: int, sections, payload, d
             planes[..., first:first + k] = decode_group(s, data, (height, width, k))
         first += k
     return planes
+
+
+def section_frames(header: container.Header, payload, net) -> tuple[list, int]:
+    """(each section's ``coders.Frame``, None for a constant or equal one;
+    the bytes its decoding needs at most): every section long enough for
+    its coder (``min_payload_bytes``), a network section's planes its
+    model's colours; the need is the largest section's decoding and three
+    bytes a plane sample (the planes and the picture), checked against the
+    memory limit before anything is allocated."""
+    h, w = header.height, header.width
+    held = 3 * h * w * container.layout_planes(header.mode, header.layout)
+    frames, pos, need = [], 0, held
+    for s in header.sections:
+        data = payload[pos:pos + s.length]
+        pos += s.length
+        if s.kind in (CONSTANT, EQUAL):
+            frames.append(None)
+            continue
+        coder = coders.SECTION_CODERS[s.kind, s.coder]
+        channels = header.channels if s.kind == DEEP else s.planes
+        if coder.uses_network and net.colors != channels:
+            raise CorruptError("a network section's planes do not match the model's colours")
+        frame = coder.section_frame(h, w, channels, header.strip_height, data)
+        least = coder.section_min_bytes(frame) if isinstance(coder, coders.Deep) else \
+            coder.min_payload_bytes(frame.n_subpixels, net)
+        if len(data) < least:
+            raise CorruptError(f"a section of {len(data)} bytes is too short for {s.planes} planes of a "
+                               f"{w}x{h} image")
+        need = max(need, held + coder.decode_memory(frame, net, len(data)))
+        frames.append(frame)
+    return frames, need
+
+
+def decode_picture(header: container.Header, payload, net, frames: list, progress, flat: bool) -> Picture:
+    """A format-3 file's picture, its sections checked (``section_frames``)."""
+    palette, palette_mode, transparency = from_chunks(header.mode, header.chunks)
+    coded = iter(frames)
+
+    def decode_group(section: Section, data, shape) -> np.ndarray:
+        frame = next(f for f in coded if f is not None)
+        coder = coders.SECTION_CODERS[section.kind, section.coder]
+        return coder.decode(data, frame, net if coder.uses_network else None, progress)
+
+    def deep(section, data, height, width, channels) -> np.ndarray:
+        return decode_group(section, data, (height, width, channels))
+
+    all_planes = decode(header.mode, header.layout, header.height, header.width, header.sections, payload,
+                        decode_group, deep)
+    return picture_of(all_planes, header.mode, header.layout, palette, palette_mode, transparency, flat)
