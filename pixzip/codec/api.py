@@ -224,8 +224,9 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
                     sum(len(s.data) for s in sections), container.VERSION_3, chunks=tuple(
                         planes.picture_chunks(pic) + chunks), source_format=format_id(md), layout=layout,
                     sections=tuple(s.section for s in sections))
-    ideal = [c.ideal_bits for _, c in made]
-    stats = Stats(coders.payload_name(header), sum(ideal) if measure and None not in ideal and ideal else None)
+    chosen = {id(s.data) for s in sections}
+    ideal = [c.ideal_bits for _, c in made if id(c.data) in chosen]     # of the sections kept, not every way tried
+    stats = Stats(coders.payload_name(header), sum(ideal) if measure and ideal and None not in ideal else None)
     payload = b"".join(s.data for s in sections)
     _checked_sections(header, payload, net, options.max_memory, making=True)
     return container.pack_picture(header, payload, container.pixels_crc(pic.pixels)), stats
