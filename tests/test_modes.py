@@ -322,6 +322,12 @@ def test_a_format_3_archive_within_the_limits_is_refused_over_the_memory_limit(r
         codec.decompress(data, max_memory=10_000)
 
 
+def test_a_format_3_archive_whose_decoding_would_be_over_the_memory_limit_is_never_made(rng):
+    with pytest.raises(PixzipError, match="would need"):
+        codec.compress(rng.integers(0, 256, (40, 50, 4), np.uint8), level=1, payload="coded",
+                       options=codec.Options(max_memory=10_000))
+
+
 def test_the_header_names_the_mode_and_the_sections():
     data = codec.compress(np.zeros((3, 4, 4), np.uint8), level=1)
     h = codec.read_header(data)
