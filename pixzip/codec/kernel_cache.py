@@ -30,7 +30,7 @@ from numba.core.dispatcher import Dispatcher
 
 HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
-           + sorted((HERE / "mixer").glob("*.py")))
+           + sorted((HERE / "mixer").glob("*.py")) + sorted((HERE / "deep").glob("*.py")))
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
@@ -93,12 +93,16 @@ _STAMP = [""]
 
 
 def _modules(method: str | None = None) -> list:
-    """The kernel modules a coding method runs: "network", "mixer"; both for "mixer+network" or None."""
+    """The kernel modules a coding method runs: "network", "mixer", "deep" (16-bit samples); the network's and
+    the mixer's for "mixer+network"; all for None."""
+    from .deep import kernel as deep
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .network.kernels import decoder, encoder, gemm, layers
     network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
-    return {"network": network, "mixer": mix}.get(method, network + mix)
+    if method == "mixer+network":
+        return network + mix
+    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [deep])
 
 
 def kernels(method: str | None = None) -> list[Dispatcher]:

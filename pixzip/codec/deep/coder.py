@@ -25,6 +25,7 @@ import struct
 import numpy as np
 
 from ...errors import CorruptError
+from .. import kernel_cache as cache
 from ..mixer import bitcoder
 from . import depth as depths
 from . import kernel
@@ -58,6 +59,7 @@ def encode(pixels: np.ndarray) -> bytes:
         raise ValueError("a uint16 (height, width, channels) array wanted")
     height, width, channels = pixels.shape
     _check_shape(height, width, channels)
+    cache.enable()
     d = depths.find(pixels)
     img = np.ascontiguousarray(d.reduce(pixels))
     head = (VERSION, KIND_CODED, d.form, d.param, d.low, d.bits)
@@ -108,6 +110,7 @@ def decode(payload: bytes, height: int, width: int, channels: int) -> np.ndarray
         if d.bits < MAX_BITS and int(img.max()) >> d.bits:
             raise CorruptError("the 16-bit payload's stored samples are out of range")
         return d.widen(img)
+    cache.enable()
     img = np.zeros((height, width, channels), np.uint16)
     st = kernel.new_state(width, channels)
     dec = bitcoder.new_decoder(data)

@@ -6,6 +6,7 @@ Per sample (raster order, colours inside a pixel):
 
 1. the prediction: ``N_SUB`` spatial sub-predictions (and, in colours after
    the first, each one corrected by the colour before's error at this pixel)
+   and a normalised LMS prediction over the neighbours (0.1% smaller files)
    blended, each weighted by the inverse square of its errors at W, N, NW
    and NE (the inverse, not its square: 0.9% smaller files measured); clamped
    to the coded values' range;
@@ -34,10 +35,11 @@ import numpy as np
 
 from ..mixer import bitcoder
 from ..mixer.tables import RECIPROCALS, SQUASH, STRETCH
-from .spec import (BIAS, COUNT_LIMIT, MIX_LR, N_BLEND, N_INPUTS, N_NODES,
+from .spec import (BIAS, COUNT_LIMIT, LMS_FLOOR, LMS_LIMIT, LMS_RATE, MIX_LR, N_BLEND, N_INPUTS, N_LMS, N_NODES,
                    N_SUB, NODE_MANTISSA, NODE_NONZERO, NODE_SIGN, NODE_UNARY, Q_ACT, Q_GRAD, Q_NEAR, W_INIT, W_LIMIT)
 
-ERR_SLOTS = N_BLEND + 1          # each blend input's |error| at a sample, and the prediction's signed error
+FINAL = N_BLEND + 1              # the slot of the prediction's signed error (the LMS's is the blend's last input)
+ERR_SLOTS = N_BLEND + 2          # each blend input's |error| at a sample, and the prediction's signed error
 
 
 class State(NamedTuple):
@@ -50,6 +52,7 @@ class State(NamedTuple):
     p_near: np.ndarray     # by the nearest errors
     n_near: np.ndarray
     weights: np.ndarray    # int32 (colours * N_NODES, N_INPUTS)
+    lms: np.ndarray        # int64 (colours, N_LMS): the LMS prediction's weights (16 fractional bits)
 
 
 def new_state(width: int, colours: int) -> State:
@@ -58,7 +61,7 @@ def new_state(width: int, colours: int) -> State:
     weights = np.full((colours * N_NODES, N_INPUTS), W_INIT, np.int32)
     weights[:, N_INPUTS - 1] = 0
     return State(np.zeros((2, max(1, width), colours, ERR_SLOTS), np.int32), *counters(Q_ACT), *counters(Q_GRAD),
-                 *counters(Q_NEAR), weights)
+                 *counters(Q_NEAR), weights, np.zeros((colours, N_LMS), np.int64))
 
 
 def state_bytes(width: int, colours: int) -> int:
@@ -144,14 +147,33 @@ def blend(errs, sub, count, y, x, c, width):
         den += wt
     act = np.int64(0)
     if x > 0:
-        act += 2 * abs(np.int64(errs[cur, x - 1, c, N_BLEND]))
+        act += 2 * abs(np.int64(errs[cur, x - 1, c, FINAL]))
     if y > 0:
-        act += 2 * abs(np.int64(errs[up, x, c, N_BLEND]))
+        act += 2 * abs(np.int64(errs[up, x, c, FINAL]))
         if x > 0:
-            act += abs(np.int64(errs[up, x - 1, c, N_BLEND]))
+            act += abs(np.int64(errs[up, x - 1, c, FINAL]))
         if x + 1 < width:
-            act += abs(np.int64(errs[up, x + 1, c, N_BLEND]))
+            act += abs(np.int64(errs[up, x + 1, c, FINAL]))
     return (num + (den >> 1)) // den, act
+
+
+@numba.njit(inline="always")
+def lms_offset(lms, c, d):
+    """The LMS prediction less W: its weights (16 fractional bits) times its inputs d."""
+    acc = np.int64(0)
+    for j in range(N_LMS):
+        acc += lms[c, j] * d[j]
+    return (acc + 32768) >> 16
+
+
+@numba.njit(inline="always")
+def learn_lms(lms, c, d, err):
+    """Normalised LMS: each weight steps by err * d[j] * LMS_RATE / (|d|^2 + LMS_FLOOR), within +-LMS_LIMIT."""
+    energy = np.int64(LMS_FLOOR)
+    for j in range(N_LMS):
+        energy += d[j] * d[j]
+    for j in range(N_LMS):
+        lms[c, j] = min(LMS_LIMIT, max(-LMS_LIMIT, lms[c, j] + (err * d[j] * LMS_RATE) // energy))
 
 
 @numba.njit(inline="always")
@@ -214,7 +236,8 @@ def code_rows(st, img, y0, y1, bits, coding):
     dec = coding[3]
     height, width, colours = img.shape
     top = (np.int64(1) << bits) - 1
-    sub = np.zeros(N_BLEND, np.int64)
+    sub = np.zeros(N_BLEND + 1, np.int64)
+    d = np.zeros(N_LMS, np.int64)
     ctx = np.zeros(4, np.int64)
     for y in range(y0, y1):
         cur = y & 1
@@ -224,21 +247,33 @@ def code_rows(st, img, y0, y1, bits, coding):
                 w, n, nw, ne, ww, nn = sub_predictions(img, y, x, c, top, sub, 0)
                 count = N_SUB
                 prev_err = np.int64(0)
+                d[0] = n - w          # the LMS's inputs: the neighbours, and the colour before's W and N
+                d[1] = nw - w         # errors, each less W
+                d[2] = ne - w
+                d[3] = ww - w
+                d[4] = nn - w
+                d[5] = 0
+                d[6] = 0
                 if c > 0:
                     sub_predictions(img, y, x, c - 1, top, sub, N_SUB)
                     here = np.int64(img[y, x, c - 1])
+                    d[5] = here - sub[N_SUB]
+                    d[6] = here - sub[N_SUB + 1]
                     for i in range(N_SUB):
                         sub[N_SUB + i] = clamp(sub[i] + here - sub[N_SUB + i], top)
                     count = N_BLEND
-                    prev_err = np.int64(st.errs[cur, x, c - 1, N_BLEND])   # the colour before's error here
+                    prev_err = np.int64(st.errs[cur, x, c - 1, FINAL])   # the colour before's error here
+                lms = w + lms_offset(st.lms, c, d)
+                sub[count] = clamp(lms, top)
+                count += 1
                 blended, act = blend(st.errs, sub, count, y, x, c, width)
                 qa = min(Q_ACT - 1, half_octave(act))
                 pred = clamp(blended, top)
                 # the contexts
                 grad = abs(w - nw) + abs(n - nw) + abs(ne - n) + abs(w - ww) + abs(n - nn)
                 qg = min(Q_GRAD - 1, half_octave(grad))
-                ew = np.int64(st.errs[cur, x - 1, c, N_BLEND]) if x > 0 else np.int64(0)
-                en = np.int64(st.errs[up, x, c, N_BLEND]) if y > 0 else np.int64(0)
+                ew = np.int64(st.errs[cur, x - 1, c, FINAL]) if x > 0 else np.int64(0)
+                en = np.int64(st.errs[up, x, c, FINAL]) if y > 0 else np.int64(0)
                 if c == 0:
                     qn = min(20, half_octave(abs(ew))) * 21 + min(20, half_octave(abs(en)))
                 else:
@@ -307,9 +342,10 @@ def code_rows(st, img, y0, y1, bits, coding):
                     if dec[bitcoder.D_OVER] > 8:
                         return -1
                     img[y, x, c] = value
-                # learn: each blend input's error, and the prediction's
+                # learn: each blend input's error, and the prediction's; the LMS weights
+                learn_lms(st.lms, c, d, value - lms)
                 for i in range(count):
                     st.errs[cur, x, c, i] = abs(value - sub[i])
-                st.errs[cur, x, c, N_BLEND] = value - pred
+                st.errs[cur, x, c, FINAL] = value - pred
     return 0
 

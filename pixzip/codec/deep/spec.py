@@ -22,7 +22,11 @@ FORM_SCALED = 2             # sample = round(coded * 65535 / (2^param - 1))
 # ---------------------------------------------------------------- the model
 N_SUB = 8                   # spatial sub-predictions per colour; colours after the first add each one
                             # corrected by the colour before's error (``kernel.sub_predictions``)
-N_BLEND = 2 * N_SUB         # the blend's inputs in colours after the first (the first uses N_SUB)
+N_LMS = 7                   # the LMS prediction's inputs (``kernel.code_rows``)
+LMS_RATE = 8192             # its weights' step, of 65536 (2048: 0.01% larger files, 64: 0.1%)
+LMS_FLOOR = 64              # added to its inputs' energy
+LMS_LIMIT = 1 << 20         # its weights' bound (16 fractional bits)
+N_BLEND = 2 * N_SUB         # the sub-predictions in colours after the first (the first has N_SUB); the LMS's follow
 Q_ACT = 42                  # classes of the local activity (half octaves of the weighted error sum)
 Q_GRAD = 42                 # classes of the local gradient
 Q_NEAR = 21 * 21            # classes of the nearest errors (W and N; or the colour before's and the activity)
