@@ -211,6 +211,18 @@ def test_a_palette_image_is_coded_as_its_colours_only_where_they_rebuild_its_ind
             round_trip(each, level=1, payload="coded")
 
 
+@pytest.mark.parametrize("p", [
+    Picture(np.zeros((2, 2, 1), np.uint8), "P", bytes(257 * 3), "RGB"),
+    Picture(np.zeros((2, 2, 1), np.uint8), "P", bytes(10), "RGB"),
+    Picture(np.zeros((2, 2, 1), np.uint8), "L", transparency=-1),
+    Picture(np.zeros((2, 2, 3), np.uint8), "RGB", transparency=()),
+])
+def test_a_picture_whose_palette_or_transparency_the_format_cannot_hold_is_refused_by_name(p):
+    from pixzip.errors import ImageError
+    with pytest.raises(ImageError, match="pixzip keeps"):
+        codec.compress(p, level=1)
+
+
 def test_a_format_3_archive_is_refused_by_name_where_formats_1_and_2_are_read(monkeypatch, rng):
     data = codec.compress(rng.integers(0, 256, (3, 4, 4), np.uint8), level=1)
     monkeypatch.setattr(container, "READS", (1, 2))

@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import CorruptError, FormatError
+from ..errors import CorruptError, FormatError, ImageError
 from . import coders
 from .format import container
 from .format.container import CONSTANT, DEEP, EQUAL, PALETTE_COLOURS, SAMPLES, Section
@@ -60,9 +60,15 @@ def picture_chunks(p: Picture) -> list[tuple[bytes, bytes]]:
     for an index or a gray value, 1 and the bytes of per-entry alphas, 2 and
     a uint32 a sample for a colour)."""
     chunks = []
+    k = len(p.palette_mode) if p.mode == "P" and p.palette_mode in PALETTE_MODES else 0
+    if p.mode == "P" and (not k or len(p.palette) % k or len(p.palette) > 256 * k):
+        raise ImageError(f"a palette of {len(p.palette)} bytes in {p.palette_mode or 'no'} mode: pixzip keeps "
+                         f"RGB or RGBA palettes of at most 256 entries")
     if p.mode == "P":
         chunks.append((b"PALT", bytes([PALETTE_MODES[p.palette_mode]]) + p.palette))
     t = p.transparency
+    if not _transparency_fits(t):
+        raise ImageError(f"a transparency of {t!r}: pixzip keeps an index, a value, per-entry alphas or a colour")
     if t is not None:
         if isinstance(t, bytes):
             chunks.append((b"TRNS", b"\x01" + t))
@@ -71,6 +77,12 @@ def picture_chunks(p: Picture) -> list[tuple[bytes, bytes]]:
         else:
             chunks.append((b"TRNS", b"\x00" + struct.pack("<I", t)))
     return chunks
+
+
+def _transparency_fits(t) -> bool:
+    """Whether a transparency fits its chunk: an index or value, or a colour's samples, each 0..2^32-1."""
+    values = t if isinstance(t, tuple) else () if isinstance(t, bytes) or t is None else (t,)
+    return all(isinstance(v, int) and 0 <= v < 1 << 32 for v in values) and (not isinstance(t, tuple) or bool(t))
 
 
 def from_chunks(mode: str, chunks) -> tuple[bytes, str, int | bytes | tuple[int, ...] | None]:
