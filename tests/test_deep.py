@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from pixzip.codec import deep
 from pixzip.codec.deep import depth, spec
+from pixzip.codec.mixer import one_state
 from pixzip.errors import CorruptError
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,16 +92,28 @@ def test_samples_with_fewer_bits_cost_what_their_narrower_values_cost(wide, narr
     assert deep.encode(img)[spec.HEADER_BYTES:] == deep.encode(twin)[spec.HEADER_BYTES:]
 
 
+@pytest.mark.parametrize("widen", [lambda v: v * 257, lambda v: v << 8, lambda v: v << 2, lambda v: v])
+def test_eight_bit_values_in_16_bits_cost_their_8_bit_twin_through_the_mixer_and_a_header(widen):
+    twin = content("smooth", (24, 20, 3), 8) >> 8
+    mixer = one_state.Encoder(twin.astype(np.uint8))
+    mixer.add_image()
+    payload = round_trip(widen(twin).astype(np.uint16))
+    assert payload[1] == spec.KIND_EIGHT_BIT
+    assert len(payload) == spec.HEADER_BYTES + len(mixer.finish())
+
+
 def test_incompressible_samples_are_stored_at_two_bytes_each():
     img = content("noise", (16, 16, 3), 2)
     payload = round_trip(img)
     assert payload[1] == spec.KIND_STORED and len(payload) == spec.HEADER_BYTES + 2 * img.size
 
 
-def test_every_truncated_payload_is_refused_as_corrupt():
-    img = content("smooth", (9, 11, 3), 4)
+@pytest.mark.parametrize("shape, kind, coded", [((9, 11, 3), "smooth", spec.KIND_CODED),
+                                                ((24, 20, 3), "x257", spec.KIND_EIGHT_BIT)])
+def test_every_truncated_payload_is_refused_as_corrupt(shape, kind, coded):
+    img = content(kind, shape, 4)
     payload = deep.encode(img)
-    assert payload[1] == spec.KIND_CODED
+    assert payload[1] == coded
     for n in range(len(payload)):
         with pytest.raises(CorruptError):
             deep.decode(payload[:n], *img.shape)
@@ -147,8 +160,9 @@ def test_a_payload_too_short_for_its_image_stops_after_a_few_bytes_past_its_end(
         deep.decode(payload, 400, 400, 3)
 
 
-def test_decoding_takes_no_more_memory_than_decode_memory_says():
-    img = content("smooth", (120, 80, 3), 6)
+@pytest.mark.parametrize("kind", ["smooth", "x257"])
+def test_decoding_takes_no_more_memory_than_decode_memory_says(kind):
+    img = content(kind, (120, 80, 3), 6)
     payload = deep.encode(img)
     tracemalloc.start()
     deep.decode(payload, *img.shape)
@@ -179,6 +193,7 @@ def pinned_image() -> np.ndarray:
 
 
 PINNED = "a508253d918494dc38b08b68d06b3c3dd6cfb1dfc08f14491b8f4b9f9bca330e"
+PINNED_EIGHT_BIT = "2411476cbf7cef5a01f520c2d0648bdcc3570e65caa2f1b0f5c0815fc766b920"
 
 
 def test_a_byte_change_of_the_16_bit_coder_needs_a_new_spec_version():
@@ -187,6 +202,8 @@ def test_a_byte_change_of_the_16_bit_coder_needs_a_new_spec_version():
     payload = round_trip(pinned_image())
     assert spec.VERSION == 1
     assert hashlib.sha256(payload).hexdigest() == PINNED
+    eight = round_trip((pinned_image() >> 8) * 257)     # 8-bit values: the context mixer's bytes (coder 2)
+    assert eight[1] == spec.KIND_EIGHT_BIT and hashlib.sha256(eight).hexdigest() == PINNED_EIGHT_BIT
 
 
 @pytest.mark.slow

@@ -8,7 +8,9 @@ offset size    field
 ====== ======= ==========================================================
 0      1       the coder's spec version (``spec.VERSION``)
 1      1       kind: 0 coded (the range coder's stream follows), 1 stored
-               (each coded value in 2 bytes follows)
+               (each coded value in 2 bytes follows), 2 eight-bit (the
+               coded values, 8 bits or fewer, as the context mixer's
+               payload, coder 2's bytes, follow)
 2      1       form: 0 shift, 1 replicated, 2 scaled (``depth``)
 3      1       the form's parameter: the shift (0..16), or the bit depth (1..15)
 4      2       the constant low bits (form 0; else 0)
@@ -17,6 +19,10 @@ offset size    field
 
 A decoder refuses any other value, a stream that runs more than 8 bytes
 past its end, and one with bytes left over, with ``CorruptError``.
+
+Values of 1 to 8 bits (8-bit values x257, or shifted by 8) are coded
+both ways and the smaller kept: the context mixer, made for 8-bit samples,
+codes them in about what their 8-bit twin costs it.
 """
 from __future__ import annotations
 
@@ -26,11 +32,11 @@ import numpy as np
 
 from ...errors import CorruptError
 from .. import kernel_cache as cache
-from ..mixer import bitcoder
+from ..mixer import bitcoder, one_state
 from . import depth as depths
 from . import kernel
-from .spec import (BYTES_PER_SAMPLE, FORM_SCALED, FORM_SHIFT, HEADER_BYTES, KIND_CODED, KIND_STORED, MAX_BITS,
-                   VERSION)
+from .spec import (BYTES_PER_SAMPLE, FORM_SCALED, FORM_SHIFT, HEADER_BYTES, KIND_CODED, KIND_EIGHT_BIT, KIND_STORED,
+                   MAX_BITS, VERSION)
 
 HEADER = struct.Struct("<BBBBHB")
 ROW_SAMPLES = 1 << 14        # samples per call of the compiled loop
@@ -74,10 +80,15 @@ def encode(pixels: np.ndarray) -> bytes:
             out = grown
         kernel.code_rows(st, img, y0, y1, d.bits, (np.bool_(False), enc, out, np.zeros(4, np.int64), _no_data()))
     bitcoder.flush(enc, out)
-    stream = out[:enc[bitcoder.E_POS]].tobytes()
-    if len(stream) >= 2 * img.size:         # coding would not pay: the values as they are
+    best = HEADER.pack(*head) + out[:enc[bitcoder.E_POS]].tobytes()
+    if 0 < d.bits <= 8:
+        mixer = one_state.Encoder(img.astype(np.uint8))
+        mixer.add_image()
+        eight = HEADER.pack(VERSION, KIND_EIGHT_BIT, *head[2:]) + mixer.finish()
+        best = eight if len(eight) < len(best) else best
+    if len(best) >= HEADER_BYTES + 2 * img.size:         # coding would not pay: the values as they are
         return HEADER.pack(VERSION, KIND_STORED, *head[2:]) + img.astype("<u2").tobytes()
-    return HEADER.pack(*head) + stream
+    return best
 
 
 def _header(payload: bytes) -> tuple[int, depths.Depth]:
@@ -86,7 +97,8 @@ def _header(payload: bytes) -> tuple[int, depths.Depth]:
     version, kind, form, param, low, bits = HEADER.unpack_from(payload)
     if version != VERSION:
         raise CorruptError(f"the 16-bit payload is of coder version {version}, this pixzip reads {VERSION}")
-    if kind not in (KIND_CODED, KIND_STORED) or form > FORM_SCALED:
+    if kind not in (KIND_CODED, KIND_STORED, KIND_EIGHT_BIT) or form > FORM_SCALED or (kind == KIND_EIGHT_BIT
+                                                                                      and bits > 8):
         raise CorruptError("the 16-bit payload's header is corrupt")
     if form == FORM_SHIFT:
         ok = param <= MAX_BITS and low < (1 << param) and bits <= MAX_BITS - param
@@ -110,6 +122,13 @@ def decode(payload: bytes, height: int, width: int, channels: int) -> np.ndarray
         if d.bits < MAX_BITS and int(img.max()) >> d.bits:
             raise CorruptError("the 16-bit payload's stored samples are out of range")
         return d.widen(img)
+    if kind == KIND_EIGHT_BIT:
+        mixer = one_state.Decoder(data.tobytes(), height, width, channels)
+        mixer.take_image()
+        img = mixer.finish().astype(np.uint16)
+        if d.bits < 8 and int(img.max()) >> d.bits:
+            raise CorruptError("the 16-bit payload's 8-bit samples are out of range")
+        return d.widen(img)
     cache.enable()
     img = np.zeros((height, width, channels), np.uint16)
     st = kernel.new_state(width, channels)
@@ -130,8 +149,10 @@ def decode(payload: bytes, height: int, width: int, channels: int) -> np.ndarray
 def decode_memory(height: int, width: int, channels: int) -> int:
     """The most memory ``decode`` takes, in bytes: the image (coded values
     and the widened copy, and their int64 working copy) and the state (twice:
-    the temporaries that make it)."""
-    return height * width * channels * (2 + 2 + 8) + 2 * kernel.state_bytes(width, channels) + (1 << 16)
+    the temporaries that make it), or the context mixer's."""
+    n = height * width * channels
+    return n * (2 + 2 + 8) + 2 * max(kernel.state_bytes(width, channels),
+                                     one_state.state_bytes(height, width, channels) + n) + (1 << 16)
 
 
 def min_payload_bytes(height: int, width: int, channels: int) -> int:
