@@ -2,7 +2,7 @@
 lossless and a high/low byte split through the 8-bit mixer, in bits per
 sub-pixel, on 16-bit images made here.
 
-    python benchmarks/sixteen_bit.py [--images 6] [--size 512] [--level6]
+    python benchmarks/sixteen_bit.py [--images 8] [--size 384] [--level6]
 
 These are NOT camera files.  No real 16-bit photos are at hand, so each
 test image is made from an 8-bit photo of photos-train (never Kodak) with
@@ -150,8 +150,8 @@ def cpu_name() -> str:
 
 
 @click.command()
-@click.option("--images", default=6, show_default=True, help="photos to make images of")
-@click.option("--size", default=512, show_default=True, help="crop side, after the 2x downscale")
+@click.option("--images", default=8, show_default=True, help="photos to make images of")
+@click.option("--size", default=384, show_default=True, help="crop side, after the 2x downscale")
 @click.option("--level6", is_flag=True, help="also the split through level 6 (slow)")
 def main(images: int, size: int, level6: bool) -> None:
     rng = np.random.default_rng(SENSOR["seed"])
@@ -195,7 +195,7 @@ def main(images: int, size: int, level6: bool) -> None:
             add(f"8-bit x257 {name}", "mixer -1 on the 8-bit twin", mixer_bits(eight, 1) / img.size)
             add(f"8-bit x257 {name}", "JPEG-XL e9", jxl_bits(img) / img.size)
             add(f"8-bit x257 {name}", "PNG", png_bits(img) / img.size)
-            print(f"  {os.path.basename(path)} done", flush=True)
+            print(f"  {os.path.basename(path)} {name} done", flush=True)
     print("\nbits per sub-pixel, medians over the images (sizes: payloads for pixzip's coders, files for PNG, JPEG-XL)")
     for case, coders in rows.items():
         print(f"{case:22s} " + "  ".join(f"{c}: {statistics.median(v):.3f}" for c, v in coders.items()))

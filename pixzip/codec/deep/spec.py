@@ -15,6 +15,8 @@ VERSION = 1                 # the payload's first byte
 HEADER_BYTES = 7
 KIND_CODED = 0              # the range coder's stream follows
 KIND_STORED = 1             # the coded samples, 2 bytes each little-endian, follow (when coding would not pay)
+KIND_EIGHT_BIT = 2          # values of 1 to 8 bits: the context mixer's payload (coder 2) follows
+KIND_SPLIT = 3              # values of 9 to 16 bits: their top 8 bits, then the rest, each through the mixer
 FORM_SHIFT = 0              # sample = (coded << param) | low: param low bits the same in every sample
 FORM_REPLICATED = 1         # sample = coded's param bits repeated down to 16 (x257 for 8 bits)
 FORM_SCALED = 2             # sample = round(coded * 65535 / (2^param - 1))
