@@ -215,9 +215,10 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     def deep(pixels: np.ndarray) -> bytes:
         return coders.DEEP.encode(pixels, None, coders.Job()).data
 
-    # the 16-bit coder is weighed against the split bytes whenever a coding is asked for (it measured
-    # 0.3-2% larger on noisy 16-bit photos made here, smaller on smooth surfaces, at a fifth of the time)
-    with_deep = pic.mode in picture.SIXTEEN_BIT and coders.Deep.available() and plan.method is not None
+    # -9 also weighs the 16-bit coder against the bytes split at the level: on noisy 16-bit photos made
+    # here it gave the same size or 0.03-0.6% more, for twice the encoding time (it codes a split of its
+    # own too); it won by 5% only on a smooth synthetic surface
+    with_deep = pic.mode in picture.SIXTEEN_BIT and coders.Deep.available() and tries_every_way(plan)
     layout, sections = planes.encode(pic, code, deep if with_deep else None, palette_colours=tries_every_way(plan))
     uses_network = any(s.kind == container.NETWORK for s in sections)
     name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if uses_network else ("", b"")

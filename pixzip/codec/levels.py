@@ -93,9 +93,11 @@ class Plan:
 
 def tries_every_way(plan: Plan) -> bool:
     """Whether the level is -9's, the smallest files, which also tries the
-    slower ways of a picture (a palette image's colours beside its indices:
-    measured 1.5-6x the time, and smaller only where the palette's order is
-    far from its colours)."""
+    slower ways of a picture: a palette image's colours beside its indices
+    (measured 1.5-6x the time, and smaller only where the palette's order is
+    far from its colours), a 16-bit picture whole by the 16-bit coder beside
+    its bytes split (twice the time, and the same size or larger on noisy
+    16-bit photos)."""
     return plan.by_level and plan.model == LEVELS[9].model
 
 

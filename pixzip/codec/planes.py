@@ -238,7 +238,7 @@ def encode(p: Picture, code: CodeGroup, deep: Callable[[np.ndarray], bytes] | No
     every quantized photo and graphic measured (by 5-36% at -1), in a third
     of the time, the colours only where the palette's order is far from
     its colours.  A 16-bit picture is also coded whole by the 16-bit coder
-    (``deep``, when given)."""
+    (``deep``, when given: -9, ``levels.tries_every_way``)."""
     ways = [(SAMPLES, encode_layout(p, SAMPLES, code))]
     if p.mode == "P" and palette_colours and colours_rebuild_indices(p):
         ways.append((PALETTE_COLOURS, encode_layout(p, PALETTE_COLOURS, code)))
