@@ -103,7 +103,12 @@ def measured_noise(rng: np.random.Generator) -> dict[str, float]:
 # ---------------------------------------------------------------- the coders, each checked
 
 
+KINDS = {0: "own", 1: "stored", 2: "8-bit", 3: "split"}     # the payload kinds (``deep.spec``)
+chosen: dict[str, int] = {}
+
+
 def deep_bits(img: np.ndarray) -> tuple[int, float, float]:
+    """The payload's bits, the encoding and decoding seconds; the kind chosen is counted in ``chosen``."""
     from pixzip.codec import deep
     t = time.perf_counter()
     p = deep.encode(img)
@@ -112,6 +117,7 @@ def deep_bits(img: np.ndarray) -> tuple[int, float, float]:
     back = deep.decode(p, *img.shape)
     td = time.perf_counter() - t
     assert np.array_equal(back, img), "deep round trip"
+    chosen[KINDS[p[1]]] = chosen.get(KINDS[p[1]], 0) + 1
     return 8 * len(p), te, td
 
 
@@ -199,6 +205,7 @@ def main(images: int, size: int, level6: bool) -> None:
     print("\nbits per sub-pixel, medians over the images (sizes: payloads for pixzip's coders, files for PNG, JPEG-XL)")
     for case, coders in rows.items():
         print(f"{case:22s} " + "  ".join(f"{c}: {statistics.median(v):.3f}" for c, v in coders.items()))
+    print("deep payload kinds chosen: " + ", ".join(f"{k} {n}" for k, n in sorted(chosen.items())))
     mb = sum(s[0] for s in speed) / 1e6
     print(f"\ndeep coder speed: encode {mb / sum(s[1] for s in speed):.2f} MB/s, "
           f"decode {mb / sum(s[2] for s in speed):.2f} MB/s (16-bit samples, 2 bytes each; one core, shared machine)")

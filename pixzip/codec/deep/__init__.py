@@ -1,9 +1,11 @@
 """The coder of 16-bit samples (grayscale and RGB): exact, integers only.
 
-Each sample is predicted from its causal neighbours (and, after the first
-colour, from the colour before's error at the pixel), and its residual is
-coded bit by bit with adaptive probabilities mixed from three contexts,
-through the mixer's binary range coder.  An image whose
+Its own model: each sample is predicted from its causal neighbours (and,
+after the first colour, from the colour before's error at the pixel), and
+its residual is coded bit by bit with adaptive probabilities mixed from three
+contexts, through the mixer's binary range coder.  The encoder also codes the
+values through the context mixer (8 bits or fewer as they are, else split:
+the top 8 bits, then the rest) and keeps the smaller payload.  An image whose
 samples carry fewer than 16 bits (a constant low part, 8-bit values x257, a
 12-bit sensor shifted by 4) is coded as its narrower values (``depth``).
 
