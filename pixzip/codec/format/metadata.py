@@ -39,7 +39,8 @@ NAMED_FORMAT = 255
 _ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfif", "jfif_version", "jfif_unit",
                   "jfif_density", "adobe", "adobe_transform", "duration", "loop",
                   "timestamp", "resolution", "dpi", "icc_profile", "exif", "xmp", "bmp_version", "version",
-                  "compress_level", "optimize", "quality", "subsampling"}
+                  "compress_level", "optimize", "quality", "subsampling",
+                  "transparency"}       # kept in the picture itself
 # formats whose chunks or tags source_check accounts for one by one (Pillow's info keys are not needed)
 _WALKED = {"PNG", "TIFF", "WEBP"}
 
@@ -56,6 +57,7 @@ class Metadata:
     tiff_tags: tuple[tuple[int, int | bytes], ...] = ()       # TIFF Orientation (int), descriptive strings (bytes)
     dropped: tuple[str, ...] = field(default=(), compare=False)   # what the source had that is not kept
     not_restorable: str | None = field(default=None, compare=False)   # why the source file cannot be restored
+    lossy: str | None = field(default=None, compare=False)            # what the source is, if lossily coded
 
     def items(self) -> list[str]:
         """The names of what is kept, for messages and ``info``."""
@@ -126,6 +128,7 @@ def from_pil(im, source=None) -> Metadata:
         tiff_tags=tuple(tiff_tags),
         dropped=tuple(dropped),
         not_restorable=source.not_restorable if source is not None else None,
+        lossy=source.lossy if source is not None else None,
     )
 
 
