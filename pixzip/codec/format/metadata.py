@@ -227,6 +227,8 @@ def _save_kwargs(md: Metadata, fmt: str) -> dict:
     kw: dict = {}
     if fmt == "WEBP":
         kw.update(lossless=True, quality=100, exact=True)
+    if fmt == "GIF":
+        kw.update(optimize=False)      # the palette as it is: its order and its size
     if fmt == "TIFF":
         kw.update(compression="tiff_adobe_deflate")
         if md.tiff_tags or md.xmp:
