@@ -260,3 +260,34 @@ def test_metadata_of_a_new_mode_is_kept_and_what_a_format_cannot_hold_is_named()
     deep = pictures.from_array(np.ones((4, 5, 3), np.uint16))
     with pytest.raises(ImageError, match="y.tif: TIFF cannot keep the ICC profile"):
         encode_picture_file(deep, "TIFF", Metadata(icc=icc), "y.tif")
+
+
+# ------------------------------------------------------------------ the lossy warning
+def test_compressing_a_jpeg_says_in_one_line_what_it_was_the_sizes_and_what_to_use_instead(tmp_path):
+    from pixzip.app import files
+    a = np.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    src = tmp_path / "photo.jpg"
+    Image.fromarray(a).save(src, quality=75)
+    r = files.compress_file(str(src), level=1)
+    line, = [w for w in r.warnings if "JPEG" in w]
+    size = src.stat().st_size
+    assert line.startswith(f"{src}: a JPEG of {size:,} B gives an archive of {r.out_bytes:,} B (")
+    assert "keep the original, or transcode it losslessly with JPEG XL (cjxl photo.jpg photo.jxl)" in line
+
+
+def test_compressing_a_lossy_webp_warns_and_a_lossless_one_does_not(tmp_path):
+    from pixzip.app import files
+    a = np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    for name, kw, warned in (("q.webp", {"quality": 60}, True), ("l.webp", {"lossless": True}, False)):
+        Image.fromarray(a).save(tmp_path / name, **kw)
+        r = files.compress_file(str(tmp_path / name), level=1)
+        lines = [w for w in r.warnings if "lossy WebP" in w]
+        assert len(lines) == warned and all("keep the original" in w and "cjxl" not in w for w in lines)
+
+
+def test_the_cli_prints_the_lossy_warning(tmp_path):
+    from click.testing import CliRunner
+    from pixzip.cli.main import main
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "p.jpg")
+    r = CliRunner().invoke(main, ["compress", "-1", str(tmp_path / "p.jpg")])
+    assert r.exit_code == 0 and "p.jpg: a JPEG of" in r.stderr and "cjxl p.jpg p.jxl" in r.stderr

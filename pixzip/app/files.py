@@ -371,11 +371,27 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
             encode_file(back, md.format, back_md, name)
         except ImageError as e:
             raise ImageError(f"{e}; not compressed with --rm (compress it without --rm, or add --strip)") from None
+    if md.lossy:
+        warnings.append(lossy_source(name, md.lossy, len(data), len(archive)))
     _deliver(archive, dst, force, "archive", src)
     if remove:
         _remove_input(src, key, warnings)
     return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
                   payload_name(codec.read_header(archive)))
+
+
+def lossy_source(name: str, lossy: str, source_bytes: int, archive_bytes: int) -> str:
+    """One line on an archive of a lossily coded source (a JPEG, a lossy
+    WebP): pixzip keeps its decoded pixels exactly, which costs several times
+    the source; what it was, the sizes, and what to use instead."""
+    ratio = archive_bytes / max(source_bytes, 1)
+    instead = "keep the original"
+    if lossy == "a JPEG":
+        jxl = Path(name).with_suffix(".jxl").name
+        instead += f", or transcode it losslessly with JPEG XL (cjxl {Path(name).name} {jxl})"
+    size = f"{ratio:.1f}x larger" if ratio >= 1.05 else "about as large" if ratio > 0.95 else f"{1 / ratio:.1f}x smaller"
+    return (f"{name}: {lossy} of {source_bytes:,} B gives an archive of {archive_bytes:,} B ({size}): pixzip keeps "
+            f"its decoded pixels exactly, not its lossy coding; {instead}")
 
 
 def decompress_file(src: str, delivery: Delivery = Delivery(), *, model=None, strip=False, progress=None) -> Result:
