@@ -41,6 +41,9 @@ _ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfi
                   "timestamp", "resolution", "dpi", "icc_profile", "exif", "xmp", "bmp_version", "version",
                   "compress_level", "optimize", "quality", "subsampling",
                   "transparency"}       # kept in the picture itself
+# Pillow's info keys of what a file holds besides the image, in a user's words
+_INFO_NAMES = {"background": "the background colour", "comment": "the comment", "extension": "an application extension",
+               "transparency": "the transparent colour"}
 # formats whose chunks or tags source_check accounts for one by one (Pillow's info keys are not needed)
 _WALKED = {"PNG", "TIFF", "WEBP"}
 
@@ -107,7 +110,7 @@ def from_pil(im, source=None) -> Metadata:
     dropped_text = [f"the language tag of PNG text {k!r}" for k, v in text.items()
                     if getattr(v, "lang", None) or getattr(v, "tkey", None)]
     dropped = [] if source is not None and im.format in _WALKED else \
-        sorted(k for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
+        sorted(_INFO_NAMES.get(k, k) for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
     png_chunks, tiff_tags = (source.png_chunks, source.tiff_tags) if source is not None else ((), ())
     if source is not None:
         dropped += source.dropped + tuple(dropped_text)
