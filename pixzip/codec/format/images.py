@@ -30,7 +30,7 @@ from .container import MODE_CHANNELS, MODES
 from . import picture as pictures
 from .metadata import Metadata, encode_image, from_pil, missing
 from .picture import DESCRIPTION, Picture
-from .source_check import CONVERT_IT, KEEP_IT, Source, refused, swap_png_pixels
+from .source_check import CONVERT_IT, KEEP_IT, TIFF_ORIENTATION, Source, refused, swap_png_pixels
 from .source_check import check as check_source
 
 LOSSY_FORMATS = {"JPEG", "MPO"}
@@ -165,13 +165,25 @@ def _picture(im: Image.Image, data: bytes, source: Source, where: str) -> Pictur
     naming what the file is."""
     fmt = im.format or "image"
     if source.sixteen_bit_rgb:
-        return Picture(_read_16_bit_rgb(data, fmt, where), "RGB;16")
+        a = _read_16_bit_rgb(data, fmt, where)
+        if fmt == "TIFF":         # turned by its Orientation, as Pillow turns every TIFF it reads
+            a = np.ascontiguousarray(_ORIENT[dict(source.tiff_tags).get(TIFF_ORIENTATION, 1)](a))
+        if not np.array_equal(a >> 8, np.asarray(im)):       # Pillow's view: the high bytes
+            raise ImageError(f"{where}: this 16-bit RGB {fmt} reads differently in imagecodecs and Pillow; "
+                             f"pixzip does not know which is right ({KEEP_IT})")
+        return Picture(a, "RGB;16")
     if im.mode not in pictures.MODES and not im.mode.startswith("I;16"):
         kind, advice = _OTHER_MODES.get(im.mode, (f"unusual ({im.mode})", KEEP_IT))
         raise refused(where, f"{'an' if kind[0] in 'AEHIOUaeiou' else 'a'} {kind} {fmt}", advice)
     if im.mode == "P" and im.palette is not None and im.palette.mode not in ("RGB", "RGBA"):
         raise refused(where, f"a {fmt} with a palette of {im.palette.mode} colours")
     return pictures.from_pil(im, where)
+
+
+# a TIFF Orientation's turn of an (H, W, C) array, as Pillow makes it (ImageOps.exif_transpose)
+_ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+           8: lambda a: np.rot90(a, 1)}
 
 
 def _read_16_bit_rgb(data: bytes, fmt: str, where: str):
