@@ -314,15 +314,29 @@ def encode_picture_file(p: Picture, fmt: str, md: Metadata, where: str) -> bytes
         raise ImageError(f"{where}: {fmt} cannot keep {_kind_of(p)}; choose .png")
     if back.pixels.shape != p.pixels.shape or not np.array_equal(back.pixels, p.pixels):
         raise ImageError(f"{where}: {fmt} does not keep these pixels exactly; choose .png")
-    if (back.palette, back.palette_mode) != (p.palette, p.palette_mode):
-        raise ImageError(f"{where}: {fmt} cannot keep this palette of {len(p.palette) // 3} colours exactly "
-                         f"(its order and size); choose .png")
-    if back.transparency != p.transparency:
+    if p.mode == "P" and _colours(back)[0] != _colours(p)[0]:
+        raise ImageError(f"{where}: {fmt} cannot keep this palette of {len(p.palette) // len(p.palette_mode)} "
+                         f"colours exactly (its order and size); choose .png")
+    if p.mode == "P" and _colours(back)[1] != _colours(p)[1] or p.mode != "P" and back.transparency != p.transparency:
         raise ImageError(f"{where}: {fmt} cannot keep this image's transparency exactly; choose .png")
     lost = missing(md, back_md)
     if lost:
         raise ImageError(f"{where}: {fmt} cannot keep {' and '.join(lost)}; choose .png, or drop them with --strip")
     return data
+
+
+def _colours(p: Picture) -> tuple[bytes, bytes]:
+    """A palette picture's colours and their alphas, whichever way it holds
+    them: an RGBA palette, or an RGB one and a transparent index or an alpha
+    for each of its first colours (a PNG's tRNS, as Pillow reads it)."""
+    n = len(p.palette) // len(p.palette_mode)
+    entries = np.frombuffer(p.palette, np.uint8).reshape(n, len(p.palette_mode))
+    if p.palette_mode == "RGBA":
+        return entries[:, :3].tobytes(), entries[:, 3].tobytes()
+    t = p.transparency
+    alphas = bytes(255 if i != t else 0 for i in range(n)) if isinstance(t, int) or t is None else \
+        bytes(t[:n]) + bytes([255]) * (n - len(t))
+    return p.palette, alphas
 
 
 def _kind_of(p: Picture) -> str:
