@@ -354,8 +354,11 @@ def _encode_16_bit_rgb(p: Picture, fmt: str, md: Metadata) -> bytes:
     metadata chunks from Pillow's PNG of the same metadata (its pixels
     swapped for the 16-bit ones), so that both kinds of PNG carry them alike."""
     import imagecodecs
-    if fmt == "TIFF":
-        return imagecodecs.tiff_encode(p.pixels, compression="deflate")
+    if fmt == "TIFF":         # what libtiff's writer in imagecodecs holds; the rest is found missing by name
+        strings = {k: v.decode("latin-1") for k, v in md.tiff_tags if isinstance(v, bytes)}
+        return imagecodecs.tiff_encode(
+            p.pixels, compression="deflate", iccprofile=md.icc, resolution=md.dpi, resolutionunit=2 if md.dpi else None,
+            description=strings.get(270), software=strings.get(305), datetime=strings.get(306))
     if fmt != "PNG":
         raise ImageError(f"{fmt} cannot keep 16-bit samples")
     pixels = imagecodecs.png_encode(p.pixels, level=6)
