@@ -249,11 +249,12 @@ def format_for(path) -> str | None:
 WRITTEN_FORMATS = {"PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "PPM": ".ppm", "GIF": ".gif"}
 
 
-def written_format(fmt: str | None) -> str:
-    """The format to write an image whose original format was ``fmt``: it,
-    if pixzip writes it on purpose (``WRITTEN_FORMATS``), else PNG; never
-    one of Pillow's other writers (DDS, ICO, EPS...)."""
-    return fmt if fmt in WRITTEN_FORMATS else "PNG"
+def written_format(fmt: str | None, mode: str = "P") -> str:
+    """The format to write an image of ``mode`` whose original format was
+    ``fmt``: it, if pixzip writes it on purpose (``WRITTEN_FORMATS``; GIF
+    only for a palette image), else PNG; never one of Pillow's other
+    writers (DDS, ICO, EPS...)."""
+    return fmt if fmt in WRITTEN_FORMATS and (fmt != "GIF" or mode == "P") else "PNG"
 
 
 def suffix_for(fmt: str | None) -> str:
