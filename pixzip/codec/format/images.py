@@ -182,8 +182,8 @@ def _picture(im: Image.Image, data: bytes, source: Source, where: str) -> Pictur
 
 # a TIFF Orientation's turn of an (H, W, C) array, as Pillow makes it (ImageOps.exif_transpose)
 _ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-           8: lambda a: np.rot90(a, 1)}
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
 
 
 def _read_16_bit_rgb(data: bytes, fmt: str, where: str):
