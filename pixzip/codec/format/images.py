@@ -164,11 +164,14 @@ def _picture(im: Image.Image, data: bytes, source: Source, where: str) -> Pictur
     exactly by imagecodecs when Pillow reads it as 8-bit), else a refusal
     naming what the file is."""
     fmt = im.format or "image"
+    if source.samples_at and im.mode == "I":       # a 16-bit PGM, which Pillow reads exactly as 32-bit
+        return Picture(np.asarray(im).astype(np.uint16)[..., None], "I;16")
     if source.sixteen_bit_rgb:
-        a = _read_16_bit_rgb(data, fmt, where)
+        a = _read_16_bit_rgb(data, fmt, where, source.samples_at)
         if fmt == "TIFF":         # turned by its Orientation, as Pillow turns every TIFF it reads
             a = np.ascontiguousarray(_ORIENT[dict(source.tiff_tags).get(TIFF_ORIENTATION, 1)](a))
-        if not np.array_equal(a >> 8, np.asarray(im)):       # Pillow's view: the high bytes
+        eight = np.round(a / 257) if fmt == "PPM" else a >> 8     # Pillow's view: scaled, or the high bytes
+        if not np.array_equal(eight, np.asarray(im)):
             raise ImageError(f"{where}: this 16-bit RGB {fmt} reads differently in imagecodecs and Pillow; "
                              f"pixzip does not know which is right ({KEEP_IT})")
         return Picture(a, "RGB;16")
@@ -186,9 +189,14 @@ _ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 
            7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
 
 
-def _read_16_bit_rgb(data: bytes, fmt: str, where: str):
-    """The exact samples of a 16-bit RGB PNG or TIFF, (H, W, 3) uint16."""
+def _read_16_bit_rgb(data: bytes, fmt: str, where: str, samples_at: int = 0):
+    """The exact samples of a 16-bit RGB PNG, TIFF or PPM (its samples from
+    ``samples_at``), (H, W, 3) uint16."""
     import imagecodecs
+    if fmt == "PPM":
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+        return np.frombuffer(data, ">u2", h * w * 3, samples_at).reshape(h, w, 3).astype(np.uint16)
     try:
         a = imagecodecs.png_decode(data) if fmt == "PNG" else imagecodecs.tiff_decode(data)
     except Exception as e:     # imagecodecs raises one error class per codec
@@ -284,7 +292,7 @@ def read_picture_file(path, data: bytes | None = None) -> tuple[Picture, Metadat
 
 # formats that keep a mode exactly, as far as pixzip writes it (each file is read back and checked anyway)
 _KEEPS = {"PNG": set(pictures.MODES), "TIFF": set(pictures.MODES), "BMP": {"1", "L", "P", "RGB"},
-          "PPM": {"1", "L", "RGB"}, "WEBP": {"RGB", "RGBA"}, "GIF": {"P"}}
+          "PPM": {"1", "L", "RGB", "I;16", "RGB;16"}, "WEBP": {"RGB", "RGBA"}, "GIF": {"P"}}
 
 
 def encode_picture_file(p: Picture, fmt: str, md: Metadata, where: str) -> bytes:
@@ -360,6 +368,8 @@ def _encode_16_bit_rgb(p: Picture, fmt: str, md: Metadata) -> bytes:
         return imagecodecs.tiff_encode(
             p.pixels, compression="deflate", iccprofile=md.icc, resolution=md.dpi, resolutionunit=2 if md.dpi else None,
             description=strings.get(270), software=strings.get(305), datetime=strings.get(306))
+    if fmt == "PPM":
+        return b"P6\n%d %d\n65535\n" % (p.width, p.height) + p.pixels.astype(">u2").tobytes()
     if fmt != "PNG":
         raise ImageError(f"{fmt} cannot keep 16-bit samples")
     pixels = imagecodecs.png_encode(p.pixels, level=6)

@@ -66,6 +66,7 @@ class Source:
     not_restorable: str | None = None                         # why --rm may not remove the file
     lossy: str | None = None                                  # what the file is, when lossily coded ("a JPEG")
     sixteen_bit_rgb: bool = False                             # 16-bit RGB: Pillow reads it as 8-bit
+    samples_at: int = 0                                       # a 16-bit PPM or PGM: where its samples start
 
 
 def _damaged(where: str, what: str) -> ImageError:
@@ -338,21 +339,21 @@ def _ppm(data: bytes, where: str) -> Source:
         pos = m.end()
         if pos > 4096:
             raise _damaged(where, f"{name} header")
-    if name == "PBM":
-        w, h, maxval = *fields, 1
-    else:
-        w, h, maxval = fields
-    if maxval not in (1, 255):
+    w, h, maxval = (*fields, 1) if name == "PBM" else fields
+    binary = data[:2] in (b"P4", b"P5", b"P6")
+    sixteen_bit = maxval == 65535 and binary         # samples of two bytes, big-endian
+    if name != "PBM" and maxval != 255 and not sixteen_bit:
         bits = maxval.bit_length()
         raise refused(where, f"a {name} with maxval {maxval} ({bits}-bit samples" +
-                      (", not the 0..255 of 8 bits)" if bits <= 8 else ")"),
-                      "save it as a 16-bit PNG or TIFF" if maxval == 65535 else KEEP_IT)
+                      (", not the 0..255 of 8 bits)" if bits <= 8 else ")"))
     dropped = [f"{comments} comment{'s' * (comments > 1)} of the {name} header"] if comments else []
-    if data[:2] in (b"P4", b"P5", b"P6"):
-        rest = len(data) - (pos + 1) - (h * ((w + 7) // 8) if name == "PBM" else w * h * channels)
+    if binary:
+        size = h * ((w + 7) // 8) if name == "PBM" else w * h * channels * (1 + sixteen_bit)
+        rest = len(data) - (pos + 1) - size
         if rest > 0:
             dropped.append(f"{rest} bytes after the {name}'s pixels")
-    return Source(dropped=tuple(dropped))
+    return Source(dropped=tuple(dropped), sixteen_bit_rgb=sixteen_bit and channels == 3,
+                  samples_at=pos + 1 if sixteen_bit else 0)
 
 
 # ------------------------------------------------------------------ BMP
