@@ -85,8 +85,6 @@ NOT_KEPT = {
     "rgba16.png": (lambda: png(rng.integers(0, 65536, (6, 5, 4), dtype=np.uint16), 16, 6), "a 16-bit RGBA PNG"),
     "rgb10.ppm": (lambda: b"P6\n5 4\n1023\n" + rng.integers(0, 1024, (4, 5, 3)).astype(">u2").tobytes(),
                   "a PPM with maxval 1023 (10-bit samples)"),
-    "rgb16.ppm": (lambda: b"P6\n5 4\n65535\n" + rng.integers(0, 65536, (4, 5, 3)).astype(">u2").tobytes(),
-                  "a PPM with maxval 65535"),
     "rgb100.ppm": (lambda: b"P6 5 4 100\n" + rng.integers(0, 101, (4, 5, 3)).astype(np.uint8).tobytes(),
                    "a PPM with maxval 100"),
     "rgb16.bmp": (lambda: bmp16(rng.integers(0, 65536, (4, 6), dtype=np.uint16)), "a 16-bit BMP"),
@@ -109,6 +107,8 @@ def test_samples_pixzip_does_not_keep_exactly_are_refused_by_name_and_never_remo
     ("rgb16.png", lambda a: png(a, 16, 2), (6, 5, 3)),
     ("grey16.png", lambda a: png(a[..., 0], 16, 0), (6, 5, 1)),
     ("rgb16.tif", tiff_rgb16, (4, 5, 3)),
+    ("rgb16.ppm", lambda a: b"P6\n5 4\n65535\n" + a.astype(">u2").tobytes(), (4, 5, 3)),
+    ("grey16.pgm", lambda a: b"P5\n5 4\n65535\n" + a.astype(">u2").tobytes(), (4, 5, 1)),
 ])
 def test_16_bit_samples_that_pillow_reads_as_8_bit_are_read_exactly(name, make, shape):
     a = rng.integers(0, 65536, shape, dtype=np.uint16)
