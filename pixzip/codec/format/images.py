@@ -169,7 +169,7 @@ def _picture(im: Image.Image, data: bytes, source: Source, where: str) -> Pictur
     if source.sixteen_bit_rgb:
         a = _read_16_bit_rgb(data, fmt, where, source.samples_at)
         if fmt == "TIFF":         # turned by its Orientation, as Pillow turns every TIFF it reads
-            a = np.ascontiguousarray(_ORIENT[dict(source.tiff_tags).get(TIFF_ORIENTATION, 1)](a))
+            a = np.ascontiguousarray(_ORIENT.get(dict(source.tiff_tags).get(TIFF_ORIENTATION), _ORIENT[1])(a))
         eight = np.round(a / 257) if fmt == "PPM" else a >> 8     # Pillow's view: scaled, or the high bytes
         if not np.array_equal(eight, np.asarray(im)):
             raise ImageError(f"{where}: this 16-bit RGB {fmt} reads differently in imagecodecs and Pillow; "
@@ -192,11 +192,13 @@ _ORIENT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 
 def _read_16_bit_rgb(data: bytes, fmt: str, where: str, samples_at: int = 0):
     """The exact samples of a 16-bit RGB PNG, TIFF or PPM (its samples from
     ``samples_at``), (H, W, 3) uint16."""
-    import imagecodecs
     if fmt == "PPM":
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
+        if len(data) < samples_at + 6 * h * w:
+            raise ImageError(f"{where}: a 16-bit PPM cut short")
         return np.frombuffer(data, ">u2", h * w * 3, samples_at).reshape(h, w, 3).astype(np.uint16)
+    import imagecodecs
     try:
         a = imagecodecs.png_decode(data) if fmt == "PNG" else imagecodecs.tiff_decode(data)
     except Exception as e:     # imagecodecs raises one error class per codec
