@@ -449,8 +449,9 @@ def info(src: str) -> dict:
         md = codec.header_metadata(h)
     except PixzipError as e:
         raise type(e)(f"{_name(src)}: {e}") from None
-    out = {"file": _name(src), "format_version": h.version, "payload": container.KINDS[h.kind]}
-    if h.kind == container.NETWORK:
+    out = {"file": _name(src), "format_version": h.version,
+           "payload": payload_name(h) if h.sections else container.KINDS[h.kind]}   # format 3: its sections
+    if h.model_name:
         out.update(model=h.model_name, model_hash=h.model_hash.hex())
     if h.kind in (container.NETWORK, container.MIXER):
         out.update(coder=f"{h.coder}: {container.CODERS[h.coder]}")

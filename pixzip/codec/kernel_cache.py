@@ -7,9 +7,10 @@ and the contract into their code; and when the package folder is
 read-only (a system-wide install) numba falls back to a folder that does
 not know about pixzip.  So each kernel gets a cache here:
 
-- the source stamp is one hash of every kernel module, ``contract.py`` and
-  the context mixer's modules (``mixer/``), so an edit to any of them
-  recompiles every kernel, never runs stale code;
+- the source stamp is one hash of every kernel module, ``contract.py``,
+  the context mixer's modules (``mixer/``) and the 16-bit coder's kernel
+  and spec (``deep/``), so an edit to any of them recompiles every kernel,
+  never runs stale code;
 - the folder is the first writable one of: ``$NUMBA_CACHE_DIR/pixzip`` when
   that is set; ``__pycache__`` beside the kernels; the user's cache
   folder (``$XDG_CACHE_HOME/pixzip``, else ``~/.cache/pixzip``), one
@@ -30,7 +31,7 @@ from numba.core.dispatcher import Dispatcher
 
 HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
-           + sorted((HERE / "mixer").glob("*.py")))
+           + sorted((HERE / "mixer").glob("*.py")) + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
@@ -93,12 +94,16 @@ _STAMP = [""]
 
 
 def _modules(method: str | None = None) -> list:
-    """The kernel modules a coding method runs: "network", "mixer"; both for "mixer+network" or None."""
+    """The kernel modules a coding method runs: "network", "mixer", "deep" (16-bit samples); the network's and
+    the mixer's for "mixer+network"; all for None."""
+    from .deep import kernel as deep
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .network.kernels import decoder, encoder, gemm, layers
     network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
-    return {"network": network, "mixer": mix}.get(method, network + mix)
+    if method == "mixer+network":
+        return network + mix
+    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [deep])
 
 
 def kernels(method: str | None = None) -> list[Dispatcher]:
