@@ -5,6 +5,7 @@ what to do; never converted, never reduced to its first frame, and no
 message names Pillow's internals."""
 import io
 import re
+import struct
 from dataclasses import replace
 
 import imagecodecs
@@ -55,6 +56,8 @@ def palette_samples(draw, power_of_two: bool = False):
 def make(kind: str, a, fmt: str) -> bytes:
     """A file of ``fmt`` holding the samples ``a`` as the kind says, made by
     Pillow or, for 16-bit RGB (Pillow writes no such file), by imagecodecs."""
+    if kind == "RGB;16" and fmt == "PPM":
+        return b"P6\n%d %d\n65535\n" % (a.shape[1], a.shape[0]) + a.astype(">u2").tobytes()
     if kind == "RGB;16":
         return imagecodecs.png_encode(a) if fmt == "PNG" else imagecodecs.tiff_encode(a)
     if kind == "I;16":
@@ -85,7 +88,7 @@ PIXELS = {"1": samples(1, 1), "L": samples(1), "LA": samples(2), "RGB": samples(
 KEPT = [(k, "PNG") for k in PIXELS] + \
     [(k, "TIFF") for k in ("1", "L", "LA", "RGB", "RGBA", "I;16", "RGB;16")] + \
     [(k, "BMP") for k in ("1", "L", "RGB", "P")] + [("P+index", "GIF")] + \
-    [(k, "WEBP") for k in ("RGB", "RGBA")] + [(k, "PPM") for k in ("1", "L", "RGB")]
+    [(k, "WEBP") for k in ("RGB", "RGBA")] + [(k, "PPM") for k in ("1", "L", "RGB", "I;16", "RGB;16")]
 
 
 def expected(kind: str, a) -> tuple[str, np.ndarray]:
@@ -143,6 +146,36 @@ def test_16_bit_rgb_keeps_its_metadata_through_png():
     assert md.icc == icc and round(md.dpi[0]) == 300 and ("Title", "sixteen") in md.text
     back, back_md = read_picture_file("y.png", encode_picture_file(p, "PNG", md, "y.png"))
     assert pictures.same(back, p) and back_md == md
+
+
+def tiff_rgb16(a, orientation=None) -> bytes:
+    """An uncompressed 16-bit RGB TIFF written by hand, with an Orientation tag if given."""
+    h, w, _ = a.shape
+    pix = a.astype("<u2").tobytes()
+    entries = [(256, 4, w), (257, 4, h), (258, 3, None), (259, 3, 1), (262, 3, 2), (273, 4, None),
+               (274, 3, orientation), (277, 3, 3), (278, 4, h), (279, 4, len(pix)), (284, 3, 1)]
+    entries = [e for e in entries if e[2] is not None or e[0] in (258, 273)]
+    bps_at = 8 + 2 + 12 * len(entries) + 4
+    out = b"II*\0" + struct.pack("<IH", 8, len(entries))
+    for tag, typ, val in entries:
+        if tag == 258:
+            out += struct.pack("<HHII", tag, 3, 3, bps_at)
+        elif typ == 3:
+            out += struct.pack("<HHIHH", tag, 3, 1, val if tag != 273 else bps_at + 6, 0)
+        else:
+            out += struct.pack("<HHII", tag, 4, 1, bps_at + 6 if tag == 273 else val)
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + pix
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_16_bit_rgb_tiff_is_turned_by_its_orientation_as_pillow_turns_every_tiff(orientation):
+    a = np.random.default_rng(orientation).integers(0, 65536, (3, 5, 3), dtype=np.uint16)
+    data = tiff_rgb16(a, orientation)
+    p, md = read_picture_file("turned.tif", data)       # checked against Pillow's (8-bit) view inside
+    with Image.open(io.BytesIO(data)) as im:
+        assert np.array_equal(p.pixels >> 8, np.asarray(im)) and p.mode == "RGB;16"
+    assert sorted(p.pixels.ravel()) == sorted(a.ravel())
+    assert (274, orientation) in md.tiff_tags
 
 
 def test_a_single_frame_gif_keeps_its_palette_order_and_transparent_index():
@@ -257,9 +290,12 @@ def test_metadata_of_a_new_mode_is_kept_and_what_a_format_cannot_hold_is_named()
         encode_picture_file(p, "TIFF", md, "y.tif")
     back, back_md = read_picture_file("y.tif", encode_picture_file(p, "TIFF", replace(md, exif=None), "y.tif"))
     assert pictures.same(back, p) and back_md.icc == icc and missing(replace(md, exif=None), back_md) == []
-    deep = pictures.from_array(np.ones((4, 5, 3), np.uint16))
-    with pytest.raises(ImageError, match="y.tif: TIFF cannot keep the ICC profile"):
-        encode_picture_file(deep, "TIFF", Metadata(icc=icc), "y.tif")
+    deep = pictures.from_array(np.ones((4, 5, 3), np.uint16))     # a 16-bit RGB TIFF is written by imagecodecs
+    md = Metadata(icc=icc, dpi=(300.0, 300.0), tiff_tags=((270, b"a scan"), (305, b"a scanner")))
+    back, back_md = read_picture_file("y.tif", encode_picture_file(deep, "TIFF", md, "y.tif"))
+    assert pictures.same(back, deep) and missing(md, back_md) == []
+    with pytest.raises(ImageError, match="y.tif: TIFF cannot keep XMP; choose .png"):
+        encode_picture_file(deep, "TIFF", Metadata(xmp=b"<x:xmpmeta/>"), "y.tif")
 
 
 # ------------------------------------------------------------------ the lossy warning
@@ -291,3 +327,78 @@ def test_the_cli_prints_the_lossy_warning(tmp_path):
     Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "p.jpg")
     r = CliRunner().invoke(main, ["compress", "-1", str(tmp_path / "p.jpg")])
     assert r.exit_code == 0 and "p.jpg: a JPEG of" in r.stderr and "cjxl p.jpg p.jxl" in r.stderr
+
+
+# ------------------------------------------------------------------ through the command line, every mode
+def pillow_view(path):
+    """What Pillow reads of a file: mode, size, samples, palette, transparency
+    (16-bit RGB, which Pillow reads as 8-bit, by imagecodecs)."""
+    with Image.open(path) as im:
+        im.load()
+        if im.mode == "RGB" and path.suffix == ".png" and path.read_bytes()[24] == 16:
+            a = imagecodecs.png_decode(path.read_bytes())
+        else:
+            a = np.asarray(im)
+        return (im.mode, im.size, a.dtype.str, a.tobytes(), im.getpalette() if im.mode == "P" else None,
+                im.info.get("transparency"))
+
+
+CLI_KINDS = {"RGBA": "PNG", "LA": "PNG", "P": "PNG", "P+tRNS": "PNG", "P+index": "GIF", "1": "PNG",
+             "I;16": "PNG", "RGB;16": "PNG", "L+tRNS": "PNG", "RGB+tRNS": "PNG", "RGBA ": "TIFF", "1 ": "BMP",
+             "I;16 ": "TIFF", "RGB;16 ": "TIFF"}
+
+
+@pytest.mark.parametrize("kind", CLI_KINDS)
+def test_every_mode_survives_compress_then_decompress_as_pillow_reads_it(tmp_path, kind):
+    from click.testing import CliRunner
+    from pixzip.cli.main import main
+    fmt, kind = CLI_KINDS[kind], kind.strip()
+    rng = np.random.default_rng(len(kind))
+    mode = kind.split("+")[0]
+    if mode == "P":
+        n = 16 if fmt == "GIF" else 11
+        a = (rng.integers(0, n, (9, 7, 1), dtype=np.uint8), bytes(rng.permutation(256)[:3 * n].astype(np.uint8)))
+    else:
+        top = 65535 if mode in pictures.SIXTEEN_BIT else 1 if mode == "1" else 255
+        a = rng.integers(0, top + 1, (9, 7, pictures.CHANNELS[mode])).astype(
+            np.uint16 if mode in pictures.SIXTEEN_BIT else np.uint8)
+    src = tmp_path / f"x.{fmt.lower()}"
+    src.write_bytes(make(kind, a, fmt))
+    out = tmp_path / f"y.{fmt.lower()}"
+    run = CliRunner().invoke
+    r = run(main, ["compress", "-1", str(src)])
+    assert r.exit_code == 0, r.output
+    r = run(main, ["decompress", f"{src}.pxz", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert pillow_view(out) == pillow_view(src)
+    assert run(main, ["test", f"{src}.pxz"]).exit_code == 0     # test passes what decompress writes
+
+
+def test_a_palette_of_rgba_colours_is_written_as_png_and_read_back_as_the_same_colours_and_alphas():
+    rng = np.random.default_rng(8)
+    colours = bytes(rng.integers(0, 256, 4 * 6, dtype=np.uint8))
+    p = pictures.Picture(rng.integers(0, 6, (4, 5, 1), dtype=np.uint8), "P", colours, "RGBA")
+    back, _ = read_picture_file("y.png", encode_picture_file(p, "PNG", Metadata(), "y.png"))
+    rgba = np.frombuffer(colours, np.uint8).reshape(6, 4)
+    assert back.palette == rgba[:, :3].tobytes() and bytes(back.transparency) == rgba[:, 3].tobytes()
+    assert np.array_equal(back.pixels, p.pixels)
+
+
+def test_rm_removes_a_file_of_a_new_mode_only_once_its_archive_restores_it(tmp_path):
+    from click.testing import CliRunner
+    from pixzip.cli.main import main
+    run = CliRunner().invoke
+    rgba = np.random.default_rng(9).integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    src = tmp_path / "icon.png"
+    Image.fromarray(rgba, "RGBA").save(src)
+    view = pillow_view(src)
+    r = run(main, ["compress", "-1", "--rm", str(src)])
+    assert r.exit_code == 0 and not src.exists(), r.output
+    assert run(main, ["decompress", f"{src}.pxz"]).exit_code == 0 and pillow_view(src) == view
+    # a 16-bit RGB TIFF's Orientation: its own format, as pixzip writes it, cannot hold it again
+    turned = tmp_path / "turned.tif"
+    before = tiff_rgb16(np.ones((3, 4, 3), np.uint16), orientation=6)
+    turned.write_bytes(before)
+    r = run(main, ["compress", "-1", "--rm", str(turned)])
+    assert r.exit_code == 1 and turned.read_bytes() == before and not (tmp_path / "turned.tif.pxz").exists()
+    assert "turned.tif: TIFF cannot keep the TIFF tags Orientation;" in r.stderr and "without --rm" in r.stderr
