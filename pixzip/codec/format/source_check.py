@@ -255,9 +255,7 @@ def _tiff_model(tags, where: str) -> bool:
     if depth == 16 and extra > 0:
         raise refused(where, f"{what} with alpha", "16-bit alpha is not kept; " + KEEP_IT)
     if depth == 16 and colour in ("gray", "RGB"):
-        if colour == "RGB" and extra == 0:
-            return True
-        return False
+        return colour == "RGB"
     if depth == 8 or depth == 1 and colour == "gray" and extra == 0 or colour == "palette" and depth in (1, 2, 4):
         if colour == "palette" and 320 in tags:
             _tiff_palette(tags[320], where)
