@@ -114,10 +114,10 @@ def test_refuses_lossy_output_and_unsupported_modes(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3").exit_code == 0
     r = run("decompress", tmp_path / "img0.png.pxz", "-o", tmp_path / "x.jpg")
     assert r.exit_code == 1 and "lossy" in r.stderr
-    rgba = tmp_path / "rgba.png"
-    Image.new("RGBA", (3, 3)).save(rgba)
-    r = run("compress", rgba, "-m", "tiny3")
-    assert r.exit_code == 1 and "RGBA" in r.stderr
+    cmyk = tmp_path / "cmyk.tif"
+    Image.new("CMYK", (3, 3)).save(cmyk)
+    r = run("compress", cmyk, "-m", "tiny3")
+    assert r.exit_code == 1 and "cmyk.tif: a CMYK TIFF" in r.stderr
 
 
 def test_strip_height_option(images, tmp_path):

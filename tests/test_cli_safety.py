@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -383,14 +384,14 @@ def test_decompress_without_force_never_replaces_a_file_that_appears_while_it_de
     work = small["dir"]
     pxz = network_archive(small["a"], work / "a.png.pxz")
     small["a"].unlink()
-    real = files.encode_file
+    real = files.encode_picture_file
 
     def encode_and_race(*a, **kw):
         data = real(*a, **kw)
         (work / "a.png").write_bytes(b"appeared meanwhile")
         return data
 
-    monkeypatch.setattr(files, "encode_file", encode_and_race)
+    monkeypatch.setattr(files, "encode_picture_file", encode_and_race)
     clean_failure(run("decompress", pxz), "a.png", "already exists")
     assert (work / "a.png").read_bytes() == b"appeared meanwhile"
     assert not temp_files(work)
@@ -506,15 +507,15 @@ def test_compress_rm_deletes_the_input_only_after_the_archive_on_disk_decodes_pi
 def test_compress_rm_keeps_the_input_when_verification_fails(small, monkeypatch, force_network):
     src = small["a"]
     before = snapshot(src)
-    real = codec.decompress_with_metadata
+    real = codec.decompress_picture
 
     def wrong(*a, **kw):
-        pixels, md = real(*a, **kw)
-        pixels = pixels.copy()
+        picture, md = real(*a, **kw)
+        pixels = picture.pixels.copy()
         pixels[-1, -1, -1] ^= 1
-        return pixels, md
+        return replace(picture, pixels=pixels), md
 
-    monkeypatch.setattr(codec, "decompress_with_metadata", wrong)
+    monkeypatch.setattr(codec, "decompress_picture", wrong)
     clean_failure(run("compress", src, "-m", "tiny3", "--rm"), "a.png", "verification failed")
     unchanged(before)
     assert listing(small["dir"]) == ["a.png", "b.png"]

@@ -1,5 +1,6 @@
-"""The source file is never lost: samples that are not exactly 8-bit are
-refused by name (Pillow reads a 16-bit RGB PNG as 8-bit RGB), PNG chunks and
+"""The source file is never lost: samples pixzip does not keep exactly are
+refused by name (Pillow reads a 4-bit gray PNG as 8-bit gray), 16-bit RGB
+is read exactly (Pillow reads it as 8-bit RGB), PNG chunks and
 TIFF tags that Pillow reads past are kept or named, and --rm removes an input
 only when what pixzip keeps restores it, or when the user named what is
 dropped with --strip."""
@@ -17,7 +18,7 @@ from pixzip.cli.main import main
 
 from pixzip.codec import api as codec
 from pixzip.codec.format import container
-from pixzip.codec.format.images import encode_file, read_image_file
+from pixzip.codec.format.images import encode_file, read_image_file, read_picture_file
 from pixzip.codec.format.source_check import png_chunks, tiff_tags
 
 
@@ -79,15 +80,11 @@ def untouched(tmp_path, name, before, result, *needles):
     return line
 
 
-NOT_8_BIT = {
-    "rgb16.png": (lambda: png(rng.integers(0, 65536, (6, 5, 3), dtype=np.uint16), 16, 2), "a 16-bit RGB PNG"),
-    "grey16.png": (lambda: png(rng.integers(0, 65536, (6, 5), dtype=np.uint16), 16, 0), "a 16-bit grey PNG"),
-    "grey4.png": (lambda: png(np.zeros((4, 2), np.uint8), 4, 0), "a 4-bit grey PNG"),
-    "rgb16.tif": (lambda: tiff_rgb16(rng.integers(0, 65536, (4, 5, 3), dtype=np.uint16)), "a 16-bit RGB TIFF"),
+NOT_KEPT = {
+    "grey4.png": (lambda: png(np.zeros((4, 2), np.uint8), 4, 0), "a 4-bit gray PNG"),
+    "rgba16.png": (lambda: png(rng.integers(0, 65536, (6, 5, 4), dtype=np.uint16), 16, 6), "a 16-bit RGBA PNG"),
     "rgb10.ppm": (lambda: b"P6\n5 4\n1023\n" + rng.integers(0, 1024, (4, 5, 3)).astype(">u2").tobytes(),
                   "a PPM with maxval 1023 (10-bit samples)"),
-    "rgb16.ppm": (lambda: b"P6\n5 4\n65535\n" + rng.integers(0, 65536, (4, 5, 3)).astype(">u2").tobytes(),
-                  "a PPM with maxval 65535"),
     "rgb100.ppm": (lambda: b"P6 5 4 100\n" + rng.integers(0, 101, (4, 5, 3)).astype(np.uint8).tobytes(),
                    "a PPM with maxval 100"),
     "rgb16.bmp": (lambda: bmp16(rng.integers(0, 65536, (4, 6), dtype=np.uint16)), "a 16-bit BMP"),
@@ -96,14 +93,27 @@ NOT_8_BIT = {
 }
 
 
-@pytest.mark.parametrize("name", NOT_8_BIT)
-def test_samples_that_are_not_8_bit_are_refused_by_name_and_never_removed(tmp_path, model_dir, name):
-    make, desc = NOT_8_BIT[name]
+@pytest.mark.parametrize("name", NOT_KEPT)
+def test_samples_pixzip_does_not_keep_exactly_are_refused_by_name_and_never_removed(tmp_path, model_dir, name):
+    make, desc = NOT_KEPT[name]
     before = make()
     (tmp_path / name).write_bytes(before)
     untouched(tmp_path, name, before, run("compress", "-m", "tiny3", "--rm", tmp_path / name), desc,
-              "pixzip keeps 8-bit images only")
+              "pixzip keeps 1-bit, 8-bit gray and RGB", "converts nothing")
     untouched(tmp_path, name, before, run("compress", "-m", "tiny3", tmp_path / name), desc)
+
+
+@pytest.mark.parametrize("name, make, shape", [
+    ("rgb16.png", lambda a: png(a, 16, 2), (6, 5, 3)),
+    ("grey16.png", lambda a: png(a[..., 0], 16, 0), (6, 5, 1)),
+    ("rgb16.tif", tiff_rgb16, (4, 5, 3)),
+    ("rgb16.ppm", lambda a: b"P6\n5 4\n65535\n" + a.astype(">u2").tobytes(), (4, 5, 3)),
+    ("grey16.pgm", lambda a: b"P5\n5 4\n65535\n" + a.astype(">u2").tobytes(), (4, 5, 1)),
+])
+def test_16_bit_samples_that_pillow_reads_as_8_bit_are_read_exactly(name, make, shape):
+    a = rng.integers(0, 65536, shape, dtype=np.uint16)
+    picture, _ = read_picture_file(name, make(a))
+    assert picture.mode == ("RGB;16" if shape[2] == 3 else "I;16") and np.array_equal(picture.pixels, a)
 
 
 def test_an_8_bit_ppm_still_compresses_and_is_removed(tmp_path, model_dir):

@@ -13,14 +13,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ..atomic import atomic_write
 from ..codec import api as codec
 from ..codec.coders import payload_name
 from ..codec.format import container
-from ..codec.format.images import (LOSSY_FORMATS, encode_file, format_for, read_image_file, suffix_for, written_format)
+from ..codec.format.images import (LOSSY_FORMATS, encode_picture_file, format_for, read_picture_file, suffix_for,
+                                   written_format)
 from ..codec.format.metadata import Metadata
+from ..codec.format.picture import same
 from ..errors import ImageError, PixzipError, describe_os_error
 
 PXZ = ".pxz"
@@ -344,7 +344,7 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
     data = _read_image(src)
     if not data and src == STDIO:
         raise ImageError("<stdin>: empty input")
-    pixels, md = read_image_file(name, data)
+    picture, md = read_picture_file(name, data)
     # --rm removes an input only when what pixzip keeps restores it, or when the user named what is dropped
     if remove and md.not_restorable:
         raise ImageError(f"{src}: {md.not_restorable}, and its file cannot be restored from what pixzip keeps; "
@@ -358,24 +358,42 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
         warnings.append(f"{name}: dropped (--strip): {', '.join(md.items() + list(md.dropped))}")
     kept = md.stripped() if strip else md
     try:
-        archive = codec.compress(pixels, model, level=level, method=method, metadata=kept,
+        archive = codec.compress(picture, model, level=level, method=method, metadata=kept,
                                  options=codec.Options(strip_height=strip_height, progress=progress))
         if verify or remove:
-            back, back_md = codec.decompress_with_metadata(archive, model)
-            if not np.array_equal(back, pixels) or back_md != kept:
+            back, back_md = codec.decompress_picture(archive, model)
+            if not same(back, picture) or back_md != kept:
                 raise PixzipError("verification failed: the archive does not decode to the input")
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
-    if remove and (kept.png_chunks or kept.tiff_tags):   # the input's format must hold them again
+    # the input's format must hold the picture and what is kept verbatim again
+    if remove and (kept.png_chunks or kept.tiff_tags or not picture.plain):
         try:
-            encode_file(back, md.format, back_md, name)
+            encode_picture_file(back, written_format(md.format, back.mode), back_md, name)
         except ImageError as e:
             raise ImageError(f"{e}; not compressed with --rm (compress it without --rm, or add --strip)") from None
+    if md.lossy:
+        warnings.append(lossy_source(name, md.lossy, len(data), len(archive)))
     _deliver(archive, dst, force, "archive", src)
     if remove:
         _remove_input(src, key, warnings)
-    return Result(src, None if dst is None else str(dst), len(archive), pixels.size, warnings,
+    return Result(src, None if dst is None else str(dst), len(archive), picture.pixels.size, warnings,
                   payload_name(codec.read_header(archive)))
+
+
+def lossy_source(name: str, lossy: str, source_bytes: int, archive_bytes: int) -> str:
+    """One line on an archive of a lossily coded source (a JPEG, a lossy
+    WebP): pixzip keeps its decoded pixels exactly, which costs several times
+    the source; what it was, the sizes, and what to use instead."""
+    ratio = archive_bytes / max(source_bytes, 1)
+    instead = "keep the original"
+    if lossy == "a JPEG":
+        jxl = Path(name).with_suffix(".jxl").name
+        instead += f", or transcode it losslessly with JPEG XL (cjxl {Path(name).name} {jxl})"
+    size = f"{ratio:.1f}x larger" if ratio >= 1.05 else "about as large" if ratio > 0.95 else \
+        f"{1 / ratio:.1f}x smaller"
+    return (f"{name}: {lossy} of {source_bytes:,} B gives an archive of {archive_bytes:,} B ({size}): pixzip keeps "
+            f"its decoded pixels exactly, not its lossy coding; {instead}")
 
 
 def decompress_file(src: str, delivery: Delivery = Delivery(), *, model=None, strip=False, progress=None) -> Result:
@@ -396,21 +414,21 @@ def decompress_file(src: str, delivery: Delivery = Delivery(), *, model=None, st
         dst, remove = _destination(src, output, to_stdout, force, remove, True, warnings,
                                    codec.header_metadata(header))
     try:
-        pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
+        picture, md = codec.decompress_picture(data, model, progress=progress)
     except PixzipError as e:
         raise type(e)(f"{name}: {e}") from None
     if strip:
         md = md.stripped()
     fmt = format_for(dst) if dst is not None else None
     if fmt is None and (dst is None or _is_device(dst)):    # stdout, /dev/null: the original format
-        fmt = written_format(md.format)
+        fmt = written_format(md.format, picture.mode)
     if fmt is None:
         raise ImageError(f"{dst}: unknown image format for suffix {dst.suffix!r}")
-    image = encode_file(pixels, fmt, md, str(dst) if dst is not None else "<stdout>")
+    image = encode_picture_file(picture, fmt, md, str(dst) if dst is not None else "<stdout>")
     _deliver(image, dst, force, "image", src)
     if remove:
         _remove_input(src, key, warnings)
-    return Result(src, None if dst is None else str(dst), len(image), pixels.size, warnings)
+    return Result(src, None if dst is None else str(dst), len(image), picture.pixels.size, warnings)
 
 
 def test_file(src: str, model=None, progress=None) -> Result:
@@ -419,11 +437,11 @@ def test_file(src: str, model=None, progress=None) -> Result:
     image suffix), so that ``test`` passes exactly what ``decompress`` does."""
     data = read_archive(src)[1]
     try:
-        pixels, md = codec.decompress_with_metadata(data, model, progress=progress)
+        picture, md = codec.decompress_picture(data, model, progress=progress)
     except PixzipError as e:
         raise type(e)(f"{_name(src)}: {e}") from None
-    encode_file(pixels, written_format(md.format), md, _name(src))
-    return Result(src, None, 0, pixels.size)
+    encode_picture_file(picture, written_format(md.format, picture.mode), md, _name(src))
+    return Result(src, None, 0, picture.pixels.size)
 
 
 def info(src: str) -> dict:

@@ -39,7 +39,11 @@ NAMED_FORMAT = 255
 _ENCODING_KEYS = {"compression", "interlace", "progressive", "progression", "jfif", "jfif_version", "jfif_unit",
                   "jfif_density", "adobe", "adobe_transform", "duration", "loop",
                   "timestamp", "resolution", "dpi", "icc_profile", "exif", "xmp", "bmp_version", "version",
-                  "compress_level", "optimize", "quality", "subsampling"}
+                  "compress_level", "optimize", "quality", "subsampling",
+                  "transparency"}       # kept in the picture itself
+# Pillow's info keys of what a file holds besides the image, in a user's words
+_INFO_NAMES = {"background": "the background colour", "comment": "the comment", "extension": "an application extension",
+               "transparency": "the transparent colour"}
 # formats whose chunks or tags source_check accounts for one by one (Pillow's info keys are not needed)
 _WALKED = {"PNG", "TIFF", "WEBP"}
 
@@ -56,6 +60,7 @@ class Metadata:
     tiff_tags: tuple[tuple[int, int | bytes], ...] = ()       # TIFF Orientation (int), descriptive strings (bytes)
     dropped: tuple[str, ...] = field(default=(), compare=False)   # what the source had that is not kept
     not_restorable: str | None = field(default=None, compare=False)   # why the source file cannot be restored
+    lossy: str | None = field(default=None, compare=False)            # what the source is, if lossily coded
 
     def items(self) -> list[str]:
         """The names of what is kept, for messages and ``info``."""
@@ -105,7 +110,7 @@ def from_pil(im, source=None) -> Metadata:
     dropped_text = [f"the language tag of PNG text {k!r}" for k, v in text.items()
                     if getattr(v, "lang", None) or getattr(v, "tkey", None)]
     dropped = [] if source is not None and im.format in _WALKED else \
-        sorted(k for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
+        sorted(_INFO_NAMES.get(k, k) for k in info if k not in _ENCODING_KEYS and k not in text and k != XMP_KEY)
     png_chunks, tiff_tags = (source.png_chunks, source.tiff_tags) if source is not None else ((), ())
     if source is not None:
         dropped += source.dropped + tuple(dropped_text)
@@ -126,6 +131,7 @@ def from_pil(im, source=None) -> Metadata:
         tiff_tags=tuple(tiff_tags),
         dropped=tuple(dropped),
         not_restorable=source.not_restorable if source is not None else None,
+        lossy=source.lossy if source is not None else None,
     )
 
 
@@ -224,6 +230,8 @@ def _save_kwargs(md: Metadata, fmt: str) -> dict:
     kw: dict = {}
     if fmt == "WEBP":
         kw.update(lossless=True, quality=100, exact=True)
+    if fmt == "GIF":
+        kw.update(optimize=False)      # the palette as it is: its order and its size
     if fmt == "TIFF":
         kw.update(compression="tiff_adobe_deflate")
         if md.tiff_tags or md.xmp:

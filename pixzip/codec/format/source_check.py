@@ -1,10 +1,12 @@
-"""What an image file holds that Pillow does not say: its real sample depth,
-whether it was coded lossily, and the PNG chunks and TIFF tags that Pillow
-reads past.
+"""What an image file holds that Pillow does not say: its real sample depth
+and colour model, whether it was coded lossily, and the PNG chunks and TIFF
+tags that Pillow reads past.
 
-Pillow opens a 16-bit RGB PNG or TIFF, a PPM whose maxval is not 255 or a
-4-bit grey PNG as an 8-bit image: ``check`` reads the file's own header and
-refuses them by name.  It walks a PNG's chunks, a TIFF's first directory, a
+Pillow opens a 16-bit RGB PNG or TIFF as an 8-bit image: ``check`` reads the
+file's own header and sends it to an exact reader (``Source.sixteen_bit_rgb``).
+What pixzip does not keep (a CMYK TIFF, a PPM whose maxval is not 255, a 4-bit
+grey PNG, 16-bit samples with alpha, float samples) it refuses by name, in
+a user's words, before Pillow converts anything.  It walks a PNG's chunks, a TIFF's first directory, a
 WebP's RIFF chunks, a PPM's header and a BMP's header, so that what pixzip
 keeps verbatim (PNG ancillary chunks, TIFF Orientation and descriptive
 strings) and what it drops are known, every item by name.  Only the
@@ -26,7 +28,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # it holds dots per metre: Metadata's dpi; iCCP only under Pillow's profile name); others are kept verbatim
 PNG_WRITTEN_BY_PILLOW = {b"IHDR", b"IDAT", b"IEND", b"iCCP", b"eXIf", b"tEXt", b"zTXt", b"iTXt"}
 PILLOW_ICC_NAME = b"ICC Profile"
-_PNG_COLOUR = {0: "grey", 2: "RGB", 3: "palette", 4: "grey and alpha", 6: "RGBA"}
+_PNG_COLOUR = {0: "gray", 2: "RGB", 3: "palette", 4: "gray and alpha", 6: "RGBA"}
 
 # TIFF tags pixzip keeps verbatim: Orientation, and descriptive strings
 TIFF_ORIENTATION = 274
@@ -49,8 +51,11 @@ MAX_TIFF_TAGS = 4096
 
 # formats whose every byte of content this module accounts for (others cannot be removed by --rm)
 CHECKED_FORMATS = {"PNG", "TIFF", "WEBP", "BMP", "PPM"}
-_NOT_8_BIT = "pixzip keeps 8-bit images only and does not convert them (keep the original as it is, or use " \
-             "PNG or JPEG XL for {what})"
+# what pixzip keeps, in a user's words (every refusal says it)
+KEPT = "1-bit, 8-bit gray and RGB (with or without alpha), palette, and 16-bit gray and RGB images"
+# what a user can do with a file pixzip does not keep
+KEEP_IT = "keep the original file as it is"
+CONVERT_IT = "convert it to RGB yourself if that is what you want"
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,19 @@ class Source:
     tiff_tags: tuple[tuple[int, int | bytes], ...] = ()       # (tag, Orientation or ASCII bytes)
     dropped: tuple[str, ...] = ()                             # what the file holds that is not kept
     not_restorable: str | None = None                         # why --rm may not remove the file
+    lossy: str | None = None                                  # what the file is, when lossily coded ("a JPEG")
+    sixteen_bit_rgb: bool = False                             # 16-bit RGB: Pillow reads it as 8-bit
+    samples_at: int = 0                                       # a 16-bit PPM or PGM: where its samples start
 
 
 def _damaged(where: str, what: str) -> ImageError:
     return ImageError(f"{where}: damaged {what}")
 
 
-def _not_8_bit(where: str, desc: str, what: str = "these samples") -> ImageError:
-    return ImageError(f"{where}: {desc}; " + _NOT_8_BIT.format(what=what))
+def refused(where: str, kind: str, advice: str = KEEP_IT) -> ImageError:
+    """The one-line refusal of a file pixzip does not keep: the file, what it
+    is in a user's words ("a CMYK TIFF"), what pixzip keeps, what to do."""
+    return ImageError(f"{where}: {kind}; pixzip keeps {KEPT} exactly and converts nothing ({advice})")
 
 
 # ------------------------------------------------------------------ PNG
@@ -98,18 +108,26 @@ def _png(data: bytes, where: str) -> Source:
     if chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
         raise _damaged(where, "PNG (no IHDR first)")
     depth, colour = chunks[0][1][8], chunks[0][1][9]
-    if depth != 8 and colour != 3:
-        raise _not_8_bit(where, f"a {depth}-bit {_PNG_COLOUR.get(colour, 'image')} PNG", f"{depth}-bit images")
+    what = f"a {depth}-bit {_PNG_COLOUR.get(colour, 'image')} PNG"
+    has_trns = any(cid == b"tRNS" for cid, _, _ in chunks)
+    if colour in (4, 6) and depth == 16:
+        raise refused(where, what, "16-bit alpha is not kept; " + KEEP_IT)
+    if colour == 2 and depth == 16 and has_trns:
+        raise refused(where, f"{what} with a transparent colour (tRNS)")
+    if depth not in (8, 16) and colour != 3 and not (colour == 0 and depth == 1):
+        raise refused(where, what)
+    # Pillow writes the palette (PLTE) and the transparency (tRNS) of the picture itself
+    written = PNG_WRITTEN_BY_PILLOW | ({b"PLTE", b"tRNS"} if colour == 3 else {b"tRNS"})
     kept, dropped = [], []
     for cid, body, after in chunks:
         if cid == b"iCCP" and body.split(b"\0", 1)[0] != PILLOW_ICC_NAME:
             pass           # Pillow would rename the profile: the chunk is kept as it is
-        elif cid in PNG_WRITTEN_BY_PILLOW or cid == b"pHYs" and len(body) == 9 and body[8] == 1:
+        elif cid in written or cid == b"pHYs" and len(body) == 9 and body[8] == 1:
             continue
         kept.append((cid, body, after))
     if trailing:
         dropped.append(f"{trailing} bytes after the PNG's end (IEND)")
-    return Source(png_chunks=tuple(kept), dropped=tuple(dropped))
+    return Source(png_chunks=tuple(kept), dropped=tuple(dropped), sixteen_bit_rgb=colour == 2 and depth == 16)
 
 
 def insert_png_chunks(png: bytes, chunks) -> bytes:
@@ -121,11 +139,7 @@ def insert_png_chunks(png: bytes, chunks) -> bytes:
     have, _ = png_chunks(png, "written PNG")
     if any(c == b"iCCP" for c, _, _ in chunks):
         have = [h for h in have if h[0] != b"iCCP"]
-    out, pos, placed = [png[:len(PNG_SIGNATURE)]], len(PNG_SIGNATURE), False
-
-    def raw(cid, body):
-        return struct.pack(">I", len(body)) + cid + body + struct.pack(">I", zlib.crc32(cid + body))
-
+    out, placed, raw = [png[:len(PNG_SIGNATURE)]], False, raw_chunk
     for cid, body, _ in have:
         if cid == b"IDAT" and not placed:
             out += [raw(c, b) for c, b, after in chunks if not after]
@@ -134,6 +148,30 @@ def insert_png_chunks(png: bytes, chunks) -> bytes:
             out += [raw(c, b) for c, b, after in chunks if after]
         out.append(raw(cid, body))
     return b"".join(out)
+
+
+def swap_png_pixels(png: bytes, pixels_png: bytes) -> bytes:
+    """``png`` with the image of ``pixels_png``: its IHDR and IDAT chunks
+    (its other chunks, the metadata, stay)."""
+    ours, _ = png_chunks(png, "written PNG")
+    theirs, _ = png_chunks(pixels_png, "written PNG")
+    header = [raw_chunk(c, b) for c, b, _ in theirs if c == b"IHDR"]
+    image = [raw_chunk(c, b) for c, b, _ in theirs if c == b"IDAT"]
+    out = [PNG_SIGNATURE]
+    for cid, body, _ in ours:
+        if cid == b"IHDR":
+            out += header
+        elif cid == b"IDAT":
+            out += image
+            image = []
+        else:
+            out.append(raw_chunk(cid, body))
+    return b"".join(out)
+
+
+def raw_chunk(cid: bytes, body: bytes) -> bytes:
+    """A PNG chunk's bytes: length, type, data, CRC."""
+    return struct.pack(">I", len(body)) + cid + body + struct.pack(">I", zlib.crc32(cid + body))
 
 
 # ------------------------------------------------------------------ TIFF
@@ -186,16 +224,56 @@ def _tiff_name(tag: int) -> str:
     return f"TIFF tag {name}" if name and name != "unknown" else f"TIFF tag {tag}"
 
 
+# TIFF PhotometricInterpretation: what pixzip refuses, in a user's words, and what the user can do
+_TIFF_COLOUR_MODELS = {4: ("a transparency-mask TIFF", KEEP_IT), 5: ("a CMYK TIFF", CONVERT_IT),
+                       8: ("a Lab TIFF", CONVERT_IT), 9: ("a Lab TIFF", CONVERT_IT), 10: ("a Lab TIFF", CONVERT_IT),
+                       32844: ("a LogL TIFF", KEEP_IT), 32845: ("a LogLuv TIFF", KEEP_IT)}
+_TIFF_SAMPLE_FORMATS = {2: "signed integer", 3: "floating-point", 4: "untyped", 5: "complex integer",
+                        6: "complex floating-point"}
+
+
+def _tiff_model(tags, where: str) -> bool:
+    """Refuse, in a user's words, a TIFF whose samples pixzip does not keep
+    exactly as Pillow reads them; whether it is 16-bit RGB (read exactly
+    elsewhere: Pillow reads it as 8-bit)."""
+    bits = _tiff_ints(tags[258]) if 258 in tags else (1,)
+    samples = (_tiff_ints(tags[277]) or (1,))[0] if 277 in tags else 1
+    photometric = (_tiff_ints(tags[262]) or (-1,))[0] if 262 in tags else -1
+    formats = set(_tiff_ints(tags[339])) if 339 in tags else {1}
+    compression = (_tiff_ints(tags[259]) or (1,))[0] if 259 in tags else 1
+    if photometric in _TIFF_COLOUR_MODELS:
+        raise refused(where, *_TIFF_COLOUR_MODELS[photometric])
+    if photometric == 6 and compression not in (6, 7):     # Pillow turns YCbCr into RGB: not the file's samples
+        raise refused(where, "a YCbCr TIFF", CONVERT_IT)
+    depth = bits[0] if len(set(bits)) == 1 else None
+    colour = {0: "gray", 1: "gray", 2: "RGB", 3: "palette", 6: "YCbCr"}.get(photometric, "")
+    extra = samples - {"gray": 1, "palette": 1}.get(colour, 3)
+    what = f"a {'/'.join(map(str, bits)) if depth is None else depth}-bit {colour} TIFF".replace("  ", " ")
+    if formats - {1}:
+        kind = _TIFF_SAMPLE_FORMATS.get(max(formats - {1}), "unusual")
+        raise refused(where, f"{what} of {kind} samples")
+    if depth == 16 and extra > 0:
+        raise refused(where, f"{what} with alpha", "16-bit alpha is not kept; " + KEEP_IT)
+    if depth == 16 and colour in ("gray", "RGB"):
+        return colour == "RGB"
+    if depth == 8 or depth == 1 and colour == "gray" and extra == 0 or colour == "palette" and depth in (1, 2, 4):
+        if colour == "palette" and 320 in tags:
+            _tiff_palette(tags[320], where)
+        return False
+    raise refused(where, what)
+
+
+def _tiff_palette(entry, where: str) -> None:
+    """A palette TIFF's colours are 16-bit; Pillow keeps their high bytes, and
+    writes each back as high byte x 256 (or x 257, the usual scale): other
+    low bytes would be lost."""
+    if any(v & 0xFF not in (0, v >> 8) for v in _tiff_ints(entry)):
+        raise refused(where, "a palette TIFF of 16-bit colours", "pixzip keeps 8-bit palette colours; " + KEEP_IT)
+
+
 def _tiff(data: bytes, where: str) -> Source:
     tags = tiff_tags(data, where)
-    bits = _tiff_ints(tags[258]) if 258 in tags else (1,)
-    formats = _tiff_ints(tags[339]) if 339 in tags else (1,)
-    if any(b != 8 for b in bits) or any(f != 1 for f in formats):
-        samples = len(bits)
-        kind = {1: "grey", 3: "RGB"}.get(samples, f"{samples}-sample")
-        desc = f"{'float ' if 3 in formats else ''}{max(bits)}-bit {kind}" if len(set(bits)) == 1 \
-            else f"{'/'.join(map(str, bits))}-bit"
-        raise _not_8_bit(where, f"a {desc} TIFF", f"{max(bits)}-bit images")
+    sixteen_bit_rgb = _tiff_model(tags, where)
     compression = (_tiff_ints(tags[259]) or (1,))[0] if 259 in tags else 1
     lossy = _TIFF_LOSSY.get(compression)
     kept, dropped = [], []
@@ -207,7 +285,8 @@ def _tiff(data: bytes, where: str) -> Source:
         elif tag not in _TIFF_ENCODING and not (tag == TIFF_XMP and typ in (1, 7)):
             dropped.append(_tiff_name(tag))
     return Source(tiff_tags=tuple(sorted(kept)), dropped=tuple(dropped),
-                  not_restorable=f"this TIFF is {lossy}-compressed, which is lossy" if lossy else None)
+                  not_restorable=f"this TIFF is {lossy}-compressed, which is lossy" if lossy else None,
+                  lossy=f"a {lossy}-compressed TIFF" if lossy else None, sixteen_bit_rgb=sixteen_bit_rgb)
 
 
 # ------------------------------------------------------------------ WebP
@@ -232,7 +311,8 @@ def _webp(data: bytes, where: str) -> Source:
     if len(data) > end:
         dropped.append(f"{len(data) - end} bytes after the WebP's end")
     lossy = "this WebP is lossy (VP8)" if b"VP8 " in found or b"ANMF" in found and b"VP8L" not in found else None
-    return Source(dropped=tuple(sorted(set(dropped), key=dropped.index)), not_restorable=lossy)
+    return Source(dropped=tuple(sorted(set(dropped), key=dropped.index)), not_restorable=lossy,
+                  lossy="a lossy WebP" if b"VP8 " in found else None)
 
 
 # ------------------------------------------------------------------ PPM, PGM
@@ -257,19 +337,21 @@ def _ppm(data: bytes, where: str) -> Source:
         pos = m.end()
         if pos > 4096:
             raise _damaged(where, f"{name} header")
-    if name == "PBM":
-        raise _not_8_bit(where, "a 1-bit PBM", "1-bit images")
-    w, h, maxval = fields
-    if maxval != 255:
+    w, h, maxval = (*fields, 1) if name == "PBM" else fields
+    binary = data[:2] in (b"P4", b"P5", b"P6")
+    sixteen_bit = maxval == 65535 and binary         # samples of two bytes, big-endian
+    if name != "PBM" and maxval != 255 and not sixteen_bit:
         bits = maxval.bit_length()
-        raise _not_8_bit(where, f"a {name} with maxval {maxval} ({bits}-bit samples" +
-                         (", not the 0..255 of 8 bits)" if bits <= 8 else ")"))
+        raise refused(where, f"a {name} with maxval {maxval} ({bits}-bit samples" +
+                      (", not the 0..255 of 8 bits)" if bits <= 8 else ")"))
     dropped = [f"{comments} comment{'s' * (comments > 1)} of the {name} header"] if comments else []
-    if data[:2] in (b"P5", b"P6"):
-        rest = len(data) - (pos + 1) - w * h * channels
+    if binary:
+        size = h * ((w + 7) // 8) if name == "PBM" else w * h * channels * (1 + sixteen_bit)
+        rest = len(data) - (pos + 1) - size
         if rest > 0:
             dropped.append(f"{rest} bytes after the {name}'s pixels")
-    return Source(dropped=tuple(dropped))
+    return Source(dropped=tuple(dropped), sixteen_bit_rgb=sixteen_bit and channels == 3,
+                  samples_at=pos + 1 if sixteen_bit else 0)
 
 
 # ------------------------------------------------------------------ BMP
@@ -278,8 +360,8 @@ def _bmp(data: bytes, where: str) -> Source:
         raise _damaged(where, "BMP header")
     (header,) = struct.unpack_from("<I", data, 14)
     bits = struct.unpack_from("<H", data, 24 if header == 12 else 28)[0]
-    if bits not in (8, 24, 32):
-        raise _not_8_bit(where, f"a {bits}-bit BMP")
+    if bits not in (1, 2, 4, 8, 24, 32):
+        raise refused(where, f"a {bits}-bit BMP" + (" (5 or 6 bits a colour)" if bits == 16 else ""))
     dropped = []
     if header >= 108 and len(data) >= 14 + 60:
         (space,) = struct.unpack_from("<I", data, 14 + 56)
@@ -315,10 +397,12 @@ def check(data: bytes, fmt: str | None, tile, where: str) -> Source:
     if fmt == "WEBP":
         return _webp(data, where)
     raw = _rawmode(tile)
-    if raw and any(c.isdigit() for c in raw.partition(";")[2]):
-        raise _not_8_bit(where, f"a {fmt} image of raw mode {raw} (not 8-bit samples)")
-    if fmt in ("JPEG", "MPO", "GIF"):
-        return Source(not_restorable=f"{fmt} is lossy")
+    if raw and any(c.isdigit() for c in raw.partition(";")[2]) and not raw.startswith(("I;16", "P;", "1;")):
+        bits = "".join(c for c in raw.partition(";")[2] if c.isdigit())
+        raise refused(where, f"a {fmt} image of {bits}-bit samples")
+    if fmt in ("JPEG", "MPO"):
+        return Source(not_restorable=f"{fmt} is lossy",
+                      lossy="a JPEG" if fmt == "JPEG" else "a multi-picture JPEG (MPO)")
     if fmt == "AVIF":
         return Source(not_restorable="AVIF is lossy (pixzip cannot tell whether this file was coded losslessly)")
     if fmt == "JPEG2000":
