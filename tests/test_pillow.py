@@ -4,6 +4,8 @@ then ``Image.open`` reads a .pxz header at once and decodes on ``load()``,
 as before."""
 import io
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 import pixzip.pillow
 from pixzip import errors
 
-DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 FORMAT2 = DATA / "format2"
 TINY = DATA / "golden-tiny.pxm"
 PHOTO = DATA / "golden-photo.png"          # a 48x40 photo crop: every level codes it smaller than stored
@@ -207,3 +210,38 @@ def test_other_files_are_opened_by_pillow_as_before(tmp_path):
         Image.open(tmp_path / "junk.pxz")
     with pytest.raises(UnidentifiedImageError):
         Image.open(io.BytesIO(b"not an image at all"), formats=["PXZ"])
+
+
+def mypy(tmp_path, *files) -> subprocess.CompletedProcess:
+    """mypy on ``files`` as on a user's code: pixzip is read for its types (py.typed) and its own
+    modules are not checked (``--follow-imports=silent``, as for an installed package)."""
+    pytest.importorskip("mypy")
+    return subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent", "--no-error-summary",
+                           "--cache-dir", str(tmp_path / "mypy-cache"), *map(str, files)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_mypy_accepts_a_typed_user_script_of_the_public_api_and_the_plugin(tmp_path):
+    done = mypy(tmp_path, ROOT / "tests" / "typing_check.py", ROOT / "pixzip" / "pillow.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_sees_the_public_signatures_and_refuses_a_wrong_call(tmp_path):
+    """The public functions are typed, not Any: a wrong argument or result is an error."""
+    script = tmp_path / "wrong.py"
+    script.write_text("import numpy as np\nimport pixzip\n"
+                      "pixzip.compress(np.zeros((2, 2), np.uint8), level='9')\n"
+                      "n: int = pixzip.decompress(b'')\n")
+    out = mypy(tmp_path, script).stdout
+    assert 'Argument "level" to "compress" has incompatible type "str"' in out
+    assert "wrong.py:4: error: Incompatible types in assignment" in out
+
+
+def test_the_typed_user_script_runs(capsys):
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        import typing_check
+        typing_check.main()
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    assert "truncated" in capsys.readouterr().out
