@@ -23,7 +23,9 @@ under keys of its own:
 ``save`` takes ``level`` (1, 6 or 9), ``model``, ``method`` and ``payload``
 as ``pixzip.compress`` does, ``strip`` (keep no metadata), ``options`` (a
 ``pixzip.Options``), and Pillow's ``icc_profile``, ``exif``, ``xmp`` and
-``dpi``, which replace the image's own.  The metadata of the image
+``dpi``, which replace the image's own.  As with Pillow's other formats
+of one image, ``save`` writes the current frame, and ``save_all=True``
+refuses an image of several frames by name.  The metadata of the image
 (``info``) is kept, and an image opened from a .pxz file keeps its original
 format through a re-save.
 
@@ -188,6 +190,16 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     fp.write(data)
 
 
+def _save_all(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    """``save_all=True``: a .pxz file holds one image, so an image of several frames (or with
+    ``append_images``) is refused by name, never cut to its first."""
+    frames = getattr(im, "n_frames", 1) + len(im.encoderinfo.get("append_images", ()))
+    if frames > 1:
+        raise _pillow_error(errors.ImageError(f"an image of {frames} frames: a .pxz file holds one image "
+                                              f"(save each frame to its own file)"), filename)
+    _save(im, fp, filename)
+
+
 def _metadata(im: Image.Image, ask: dict[str, Any]) -> Metadata:
     """The metadata kept: the image's, with Pillow's save keywords in place of its own; an image opened from
     a .pxz file keeps the format its archive was made from."""
@@ -214,6 +226,7 @@ def register_pxz_opener(*, model: ModelLike = None, max_memory: int | None = Non
     Image.register_open(FORMAT, PxzImageFile, _accept)
     Image.register_decoder(_DECODER, _PxzDecoder)
     Image.register_save(FORMAT, _save)
+    Image.register_save_all(FORMAT, _save_all)
     Image.register_extension(FORMAT, EXTENSION)
     Image.register_mime(FORMAT, MIME)
 

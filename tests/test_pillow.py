@@ -198,6 +198,16 @@ def test_an_image_pixzip_does_not_keep_is_refused_at_save_and_no_file_is_left(tm
     assert not path.exists()
 
 
+def test_save_all_refuses_several_frames_by_name_and_saves_one(tmp_path):
+    frames = [Image.fromarray(gradient()), Image.fromarray(photo())]
+    with pytest.raises(errors.ImageError, match="2 frames"):
+        frames[0].save(tmp_path / "two.pxz", save_all=True, append_images=frames[1:])
+    assert not (tmp_path / "two.pxz").exists()
+    frames[1].save(tmp_path / "one.pxz", save_all=True, payload="raw")
+    with Image.open(tmp_path / "one.pxz") as im:
+        assert np.array_equal(np.asarray(im), photo())
+
+
 def test_other_files_are_opened_by_pillow_as_before(tmp_path):
     Image.fromarray(gradient()).save(tmp_path / "a.png")
     with Image.open(tmp_path / "a.png") as im:
