@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from PIL import Image, ImageFile
 
@@ -133,7 +133,7 @@ class PxzImageFile(ImageFile.ImageFile):
             raise SyntaxError("not a .pxz file")
         self.fp.seek(0)
         try:
-            header, _ = container.read(self.fp, size=_size_of(self.fp), payload=False)
+            header, head = container.read(self.fp, size=_size_of(self.fp), payload=False)
             md = from_chunks(header.chunks, header.source_format)
         except PixzipError as e:
             raise _pillow_error(e, self.filename) from e
@@ -141,8 +141,9 @@ class PxzImageFile(ImageFile.ImageFile):
         self._size = (header.width, header.height)
         self.info.update(_info(header, md))
         self.text = dict(md.text)
-        self.tile = [ImageFile._Tile(_DECODER, (0, 0) + self.size, 0,
-                                     (header.mode, _decoding["model"], _decoding["max_memory"], self.filename))]
+        length = len(head) + header.payload_length + 4          # the file ends with the pixels' CRC32
+        self.tile = [ImageFile._Tile(_DECODER, (0, 0) + self.size, 0, (_Load(
+            header.mode, length, _decoding["model"], _decoding["max_memory"], self.filename),))]
 
 
 def _info(header: container.Header, md: Metadata) -> dict[str, Any]:
@@ -156,22 +157,41 @@ def _info(header: container.Header, md: Metadata) -> dict[str, Any]:
     return info
 
 
+class _Load(NamedTuple):
+    """What the decoder needs besides the file: what the header said, and how to decode."""
+    mode: str
+    length: int                 # the whole file's bytes, as its header declares
+    model: ModelLike
+    max_memory: int | None
+    where: str | bytes
+
+
 class _PxzDecoder(ImageFile.PyDecoder):
-    """Decodes a whole .pxz file (Pillow gives it the file, at its start) into the image."""
+    """Decodes a whole .pxz file into the image: given the file at its start
+    (``load``), or its bytes in pieces until the length its header declares
+    (``ImageFile.Parser``, which feeds it without a file)."""
 
     _pulls_fd = True
+    _held = b""
 
     def decode(self, buffer: Any) -> tuple[int, int]:
-        assert self.fd is not None and self.im is not None
-        mode, model, max_memory, where = self.args
+        (load,) = self.args
+        if self.fd is not None:
+            data = self.fd.read()
+        else:
+            self._held += bytes(buffer)
+            if len(self._held) < load.length and buffer:
+                return len(buffer), 0
+            data = self._held
+        assert self.im is not None
         try:
-            pixels, _ = api.decompress_with_metadata(self.fd.read(), model, max_memory=max_memory)
+            pixels, _ = api.decompress_with_metadata(data, load.model, max_memory=load.max_memory)
             decoded = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
-            if decoded.mode != mode or decoded.size != self.im.size:
-                raise errors.CorruptError(f"the file changed since it was opened ({mode} {self.im.size[0]}x"
+            if decoded.mode != load.mode or decoded.size != self.im.size:
+                raise errors.CorruptError(f"the file changed since it was opened ({load.mode} {self.im.size[0]}x"
                                           f"{self.im.size[1]}, now {decoded.mode} {decoded.width}x{decoded.height})")
         except PixzipError as e:
-            raise _pillow_error(e, where) from e
+            raise _pillow_error(e, load.where) from e
         self.set_as_raw(decoded.tobytes(), decoded.mode)
         return -1, 0
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 import pixzip.pillow
 from pixzip import errors
@@ -90,6 +90,19 @@ def test_open_reads_only_the_header_and_load_reads_the_rest():
     assert stream.bytes_read < 200 < len(data)          # the header, not the 12 KB of pixels
     im.load()
     assert stream.bytes_read >= len(data)
+
+
+def test_pillows_incremental_parser_reads_a_pxz_file_fed_in_pieces():
+    data = saved(Image.open(PHOTO), level=1)
+    parser = ImageFile.Parser()
+    for i in range(0, len(data), 100):
+        parser.feed(data[i:i + 100])
+    im = parser.close()
+    assert im.format == "PXZ" and np.array_equal(np.asarray(im), photo())
+    cut = ImageFile.Parser()
+    cut.feed(data[:-1])
+    with pytest.raises(OSError):
+        cut.close()
 
 
 def test_a_corrupt_payload_opens_and_fails_only_at_load_as_a_pixzip_error_and_an_oserror(tmp_path):
