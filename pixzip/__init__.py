@@ -3,6 +3,8 @@
     import pixzip
     data = pixzip.compress("photo.png")        # bytes of a .pxz file (the default level)
     pixels = pixzip.decompress(data)           # (H, W, C) uint8, pixel-exact
+    data = pixzip.compress(rgba_array)         # any mode: RGBA, LA, palette, 1-bit, 16-bit (uint16)
+    pic, md = pixzip.decompress_picture(data)  # the mode, samples, palette and transparency
     data = pixzip.compress("photo.png", level=9, options=pixzip.Options(strip_height=64))
     data, stats = pixzip.compress_with_stats("photo.png", method="mixer+network")
 
@@ -21,14 +23,17 @@ from .errors import PixzipError
 _threads.setup()        # before numba's threads start: see codec.threads
 
 if TYPE_CHECKING:
-    from .codec.api import (Options, Stats, compress, compress_with_stats, decompress, decompress_with_metadata,
-                            read_header)
+    from .codec.api import (Options, Stats, compress, compress_with_stats, decompress, decompress_picture,
+                            decompress_with_metadata, is_pxz, read_header)
+    from .codec.format.picture import Picture
 
-_LAZY = {name: "pixzip.codec.api" for name in ("compress", "compress_with_stats", "decompress",
-                                               "decompress_with_metadata", "read_header", "Options", "Stats")}
+_LAZY = {name: "pixzip.codec.api" for name in ("compress", "compress_with_stats", "decompress", "decompress_picture",
+                                               "decompress_with_metadata", "is_pxz", "read_header", "Options",
+                                               "Stats")}
+_LAZY["Picture"] = "pixzip.codec.format.picture"
 
-__all__ = ["Options", "PixzipError", "Stats", "__version__", "compress", "compress_with_stats", "decompress",
-           "decompress_with_metadata", "read_header"]
+__all__ = ["Options", "Picture", "PixzipError", "Stats", "__version__", "compress", "compress_with_stats",
+           "decompress", "decompress_picture", "decompress_with_metadata", "is_pxz", "read_header"]
 
 
 def __getattr__(name: str):

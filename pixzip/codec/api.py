@@ -1,6 +1,10 @@
 """compress / decompress: an image through the integer network and the coder
 into a .pxz container, and back, bit-exactly.
 
+A plain 8-bit L or RGB image is one payload in format 2; any other picture
+(alpha, palette, 1-bit, 16-bit, a transparent colour) is cut into sections
+in format 3 (``planes``), each group of 8-bit planes coded as an image is.
+
 The compiled kernels (numba) load on the first network payload, not at
 import: reading a header, or a raw or deflated payload, never needs them.
 """
@@ -11,17 +15,19 @@ import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, TypeVar, Union, cast
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, TypeVar, Union, cast
 
 import numpy as np
 from PIL import Image
 
-from ..errors import CorruptError, LimitError
-from . import coders
-from .format import container
+from ..errors import CorruptError, ImageError, LimitError
+from . import coders, planes
+from .format import container, picture
 from .format.container import Header
-from .format.images import MODES, as_array, read_image_file
+from .format.images import MODES, as_array, read_picture_file
 from .format.metadata import CHUNK_NAMES, Metadata, format_id, from_chunks, from_pil, to_chunks
+from .format.picture import Picture
 from .levels import MIXER, MIXER_NETWORK, Plan, choose, new_name
 from .mixer.with_network import MIXER_PARTS
 from .network import rangecoder, registry
@@ -29,7 +35,8 @@ from .network.modelfile import ModelFile
 from .network.registry import ModelLike, load_model
 
 Progress = Callable[[int], None]
-ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike]   # pixels, a PIL image or an image file
+ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike, Picture]  # pixels, a PIL image, an image file
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]   # a .pxz file's bytes, path or stream
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -100,7 +107,12 @@ def _old_keywords(f: _F) -> _F:
 @_old_keywords
 def compress(image: ImageLike, model: ModelLike = None, *, level: int | None = None, method: str | None = None,
              payload: str = "auto", metadata: Metadata | None = None, options: Options | None = None) -> bytes:
-    """A .pxz file (bytes) of an image: a numpy array, a PIL image or a path.
+    """A .pxz file (bytes) of an image: a numpy array (``picture.from_array``:
+    uint8 gray, gray and alpha, RGB, RGBA; uint16 gray or RGB; bool 1-bit),
+    a PIL image (any mode ``picture.MODES`` names), a path or a ``Picture``.
+    Plain 8-bit gray and RGB are written as before (format 2); every other
+    picture in format 3, its colour planes coded as those are, its alpha,
+    low bytes or palette indices by the mixer alone (or stored).
 
     ``level`` (1, 6 or 9; ``levels.LEVELS``; None: 6) chooses the coding and
     its model; ``method`` ("network": the network alone, "mixer+network":
@@ -137,12 +149,15 @@ def _compress(image: ImageLike, plan: Plan, metadata: Metadata | None, options: 
               measure: bool = False) -> tuple[bytes, Stats]:
     if not 0 <= options.strip_height <= container.MAX_STRIP_HEIGHT:
         raise ValueError(f"strip_height must be 0..{container.MAX_STRIP_HEIGHT} rows, not {options.strip_height}")
-    pixels, md = _pixels_and_metadata(image, metadata, options.strip)
-    chunks = to_chunks(md)
+    pic, md = _picture_and_metadata(image, metadata, options.strip)
+    chunks = list(to_chunks(md)) + ([(container.FLAT_CHUNK, b"")] if pic.flat else [])
     container.check_chunks(chunks, CHUNK_NAMES)    # before the coding, which may take minutes
-    h, w, c = pixels.shape
+    h, w, c = pic.pixels.shape
     if h * w > container.MAX_PIXELS:        # never made: the decoder would refuse it
         raise LimitError(f"image size {w}x{h} is outside the limit of {container.MAX_PIXELS:,} pixels")
+    if not pic.plain:
+        return _compress_picture(pic, plan, md, chunks, options, measure)
+    pixels = pic.pixels
     net = None
     if plan.method is not None and coders.BY_METHOD[plan.method].uses_network:
         net = load_model(plan.model)
@@ -153,24 +168,67 @@ def _compress(image: ImageLike, plan: Plan, metadata: Metadata | None, options: 
     coder, coded = min(made, key=lambda m: len(m[1].data) + (model_bytes if m[0].uses_network else 0))
     name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if coder.uses_network else ("", b"")
     header = Header(name, mhash, h, w, MODES[c], options.strip_height if coder.uses_network else 0,
-                    len(coded.data), kind=coder.kind, coder=coder.coder_id, chunks=chunks,
+                    len(coded.data), kind=coder.kind, coder=coder.coder_id, chunks=tuple(chunks),
                     source_format=format_id(md))
     first = made[0][1]          # the coded payload when there is one
     stats = Stats(coders.payload_name(coder), first.ideal_bits, first.network_bits, first.ideal_s)
     return container.pack(header, coded.data, container.pixels_crc(pixels)), stats
 
 
-def _pixels_and_metadata(image: ImageLike, metadata: Metadata | None, strip: bool) -> tuple[np.ndarray, Metadata]:
-    """The pixels of an image, and the metadata kept: ``metadata`` if given,
+def _picture_and_metadata(image: ImageLike, metadata: Metadata | None, strip: bool) -> tuple[Picture, Metadata]:
+    """The picture of an image, and the metadata kept: ``metadata`` if given,
     else the image's own (a path's or a PIL image's); only the format if ``strip``."""
     if isinstance(image, (str, os.PathLike)):
-        pixels, found = read_image_file(image)
+        pic, found = read_picture_file(image)
     elif isinstance(image, Image.Image):
-        pixels, found = as_array(image), from_pil(image)
+        pic, found = picture.from_pil(image), from_pil(image)
+    elif isinstance(image, Picture):
+        pic, found = image, Metadata()
     else:
-        pixels, found = as_array(image), Metadata()
+        pic, found = picture.from_array(image), Metadata()
     md = metadata if metadata is not None else found
-    return pixels, md.stripped() if strip else md
+    return pic, md.stripped() if strip else md
+
+
+def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, options: Options,
+                      measure: bool) -> tuple[bytes, Stats]:
+    """A format-3 file of a picture that is not plain 8-bit L or RGB: its
+    sections (``planes.encode``), each group of planes coded by the plan as
+    an image of its own is (``_payloads``), the smallest kept."""
+    net = None
+    if plan.method is not None and coders.BY_METHOD[plan.method].uses_network:
+        net = load_model(plan.model)
+        main = 3 if pic.mode == "P" else planes.groups(pic, container.SAMPLES)[0][1]   # P: its colours
+        plan.for_image(main, net.colors, net.name)     # a model, method or payload named for other colours: refused
+    made: list[tuple[coders.Coder, coders.Coded]] = []
+
+    def code(group: np.ndarray, main: bool) -> tuple[int, int, bytes]:
+        method = plan.method if main or plan.method is None else MIXER
+        group_plan = replace(plan, method=method) if method != plan.method else plan
+        if net is not None and method is not None and coders.BY_METHOD[method].uses_network \
+                and net.colors != group.shape[2]:
+            group_plan = replace(plan, method=MIXER)
+        coder, coded = min(_payloads(group, group_plan, net if group_plan.method != MIXER else None, options,
+                                     measure), key=lambda m: len(m[1].data))
+        made.append((coder, coded))
+        return coder.kind, coder.coder_id, coded.data
+
+    deep = None
+    if pic.mode in picture.SIXTEEN_BIT and coders.Deep.available() and plan.method is not None:
+        deep = lambda pixels: coders.DEEP.encode(   # noqa: E731
+            pixels, None, coders.Job()).data
+    layout, sections = planes.encode(pic, code, deep)
+    uses_network = any(s.kind == container.NETWORK for s in sections)
+    name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if uses_network else ("", b"")
+    h, w = pic.height, pic.width
+    header = Header(name, mhash, h, w, pic.mode, options.strip_height if uses_network else 0,
+                    sum(len(s.data) for s in sections), container.VERSION_3, chunks=tuple(
+                        planes.picture_chunks(pic) + chunks), source_format=format_id(md), layout=layout,
+                    sections=tuple(s.section for s in sections))
+    ideal = [c.ideal_bits for _, c in made]
+    stats = Stats(coders.payload_name(header), sum(ideal) if measure and None not in ideal and ideal else None)
+    payload = b"".join(s.data for s in sections)
+    return container.pack_picture(header, payload, container.pixels_crc(pic.pixels)), stats
 
 
 def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Options,
@@ -313,25 +371,65 @@ def model_for(header: Header, model: ModelLike = None) -> ModelFile:
     return net
 
 
-def decompress(data: bytes, model: ModelLike = None, progress: Progress | None = None,
+def _read_source(src: Source) -> bytes | memoryview:
+    """The bytes of a .pxz file given as bytes, a path or a binary file object."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src
+    if isinstance(src, (str, os.PathLike)):
+        from ..errors import describe_os_error
+        try:
+            return Path(src).read_bytes()
+        except OSError as e:
+            raise ImageError(describe_os_error(Path(src), e)) from None
+    if hasattr(src, "read"):
+        return src.read()
+    raise TypeError(f"a .pxz file must be bytes, a path or a binary file object, not {type(src).__name__}")
+
+
+def is_pxz(data: bytes) -> bool:
+    """Whether bytes start as a .pxz file does: the magic and a format version
+    this pixzip reads (1, 2 or 3).  The rest is checked only when it is read."""
+    head = bytes(data[:len(container.MAGIC) + 1])
+    return head[:len(container.MAGIC)] == container.MAGIC and len(head) > 4 and head[4] in container.READS
+
+
+def decompress(src: Source, model: ModelLike = None, progress: Progress | None = None,
                max_memory: int | None = None, max_pixels: int = container.MAX_PIXELS) -> np.ndarray:
-    """The (H, W, C) uint8 pixels of a .pxz file.  ``model`` (a model, a name
-    or a .pxm path) names the model a network payload needs, which is
-    otherwise found by its name and hash on the search path.  ``max_memory``
-    (bytes) overrides ``memory_limit``, which every payload kind obeys;
-    ``max_pixels`` the pixel limit (``container.MAX_PIXELS``, what the
-    command line can write)."""
-    return decompress_with_metadata(data, model, progress, max_memory, max_pixels)[0]
+    """The samples of a .pxz file (bytes, a path or a binary file object), as
+    ``picture.to_array`` gives them: (H, W, C) uint8 for a plain image made
+    from a file or a 3-D array, (H, W) for a 2-D array, uint16 for 16-bit,
+    a palette image's indices (``decompress_picture`` gives its palette).
+    ``model`` (a model, a name or a .pxm path) names the model a network
+    payload needs, which is otherwise found by its name and hash on the
+    search path.  ``max_memory`` (bytes) overrides ``memory_limit``, which
+    every payload kind obeys; ``max_pixels`` the pixel limit
+    (``container.MAX_PIXELS``, what the command line can write)."""
+    return picture.to_array(decompress_picture(src, model, progress, max_memory, max_pixels)[0])
 
 
-def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Progress | None = None,
+def decompress_with_metadata(src: Source, model: ModelLike = None, progress: Progress | None = None,
                              max_memory: int | None = None,
                              max_pixels: int = container.MAX_PIXELS) -> tuple[np.ndarray, Metadata]:
-    """(pixels, metadata) of a .pxz file (see ``decompress``).  Before
-    anything is allocated: a payload long enough for the image the header
-    claims, and a decoder within the memory limit."""
-    header, payload, crc = container.parse(data, max_pixels)
+    """(samples, metadata) of a .pxz file (see ``decompress``)."""
+    pic, md = decompress_picture(src, model, progress, max_memory, max_pixels)
+    return picture.to_array(pic), md
+
+
+def decompress_picture(src: Source, model: ModelLike = None, progress: Progress | None = None,
+                       max_memory: int | None = None,
+                       max_pixels: int = container.MAX_PIXELS) -> tuple[Picture, Metadata]:
+    """(picture, metadata) of a .pxz file (see ``decompress``): the mode,
+    samples, palette and transparency it was made from.  Before anything is
+    allocated: a payload long enough for the image the header claims, and a
+    decoder within the memory limit, for every section and in all."""
+    header, payload, crc = container.parse(_read_source(src), max_pixels)
     md = header_metadata(header)
+    flat = any(tag == container.FLAT_CHUNK for tag, _ in header.chunks)
+    if header.version == container.VERSION_3:
+        pic = _decode_picture(header, payload, model, progress, max_memory, flat)
+        if container.pixels_crc(pic.pixels) != crc:
+            raise CorruptError("checksum mismatch: the file is corrupt")
+        return pic, md
     coder = coders.for_header(header)
     net = None
     if coder.uses_network:
@@ -346,4 +444,52 @@ def decompress_with_metadata(data: bytes, model: ModelLike = None, progress: Pro
     pixels = coder.decode(payload, frame, net, progress)
     if container.pixels_crc(pixels) != crc:
         raise CorruptError("checksum mismatch: the file is corrupt")
-    return pixels, md
+    return Picture(pixels, header.mode, flat=flat and header.mode == "L"), md
+
+
+def _decode_picture(header: Header, payload, model: ModelLike, progress: Progress | None,
+                    max_memory: int | None, flat: bool) -> Picture:
+    """A format-3 file's picture: every section checked (its coder's fewest
+    bytes, its memory, and the planes' with it within the limit) before
+    any is decoded."""
+    h, w = header.height, header.width
+    palette, palette_mode, transparency = planes.from_chunks(header.mode, header.chunks)
+    n_planes = container.layout_planes(header.mode, header.layout)
+    net = None
+    if any(s.kind == container.NETWORK for s in header.sections):
+        net = model_for(header, model)
+    held = 3 * h * w * n_planes            # the planes, the picture (16-bit: two bytes a sample)
+    limit = memory_limit(max_memory, h * w * n_planes)
+    frames, pos, need = [], 0, held
+    for s in header.sections:
+        data = payload[pos:pos + s.length]
+        pos += s.length
+        if s.kind in (container.CONSTANT, container.EQUAL):
+            frames.append(None)
+            continue
+        coder = coders.SECTION_CODERS[s.kind, s.coder]
+        channels = header.channels if s.kind == container.DEEP else s.planes
+        if coder.uses_network and net.colors != channels:
+            raise CorruptError("a network section's planes do not match the model's colours")
+        frame = coder.section_frame(h, w, channels, header.strip_height, data)
+        least = coder.section_min_bytes(frame) if isinstance(coder, coders.Deep) else \
+            coder.min_payload_bytes(frame.n_subpixels, net)
+        if len(data) < least:
+            raise CorruptError(f"a section of {len(data)} bytes is too short for {s.planes} planes of a "
+                               f"{w}x{h} image")
+        need = max(need, held + coder.decode_memory(frame, net, len(data)))
+        frames.append(frame)
+    if need > limit:
+        raise over_limit(f"decoding this {w}x{h} {picture.DESCRIPTION[header.mode]} image needs", need, limit)
+    coded = iter(frames)
+
+    def decode(section: container.Section, data, shape) -> np.ndarray:
+        frame = next(f for f in coded if f is not None)
+        coder = coders.SECTION_CODERS[section.kind, section.coder]
+        return coder.decode(data, frame, net if coder.uses_network else None, progress)
+
+    def deep(section, data, height, width, channels) -> np.ndarray:
+        return decode(section, data, (height, width, channels))
+
+    with_frames = planes.decode(header.mode, header.layout, h, w, header.sections, payload, decode, deep)
+    return planes.picture_of(with_frames, header.mode, header.layout, palette, palette_mode, transparency, flat)

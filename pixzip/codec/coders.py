@@ -92,7 +92,11 @@ class Coder:
 
     def frame(self, header: container.Header, payload) -> Frame:
         """The image a header claims, as this coder's checks see it (strips only with a network)."""
-        return Frame(header.height, header.width, header.channels, header.strip_height if self.uses_network else 0)
+        return self.section_frame(header.height, header.width, header.channels, header.strip_height, payload)
+
+    def section_frame(self, height: int, width: int, channels: int, strip_height: int, payload) -> Frame:
+        """The image of ``channels`` planes a payload (or a format-3 section) holds."""
+        return Frame(height, width, channels, strip_height if self.uses_network else 0)
 
     def decode_memory(self, frame: Frame, net: ModelFile | None = None, payload_bytes: int = 0) -> int:
         """Bytes that decoding ``frame`` allocates."""
@@ -237,9 +241,10 @@ class MixerWithNetwork(Mixer):
         from .mixer import with_network
         return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress)
 
-    def frame(self, header, payload) -> Frame:
+    def section_frame(self, height, width, channels, strip_height, payload) -> Frame:
         from .mixer.column_parts import split_payload
-        return super().frame(header, payload)._replace(parts=split_payload(payload)[0])
+        return super().section_frame(height, width, channels, strip_height, payload)._replace(
+            parts=split_payload(payload)[0])
 
     def decode_memory(self, frame, net=None, payload_bytes=0):
         from .mixer import column_parts
@@ -249,8 +254,51 @@ class MixerWithNetwork(Mixer):
         return network + column_parts.state_bytes(frame.height, frame.width, frame.channels, frame.parts)
 
 
+def _deep():
+    """The 16-bit coder's package (``pixzip/codec/deep/``), or None where this pixzip has none."""
+    try:
+        from . import deep
+    except ImportError:
+        return None
+    return deep
+
+
+class Deep(Coder):
+    """The 16-bit coder (coder 4 in a format-3 DEEP section): a whole 16-bit
+    picture's samples, (H, W, C) uint16, C 1 or 3."""
+    kind, coder_id = container.DEEP, container.DEEP_CODER
+
+    @staticmethod
+    def available() -> bool:
+        return _deep() is not None
+
+    def _module(self):
+        deep = _deep()
+        if deep is None:
+            from ..errors import FormatError
+            raise FormatError("coder 4 (the 16-bit coder) is not in this pixzip")
+        return deep
+
+    def encode(self, pixels, net, job) -> Coded:
+        return Coded(self._module().encode(pixels))
+
+    def decode(self, payload, frame, net, progress):
+        return self._module().decode(bytes(payload), frame.height, frame.width, frame.channels)
+
+    def decode_memory(self, frame, net=None, payload_bytes=0):
+        return self._module().decode_memory(frame.height, frame.width, frame.channels)
+
+    def min_payload_bytes(self, n_subpixels, net=None):
+        return 0       # ``section_min_bytes``: the deep coder's own bound needs the shape
+
+    def section_min_bytes(self, frame: Frame) -> int:
+        return self._module().min_payload_bytes(frame.height, frame.width, frame.channels)
+
+
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork())}
+DEEP = Deep()        # a format-3 section's coder only, not a payload's
+SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
 BY_METHOD: dict[str, Coder] = {c.method: c for c in CODERS.values() if c.method}
 STORED = {"raw": CODERS[container.RAW, 0], "deflate": CODERS[container.DEFLATE, 0]}
 
@@ -263,8 +311,19 @@ def for_header(header: container.Header) -> Coder:
 def payload_name(coder_or_header) -> str:
     """What made a payload, as users name it: a method ("network",
     "mixer+network", "mixer"), a stored kind ("raw", "deflate"), or for
-    coder 2 in a network payload "mixer+network (one state)"."""
+    coder 2 in a network payload "mixer+network (one state)"; a format-3
+    file's sections by theirs, joined ("mixer+network, constant")."""
+    sections = getattr(coder_or_header, "sections", ())
+    if sections:
+        return ", ".join(section_name(s.kind, s.coder) for s in sections)
     coder = coder_or_header if isinstance(coder_or_header, Coder) else for_header(coder_or_header)
     if coder.method:
         return coder.method
     return container.KINDS[coder.kind] if coder.stored else f"{MIXER_NETWORK} (one state)"
+
+
+def section_name(kind: int, coder_id: int) -> str:
+    """A format-3 section's coding, as users name it."""
+    if (kind, coder_id) in CODERS:
+        return payload_name(CODERS[kind, coder_id])
+    return container.SECTION_KINDS[kind]

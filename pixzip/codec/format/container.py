@@ -27,6 +27,26 @@ what a decoder must do with an unknown value):
     payload
     "I"             CRC32 of the raw pixels (H, W, C) uint8, row-major
 
+Format 3 (0.6; pictures of every mode but plain 8-bit L and RGB, which keep
+format 2): the same magic, version (3) and flags, then
+
+    "B B"           picture mode id (``MODE3_IDS``) and plane layout (0 the
+                    samples, 1 a palette image's colours: ``planes.py``)
+    "I I"           height, width
+    "B" + name      model name length (0..64) and ASCII name of the network
+                    the network sections use (0: none)
+    "8s"            its sha256 prefix (only when named)
+    "I"             strip height of the network sections' decode schedule
+    "B B"           original file format, number of chunks, then the chunks
+                    as in format 2 (and the picture's own: PALT, TRNS)
+    "B"             number of sections (1..MAX_SECTIONS), then each as
+    "B B B Q"       planes, payload kind, coder id, length in bytes
+    "Q"             payload length (the sections' lengths summed)
+    "I"             CRC32 of every header byte before it
+    payload         the sections' bytes in order
+    "I"             CRC32 of the picture's samples (H, W, C) row-major, uint8
+                    or little-endian uint16
+
 Format 1 (0.1) had no payload kind, coder id or chunks: always the network,
 coder 1, with a model name of 1..64 bytes.  It is still read.
 
@@ -40,19 +60,29 @@ from __future__ import annotations
 
 import struct
 import zlib
+
+import numpy as np
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ...errors import FormatError, LimitError, TruncatedError
 from ..contract import CODER_ID
+from .picture import CHANNELS, SIXTEEN_BIT
 
 MAGIC = b"PXZ\0"
-VERSION = 2
-READS = (1, 2)             # the format versions this pixzip decodes
+VERSION = 2                # the format of plain 8-bit L and RGB images
+VERSION_3 = 3              # the format of every other picture
+READS = (1, 2, 3)          # the format versions this pixzip decodes
 KNOWN_FLAGS = 0
 MODES = {1: "L", 3: "RGB"}            # channels -> colour mode: the modes pixzip keeps
 MODE_IDS = {"L": 0, "RGB": 1}         # colour mode -> its id in the header
 _MODE_OF_ID = {i: m for m, i in MODE_IDS.items()}
 MODE_CHANNELS = {m: c for c, m in MODES.items()}
+# format 3: every picture mode (picture.MODES), L and RGB with format 2's ids
+MODE3_IDS = {"L": 0, "RGB": 1, "LA": 2, "RGBA": 3, "P": 4, "1": 5, "I;16": 6, "RGB;16": 7}
+_MODE3_OF_ID = {i: m for m, i in MODE3_IDS.items()}
+SAMPLES, PALETTE_COLOURS = 0, 1         # plane layouts (planes.py)
+MAX_SECTIONS = 16
 MAX_PIXELS = 178_956_970    # the pixel limit: what the command line can write and read back (Pillow's
                             # DecompressionBombError threshold, 2 x Image.MAX_IMAGE_PIXELS); refused before
                             # allocating, raised only by name
@@ -62,10 +92,16 @@ MAX_CHUNK_BYTES = 1 << 26   # 64 MB of metadata at most (it must also fit in the
 MAX_STRIP_HEIGHT = (1 << 32) - 1   # a uint32
 # upper-case chunk tags this pixzip knows (metadata.py): a decoder must refuse the others
 REQUIRED_CHUNKS = (b"PNGC", b"TIFT")
+# format 3's own: a palette image's palette, and a picture's transparency (planes.py)
+PICTURE_CHUNKS = (b"PALT", b"TRNS")
+FLAT_CHUNK = b"flat"        # optional, empty: the picture came in as a 2-D array
 
 # payload kinds
 NETWORK, RAW, DEFLATE, MIXER = 0, 1, 2, 3
 KINDS = {NETWORK: "network", RAW: "raw", DEFLATE: "deflate", MIXER: "mixer"}
+# format 3's sections also take: planes of one value, planes equal to earlier ones, the 16-bit coder
+CONSTANT, EQUAL, DEEP = 4, 5, 6
+SECTION_KINDS = {**KINDS, CONSTANT: "constant", EQUAL: "equal", DEEP: "16-bit"}
 # coder ids: what turns a coded payload into symbols (network/rangecoder.py, mixer/)
 CODER = CODER_ID
 MIXER_CODER = 2
@@ -75,7 +111,11 @@ CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, f
                        "coder (mixer/bitcoder.py)",
           PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (mixer/column_parts.py, "
                        "mixer/spec.py SPEC_1)"}
-KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,)}
+DEEP_CODER = 4
+SECTION_PLANES = {NETWORK: (1, 3), DEFLATE: (1, 3), RAW: (1, 2, 3, 4), MIXER: (1, 2, 3, 4)}   # planes a kind takes
+SECTION_CODERS = {**CODERS, DEEP_CODER: "the 16-bit coder (pixzip/codec/deep/)"}
+KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,),
+               CONSTANT: (0,), EQUAL: (0,), DEEP: (DEEP_CODER,)}
 
 _START = struct.Struct("<4sBB")
 _KIND = struct.Struct("<BB")
@@ -86,6 +126,18 @@ _CRC = struct.Struct("<I")
 _V1_REST = struct.Struct("<8sIIBBIQ")
 _U8 = struct.Struct("B")
 _U8U8 = struct.Struct("BB")
+_DIMS3 = struct.Struct("<II")
+_STRIP = struct.Struct("<I")
+_SECTION = struct.Struct("<BBBQ")
+
+
+class Section(NamedTuple):
+    """One section of a format-3 payload: the next ``planes`` planes of the
+    picture's layout, coded by (``kind``, ``coder``) in ``length`` bytes."""
+    planes: int
+    kind: int
+    coder: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -94,7 +146,7 @@ class Header:
     model_hash: bytes          # 8-byte sha256 prefix (b"" for the stored kinds)
     height: int
     width: int
-    mode: str                  # "L" or "RGB"
+    mode: str                  # one of picture.MODES ("L" or "RGB" before format 3)
     strip_height: int
     payload_length: int
     version: int = VERSION
@@ -103,10 +155,12 @@ class Header:
     coder: int = CODER
     chunks: tuple[tuple[bytes, bytes], ...] = field(default=())
     source_format: int = 0     # see metadata.FORMAT_IDS
+    layout: int = SAMPLES      # format 3: the planes' layout
+    sections: tuple[Section, ...] = field(default=())   # format 3: the payload's sections
 
     @property
     def channels(self) -> int:
-        return MODE_CHANNELS[self.mode]
+        return CHANNELS[self.mode]
 
     @property
     def n_subpixels(self) -> int:
@@ -114,7 +168,10 @@ class Header:
 
 
 def pixels_crc(pixels) -> int:
-    return zlib.crc32(memoryview(pixels).cast("B")) & 0xFFFFFFFF
+    """CRC32 of the samples, (H, W, C) row-major; 16-bit ones little-endian."""
+    if pixels.dtype.itemsize > 1:
+        pixels = np.ascontiguousarray(pixels, "<u2")
+    return zlib.crc32(memoryview(np.ascontiguousarray(pixels)).cast("B")) & 0xFFFFFFFF
 
 
 def check_chunks(chunks, names: dict | None = None) -> None:
@@ -155,6 +212,116 @@ def pack(header: Header, payload: bytes, crc: int) -> bytes:
     parts.append(_LEN.pack(len(payload)))
     head = b"".join(parts)
     return b"".join([head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(crc)])
+
+
+def pack_picture(header: Header, payload: bytes, crc: int) -> bytes:
+    """A format-3 file: a picture's sections (``header.sections``, their
+    lengths summing to the payload's) and its chunks."""
+    name = header.model_name.encode("ascii")
+    if len(name) > 64 or (name and len(header.model_hash) != 8) or (not name and header.model_hash):
+        raise ValueError("a model name of 0..64 ASCII characters, and a hash prefix of 8 bytes when named")
+    if not 1 <= len(header.sections) <= MAX_SECTIONS:
+        raise ValueError(f"1..{MAX_SECTIONS} sections")
+    if sum(s.length for s in header.sections) != len(payload):
+        raise ValueError("the sections' lengths must sum to the payload's")
+    for s in header.sections:
+        if s.kind not in SECTION_KINDS or s.coder not in KIND_CODERS[s.kind]:
+            raise ValueError(f"coder {s.coder} cannot code a section of kind {s.kind}")
+        if s.kind == NETWORK and not name:
+            raise ValueError("a network section needs the model named")
+    if len(header.chunks) > MAX_CHUNKS:
+        raise ValueError(f"at most {MAX_CHUNKS} chunks")
+    check_chunks(header.chunks)
+    parts = [_START.pack(MAGIC, VERSION_3, 0), _U8U8.pack(MODE3_IDS[header.mode], header.layout),
+             _DIMS3.pack(header.height, header.width), bytes([len(name)]), name, header.model_hash,
+             _STRIP.pack(header.strip_height), bytes([header.source_format, len(header.chunks)])]
+    for tag, data in header.chunks:
+        if len(tag) != 4:
+            raise ValueError(f"bad chunk tag {tag!r}")
+        parts += [_CHUNK.pack(tag, len(data)), data]
+    parts.append(bytes([len(header.sections)]))
+    parts += [_SECTION.pack(*s) for s in header.sections]
+    parts.append(_LEN.pack(len(payload)))
+    head = b"".join(parts)
+    return b"".join([head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(crc)])
+
+
+def layout_planes(mode: str, layout: int) -> int | None:
+    """How many 8-bit planes a picture of ``mode`` has in ``layout`` (None:
+    no such layout): its channels, twice that for 16-bit (the high bytes,
+    then the low bytes), a palette image's colours R, G, B, A."""
+    if layout == SAMPLES:
+        return CHANNELS[mode] * (2 if mode in SIXTEEN_BIT else 1)
+    return 4 if layout == PALETTE_COLOURS and mode == "P" else None
+
+
+def _chunks_of(r: "_Reader") -> tuple[int, list[tuple[bytes, bytes]]]:
+    source_format, n_chunks = r.unpack(_U8U8)
+    if n_chunks > MAX_CHUNKS:
+        raise FormatError(f"{n_chunks} chunks (at most {MAX_CHUNKS})")
+    chunks = []
+    for _ in range(n_chunks):
+        tag, size = r.unpack(_CHUNK)
+        if size > MAX_CHUNK_BYTES:
+            raise FormatError(f"chunk of {size} bytes (at most {MAX_CHUNK_BYTES})")
+        chunks.append((bytes(tag), bytes(r.take(size))))
+    return source_format, chunks
+
+
+def _header3(r: "_Reader", flags: int, max_pixels: int) -> Header:
+    """Format 3's header after the version and flags, checked: the header
+    CRC first, then the mode and layout, the chunks, the sections (each
+    kind and coder known, the planes they cover exactly the layout's, their
+    lengths summing to the payload's), then the size limit."""
+    mode_id, layout = r.unpack(_U8U8)
+    h, w = r.unpack(_DIMS3)
+    n = r.unpack(_U8)[0]
+    if n > 64:
+        raise FormatError("bad model name")
+    name = _name(r.take(n), True)
+    mhash = bytes(r.take(8)) if n else b""
+    (strip,) = r.unpack(_STRIP)
+    source_format, chunks = _chunks_of(r)
+    n_sections = r.unpack(_U8)[0]
+    sections = tuple(Section(*r.unpack(_SECTION)) for _ in range(n_sections))
+    (plen,) = r.unpack(_LEN)
+    end = r.pos
+    (stored_crc,) = r.unpack(_CRC)
+    if stored_crc != zlib.crc32(memoryview(r.data)[:end]):
+        raise FormatError("header checksum mismatch: the file is corrupt")
+    if mode_id not in _MODE3_OF_ID:
+        raise FormatError(f"unknown picture mode {mode_id}")
+    mode = _MODE3_OF_ID[mode_id]
+    planes = layout_planes(mode, layout)
+    if planes is None:
+        raise FormatError(f"unknown plane layout {layout} for mode {mode}")
+    _check_chunk_tags(chunks, REQUIRED_CHUNKS + PICTURE_CHUNKS)
+    if not 1 <= n_sections <= MAX_SECTIONS:
+        raise FormatError(f"{n_sections} sections (1..{MAX_SECTIONS})")
+    for s in sections:
+        if s.kind not in SECTION_KINDS:
+            raise FormatError(f"unknown section kind {s.kind}")
+        if s.coder not in KIND_CODERS[s.kind]:
+            raise FormatError(f"coder {s.coder} cannot code a {SECTION_KINDS[s.kind]} section")
+        if s.planes < 1 or s.planes not in SECTION_PLANES.get(s.kind, (s.planes,)):
+            raise FormatError(f"a {SECTION_KINDS[s.kind]} section of {s.planes} planes")
+        if s.kind == NETWORK and not name:
+            raise FormatError("a network section names no model")
+    if sum(s.planes for s in sections) != planes:
+        raise FormatError(f"the sections cover {sum(s.planes for s in sections)} planes, not the {planes} of "
+                          f"a {mode} picture")
+    if sum(s.length for s in sections) != plen:
+        raise FormatError("the sections' lengths do not sum to the payload's")
+    if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:
+        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels:,} pixels")
+    return Header(name, mhash, h, w, mode, strip, plen, VERSION_3, flags, -1, -1, tuple(chunks), source_format,
+                  layout, sections)
+
+
+def _check_chunk_tags(chunks, required) -> None:
+    for tag, _ in chunks:
+        if not (tag.isalpha() and tag.isascii()) or not tag[:1].islower() and tag not in required:
+            raise FormatError(f"unknown required chunk {tag!r}")
 
 
 READ_STEP = 1 << 20           # a stream is read in steps of at most this many bytes
@@ -219,11 +386,13 @@ def _header(r: _Reader, max_pixels: int) -> Header:
         raise FormatError("not a pixzip file (bad magic)")
     version, flags = r.unpack(_U8U8)
     if version not in READS:
-        newer = "a newer" if version > VERSION else "an unknown"
+        newer = "a newer" if version > max(READS) else "an unknown"
         raise FormatError(f"made by {newer} pixzip (format {version}); this pixzip reads formats "
                           f"{', '.join(map(str, READS))}")
     if flags & ~KNOWN_FLAGS:
         raise FormatError(f"unknown flags 0x{flags:02x}")
+    if version == VERSION_3:
+        return _header3(r, flags, max_pixels)
     chunks: list[tuple[bytes, bytes]] = []
     source_format = 0
     if version == 1:
@@ -242,14 +411,7 @@ def _header(r: _Reader, max_pixels: int) -> Header:
         name = _name(r.take(n), kind != NETWORK)
         mhash = bytes(r.take(8)) if kind == NETWORK else b""
         h, w, channels, mode_id, strip = r.unpack(_DIMS)
-        source_format, n_chunks = r.unpack(_U8U8)
-        if n_chunks > MAX_CHUNKS:
-            raise FormatError(f"{n_chunks} chunks (at most {MAX_CHUNKS})")
-        for _ in range(n_chunks):
-            tag, size = r.unpack(_CHUNK)
-            if size > MAX_CHUNK_BYTES:
-                raise FormatError(f"chunk of {size} bytes (at most {MAX_CHUNK_BYTES})")
-            chunks.append((bytes(tag), bytes(r.take(size))))
+        source_format, chunks = _chunks_of(r)
         (plen,) = r.unpack(_LEN)
     end = r.pos
     (stored_crc,) = r.unpack(_CRC)
@@ -263,9 +425,7 @@ def _header(r: _Reader, max_pixels: int) -> Header:
         raise FormatError(f"coder {coder} cannot code a {KINDS[kind]} payload")
     if kind != NETWORK and name:
         raise FormatError(f"a {KINDS[kind]} payload names a model")
-    for tag, _ in chunks:
-        if not (tag.isalpha() and tag.isascii()) or not tag[:1].islower() and tag not in REQUIRED_CHUNKS:
-            raise FormatError(f"unknown required chunk {tag!r}")
+    _check_chunk_tags(chunks, REQUIRED_CHUNKS)
     if mode_id not in _MODE_OF_ID or MODE_CHANNELS[_MODE_OF_ID[mode_id]] != channels:
         raise FormatError(f"bad colour mode {mode_id} with {channels} channels")
     if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:

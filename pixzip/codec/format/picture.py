@@ -121,6 +121,8 @@ def from_pil(im: Image.Image, where: str = "image") -> Picture:
     """The picture of a loaded Pillow image of a mode pixzip keeps; any other
     mode is refused by name."""
     mode = "I;16" if im.mode in _PIL_16 else im.mode
+    if getattr(im, "n_frames", 1) > 1:
+        raise ImageError(f"{where}: has {im.n_frames} frames; pixzip keeps single images")
     if mode not in MODES:
         raise ImageError(f"{where}: {describe(im)} images are not kept by pixzip (it keeps "
                          f"{', '.join(DESCRIPTION[m] for m in MODES)})")
