@@ -10,7 +10,11 @@
 
 ``Image.open`` reads the header at once and decodes on ``load()``, as
 Pillow's own formats do (through a Python decoder registered with Pillow,
-which gets the whole file).  ``info`` holds the metadata under Pillow's keys
+which gets the whole file).  Every mode pixzip keeps comes back as it was
+saved: 1, L, LA, P (its palette, in its order, and its transparency set at
+open), RGB, RGBA and I;16.  16-bit RGB has no Pillow mode: opening it
+raises an ``ImageError`` that says to read it with ``pixzip.decompress``
+(a uint16 array).  ``info`` holds the metadata under Pillow's keys
 (``icc_profile``, ``exif``, ``xmp``, ``dpi``, ``transparency``, and PNG text
 under its own keys, also in ``im.text``), and what the archive itself says
 under keys of its own:
@@ -39,12 +43,12 @@ import io
 from dataclasses import replace
 from typing import IO, Any, NamedTuple
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImagePalette
 
 from . import errors
-from .codec import api
+from .codec import api, planes
 from .codec.coders import payload_name
-from .codec.format import container
+from .codec.format import container, picture
 from .codec.format.metadata import Metadata, from_chunks, from_pil
 from .codec.network.registry import ModelLike
 from .errors import PixzipError
@@ -135,11 +139,20 @@ class PxzImageFile(ImageFile.ImageFile):
         try:
             header, head = container.read(self.fp, size=_size_of(self.fp), payload=False)
             md = from_chunks(header.chunks, header.source_format)
+            palette, palette_mode, transparency = planes.from_chunks(header.mode, header.chunks)
+            if header.mode == "RGB;16":
+                raise errors.ImageError("a 16-bit RGB image, which has no Pillow mode: read it as a uint16 "
+                                        "(H, W, 3) array with pixzip.decompress")
         except PixzipError as e:
             raise _pillow_error(e, self.filename) from e
         self._mode = header.mode
         self._size = (header.width, header.height)
+        if header.mode == "P":
+            self.palette = ImagePalette.raw(palette_mode, palette)
+            self.palette.mode = palette_mode
         self.info.update(_info(header, md))
+        if transparency is not None:
+            self.info["transparency"] = transparency
         self.text = dict(md.text)
         length = len(head) + header.payload_length + 4          # the file ends with the pixels' CRC32
         self.tile = [ImageFile._Tile(_DECODER, (0, 0) + self.size, 0, (_Load(
@@ -185,11 +198,11 @@ class _PxzDecoder(ImageFile.PyDecoder):
             data = self._held
         assert self.im is not None
         try:
-            pixels, _ = api.decompress_with_metadata(data, load.model, max_memory=load.max_memory)
-            decoded = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
-            if decoded.mode != load.mode or decoded.size != self.im.size:
+            pic, _ = api.decompress_picture(data, load.model, max_memory=load.max_memory)
+            if pic.mode != load.mode or (pic.width, pic.height) != self.im.size:
                 raise errors.CorruptError(f"the file changed since it was opened ({load.mode} {self.im.size[0]}x"
-                                          f"{self.im.size[1]}, now {decoded.mode} {decoded.width}x{decoded.height})")
+                                          f"{self.im.size[1]}, now {pic.mode} {pic.width}x{pic.height})")
+            decoded = picture.to_pil(pic)
         except PixzipError as e:
             raise _pillow_error(e, load.where) from e
         self.set_as_raw(decoded.tobytes(), decoded.mode)
