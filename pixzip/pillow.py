@@ -20,7 +20,8 @@ under its own keys, also in ``im.text``), and what the archive itself says
 under keys of its own:
 
     pxz_version        the container format version (1, 2, ...)
-    pxz_payload        what coded the pixels: "network", "mixer+network", "mixer", "raw" or "deflate"
+    pxz_payload        what coded the pixels: "network", "mixer+network", "mixer", "raw" or "deflate";
+                       a format-3 file's sections' codings, joined ("mixer+network, mixer")
     pxz_model          the model's name ("" when the payload needs no model)
     pxz_source_format  the format of the image the archive was made from ("PNG", "TIFF", ...; None if unknown)
 
