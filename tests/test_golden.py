@@ -132,3 +132,111 @@ def test_new_exports_write_the_current_model_format():
     import json
     with np.load(io.BytesIO(net.to_bytes())) as z:
         assert json.loads(bytes(z["__meta__"]).decode())["format"] == FORMAT
+
+
+# ---- format 3: one archive per picture mode that format 2 does not keep ----
+# tests/data/format3/<name>.pxz, made from the pictures in tests/data/format3/pictures.npz
+# (python tests/test_golden.py --record-format3 writes both, once; never rewrite a recorded file)
+FORMAT3_DIR = DATA / "format3"
+# name: (compress keywords, the model file of its network sections or None)
+FORMAT3 = {
+    "la": ({"level": 1, "payload": "coded"}, None),
+    "rgba": ({"level": 1, "payload": "coded"}, None),
+    "rgba-network": ({"payload": "mixer+network"}, RGB),
+    "rgba-opaque": ({"level": 1, "payload": "coded"}, None),
+    "p": ({"level": 1, "payload": "coded"}, None),
+    "p-colours": ({"level": 9, "payload": "coded"}, None),     # -9 tries a palette image's colours
+    "p-trns": ({"level": 1, "payload": "coded"}, None),
+    "1": ({"level": 1, "payload": "coded"}, None),
+    "i16": ({"level": 1, "payload": "coded"}, None),
+    "i16-x257": ({"level": 1, "payload": "coded"}, None),
+    "rgb16-8bit": ({"level": 1, "payload": "coded"}, None),
+    "l-trns": ({"level": 1, "payload": "coded"}, None),
+    "rgb-trns": ({"level": 1, "payload": "coded"}, None),
+}
+
+
+def _format3_sources() -> dict:
+    """The pictures the format-3 golden files were made from (run once, by --record-format3)."""
+    from pixzip.codec.format.picture import Picture, from_pil
+    photo = image(DATA / "golden-photo.png")[:12, :16]
+    small = image(DATA / "golden.png")
+    y, x = np.mgrid[:12, :16]
+    alpha = np.clip(255 - 30 * np.hypot(y - 6, x - 8), 0, 255).astype(np.uint8)[..., None]
+    rng = np.random.default_rng(25)
+    indexed = Image.fromarray(photo).quantize(16)
+    order = np.random.default_rng(3).permutation(16)       # a palette whose order is far from its colours
+    entries = np.array([[10, 20, 30, 17 * int(k)] for k in order], np.uint8)
+    shade = (x + y) * 15 // 26
+    colours = Picture(np.argsort(order)[shade].astype(np.uint8)[..., None], "P", entries.tobytes(), "RGBA")
+    wide = photo[..., 1:2].astype(np.uint16) * 256 + rng.integers(0, 256, (12, 16, 1)).astype(np.uint16)
+    return {
+        "la": Picture(np.concatenate([photo[..., :1], alpha], 2), "LA"),
+        "rgba": Picture(np.concatenate([photo, alpha], 2), "RGBA"),
+        "rgba-network": Picture(np.concatenate([small, alpha[:11, :14]], 2), "RGBA"),
+        "rgba-opaque": Picture(np.concatenate([photo, np.full_like(alpha, 255)], 2), "RGBA"),
+        "p": from_pil(indexed),
+        "p-colours": colours,
+        "p-trns": Picture(np.asarray(indexed)[..., None].copy(), "P", bytes(indexed.getpalette()), "RGB",
+                          bytes(range(0, 255, 37))),
+        "1": Picture((photo[..., :1] > 120).astype(np.uint8), "1"),
+        "i16": Picture(wide, "I;16"),
+        "i16-x257": Picture(photo[..., :1].astype(np.uint16) * 257, "I;16"),
+        "rgb16-8bit": Picture(photo.astype(np.uint16), "RGB;16"),
+        "l-trns": Picture(photo[..., :1].copy(), "L", transparency=7),
+        "rgb-trns": Picture(photo.copy(), "RGB", transparency=(1, 2, 3)),
+    }
+
+
+def _load_format3_pictures() -> dict:
+    import ast
+
+    from pixzip.codec.format.picture import Picture
+    with np.load(FORMAT3_DIR / "pictures.npz") as z:
+        meta = ast.literal_eval(str(z["meta"]))
+        return {name: Picture(z[name], m["mode"], m["palette"], m["palette_mode"], m["transparency"])
+                for name, m in meta.items()}
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT3))
+def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name):
+    from pixzip.codec.format import picture
+    kw, model = FORMAT3[name]
+    want = _load_format3_pictures()[name]
+    golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
+    net = ModelFile.load(model) if model else None
+    got, _ = codec.decompress_picture(golden, net)
+    assert picture.same(got, want)
+    assert codec.read_header(golden).version == 3 and codec.read_header(golden).mode == want.mode
+    assert codec.compress(want, net, **kw) == golden
+    assert len(golden) < 700
+
+
+def test_format_3_golden_files_cover_every_new_mode_and_section_kind():
+    headers = [codec.read_header((FORMAT3_DIR / f"{name}.pxz").read_bytes()) for name in FORMAT3]
+    assert {h.mode for h in headers} == {"L", "LA", "RGB", "RGBA", "P", "1", "I;16", "RGB;16"}
+    kinds = {s.kind for h in headers for s in h.sections}
+    assert {container.NETWORK, container.MIXER, container.CONSTANT, container.EQUAL} <= kinds
+    assert {h.layout for h in headers} == {container.SAMPLES, container.PALETTE_COLOURS}
+
+
+def _record_format3() -> None:
+    FORMAT3_DIR.mkdir(exist_ok=True)
+    pictures = _format3_sources()
+    meta = {}
+    for name, p in pictures.items():
+        kw, model = FORMAT3[name]
+        path = FORMAT3_DIR / f"{name}.pxz"
+        if path.exists():
+            raise SystemExit(f"{path} is recorded; never rewrite a golden file")
+        path.write_bytes(codec.compress(p, ModelFile.load(model) if model else None, **kw))
+        meta[name] = {"mode": p.mode, "palette": p.palette, "palette_mode": p.palette_mode,
+                      "transparency": p.transparency}
+    np.savez_compressed(FORMAT3_DIR / "pictures.npz", meta=np.array(repr(meta)),
+                        **{name: p.pixels for name, p in pictures.items()})
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] == ["--record-format3"]:
+        _record_format3()

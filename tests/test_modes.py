@@ -107,6 +107,20 @@ def test_every_mode_comes_back_through_pillow(p):
     assert picture.same(again, expected)
 
 
+@SETTINGS
+@given(p=pictures(modes=("P",), max_side=8))
+def test_a_palette_image_comes_back_when_its_colours_are_tried_too(p):
+    import unittest.mock
+    with unittest.mock.patch.object(codec, "tries_every_way", lambda plan: True):
+        round_trip(p, level=1, payload="coded")
+
+
+def test_only_the_smallest_files_level_tries_a_palette_image_s_colours():
+    from pixzip.codec import levels
+    assert [levels.tries_every_way(levels.choose(level)) for level in (1, 6, 9, None)] == [False, False, True, False]
+    assert not levels.tries_every_way(levels.choose(9, method="mixer"))
+
+
 def test_arrays_come_back_in_the_shape_and_type_they_went_in(rng):
     cases = [rng.integers(0, 256, (4, 5), np.uint8), rng.integers(0, 256, (4, 5, 1), np.uint8),
              rng.integers(0, 256, (4, 5, 2), np.uint8), rng.integers(0, 256, (4, 5, 4), np.uint8),
@@ -182,8 +196,10 @@ def test_a_palette_image_is_coded_as_its_colours_only_where_they_rebuild_its_ind
     assert planes.colours_rebuild_indices(p)
     q = Picture(np.array([[[2], [1]], [[1], [0]]], np.uint8), "P", colours.tobytes(), "RGB")
     assert not planes.colours_rebuild_indices(q)
-    for each in (p, q):
-        round_trip(each, level=1, payload="coded")
+    import unittest.mock
+    with unittest.mock.patch.object(codec, "tries_every_way", lambda plan: True):
+        for each in (p, q):
+            round_trip(each, level=1, payload="coded")
 
 
 def test_a_format_3_archive_is_refused_by_name_where_formats_1_and_2_are_read(monkeypatch, rng):

@@ -28,7 +28,7 @@ from .format.container import Header
 from .format.images import MODES, as_array, read_picture_file
 from .format.metadata import CHUNK_NAMES, Metadata, format_id, from_chunks, from_pil, to_chunks
 from .format.picture import Picture
-from .levels import MIXER, MIXER_NETWORK, Plan, choose, new_name
+from .levels import MIXER, MIXER_NETWORK, Plan, choose, new_name, tries_every_way
 from .mixer.with_network import MIXER_PARTS
 from .network import rangecoder, registry
 from .network.modelfile import ModelFile
@@ -217,7 +217,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     if pic.mode in picture.SIXTEEN_BIT and coders.Deep.available() and plan.method is not None:
         deep = lambda pixels: coders.DEEP.encode(   # noqa: E731
             pixels, None, coders.Job()).data
-    layout, sections = planes.encode(pic, code, deep)
+    layout, sections = planes.encode(pic, code, deep, palette_colours=tries_every_way(plan))
     uses_network = any(s.kind == container.NETWORK for s in sections)
     name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if uses_network else ("", b"")
     h, w = pic.height, pic.width

@@ -217,12 +217,15 @@ def encode_layout(p: Picture, layout: int, code: CodeGroup) -> list[Coded]:
 
 
 def encode(p: Picture, code: CodeGroup, deep: Callable[[np.ndarray], bytes] | None = None,
-           palette_colours: bool = True) -> tuple[int, list[Coded]]:
+           palette_colours: bool = False) -> tuple[int, list[Coded]]:
     """(layout, sections) of a picture: the smaller of its ways.  A palette
-    image is coded as its indices, and as its colours (whose indices the
-    palette rebuilds) where its indices allow it (``colours_rebuild_indices``),
-    the smaller kept; a 16-bit one also whole by the 16-bit coder (``deep``,
-    when given)."""
+    image is coded as its indices, and with ``palette_colours`` also as its
+    colours (whose indices the palette rebuilds) where its indices allow it
+    (``colours_rebuild_indices``), the smaller kept: the indices won on
+    every quantized photo and graphic measured (by 5-36% at -1), in a third
+    of the time, the colours only where the palette's order is far from
+    its colours.  A 16-bit picture is also coded whole by the 16-bit coder
+    (``deep``, when given)."""
     ways = [(SAMPLES, encode_layout(p, SAMPLES, code))]
     if p.mode == "P" and palette_colours and colours_rebuild_indices(p):
         ways.append((PALETTE_COLOURS, encode_layout(p, PALETTE_COLOURS, code)))

@@ -112,7 +112,9 @@ CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, f
           PARTS_CODER: "context mixer 1 in column parts, a state and a stream each (mixer/column_parts.py, "
                        "mixer/spec.py SPEC_1)"}
 DEEP_CODER = 4
-SECTION_PLANES = {NETWORK: (1, 3), DEFLATE: (1, 3), RAW: (1, 2, 3, 4), MIXER: (1, 2, 3, 4)}   # planes a kind takes
+# the planes a coded section takes: the 1 or 3 colours of format 2's images (the mixer's kernel is
+# made and tested for those; a 4-colour image crashed it once in a measurement)
+SECTION_PLANES = {NETWORK: (1, 3), DEFLATE: (1, 3), RAW: (1, 3), MIXER: (1, 3)}
 SECTION_CODERS = {**CODERS, DEEP_CODER: "the 16-bit coder (pixzip/codec/deep/)"}
 KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER), MIXER: (MIXER_CODER,), RAW: (0,), DEFLATE: (0,),
                CONSTANT: (0,), EQUAL: (0,), DEEP: (DEEP_CODER,)}
