@@ -144,6 +144,20 @@ def test_a_photo_of_every_mode_is_coded_and_comes_back_through_pillow(tmp_path, 
         assert as_pillow_sees_it(back) == as_pillow_sees_it(im)
 
 
+def test_every_format_3_golden_archive_opens_through_pillow_as_it_decodes(monkeypatch):
+    """Pillow's image of each golden archive is the picture pixzip decodes from it; 16-bit RGB is refused."""
+    from pixzip.codec.format import picture
+    monkeypatch.setenv("PIXZIP_MODELS", str(DATA))            # the network section's golden-tiny
+    for path in sorted((DATA / "format3").glob("*.pxz")):
+        pic, _ = pixzip.decompress_picture(path)
+        if pic.mode == "RGB;16":
+            with pytest.raises(errors.ImageError):
+                Image.open(path)
+            continue
+        with Image.open(path) as im:
+            assert as_pillow_sees_it(im) == as_pillow_sees_it(picture.to_pil(pic)), path.name
+
+
 def test_a_palette_image_has_its_palette_and_transparency_at_open(tmp_path):
     im = Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4) % 3, "P")
     im.putpalette(bytes([255, 0, 0, 0, 255, 0, 0, 0, 255]))
