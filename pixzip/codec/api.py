@@ -16,7 +16,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import Any, BinaryIO, Callable, TypeVar, Union, cast
 
 import numpy as np
 from PIL import Image
@@ -37,6 +37,7 @@ from .network.registry import ModelLike, load_model
 Progress = Callable[[int], None]
 ImageLike = Union[np.ndarray, Image.Image, str, os.PathLike, Picture]  # pixels, a PIL image, an image file
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]   # a .pxz file's bytes, path or stream
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Stats:
     ideal_s: float = 0.0
 
 
-def _old_keywords(f):
+def _old_keywords(f: _F) -> _F:
     """``compress`` as called before ``Options``: an Options field as a
     keyword (``strip_height=8``) or a ``stats`` dict to fill still works,
     with a DeprecationWarning; the dict gets the keys it got then."""
@@ -100,7 +101,7 @@ def _old_keywords(f):
         measured = asdict(measured) if measured.ideal_bits is not None else {"payload": measured.payload}
         stats.update({k: v for k, v in measured.items() if v is not None})
         return data
-    return old_or_new
+    return cast(_F, old_or_new)      # the signature mypy checks callers against is compress's own
 
 
 @_old_keywords
