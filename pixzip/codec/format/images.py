@@ -70,7 +70,10 @@ def _from_pil(im: Image.Image, where: str) -> np.ndarray:
 def _open(path: Path, data: bytes) -> tuple[Image.Image, Metadata, Source]:
     """The loaded image of a file's bytes, its metadata and what its own
     structure says (checked first: its bit depth and colour model, the
-    chunks Pillow reads past)."""
+    chunks Pillow reads past).  A .pxz archive is not an image to compress,
+    even where ``pixzip.pillow`` has taught Pillow to open one."""
+    if data.startswith(b"PXZ\0"):
+        raise ImageError(f"{path}: {_looks_like(data)}")
     try:
         im = Image.open(io.BytesIO(data))
         try:
