@@ -392,20 +392,24 @@ class Settings:
 
 
 def run(task: Task, jobs: list[Job], settings: Settings, report: Callable[[Done], None]) -> int:
-    """Do every job, ``report(done)`` as each ends (in the order they end;
-    ``report`` prints, with the bar out of the way), and return how many
-    failed.  Workers: ``settings.jobs``, at most one per file; with one, the
-    jobs run here, in order."""
+    """Do every job, ``report(done)`` each in the jobs' order (a job that
+    ends early waits for those before it; ``report`` prints, with the bar
+    out of the way), and return how many failed.  Workers:
+    ``settings.jobs``, at most one per file; with one, the jobs run here."""
     if not jobs:
         return 0
     n = min(settings.jobs or usable_cores(), len(jobs))
     bar = Bar(task.command, jobs, settings.progress, settings.quiet)
     failed = [0]
+    order, ready = [j.index for j in reversed(jobs)], {}
 
     def finish(done: Done) -> None:
         bar.finished(done)
         failed[0] += done.error is not None
-        bar.write(lambda: report(done))
+        ready[done.job.index] = done
+        while order and order[-1] in ready:
+            now = ready.pop(order.pop())
+            bar.write(lambda: report(now))
 
     try:
         if n == 1:
