@@ -25,22 +25,16 @@ import time
 from pathlib import Path
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
-
-
 def load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def machine() -> dict:
+    from pixzip.app.bench import machine
+    return machine()
 
 
 def images_under(folder: Path) -> list[Path]:
@@ -78,7 +72,7 @@ def main() -> None:
     if not paths:
         sys.exit(f"no images under {a.folder}")
     raw = raw_bytes(paths)
-    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} usable cores; load average before: {load()}")
+    print(f"machine: {machine()['cpu']}, {len(os.sched_getaffinity(0))} usable cores; load average before: {load()}")
     print(f"{len(paths)} images, {raw / 1e6:.1f} MB raw, level -{a.level}, medians of {a.repeats}, "
           f"-j runs alternated", flush=True)
     times: dict[int, list[float]] = {j: [] for j in jobs}

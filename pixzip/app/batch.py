@@ -473,9 +473,9 @@ def _pool(task: Task, jobs: list[Job], n: int, threads: int, bar: Bar, finish: C
                                            f"unexpectedly (killed, or out of memory?)")
                 finish(done)
     except BaseException:        # Ctrl-C, SIGTERM: every worker stops and unwinds its file
-        for f in pending:
-            f.cancel()
-        _stop(pool)
+        workers = list((getattr(pool, "_processes", None) or {}).values())    # shutdown forgets them
+        pool.shutdown(wait=False, cancel_futures=True)    # not f.cancel(): a broken pool then fails on them
+        _stop(workers)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -483,10 +483,9 @@ def _pool(task: Task, jobs: list[Job], n: int, threads: int, bar: Bar, finish: C
         news.join_thread()
 
 
-def _stop(pool) -> None:
+def _stop(processes) -> None:
     """SIGTERM every worker (each removes the temporary file it was
     writing), then wait for them; one that does not end is killed."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
     for p in processes:
         if p.is_alive():
             p.terminate()
