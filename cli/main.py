@@ -214,7 +214,8 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     api.save_image_atomic(grid, Path(out))
-    click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
+    if not _quiet():
+        click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
 
 
 _progress = click.option("--progress/--no-progress", default=None,
@@ -605,13 +606,15 @@ def models() -> None:
 def demo(model) -> None:
     """Compress the bundled sample photo, decode it, verify it, compare with PNG."""
     from pixzip.app import demo as demo_
-    click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
+    quiet = _quiet()
+    if not quiet:
+        click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
     try:
-        r = demo_.run(model, on_compile=lambda: click.echo(
+        r = demo_.run(model, on_compile=lambda: quiet or click.echo(
             f"compiling the kernels, once after an install or upgrade ({demo_.COMPILE_TIME})...", err=True))
     except PixzipError as e:
         _fail(str(e))
-    if r["compile_s"]:
+    if r["compile_s"] and not quiet:
         click.echo(f"compiled in {r['compile_s']:.0f} s, and cached: the next run starts at once.", err=True)
     bpsp = lambda n: 8 * n / r["subpixels"]  # noqa: E731
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
@@ -647,7 +650,8 @@ def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
     models = [_current_model(m) for m in models]
     try:
         images = bench_.image_files(paths)
-        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
+        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr,
+                  disable=_quiet() or not sys.stderr.isatty(),
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
             reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
                                           progress=bar.update, methods=methods)

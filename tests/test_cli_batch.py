@@ -247,3 +247,45 @@ def test_a_worker_has_its_share_of_the_threads():
 def _numba_threads():
     import numba
     return numba.get_num_threads()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_with_workers_stops_them_and_leaves_no_partial_output(tmp_path, sig):
+    """Ctrl-C (or SIGTERM) while two workers code: status 128 + the signal,
+    one line, every worker gone, and no temporary file; an output that is
+    there is whole (it decodes)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(4):
+        Image.fromarray(picture(k, h=384, w=512)).save(src / f"p{k}.png")
+    err = tmp_path / "err"
+    with open(err, "wb") as e:
+        p = subprocess.Popen([sys.executable, "-m", "pixzip", "compress", "-1", "-r", src, "--output-dir",
+                              tmp_path / "out", "-j", "2", "--progress"], stdin=subprocess.DEVNULL, stderr=e,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 120
+        while b"B/" not in err.read_bytes() and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)       # the bar: both workers are coding
+        assert p.poll() is None, err.read_text()
+        children = Path(f"/proc/{p.pid}/task/{p.pid}/children")
+        workers = [c for c in (children.read_text().split() if children.exists() else [])
+                   if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 2 or not children.exists(), workers
+        p.send_signal(getattr(signal, sig))
+        rc = p.wait(timeout=60)
+    time.sleep(1)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()], "a worker is left running"
+    text = err.read_text(errors="replace")
+    assert rc == 128 + getattr(signal, sig), text
+    assert "Traceback" not in text
+    assert [l for l in lines(text) if l.startswith("pixzip:")] == [
+        f"pixzip: interrupted ({sig}); no partial output is left"]
+    assert not list(tmp_path.rglob(".*.tmp"))
+    from pixzip.codec import api as codec
+    for pxz in (tmp_path / "out").rglob("*.pxz"):
+        codec.decompress(pxz.read_bytes())
