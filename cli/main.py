@@ -75,8 +75,10 @@ def _on_signal(signum, frame):
 
 class _Commands(click.Group):
     """The commands, with zstd's habits: ``pixzip -d FILE...`` is ``pixzip
-    decompress FILE...`` (-z compress, -t test, -l info), and ``pixzip
-    FILE...`` compresses when FILE is no command's name and exists."""
+    decompress FILE...`` (-z compress, -t test, -l info; the flag may come
+    after other options: ``pixzip -1 -z photo.png``), and ``pixzip
+    [OPTIONS] FILE...`` compresses when its first FILE is no command's name
+    and exists (or is '-')."""
     SHORT = {"-d": "decompress", "--decompress": "decompress", "-z": "compress", "--compress": "compress",
              "-t": "test", "--test": "test", "-l": "info", "--list": "info"}
     TALK = ("-v", "--verbose", "-q", "--quiet")
@@ -86,13 +88,17 @@ class _Commands(click.Group):
         i = 0
         while i < len(args) and (args[i] in self.TALK or (args[i].startswith("-v") and set(args[i][1:]) == {"v"})):
             i += 1
-        if i < len(args):
-            word = args[i]
-            if word in self.SHORT:
-                args[i] = self.SHORT[word]
-            elif word not in self.commands and (word == "-" or (not word.startswith("-") and os.path.exists(word))):
-                args.insert(i, "compress")
-        return super().parse_args(ctx, args)
+        rest = args[i:]
+        if rest and rest[0] not in self.commands:
+            ends = rest.index("--") if "--" in rest else len(rest)
+            flag = next((a for a in rest[:ends] if a in self.SHORT), None)
+            word = next((a for a in rest[:ends] if a == "-" or not a.startswith("-")), None)
+            if flag is not None:
+                rest.remove(flag)
+                rest.insert(0, self.SHORT[flag])
+            elif word is not None and word not in self.commands and (word == "-" or os.path.exists(word)):
+                rest.insert(0, "compress")
+        return super().parse_args(ctx, args[:i] + rest)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]},

@@ -148,6 +148,11 @@ def test_dash_d_is_decompress_and_a_file_with_no_command_is_compressed(tmp_path)
     assert r.exit_code == 0, r.output
     assert np.array_equal(pixels(src), pixels(tmp_path / "want.png"))
     assert run("nonsense").exit_code == 2      # no command and no such file: a usage error
+    r = run("-f", tmp_path / "p.png.pxz")     # an archive is not compressed again
+    assert r.exit_code == 1 and "already a .pxz file" in r.stderr
+    assert not (tmp_path / "p.png.pxz.pxz").exists()
+    r = run("-1", "-z", "-f", "-c", src)       # the flag after other options
+    assert r.exit_code == 0 and r.stdout_bytes == (tmp_path / "p.png.pxz").read_bytes()
 
 
 def test_dash_k_is_accepted_and_keeps_the_inputs(tmp_path):

@@ -166,6 +166,10 @@ def plan(walk: Walk, command: str, output_dir: str | None, output: str | None, t
     jobs, failures, outputs = [], [], {}
     for k, f in enumerate(walk.found):
         dst = None
+        if command == "compress" and f.path.lower().endswith(PXZ):
+            failures.append(f"pixzip: {f.path}: already a {PXZ} file, not compressed again "
+                            f"(pixzip -d decompresses it)")
+            continue
         if output_dir is not None and f.path != STDIO:
             try:
                 dst = mirrored(f, output_dir, command)
