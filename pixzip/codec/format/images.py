@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from ...errors import ImageError, describe_os_error
 from .container import MODE_CHANNELS, MODES
 from .metadata import Metadata, encode_image, from_pil, missing
+from .picture import DESCRIPTION, Picture
 from .source_check import check as check_source
 
 LOSSY_FORMATS = {"JPEG", "MPO", "GIF"}      # GIF: a palette of 256 colours at most
@@ -172,3 +173,18 @@ def encode_file(pixels: np.ndarray, fmt: str, md: Metadata, where: str) -> bytes
     if lost:
         raise ImageError(f"{where}: {fmt} cannot keep {' and '.join(lost)}; choose .png, or drop them with --strip")
     return data
+
+
+def read_picture_file(path, data: bytes | None = None) -> tuple[Picture, Metadata]:
+    """The picture and metadata of an image file (or of its bytes, ``data``,
+    with ``path`` naming it in messages)."""
+    pixels, md = read_image_file(path, data)
+    return Picture(pixels, MODES[pixels.shape[2]]), md
+
+
+def encode_picture_file(p: Picture, fmt: str, md: Metadata, where: str) -> bytes:
+    """The bytes of an image file in format ``fmt`` holding the picture and
+    ``md``, read back and checked (see ``encode_file``)."""
+    if not p.plain:
+        raise ImageError(f"{where}: cannot write {DESCRIPTION[p.mode]} images yet")
+    return encode_file(p.pixels, fmt, md, where)
