@@ -7,7 +7,8 @@ fresh temporary folder, ``-q``) in a new process, as a user runs it: the
 worker processes' start is counted.  The runs of each -j alternate (1, 2,
 1, 2, ...) so that a change in the machine's load falls on both; the table
 gives the median wall time of each, the images and raw megabytes (the
-images' samples) per second, and the speed against the first -j.  The
+images' samples) per second, the speed against the first -j, and that
+ratio run by run (the paired runs, side by side in time).  The
 archives of every -j are checked byte-identical.  One image is compressed
 first, so that the compiled kernels are in the cache before any run is
 timed.  The machine is named (CPU, usable cores) and its load average
@@ -94,13 +95,14 @@ def main() -> None:
                 made[j] = got
     print(f"load average after: {load()}")
     print()
-    print("| -j | median s | all runs, s | images/s | raw MB/s | speed vs -j %d |" % jobs[0])
-    print("|---|---|---|---|---|---|")
+    print(f"| -j | median s | all runs, s | images/s | raw MB/s | speed vs -j {jobs[0]} | paired, each run |")
+    print("|---|---|---|---|---|---|---|")
     base = statistics.median(times[jobs[0]])
     for j in jobs:
         m = statistics.median(times[j])
         runs = ", ".join(f"{t:.1f}" for t in times[j])
-        print(f"| {j} | {m:.1f} | {runs} | {len(paths) / m:.3f} | {raw / 1e6 / m:.3f} | {base / m:.2f}x |")
+        paired = ", ".join(f"{a / b:.2f}x" for a, b in zip(times[jobs[0]], times[j]))
+        print(f"| {j} | {m:.1f} | {runs} | {len(paths) / m:.3f} | {raw / 1e6 / m:.3f} | {base / m:.2f}x | {paired} |")
     print(f"\nThe archives of every -j are byte-identical ({len(next(iter(made.values())))} files).")
 
 
