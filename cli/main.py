@@ -36,19 +36,8 @@ def _fail(message: str) -> None:
 
 
 def _unexpected(where: str | None, error: BaseException) -> str:
-    """The one line for an error pixzip does not expect: the file, the
-    exception's type and first line, and how to see the traceback (shown
-    before it when $PIXZIP_DEBUG is set)."""
-    if isinstance(error, MemoryError):
-        return f"pixzip: {where + ': ' if where else ''}out of memory (this machine cannot give pixzip what it needs)"
-    debug = bool(os.environ.get("PIXZIP_DEBUG"))
-    if debug:
-        import traceback
-        click.echo("".join(traceback.format_exception(error)).rstrip("\n"), err=True)
-    first = (str(error).splitlines() or [""])[0]
-    return (f"pixzip: {where + ': ' if where else ''}unexpected error ({type(error).__name__}"
-            f"{': ' + first if first else ''}), a bug in pixzip; please report it"
-            f"{'' if debug else ' (PIXZIP_DEBUG=1 shows the traceback)'}")
+    from pixzip.app.batch import unexpected
+    return unexpected(where, error)
 
 
 TRAIN_EXTRA = "pip install 'pixzip[train]'"
@@ -84,8 +73,43 @@ def _on_signal(signum, frame):
     raise _Terminated(signum)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands, with zstd's habits: ``pixzip -d FILE...`` is ``pixzip
+    decompress FILE...`` (-z compress, -t test, -l info; the flag may come
+    after other options: ``pixzip -1 -z photo.png``), and ``pixzip
+    [OPTIONS] FILE...`` compresses when its first FILE is no command's name
+    and exists (or is '-')."""
+    SHORT = {"-d": "decompress", "--decompress": "decompress", "-z": "compress", "--compress": "compress",
+             "-t": "test", "--test": "test", "-l": "info", "--list": "info"}
+    TALK = ("-v", "--verbose", "-q", "--quiet")
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        i = 0
+        while i < len(args) and (args[i] in self.TALK or (args[i].startswith("-v") and set(args[i][1:]) == {"v"})):
+            i += 1
+        rest = args[i:]
+        if rest and rest[0] not in self.commands:
+            ends = rest.index("--") if "--" in rest else len(rest)
+            flag = next((a for a in rest[:ends] if a in self.SHORT), None)
+            word = next((a for a in rest[:ends] if a == "-" or not a.startswith("-")), None)
+            if flag is not None:
+                rest.remove(flag)
+                rest.insert(0, self.SHORT[flag])
+            elif word is not None and word not in self.commands and (word == "-" or os.path.exists(word)):
+                rest.insert(0, "compress")
+        return super().parse_args(ctx, args[:i] + rest)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="zstd's habits: pixzip -d FILE... decompresses (-z compresses, -t tests, -l shows the "
+                    "headers), pixzip FILE... compresses, and a command with no FILE reads stdin when it is "
+                    "not a terminal.")
 @click.version_option(None, "-V", "--version", package_name="pixzip", message="pixzip, version %(version)s")
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=lambda c, p, v: _set_quiet(c, p, v),
+              help="Print nothing on success (any command).")
+@click.option("-v", "--verbose", count=True, expose_value=False, callback=lambda c, p, v: _count_verbose(c, p, v),
+              help="Say more (any command).")
 def main() -> None:
     """pixzip: lossless image compression with a Gated PixelCNN."""
 
@@ -196,16 +220,8 @@ def sample_(checkpoint, n, out, label, size, seed, device) -> None:
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     api.save_image_atomic(grid, Path(out))
-    click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
-
-
-def _bar(desc: str, quiet: bool = False, progress: bool | None = None):
-    """A progress bar on stderr that appears only for work longer than a second,
-    when stderr is a terminal or ``progress`` asks for one (never with -q)."""
-    from tqdm import tqdm
-    show = sys.stderr.isatty() if progress is None else progress
-    return tqdm(desc=desc, unit="px", delay=1.0, leave=False, dynamic_ncols=True, file=sys.stderr,
-                disable=quiet or not show)
+    if not _quiet():
+        click.echo(f"{n} samples of {h}x{w} in {time.perf_counter() - t0:.1f} s -> {out}", err=True)
 
 
 _progress = click.option("--progress/--no-progress", default=None,
@@ -249,8 +265,9 @@ def _current_model(model: str | None) -> str | None:
 
 
 def _run_files(sources, action, quiet: bool = False) -> None:
-    """Process every file; one line per failure on stderr, whatever failed
-    (escaped: it may quote the file); exit 1 if any failed."""
+    """Process every file, here and in order; one line per failure on stderr,
+    whatever failed (escaped: it may quote the file); exit 1 if any failed."""
+    from pixzip.app.batch import unexpected
     failed = 0
     for src in sources:
         try:
@@ -264,7 +281,7 @@ def _run_files(sources, action, quiet: bool = False) -> None:
             failed += 1
             continue
         except Exception as e:   # noqa: BLE001  (MemoryError, a bug: one line, and on to the next file)
-            _say(_unexpected("<stdin>" if src == "-" else src, e))
+            _say(unexpected("<stdin>" if src == "-" else src, e))
             failed += 1
             continue
         for warning in getattr(result, "warnings", None) or ():
@@ -274,30 +291,152 @@ def _run_files(sources, action, quiet: bool = False) -> None:
         sys.exit(1)
 
 
-def _check_single(sources, output, to_stdout) -> None:
-    if output and len(sources) > 1:
+# -v, -q and -V on every command (and before it: pixzip -q compress ...), as zstd takes them.
+def _count_verbose(ctx, param, value):
+    if value:
+        ctx.meta["pixzip.verbose"] = ctx.meta.get("pixzip.verbose", 0) + value
+
+
+def _set_quiet(ctx, param, value):
+    if value:
+        ctx.meta["pixzip.quiet"] = True
+
+
+def _verbose() -> int:
+    return click.get_current_context().meta.get("pixzip.verbose", 0)
+
+
+def _quiet() -> bool:
+    return click.get_current_context().meta.get("pixzip.quiet", False)
+
+
+_version = click.version_option(None, "-V", "--version", package_name="pixzip",
+                                message="pixzip, version %(version)s", help="Print the version and exit.")
+
+
+def _talk(f):
+    """-q, -v (and -V) for a command."""
+    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_quiet,
+                     help="Print nothing on success: no notes, no warnings, no progress bar.")(f)
+    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_count_verbose,
+                        help="Say more: per-file timings, a summary, the files a folder walk passes over.")(f)
+
+
+def _jobs(f):
+    f = click.option("-T", "--threads", type=click.IntRange(min=1), default=None,
+                     help="Threads within one image (default: the usable cores shared among the workers, "
+                          "at least one each).")(f)
+    return click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
+                        help="Worker processes over the files (default, or 0: the usable cores, at most one "
+                             "per file); -j 1 does the files one by one in this process.")(f)
+
+
+def _folders(what: str):
+    def add(f):
+        f = click.option("--output-dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+                         help="Write the outputs under DIR, each folder given under its own name, mirrored "
+                              "(photos/a/x -> DIR/photos/a/...), creating folders as needed.")(f)
+        return click.option("-r", "--recursive", is_flag=True,
+                            help=f"Walk the folders given: every {what} under them (links to files are "
+                                 f"followed, links to folders are not).")(f)
+    return add
+
+
+def _inputs(sources, recursive: bool, archives: bool, output=None, to_stdout=False, output_dir=None):
+    """The inputs (a batch.Walk): the FILEs, the files under -r's folders, or
+    stdin when no FILE is given and stdin is not a terminal (as zstd reads it)."""
+    from pixzip.app import batch
+    if not sources:
+        if sys.stdin.isatty():
+            raise click.UsageError("no input: give FILE... (or - for standard input), or pipe data into pixzip")
+        sources = (batch.STDIO,)
+    if output_dir is not None and (output or to_stdout):
+        raise click.UsageError("--output-dir names a folder for every output: leave out -o and -c")
+    walk = batch.find(sources, recursive, archives)
+    if output and len(walk.found) > 1:
         raise click.UsageError("-o names one output: give a single input file")
-    if to_stdout and len(sources) > 1:
+    if to_stdout and len(walk.found) > 1:
         raise click.UsageError("-c writes one stream: give a single input file")
+    if _verbose():
+        for note in walk.notes:
+            _say(f"pixzip: {note}")
+    for line in walk.errors:
+        _say(line)
+    return walk
 
 
-def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
-    """Refuse, before any work, two inputs that would write one output."""
-    from pixzip.app import files
+def _batch(command: str, walk, task_delivery, options: dict, output_dir, jobs, threads, progress, say_done) -> None:
+    """Run a command over the inputs (app.batch: the pool, the bar); exit 1
+    if any failed.  ``say_done(result, seconds)`` prints a success."""
+    from pixzip.app import batch
+    quiet, verbose = _quiet(), _verbose()
+    shown = (sys.stderr.isatty() if progress is None else progress) and not quiet
+    delivery = task_delivery
     try:
-        files.check_outputs(sources, output, to_stdout, decompress)
+        planned, failures = batch.plan(walk, command, output_dir, getattr(delivery, "output", None),
+                                       getattr(delivery, "to_stdout", False), measure=shown)
     except PixzipError as e:
         _fail(str(e))
+    for line in failures:
+        _say(line)
+    totals = {"files": 0, "in": 0, "out": 0}
+    t0 = time.perf_counter()
+
+    def report(done) -> None:
+        if done.error:
+            _say(done.error)
+            return
+        r = done.result
+        totals["files"] += 1
+        totals["in"] += done.in_bytes
+        totals["out"] += r.out_bytes
+        if not quiet:
+            say_done(r, done.seconds if verbose else None)
+            for warning in r.warnings or ():
+                _say(f"pixzip: warning: {warning}")
+
+    failed = batch.run(batch.Task(command, delivery, options), planned,
+                       batch.Settings(jobs or None, threads, progress, quiet), report)
+    failed += len(failures) + len(walk.errors)
+    if verbose and not quiet and len(planned) + len(failures) > 1:
+        sizes = f", {totals['in']} -> {totals['out']} bytes" if command != "test" else ""
+        _say(f"pixzip: {totals['files']} files done, {failed} failed{sizes}, in {time.perf_counter() - t0:.1f} s")
+    if failed:
+        sys.exit(1)
+
+
+def _took(seconds: float | None) -> str:
+    return f" in {seconds:.2f} s" if seconds is not None else ""
+
+
+LEVEL_HELP = {1: "Fastest level: the context mixer alone, no network.",
+              6: "The default level: the context mixer with the 'fast' model.",
+              9: "Smallest files: the context mixer with the 'max' model."}
+
+
+def _list_levels(ctx, param, value):
+    """--list-levels: each level, what it codes with, and the model its alias names."""
+    if not value or ctx.resilient_parsing:
+        return
+    from pixzip.codec.levels import LEVELS
+    from pixzip.codec.network.registry import shipped_aliases
+    table = shipped_aliases()
+    for n, level in sorted(LEVELS.items()):
+        model = f"{level.model} -> {table.get(level.model, '?')}" if level.model else "no model"
+        click.echo(f"-{n}  {level.method:14} {model:26} {LEVEL_HELP.get(n, '')}")
+    ctx.exit(0)
 
 
 @main.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (one input only).")
 @click.option("-m", "--model", default=None,
               help="Model name or .pxm file (default: the level's; -9's 'max' with --method alone).")
-@click.option("-1", "level", flag_value=1, help="Fastest level: the context mixer alone, no network.")
-@click.option("-6", "level", flag_value=6, help="The default level: the context mixer with the 'fast' model.")
-@click.option("-9", "level", flag_value=9, help="Smallest files: the context mixer with the 'max' model.")
+@click.option("-1", "level", flag_value=1, help=LEVEL_HELP[1])
+@click.option("-6", "level", flag_value=6, help=LEVEL_HELP[6])
+@click.option("-9", "level", flag_value=9, help=LEVEL_HELP[9])
+@click.option("--list-levels", is_flag=True, is_eager=True, expose_value=False, callback=_list_levels,
+              help="List the levels, what each codes with, and exit.")
 @click.option("--method", type=click.Choice(["network", "mixer+network", "mixer", "mixed"]), default=None,
               help="Force a coding: the network alone, the mixer with the network's counts as an input (the "
                    "default level mixes with the 'fast' model), the mixer alone ('mixed': the old name of "
@@ -312,14 +451,17 @@ def _plan_outputs(sources, output, to_stdout, decompress: bool) -> None:
                    "naming what is dropped; lets --rm remove an input whose other content pixzip cannot keep.")
 @click.option("--strip-height", type=click.IntRange(min=0, max=(1 << 32) - 1), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+@_folders("image file (a suffix Pillow reads; .pxz files and others are passed over)")
+@_jobs
 @_memory
 @_progress
 def compress(sources, output, model, level, method, force, to_stdout, keep, remove, verify, strip, strip_height,
-             quiet, progress) -> None:
-    """Compress images (FILE... or - for stdin) to .pxz files: photo.png -> photo.png.pxz."""
+             recursive, output_dir, jobs, threads, progress) -> None:
+    """Compress images (FILE..., folders with -r, or - for stdin) to .pxz files: photo.png -> photo.png.pxz.
+
+    With no FILE and stdin not a terminal, compress stdin to stdout.
+    Levels: -1 fastest, -6 the default, -9 smallest (--list-levels)."""
     from pixzip.app import files
-    _check_single(sources, output, to_stdout)
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
     if level is not None and (model is not None or method is not None):
@@ -327,25 +469,22 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
     method, model = _current_method(method), _current_model(model)
     if method == "mixer" and model is not None:
         raise click.UsageError("--method mixer uses no model: leave out -m")
-    _plan_outputs(sources, output, to_stdout, decompress=False)
+    walk = _inputs(sources, recursive, False, output, to_stdout, output_dir)
 
-    def one(src):
-        with _bar(f"compress {src}", quiet, progress) as bar:
-            r = files.compress_file(src, files.Delivery(output, to_stdout, force, remove, verify), model=model,
-                                    level=level, method=method, strip_height=strip_height, strip=strip,
-                                    progress=bar.update)
-        if not quiet and r.output:
+    def say_done(r, seconds):
+        if r.output:
             stored = r.payload in ("raw", "deflate")
-            click.echo(f"{src} -> {r.output}: {r.out_bytes} bytes, "
-                       f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel"
-                       f"{f' (stored: {r.payload})' if stored else ''}", err=True)
-        return r
+            click.echo(_printable(f"{r.source} -> {r.output}: {r.out_bytes} bytes, "
+                                  f"{8 * r.out_bytes / r.subpixels:.3f} bits/sub-pixel"
+                                  f"{f' (stored: {r.payload})' if stored else ''}{_took(seconds)}"), err=True)
 
-    _run_files(sources, one, quiet)
+    _batch("compress", walk, files.Delivery(output, to_stdout, force, remove, verify),
+           dict(model=model, level=level, method=method, strip_height=strip_height, strip=strip),
+           output_dir, jobs, threads, progress, say_done)
 
 
 @main.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output image (one input only).")
 @click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
               help="The model file (.pxm) the archives need, if it is not installed.")
@@ -355,59 +494,73 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
 @click.option("-k", "--keep", is_flag=True, help="Keep the .pxz files (the default).")
 @click.option("--rm", "remove", is_flag=True, help="Delete each .pxz file once its image is written and verified.")
 @click.option("--strip", is_flag=True, help="Drop the metadata instead of restoring it.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success, and no warnings.")
+@_folders(".pxz file")
+@_jobs
 @_memory
 @_progress
-def decompress(sources, output, model, force, to_stdout, keep, remove, strip, quiet, progress) -> None:
-    """Decompress .pxz files (FILE... or - for stdin): photo.png.pxz -> photo.png, with its metadata."""
+def decompress(sources, output, model, force, to_stdout, keep, remove, strip, recursive, output_dir, jobs, threads,
+               progress) -> None:
+    """Decompress .pxz files (FILE..., folders with -r, or - for stdin): photo.png.pxz -> photo.png, with its metadata.
+
+    With no FILE and stdin not a terminal, decompress stdin to stdout."""
     from pixzip.app import files
-    _check_single(sources, output, to_stdout)
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
-    _plan_outputs(sources, output, to_stdout, decompress=True)
+    walk = _inputs(sources, recursive, True, output, to_stdout, output_dir)
 
-    def one(src):
-        with _bar(f"decode {src}", quiet, progress) as bar:
-            r = files.decompress_file(src, files.Delivery(output, to_stdout, force, remove), model=model,
-                                      strip=strip, progress=bar.update)
-        if not quiet and r.output:
-            click.echo(f"{src} -> {r.output}", err=True)
-        return r
+    def say_done(r, seconds):
+        if r.output:
+            click.echo(_printable(f"{r.source} -> {r.output}{_took(seconds)}"), err=True)
 
-    _run_files(sources, one, quiet)
+    _batch("decompress", walk, files.Delivery(output, to_stdout, force, remove), dict(model=model, strip=strip),
+           output_dir, jobs, threads, progress, say_done)
 
 
 @main.command(name="test")
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("-m", "--model", default=None, type=click.Path(dir_okay=False),
               help="The model file (.pxm) the archives need, if it is not installed.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@click.option("-r", "--recursive", is_flag=True, help="Test every .pxz file under the folders given.")
+@_jobs
 @_memory
 @_progress
-def test_(sources, model, quiet, progress) -> None:
-    """Decode .pxz files and verify them without writing anything."""
-    from pixzip.app import files
+def test_(sources, model, recursive, jobs, threads, progress) -> None:
+    """Decode .pxz files (FILE..., folders with -r, or stdin) and verify them without writing anything."""
+    walk = _inputs(sources, recursive, True)
 
-    def one(src):
-        with _bar(f"test {src}", quiet, progress) as bar:
-            files.test_file(src, model=model, progress=bar.update)
-        if not quiet:
-            click.echo(f"{src}: OK")
+    def say_done(r, seconds):
+        click.echo(_printable(f"{'<stdin>' if r.source == '-' else r.source}: OK{_took(seconds)}"))
 
-    _run_files(sources, one, quiet)
+    _batch("test", walk, None, dict(model=model), None, jobs, threads, progress, say_done)
 
 
 @main.command()
-@click.argument("sources", nargs=-1, required=True)
-def info(sources) -> None:
-    """Show the header of .pxz files: model, size, payload, metadata."""
+@click.argument("sources", nargs=-1)
+@click.option("-r", "--recursive", is_flag=True, help="Show every .pxz file under the folders given.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON list on stdout, an object per file readable (the keys of the text form).")
+def info(sources, recursive, as_json) -> None:
+    """Show the header of .pxz files (FILE..., folders with -r, or stdin): model, size, payload, metadata."""
     from pixzip.app import files
+    walk = _inputs(sources, recursive, True)
+    found = []
 
     def one(src):
-        for key, value in files.info(src).items():   # the values come from the archive: escaped
+        fields = files.info(src)
+        if as_json:
+            found.append(fields)
+            return
+        for key, value in fields.items():   # the values come from the archive: escaped
             click.echo(f"{key:18} {value:.4f}" if isinstance(value, float) else f"{key:18} {_printable(value)}")
 
-    _run_files(sources, one)
+    try:
+        _run_files([f.path for f in walk.found], one, _quiet())
+    finally:
+        if as_json:      # the files that could be read, failures or not (json escapes what it quotes)
+            import json
+            click.echo(json.dumps(found, indent=1))
+    if walk.errors:
+        sys.exit(1)
 
 
 def _alias_uses() -> dict[str, str]:
@@ -459,13 +612,15 @@ def models() -> None:
 def demo(model) -> None:
     """Compress the bundled sample photo, decode it, verify it, compare with PNG."""
     from pixzip.app import demo as demo_
-    click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
+    quiet = _quiet()
+    if not quiet:
+        click.echo(f"sample: {demo_.SAMPLE_CREDIT}", err=True)
     try:
-        r = demo_.run(model, on_compile=lambda: click.echo(
+        r = demo_.run(model, on_compile=lambda: quiet or click.echo(
             f"compiling the kernels, once after an install or upgrade ({demo_.COMPILE_TIME})...", err=True))
     except PixzipError as e:
         _fail(str(e))
-    if r["compile_s"]:
+    if r["compile_s"] and not quiet:
         click.echo(f"compiled in {r['compile_s']:.0f} s, and cached: the next run starts at once.", err=True)
     bpsp = lambda n: 8 * n / r["subpixels"]  # noqa: E731
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
@@ -501,7 +656,8 @@ def bench(paths, models, against, float_checkpoints, methods, json_out) -> None:
     models = [_current_model(m) for m in models]
     try:
         images = bench_.image_files(paths)
-        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr, disable=not sys.stderr.isatty(),
+        with tqdm(total=len(images), desc="bench", unit="image", file=sys.stderr,
+                  disable=_quiet() or not sys.stderr.isatty(),
                   dynamic_ncols=True, leave=False, delay=1.0) as bar:
             reports, summary = bench_.run(images, list(models) or None, names, list(float_checkpoints),
                                           progress=bar.update, methods=methods)
@@ -537,6 +693,10 @@ def export_(checkpoint, out, name, calib, val, force) -> None:
     click.echo(f"model {r['name']} -> {out} (sha256 {r['sha256'][:16]})")
     click.echo(f"float bits/dim:   {r['float_bpd']:.4f}  ({r['images']} images)")
     click.echo(f"integer bits/dim: {r['int_bpd']:.4f}  ({100 * (r['int_bpd'] / r['float_bpd'] - 1):+.2f}%)")
+
+
+for _command in main.commands.values():     # -v, -q and -V after any command too
+    _version(_talk(_command))
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ def test_any_failure_of_a_file_is_one_line_and_the_batch_goes_on(work, monkeypat
             raise error
         return real(image, *a, **k)
     monkeypatch.setattr(codec, "compress", failing)
-    r = run("compress", "-1", work["png"], b)
+    r = run("compress", "-1", "-j", "1", work["png"], b)     # in this process, where the patch is
     assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (r.exit_code, r.output, r.exception)
     assert "Traceback" not in r.output
     lines = segments(r.stderr)

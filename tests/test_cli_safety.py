@@ -222,7 +222,7 @@ def _interrupt(args, models, sig, logs):
         try:
             deadline = time.monotonic() + 90
             while p.poll() is None and time.monotonic() < deadline:
-                if b"px" in err_path.read_bytes():     # the progress bar: well into the work
+                if b"B/" in err_path.read_bytes():     # the progress bar (raw bytes done/total): well into the work
                     break
                 time.sleep(0.05)
             assert p.poll() is None, (f"the process ended (rc {p.returncode}) before it could be "

@@ -221,16 +221,19 @@ def output_for(src: str, output: str | None, to_stdout: bool, decompress: bool,
     return decompressed_name(src, md)
 
 
-def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool) -> None:
+def check_outputs(sources, output: str | None, to_stdout: bool, decompress: bool,
+                  outputs: dict[str, str] | None = None) -> None:
     """Refuse, before any work, two inputs of one command that would write
-    one output, or an output that is another input."""
+    one output, or an output that is another input.  ``outputs``: the
+    outputs a caller chose for some inputs (a folder mirrored elsewhere)."""
     seen: dict[Path, str] = {}
     inputs = {Path(s).resolve(): s for s in sources if s != STDIO}
     if list(sources).count(STDIO) > 1:
         raise PixzipError("'-' (stdin) is given more than once")
     for src in sources:
         try:
-            dst = output_for(src, output, to_stdout, decompress)
+            dst = Path(outputs[src]) if outputs and src in outputs else output_for(src, output, to_stdout,
+                                                                                  decompress)
         except PixzipError:
             continue   # reported when this input is processed
         if dst is None:
