@@ -54,7 +54,7 @@ from pixzip.codec.format import picture as pictures
 from pixzip.codec.format.images import read_picture_file
 from pixzip.errors import PixzipError
 
-PHOTO = "../shared/data/photos-train/imagecompression-info_flower_foveon.png"   # from the repository's root
+PHOTO = str(Path(__file__).resolve().parents[2] / "shared/data/photos-train/imagecompression-info_flower_foveon.png")  # beside the repository
 FULL_WELL, READ_NOISE, GAMMA = 20000.0, 3.0, 2.2
 
 

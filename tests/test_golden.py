@@ -243,7 +243,50 @@ def _record_format3() -> None:
                         **{name: p.pixels for name, p in pictures.items()})
 
 
+# ---- format 3 with the 16-bit coder (coder 4, its own model: payload kind 0), which -9 weighs ----
+# tests/data/format3/<name>.pxz, made from tests/data/format3/pictures-deep.npz
+# (python tests/test_golden.py --record-format3-deep writes both, once)
+FORMAT3_DEEP = ("i16-deep", "rgb16-deep")
+
+
+def _format3_deep_sources() -> dict:
+    """Smooth 16-bit surfaces with a little noise, where the 16-bit coder's
+    own model beats the planes split in bytes (so -9 keeps it)."""
+    from pixzip.codec.format.picture import Picture
+    y, x = np.mgrid[:16, :20]
+    rng = np.random.default_rng(4)
+    gray = x * 1500 + y * 900 + x * y * 37 + rng.integers(0, 40, (16, 20))
+    rgb = np.stack([x * 1500 + y * 900, x * 1400 + y * 950, x * 1300 + y * 1000], -1) + rng.integers(0, 40, (16, 20, 3))
+    return {"i16-deep": Picture(gray.astype(np.uint16)[..., None], "I;16"),
+            "rgb16-deep": Picture(rgb.astype(np.uint16), "RGB;16")}
+
+
+@pytest.mark.parametrize("name", FORMAT3_DEEP)
+def test_format_3_golden_file_of_the_16_bit_coder_is_reproduced_and_decodes_to_its_picture(name):
+    from pixzip.codec.format import picture
+    with np.load(FORMAT3_DIR / "pictures-deep.npz") as z:
+        want = picture.Picture(z[name], "I;16" if z[name].shape[2] == 1 else "RGB;16")
+    golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
+    header = codec.read_header(golden)
+    assert [(s.kind, s.coder) for s in header.sections] == [(container.DEEP, container.DEEP_CODER)]
+    got, _ = codec.decompress_picture(golden)
+    assert picture.same(got, want)
+    assert codec.compress(want, level=9) == golden
+
+
+def _record_format3_deep() -> None:
+    pictures = _format3_deep_sources()
+    for name, p in pictures.items():
+        path = FORMAT3_DIR / f"{name}.pxz"
+        if path.exists():
+            raise SystemExit(f"{path} is recorded; never rewrite a golden file")
+        path.write_bytes(codec.compress(p, level=9))
+    np.savez_compressed(FORMAT3_DIR / "pictures-deep.npz", **{name: p.pixels for name, p in pictures.items()})
+
+
 if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["--record-format3"]:
         _record_format3()
+    elif sys.argv[1:] == ["--record-format3-deep"]:
+        _record_format3_deep()
