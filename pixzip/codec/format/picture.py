@@ -122,10 +122,11 @@ def from_pil(im: Image.Image, where: str = "image") -> Picture:
     mode is refused by name."""
     mode = "I;16" if im.mode in _PIL_16 else im.mode
     if getattr(im, "n_frames", 1) > 1:
-        raise ImageError(f"{where}: has {im.n_frames} frames; pixzip keeps single images")
+        raise ImageError(f"{where}: an image of {im.n_frames} frames; pixzip keeps single images, never only the "
+                         f"first frame (save each frame as its own image if that is what you want)")
     if mode not in MODES:
         raise ImageError(f"{where}: {describe(im)} images are not kept by pixzip (it keeps "
-                         f"{', '.join(DESCRIPTION[m] for m in MODES)})")
+                         f"{', '.join(DESCRIPTION[m] for m in MODES)}, exactly, and converts nothing)")
     a = np.asarray(im)
     if mode == "I;16":
         a = a.astype(np.uint16)                     # native byte order, whatever the file's
