@@ -311,6 +311,25 @@ def test_lying_section_fields_are_refused_as_pixzip_errors():
         _refused_cleanly(_relabel(data, edit_layout))
 
 
+def test_a_coded_section_of_other_than_1_or_3_planes_is_refused_before_the_mixer_runs(rng):
+    """The mixer's kernel codes the 1 or 3 colours of format 2's images only: an RGBA file whose
+    colour and alpha sections claim to be one mixer section of 4 planes is refused by name."""
+    rgba = rng.integers(0, 256, (5, 6, 4), np.uint8)
+    data = codec.compress(rgba, level=1, payload="mixer")
+    header = codec.read_header(data)
+    assert [(s.planes, s.kind) for s in header.sections] == [(3, container.MIXER), (1, container.MIXER)]
+    head_end = len(data) - header.payload_length - 8
+    head = bytearray(data[:head_end])
+    at = head_end - 8 - 11 * 2
+    total = sum(s.length for s in header.sections)
+    one = struct.pack("<BBBQ", 4, container.MIXER, header.sections[0].coder, total)
+    head[at - 1:at + 22] = bytes([1]) + one
+    head = bytes(head)
+    merged = head + struct.pack("<I", zlib.crc32(head)) + data[head_end + 4:]
+    with pytest.raises(FormatError, match="section of 4 planes"):
+        codec.decompress(merged)
+
+
 @settings(max_examples=300, deadline=None)
 @given(which=st.integers(0, 7), pos=st.integers(0, 10 ** 6), value=st.integers(0, 255),
        fix_crc=st.booleans())
