@@ -451,12 +451,15 @@ def _list_levels(ctx, param, value):
                    "naming what is dropped; lets --rm remove an input whose other content pixzip cannot keep.")
 @click.option("--strip-height", type=click.IntRange(min=0, max=(1 << 32) - 1), default=0, show_default=True,
               help="Code independent strips of this many rows (0: one strip); faster decoding, slightly larger.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the encoder's network pass runs: a CUDA GPU when PyTorch sees one (auto), the CPU's "
+                   "compiled kernels, or the GPU (refused without one). The archive's bytes are the same.")
 @_folders("image file (a suffix Pillow reads; .pxz files and others are passed over)")
 @_jobs
 @_memory
 @_progress
 def compress(sources, output, model, level, method, force, to_stdout, keep, remove, verify, strip, strip_height,
-             recursive, output_dir, jobs, threads, progress) -> None:
+             device, recursive, output_dir, jobs, threads, progress) -> None:
     """Compress images (FILE..., folders with -r, or - for stdin) to .pxz files: photo.png -> photo.png.pxz.
 
     With no FILE and stdin not a terminal, compress stdin to stdout.
@@ -469,6 +472,12 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
     method, model = _current_method(method), _current_model(model)
     if method == "mixer" and model is not None:
         raise click.UsageError("--method mixer uses no model: leave out -m")
+    if device == "cuda":                     # refused before any work, not once per file
+        from pixzip.codec.network.enc_stream import encode_device
+        try:
+            encode_device(device)
+        except PixzipError as e:
+            _fail(str(e))
     walk = _inputs(sources, recursive, False, output, to_stdout, output_dir)
 
     def say_done(r, seconds):
@@ -479,7 +488,7 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
                                   f"{f' (stored: {r.payload})' if stored else ''}{_took(seconds)}"), err=True)
 
     _batch("compress", walk, files.Delivery(output, to_stdout, force, remove, verify),
-           dict(model=model, level=level, method=method, strip_height=strip_height, strip=strip),
+           dict(model=model, level=level, method=method, strip_height=strip_height, strip=strip, device=device),
            output_dir, jobs, threads, progress, say_done)
 
 

@@ -197,3 +197,27 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
     assert "fast         -> photo-g36x4-v1" in r.output and "mine         -> tinyfast" in r.output, r.output
     assert run("compress", images[0], "-f", "-9").exit_code == 0
     assert "model              photo-g66x8-v1" in run("info", images[0].with_name("img0.png.pxz")).output
+
+
+def _cuda_visible() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_cuda_visible(), reason="this machine has a GPU")
+def test_compress_on_cuda_without_a_gpu_is_refused_by_name_before_any_work(images, tmp_path):
+    r = run("compress", "--device", "cuda", "-1", *images)
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "'cuda'" in lines[0], r.output
+    assert not list(tmp_path.glob("*.pxz"))
+
+
+def test_compress_on_the_cpu_makes_the_bytes_of_the_default_device(images, tmp_path):
+    src = images[0]
+    assert run("compress", "-m", "tiny3", "--device", "cpu", "-o", tmp_path / "cpu.pxz", src).exit_code == 0
+    assert run("compress", "-m", "tiny3", "-o", tmp_path / "auto.pxz", src).exit_code == 0
+    assert (tmp_path / "cpu.pxz").read_bytes() == (tmp_path / "auto.pxz").read_bytes()

@@ -329,7 +329,7 @@ def _deliver(data: bytes, dst: Path | None, force: bool, what: str, src: str = S
 
 
 def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, level=None, method=None,
-                  strip_height=0, strip=False, progress=None) -> Result:
+                  strip_height=0, strip=False, device="auto", progress=None) -> Result:
     """Compress one image file (or '-') to .pxz.  With ``delivery.remove``,
     the input is deleted only after the archive on disk has been read back
     and decoded to the same pixels and metadata; with stdout, ``remove`` is
@@ -362,7 +362,8 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
     kept = md.stripped() if strip else md
     try:
         archive = codec.compress(picture, model, level=level, method=method, metadata=kept,
-                                 options=codec.Options(strip_height=strip_height, progress=progress))
+                                 options=codec.Options(strip_height=strip_height, device=device,
+                                                       progress=progress))
         if verify or remove:
             back, back_md = codec.decompress_picture(archive, model)
             if not same(back, picture) or back_md != kept:

@@ -220,6 +220,8 @@ def encode_device(device: str = "auto"):
         import torch
     except ImportError:
         raise PixzipError(f"encoding on {device!r} needs PyTorch: pip install 'pixzip[train]'") from None
+    if device.split(":")[0] == "cuda" and not torch.cuda.is_available():
+        raise PixzipError(f"device {device!r}: PyTorch sees no CUDA GPU on this machine (use --device auto or cpu)")
     return torch.device("cpu" if device == "torch" else device)
 
 
