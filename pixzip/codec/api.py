@@ -166,13 +166,18 @@ def _compress(image: ImageLike, plan: Plan, metadata: Metadata | None, options: 
     # the smallest file wins (the first of equal sizes): a network payload's header also names its model
     model_bytes = len(net.name) + 8 if net is not None else 0
     coder, coded = min(made, key=lambda m: len(m[1].data) + (model_bytes if m[0].uses_network else 0))
-    name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if coder.uses_network else ("", b"")
+    name, mhash = _named(net if coder.uses_network else None)
     header = Header(name, mhash, h, w, MODES[c], options.strip_height if coder.uses_network else 0,
                     len(coded.data), kind=coder.kind, coder=coder.coder_id, chunks=tuple(chunks),
                     source_format=format_id(md))
     first = made[0][1]          # the coded payload when there is one
     stats = Stats(coders.payload_name(coder), first.ideal_bits, first.network_bits, first.ideal_s)
     return container.pack(header, coded.data, container.pixels_crc(pixels)), stats
+
+
+def _named(net: ModelFile | None) -> tuple[str, bytes]:
+    """The model name and hash prefix a header names: the network's, or none."""
+    return (net.name, bytes.fromhex(net.sha256[:16])) if net is not None else ("", b"")
 
 
 def _picture_and_metadata(image: ImageLike, metadata: Metadata | None, strip: bool) -> tuple[Picture, Metadata]:
@@ -222,7 +227,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     with_deep = pic.mode in picture.SIXTEEN_BIT and coders.Deep.available() and tries_every_way(plan)
     layout, sections = planes.encode(pic, code, deep if with_deep else None, palette_colours=tries_every_way(plan))
     uses_network = any(s.kind == container.NETWORK for s in sections)
-    name, mhash = (net.name, bytes.fromhex(net.sha256[:16])) if uses_network else ("", b"")
+    name, mhash = _named(net if uses_network else None)
     h, w = pic.height, pic.width
     header = Header(name, mhash, h, w, pic.mode, options.strip_height if uses_network else 0,
                     sum(len(s.data) for s in sections), container.VERSION_3, chunks=tuple(

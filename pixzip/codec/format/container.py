@@ -200,20 +200,11 @@ def pack(header: Header, payload: bytes, crc: int) -> bytes:
             raise ValueError("model hash prefix must be 8 bytes")
     elif name or header.model_hash:
         raise ValueError(f"a {KINDS[header.kind]} payload names no model")
-    if len(header.chunks) > MAX_CHUNKS:
-        raise ValueError(f"at most {MAX_CHUNKS} chunks")
-    check_chunks(header.chunks)
     mode = MODE_IDS[header.mode]
     parts = [_START.pack(MAGIC, VERSION, 0), _KIND.pack(header.kind, header.coder), bytes([len(name)]), name,
              header.model_hash, _DIMS.pack(header.height, header.width, header.channels, mode, header.strip_height),
-             bytes([header.source_format, len(header.chunks)])]
-    for tag, data in header.chunks:
-        if len(tag) != 4:
-            raise ValueError(f"bad chunk tag {tag!r}")
-        parts += [_CHUNK.pack(tag, len(data)), data]
-    parts.append(_LEN.pack(len(payload)))
-    head = b"".join(parts)
-    return b"".join([head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(crc)])
+             *_chunk_parts(header)]
+    return _sealed(parts, payload, crc)
 
 
 def pack_picture(header: Header, payload: bytes, crc: int) -> bytes:
@@ -231,20 +222,29 @@ def pack_picture(header: Header, payload: bytes, crc: int) -> bytes:
             raise ValueError(f"coder {s.coder} cannot code a section of kind {s.kind}")
         if s.kind == NETWORK and not name:
             raise ValueError("a network section needs the model named")
+    parts = [_START.pack(MAGIC, VERSION_3, 0), _U8U8.pack(MODE3_IDS[header.mode], header.layout),
+             _DIMS3.pack(header.height, header.width), bytes([len(name)]), name, header.model_hash,
+             _STRIP.pack(header.strip_height), *_chunk_parts(header), bytes([len(header.sections)]),
+             *[_SECTION.pack(*s) for s in header.sections]]
+    return _sealed(parts, payload, crc)
+
+
+def _chunk_parts(header: Header) -> list[bytes]:
+    """The original format, the chunk count and the chunks, as both formats write them (checked)."""
     if len(header.chunks) > MAX_CHUNKS:
         raise ValueError(f"at most {MAX_CHUNKS} chunks")
     check_chunks(header.chunks)
-    parts = [_START.pack(MAGIC, VERSION_3, 0), _U8U8.pack(MODE3_IDS[header.mode], header.layout),
-             _DIMS3.pack(header.height, header.width), bytes([len(name)]), name, header.model_hash,
-             _STRIP.pack(header.strip_height), bytes([header.source_format, len(header.chunks)])]
+    parts = [bytes([header.source_format, len(header.chunks)])]
     for tag, data in header.chunks:
         if len(tag) != 4:
             raise ValueError(f"bad chunk tag {tag!r}")
         parts += [_CHUNK.pack(tag, len(data)), data]
-    parts.append(bytes([len(header.sections)]))
-    parts += [_SECTION.pack(*s) for s in header.sections]
-    parts.append(_LEN.pack(len(payload)))
-    head = b"".join(parts)
+    return parts
+
+
+def _sealed(parts: list[bytes], payload: bytes, crc: int) -> bytes:
+    """A file of header ``parts``: then the payload length, the header CRC, the payload and the pixel CRC."""
+    head = b"".join([*parts, _LEN.pack(len(payload))])
     return b"".join([head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(crc)])
 
 
@@ -277,20 +277,14 @@ def _header3(r: "_Reader", flags: int, max_pixels: int) -> Header:
     lengths summing to the payload's), then the size limit."""
     mode_id, layout = r.unpack(_U8U8)
     h, w = r.unpack(_DIMS3)
-    n = r.unpack(_U8)[0]
-    if n > 64:
-        raise FormatError("bad model name")
-    name = _name(r.take(n), True)
-    mhash = bytes(r.take(8)) if n else b""
+    name = _model_name(r, True)
+    mhash = bytes(r.take(8)) if name else b""
     (strip,) = r.unpack(_STRIP)
     source_format, chunks = _chunks_of(r)
     n_sections = r.unpack(_U8)[0]
     sections = tuple(Section(*r.unpack(_SECTION)) for _ in range(n_sections))
     (plen,) = r.unpack(_LEN)
-    end = r.pos
-    (stored_crc,) = r.unpack(_CRC)
-    if stored_crc != zlib.crc32(memoryview(r.data)[:end]):
-        raise FormatError("header checksum mismatch: the file is corrupt")
+    _check_header_crc(r)
     if mode_id not in _MODE3_OF_ID:
         raise FormatError(f"unknown picture mode {mode_id}")
     mode = _MODE3_OF_ID[mode_id]
@@ -314,8 +308,7 @@ def _header3(r: "_Reader", flags: int, max_pixels: int) -> Header:
                           f"a {mode} picture")
     if sum(s.length for s in sections) != plen:
         raise FormatError("the sections' lengths do not sum to the payload's")
-    if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:
-        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels:,} pixels")
+    _check_size(h, w, max_pixels)
     return Header(name, mhash, h, w, mode, strip, plen, VERSION_3, flags, -1, -1, tuple(chunks), source_format,
                   layout, sections)
 
@@ -380,6 +373,27 @@ def _name(raw: memoryview, allow_empty: bool) -> str:
     return name
 
 
+def _model_name(r: _Reader, allow_empty: bool) -> str:
+    """A model name of 0..64 ASCII bytes after its length byte (formats 2 and 3)."""
+    n = r.unpack(_U8)[0]
+    if n > 64:
+        raise FormatError("bad model name")
+    return _name(r.take(n), allow_empty)
+
+
+def _check_header_crc(r: _Reader) -> None:
+    """The CRC32 after the header's bytes, checked against them."""
+    end = r.pos
+    (stored_crc,) = r.unpack(_CRC)
+    if stored_crc != zlib.crc32(memoryview(r.data)[:end]):
+        raise FormatError("header checksum mismatch: the file is corrupt")
+
+
+def _check_size(h: int, w: int, max_pixels: int) -> None:
+    if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:
+        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels:,} pixels")
+
+
 def _header(r: _Reader, max_pixels: int) -> Header:
     """The header at the start of ``r``, checked in the stated order; ``r``
     is left at the first byte of the payload."""
@@ -407,18 +421,12 @@ def _header(r: _Reader, max_pixels: int) -> Header:
         mhash = bytes(mhash)
     else:
         kind, coder = r.unpack(_KIND)
-        n = r.unpack(_U8)[0]
-        if n > 64:
-            raise FormatError("bad model name")
-        name = _name(r.take(n), kind != NETWORK)
+        name = _model_name(r, kind != NETWORK)
         mhash = bytes(r.take(8)) if kind == NETWORK else b""
         h, w, channels, mode_id, strip = r.unpack(_DIMS)
         source_format, chunks = _chunks_of(r)
         (plen,) = r.unpack(_LEN)
-    end = r.pos
-    (stored_crc,) = r.unpack(_CRC)
-    if stored_crc != zlib.crc32(memoryview(r.data)[:end]):
-        raise FormatError("header checksum mismatch: the file is corrupt")
+    _check_header_crc(r)
     if kind not in KINDS:
         raise FormatError(f"unknown payload kind {kind}")
     if kind in (NETWORK, MIXER) and coder not in CODERS:
@@ -430,8 +438,7 @@ def _header(r: _Reader, max_pixels: int) -> Header:
     _check_chunk_tags(chunks, REQUIRED_CHUNKS)
     if mode_id not in _MODE_OF_ID or MODE_CHANNELS[_MODE_OF_ID[mode_id]] != channels:
         raise FormatError(f"bad colour mode {mode_id} with {channels} channels")
-    if h < 1 or w < 1 or h > MAX_SIDE or w > MAX_SIDE or h * w > max_pixels:
-        raise LimitError(f"image size {w}x{h} is outside the limit of {max_pixels:,} pixels")
+    _check_size(h, w, max_pixels)
     return Header(name, mhash, h, w, _MODE_OF_ID[mode_id], strip, plen, version, flags, kind, coder, tuple(chunks),
                   source_format)
 

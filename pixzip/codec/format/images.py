@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...errors import ImageError, describe_os_error
-from .container import MODE_CHANNELS, MODES
+from .container import MODES
 from . import picture as pictures
 from .metadata import Metadata, encode_image, from_pil, missing
 from .picture import DESCRIPTION, Picture
@@ -43,28 +43,20 @@ def as_array(image) -> np.ndarray:
         return read_image(image)
     if isinstance(image, Image.Image):
         return _from_pil(image, "image")
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        raise ImageError(f"image array must be uint8, not {a.dtype}")
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[2] not in MODES:
-        raise ImageError(f"image array must be (H, W), (H, W, 1) or (H, W, 3), not {a.shape}")
-    if a.shape[0] < 1 or a.shape[1] < 1:
-        raise ImageError("image is empty")
-    return np.ascontiguousarray(a)
+    return _plain(pictures.from_array(image, "image"), "image")
 
 
 def _from_pil(im: Image.Image, where: str) -> np.ndarray:
-    if im.mode not in MODE_CHANNELS:
-        raise ImageError(f"{where}: unsupported image mode {im.mode} (pixzip handles 8-bit L and RGB)")
-    if "transparency" in im.info:
-        raise ImageError(f"{where}: has a transparent colour (tRNS), which pixzip cannot keep "
-                         f"(it handles 8-bit L and RGB without alpha)")
-    if getattr(im, "n_frames", 1) > 1:
-        raise ImageError(f"{where}: has {im.n_frames} frames; pixzip keeps single images")
-    a = np.asarray(im, dtype=np.uint8)
-    return np.ascontiguousarray(a[..., None] if a.ndim == 2 else a)
+    return _plain(pictures.from_pil(im, where), where)
+
+
+def _plain(p: Picture, where: str) -> np.ndarray:
+    """The (H, W, C) pixels of an 8-bit L or RGB picture without transparency
+    (what training, bench and the network's ideal bits take); others refused by name."""
+    if not p.plain:
+        what = DESCRIPTION[p.mode] + (" with a transparent colour" if p.transparency is not None else "")
+        raise ImageError(f"{where}: {what}; this needs 8-bit gray or RGB without transparency")
+    return p.pixels
 
 
 def _open(path: Path, data: bytes) -> tuple[Image.Image, Metadata, Source]:
