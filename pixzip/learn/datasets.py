@@ -48,6 +48,14 @@ class ImageSet:
     def same_size(self) -> bool:
         return len({im.shape for im in self.images}) == 1
 
+    # -- as a crops.ImageSource ---------------------------------------------
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        return [(im.shape[0], im.shape[1]) for im in self.images]
+
+    def load(self, i: int) -> np.ndarray:
+        return self.images[i]
+
 
 def _load_npz(path: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
     with np.load(path) as z:
@@ -126,6 +134,13 @@ def load_images(paths, colors: int | None = None) -> ImageSet:
     images = [_to_colors(im, want) for im in images]
     y = np.concatenate(labels) if have_labels and labels else None
     return ImageSet(images, y, names)
+
+
+def open_source(paths, colors: int | None = None, downscale: int = 0):
+    """The training images under ``paths`` as a ``crops.ImageSource``, with
+    copies downscaled by 2 .. 2**downscale.  (For now the images are read
+    into memory, as ``load_images`` reads them.)"""
+    return with_downscaled(load_images(paths, colors=colors), downscale)
 
 
 def _to_colors(im: np.ndarray, colors: int) -> np.ndarray:
