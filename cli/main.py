@@ -717,18 +717,24 @@ def export_(checkpoint, out, name, calib, val, force) -> None:
 def shard(paths, prefix, max_count, max_size, force) -> None:
     """Write training images (folders, files, npz) into tar shards of the WebDataset layout, for pixzip train."""
     import warnings
+
+    from tqdm import tqdm
     shards = _learn("shard", "pixzip.learn.shards")
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, \
+                tqdm(desc="shard", unit="image", file=sys.stderr, disable=_quiet() or not sys.stderr.isatty(),
+                     dynamic_ncols=True, leave=False, delay=1.0) as bar:
             warnings.simplefilter("always")
-            r = shards.write_shards(list(paths), prefix, max_count=max_count, max_size=max_size, overwrite=force)
+            r = shards.write_shards(list(paths), prefix, max_count=max_count, max_size=max_size, overwrite=force,
+                                    progress=bar.update)
     except (ValueError, FileNotFoundError, PixzipError) as e:
         _fail(str(e))
-    for w in caught:
+    for w in caught if not _quiet() else ():
         _say(_printable(f"pixzip: warning: {w.message}"))
     first, last = r["shards"][0], r["shards"][-1]
-    click.echo(f"{r['images']} images -> {len(r['shards'])} shard(s), {r['bytes']} bytes: "
-               f"{first}{' .. ' + last if last != first else ''}")
+    click.echo(_printable(f"{r['images']} images -> {len(r['shards'])} shard(s), {r['bytes']} bytes: "
+                          f"{first}{' .. ' + last if last != first else ''}"))
+
 
 for _command in main.commands.values():     # -v, -q and -V after any command too
     _version(_talk(_command))

@@ -1,6 +1,8 @@
 """Data loading: image folders in every format Pillow reads, npz arrays, crops."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.learn.datasets import CropSampler, DataError, load_images
@@ -110,7 +112,8 @@ def test_downscaled_copies_are_box_averages_with_their_labels(rng):
 # -- the lazy source: listed from headers, decoded one image at a time --------------------------------------
 def write_kinds(folder, rng):
     """One file of every kind the reader takes: RGB and gray as they are,
-    files it refuses (alpha, palette, a transparent colour, 16-bit gray) converted."""
+    files it refuses (alpha, palette, a transparent colour, 16-bit gray)
+    converted, a TIFF its Orientation turns."""
     folder.mkdir()
     rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
     gray = rng.integers(0, 256, (16, 18), dtype=np.uint8)
@@ -121,6 +124,7 @@ def write_kinds(folder, rng):
     Image.fromarray(rgb).quantize(16).save(folder / "e.png")
     Image.fromarray(gray).save(folder / "f.png", transparency=7)
     Image.fromarray(rng.integers(0, 65536, (9, 11), dtype=np.uint16)).save(folder / "g.png")
+    Image.fromarray(rgb[:5, :7]).save(folder / "h.tif", tiffinfo={274: 6})     # turned: read as 7x5
     return ["d.png (RGBA)", "e.png (P)", "f.png (L)", "g.png (I;16)"]
 
 
@@ -143,10 +147,13 @@ def test_the_lazy_source_is_listed_from_headers_without_decoding_a_pixel(tmp_pat
     from pixzip.learn import datasets
     write_kinds(tmp_path / "imgs", rng)
     monkeypatch.setattr(datasets, "decode", lambda *a, **k: pytest.fail("decoded while listing"))
-    monkeypatch.setattr(Image.Image, "load", lambda *a, **k: pytest.fail("decoded while listing"))
+    from PIL import ImageFile
+    for cls in (Image.Image, ImageFile.ImageFile):
+        monkeypatch.setattr(cls, "load", lambda *a, **k: pytest.fail("decoded while listing"))
     with pytest.warns(UserWarning):
         src = datasets.open_source([tmp_path / "imgs"])
-    assert [tuple(s) for s in src.sizes] == [(20, 24), (20, 24), (16, 18), (12, 14), (20, 24), (16, 18), (9, 11)]
+    sizes = [(20, 24), (20, 24), (16, 18), (12, 14), (20, 24), (16, 18), (9, 11), (7, 5)]
+    assert [tuple(s) for s in src.sizes] == sizes
 
 
 def test_one_warning_names_the_files_that_are_converted(tmp_path, rng):
@@ -219,3 +226,17 @@ def test_a_file_whose_size_changed_after_listing_is_refused_by_name(tmp_path, rn
     Image.fromarray(rng.integers(0, 256, (8, 16, 3), dtype=np.uint8)).save(path)
     with pytest.raises(DataError, match="8x16 pixels when read, but 16x16"):
         src.load(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 9)), min_size=1, max_size=4), st.integers(0, 3),
+       st.integers(0, 2**32 - 1))
+def test_downscaled_copies_made_when_loaded_are_with_downscaled_copies(shapes, levels, seed):
+    from pixzip.learn.datasets import Downscaled, ImageSet, with_downscaled
+    rng = np.random.default_rng(seed)
+    data = ImageSet([rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes],
+                    np.arange(len(shapes)), [f"i{k}" for k in range(len(shapes))])
+    made, lazy = with_downscaled(data, levels), Downscaled(data, levels)
+    assert len(lazy) == len(made) and lazy.names == made.names and lazy.labels.tolist() == made.labels.tolist()
+    assert [tuple(s) for s in lazy.sizes] == made.sizes
+    assert all(np.array_equal(lazy.load(i), made.images[i]) for i in range(len(made)))

@@ -31,7 +31,7 @@ def imgs(tmp_path, rng):
 def test_shards_round_trip_every_image_exactly(tmp_path, imgs):
     with pytest.warns(UserWarning, match="4 image"):
         r = write_shards([imgs], tmp_path / "out" / "train", max_count=3)
-    assert r["images"] == 7 and [p.rsplit("/", 1)[-1] for p in r["shards"]] == \
+    assert r["images"] == 8 and [p.rsplit("/", 1)[-1] for p in r["shards"]] == \
         ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
     for colors in (None, 1, 3):
         with pytest.warns(UserWarning):
@@ -50,7 +50,7 @@ def test_webdataset_reads_the_shards_back(tmp_path, imgs):
         write_shards([imgs], tmp_path / "s", max_count=4)
         files = load_images([imgs])
     samples = list(wds.WebDataset(str(tmp_path / "s-{000000..000001}.tar"), shardshuffle=False))
-    assert [s["__key__"] for s in samples] == [f"{i:06d}" for i in range(7)]
+    assert [s["__key__"] for s in samples] == [f"{i:06d}" for i in range(8)]
     for s, name in zip(samples, files.names):
         meta = json.loads(s["json"])
         pixels = np.asarray(Image.open(io.BytesIO(s["png"])))

@@ -334,7 +334,6 @@ def catalogue(paths, skip=frozenset()) -> tuple[list, list[str]]:
     """The data under ``paths`` (but ``skip``) as parts in order (runs of
     image files, runs of shards, each npz file), each in its own colours,
     and the files converted to RGB.  Nothing is decoded but npz arrays."""
-    from . import shards
     parts: list = []
     converted: list[str] = []
     run: list[Path] = []
@@ -344,7 +343,8 @@ def catalogue(paths, skip=frozenset()) -> tuple[list, list[str]]:
         if run and kind == "image":
             part, conv = list_files(run)
         elif run:
-            part, conv = shards.index_shards(run)
+            from .shards import index_shards
+            part, conv = index_shards(run)
         else:
             return
         parts.append(part)
