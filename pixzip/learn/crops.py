@@ -30,7 +30,7 @@ class ImageSource(Protocol):
     def colors(self) -> int: ...
 
     @property
-    def sizes(self) -> Sequence[tuple[int, int]]:   # (H, W) of each image
+    def sizes(self) -> Sequence[tuple[int, int]]:   # (H, W) of each image (pairs, or an (N, 2) array)
         ...
 
     @property

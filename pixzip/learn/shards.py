@@ -81,7 +81,8 @@ def write_shards(paths, prefix, max_count: int = MAX_COUNT, max_size: int = MAX_
         raise DataError(f"{prefix.parent}: cannot write there ({e.strerror or e})") from None
     try:
         n = 0
-        with wds.ShardWriter(str(work / "%06d.tar"), maxcount=max_count, maxsize=max_size, verbose=0,
+        # .part, never .tar: a folder walk for training data never takes a shard being written
+        with wds.ShardWriter(str(work / "%06d.part"), maxcount=max_count, maxsize=max_size, verbose=0,
                              encoder=False, mtime=0) as sink:
             for part in parts:
                 for i in range(len(part)):
@@ -95,7 +96,7 @@ def write_shards(paths, prefix, max_count: int = MAX_COUNT, max_size: int = MAX_
                     n += 1
                     if progress:
                         progress(1)
-        written = sorted(work.glob("*.tar"))
+        written = sorted(work.glob("*.part"))
         out = [shard_name(prefix, k) for k in range(len(written))]
         for src, dst in zip(written, out):
             try:
