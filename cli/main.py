@@ -704,6 +704,38 @@ def export_(checkpoint, out, name, calib, val, force) -> None:
     click.echo(f"integer bits/dim: {r['int_bpd']:.4f}  ({100 * (r['int_bpd'] / r['float_bpd'] - 1):+.2f}%)")
 
 
+
+@main.command(name="shard")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "prefix", required=True, type=click.Path(dir_okay=False),
+              help="Write PREFIX-000000.tar, PREFIX-000001.tar, ...")
+@click.option("--max-count", default=10_000, show_default=True, type=click.IntRange(min=1),
+              help="Images per shard, at most.")
+@click.option("--max-size", default=1_000_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Bytes per shard, about (a shard ends after the image that reaches it).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing shards of PREFIX (and remove the rest of them).")
+def shard(paths, prefix, max_count, max_size, force) -> None:
+    """Write training images (folders, files, npz) into tar shards of the WebDataset layout, for pixzip train."""
+    import warnings
+
+    from tqdm import tqdm
+    shards = _learn("shard", "pixzip.learn.shards")
+    try:
+        with warnings.catch_warnings(record=True) as caught, \
+                tqdm(desc="shard", unit="image", file=sys.stderr, disable=_quiet() or not sys.stderr.isatty(),
+                     dynamic_ncols=True, leave=False, delay=1.0) as bar:
+            warnings.simplefilter("always")
+            r = shards.write_shards(list(paths), prefix, max_count=max_count, max_size=max_size, overwrite=force,
+                                    progress=bar.update)
+    except (ValueError, FileNotFoundError, PixzipError) as e:
+        _fail(str(e))
+    for w in caught if not _quiet() else ():
+        _say(_printable(f"pixzip: warning: {w.message}"))
+    first, last = r["shards"][0], r["shards"][-1]
+    click.echo(_printable(f"{r['images']} images -> {len(r['shards'])} shard(s), {r['bytes']} bytes: "
+                          f"{first}{' .. ' + last if last != first else ''}"))
+
+
 for _command in main.commands.values():     # -v, -q and -V after any command too
     _version(_talk(_command))
 

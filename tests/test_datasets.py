@@ -1,6 +1,8 @@
 """Data loading: image folders in every format Pillow reads, npz arrays, crops."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.learn.datasets import CropSampler, DataError, load_images
@@ -105,3 +107,136 @@ def test_downscaled_copies_are_box_averages_with_their_labels(rng):
     block = imgs[0][2:4, 4:6].astype(float).mean(axis=(0, 1))
     assert np.array_equal(d.images[2][1, 2], np.floor(block + 0.5).astype(np.uint8))
     assert len(with_downscaled(ImageSet(imgs), 0)) == 2
+
+
+# -- the lazy source: listed from headers, decoded one image at a time --------------------------------------
+def write_kinds(folder, rng):
+    """One file of every kind the reader takes: RGB and gray as they are,
+    files it refuses (alpha, palette, a transparent colour, 16-bit gray)
+    converted, a TIFF its Orientation turns."""
+    folder.mkdir()
+    rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (16, 18), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "a.png")
+    Image.fromarray(rgb).save(folder / "b.jpg", quality=90)
+    Image.fromarray(gray).save(folder / "c.png")
+    Image.fromarray(rng.integers(0, 256, (12, 14, 4), dtype=np.uint8)).save(folder / "d.png")
+    Image.fromarray(rgb).quantize(16).save(folder / "e.png")
+    Image.fromarray(gray).save(folder / "f.png", transparency=7)
+    Image.fromarray(rng.integers(0, 65536, (9, 11), dtype=np.uint16)).save(folder / "g.png")
+    Image.fromarray(rgb[:5, :7]).save(folder / "h.tif", tiffinfo={274: 6})     # turned: read as 7x5
+    return ["d.png (RGBA)", "e.png (P)", "f.png (L)", "g.png (I;16)"]
+
+
+@pytest.mark.parametrize("colors", [None, 1, 3])
+@pytest.mark.parametrize("downscale", [0, 2])
+def test_the_lazy_source_reads_the_pixels_load_images_reads(tmp_path, rng, colors, downscale):
+    from pixzip.learn.datasets import open_source, with_downscaled
+    write_kinds(tmp_path / "imgs", rng)
+    with pytest.warns(UserWarning):
+        memory = with_downscaled(load_images([tmp_path / "imgs"], colors=colors), downscale)
+    with pytest.warns(UserWarning):
+        lazy = open_source([tmp_path / "imgs"], colors=colors, downscale=downscale)
+    assert len(lazy) == len(memory) and lazy.colors == memory.colors and list(lazy.names) == memory.names
+    assert [tuple(s) for s in lazy.sizes] == memory.sizes
+    for i in range(len(lazy)):
+        assert np.array_equal(lazy.load(i), memory.images[i]), memory.names[i]
+
+
+def test_the_lazy_source_is_listed_from_headers_without_decoding_a_pixel(tmp_path, rng, monkeypatch):
+    from pixzip.learn import datasets
+    write_kinds(tmp_path / "imgs", rng)
+    monkeypatch.setattr(datasets, "decode", lambda *a, **k: pytest.fail("decoded while listing"))
+    from PIL import ImageFile
+    for cls in (Image.Image, ImageFile.ImageFile):
+        monkeypatch.setattr(cls, "load", lambda *a, **k: pytest.fail("decoded while listing"))
+    with pytest.warns(UserWarning):
+        src = datasets.open_source([tmp_path / "imgs"])
+    sizes = [(20, 24), (20, 24), (16, 18), (12, 14), (20, 24), (16, 18), (9, 11), (7, 5)]
+    assert [tuple(s) for s in src.sizes] == sizes
+
+
+def test_one_warning_names_the_files_that_are_converted(tmp_path, rng):
+    from pixzip.learn.datasets import open_source
+    converted = write_kinds(tmp_path / "imgs", rng)
+    with pytest.warns(UserWarning) as caught:
+        open_source([tmp_path / "imgs"])
+    assert len(caught) == 1
+    text = str(caught[0].message)
+    assert text.startswith("4 image(s) converted to 8-bit RGB")
+    assert all(str(tmp_path / "imgs" / c) in text for c in converted[:3]) and "1 more" in text
+
+
+def test_npz_arrays_stay_in_memory_and_mix_with_files(tmp_path, rng):
+    from pixzip.learn.datasets import ImageSet, open_source
+    (tmp_path / "f").mkdir()
+    Image.fromarray(rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(tmp_path / "f" / "a.png")
+    np.savez(tmp_path / "g.npz", x=rng.integers(0, 256, (3, 5, 4), dtype=np.uint8))
+    paths = [tmp_path / "g.npz", tmp_path / "f", tmp_path / "g.npz"]
+    src, memory = open_source(paths), load_images(paths)
+    assert src.colors == 3 and len(src) == 7 and isinstance(src.parts[0], ImageSet)
+    assert all(np.array_equal(src.load(i), memory.images[i]) for i in range(7))
+
+
+def test_a_crop_loader_over_the_lazy_source_gives_the_batches_of_the_in_memory_set(tmp_path, rng):
+    from pixzip.learn import crops
+    from pixzip.learn.datasets import open_source, with_downscaled
+    write_kinds(tmp_path / "imgs", rng)
+    with pytest.warns(UserWarning):
+        memory = with_downscaled(load_images([tmp_path / "imgs"]), 1)
+        lazy = open_source([tmp_path / "imgs"], downscale=1)
+    plan = crops.CropPlan(lazy.sizes, 5, seed=7, flip=True)
+    for workers in (0, 1):
+        a = list(crops.loader(memory, crops.CropPlan(memory.sizes, 5, seed=7, flip=True), 6, 2, 6))
+        b = list(crops.loader(lazy, plan, 6, 2, 6, workers=workers))
+        assert len(a) == len(b) == 4
+        assert all(x.equal(y) and u.equal(v) for (x, u), (y, v) in zip(a, b))
+
+
+def test_the_lazy_source_pickles_small(tmp_path, rng):
+    import pickle
+
+    from pixzip.learn.datasets import open_source
+    (tmp_path / "f").mkdir()
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "f" / f"{i}.png")
+    src = open_source([tmp_path / "f"], downscale=1)
+    assert len(pickle.dumps(src)) < 20 * 64 * 64 * 3 / 20
+
+
+def test_an_image_that_cannot_be_read_in_a_loader_worker_is_one_line_naming_it(tmp_path, rng):
+    from pixzip.learn import crops
+    from pixzip.learn.datasets import open_source
+    (tmp_path / "f").mkdir()
+    path = tmp_path / "f" / "a.png"
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    src = open_source([tmp_path / "f"])
+    path.write_bytes(path.read_bytes()[:60])       # cut short after it was listed
+    with pytest.raises(DataError) as e:
+        list(crops.loader(src, crops.CropPlan(src.sizes, 4, seed=0), 2, 0, 2, workers=1))
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_file_whose_size_changed_after_listing_is_refused_by_name(tmp_path, rng):
+    from pixzip.learn.datasets import open_source
+    (tmp_path / "f").mkdir()
+    path = tmp_path / "f" / "a.png"
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    src = open_source([tmp_path / "f"])
+    Image.fromarray(rng.integers(0, 256, (8, 16, 3), dtype=np.uint8)).save(path)
+    with pytest.raises(DataError, match="8x16 pixels when read, but 16x16"):
+        src.load(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 9)), min_size=1, max_size=4), st.integers(0, 3),
+       st.integers(0, 2**32 - 1))
+def test_downscaled_copies_made_when_loaded_are_with_downscaled_copies(shapes, levels, seed):
+    from pixzip.learn.datasets import Downscaled, ImageSet, with_downscaled
+    rng = np.random.default_rng(seed)
+    data = ImageSet([rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes],
+                    np.arange(len(shapes)), [f"i{k}" for k in range(len(shapes))])
+    made, lazy = with_downscaled(data, levels), Downscaled(data, levels)
+    assert len(lazy) == len(made) and lazy.names == made.names and lazy.labels.tolist() == made.labels.tolist()
+    assert [tuple(s) for s in lazy.sizes] == made.sizes
+    assert all(np.array_equal(lazy.load(i), made.images[i]) for i in range(len(made)))

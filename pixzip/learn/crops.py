@@ -30,7 +30,7 @@ class ImageSource(Protocol):
     def colors(self) -> int: ...
 
     @property
-    def sizes(self) -> Sequence[tuple[int, int]]:   # (H, W) of each image
+    def sizes(self) -> Sequence[tuple[int, int]]:   # (H, W) of each image (pairs, or an (N, 2) array)
         ...
 
     @property
@@ -135,13 +135,40 @@ class CropDataset:
         return cut(self.source.load(crop.index), crop, self.size), label
 
 
+def _worker_message(e: Exception) -> str:
+    """A loader worker's error in its own one line: torch re-raises it in
+    this process with the worker's traceback as its message."""
+    text = str(e).strip()
+    if not text.startswith("Caught "):
+        return text
+    last = text.splitlines()[-1]
+    name = f"{type(e).__module__}.{type(e).__qualname__}: "
+    return last[len(name):] if last.startswith(name) else last
+
+
 def loader(source: ImageSource, plan: CropPlan, batch_size: int, start: int, stop: int,
            rank: int = 0, world: int = 1, workers: int = 0):
     """A torch DataLoader of (uint8 (b, C, h, w), int64 labels (b,)) for
     steps ``start`` .. ``stop``-1 of this rank, cut by ``workers`` processes
-    (0: in this one).  Labels are -1 where the source has none."""
+    (0: in this one).  Labels are -1 where the source has none.  An image
+    that cannot be read is a ``DataError`` of one line, naming it."""
     from torch.utils.data import DataLoader
-    return DataLoader(CropDataset(source, plan.crop),   # type: ignore[arg-type]
+
+    from .datasets import DataError
+
+    class Loader(DataLoader):
+        def __iter__(self):
+            batches = super().__iter__()
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except DataError as e:
+                    raise DataError(_worker_message(e)) from None
+                yield batch
+
+    return Loader(CropDataset(source, plan.crop),   # type: ignore[arg-type]
                       batch_sampler=StepBatches(plan, batch_size, start, stop, rank, world),
                       num_workers=workers, persistent_workers=False,
                       prefetch_factor=2 if workers else None)
