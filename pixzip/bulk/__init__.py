@@ -62,4 +62,4 @@ def test(sources: Sequence[PathLike], output_dir: PathLike | None = None, *, mod
                    manifest_path=manifest, on_record=on_record, on_note=on_note)
 
 
-test.__test__ = False     # not a test for pytest, when a test module imports it
+setattr(test, "__test__", False)     # not a test for pytest, when a test module imports it

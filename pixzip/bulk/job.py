@@ -102,7 +102,8 @@ def run(command: str, sources: Sequence, output_dir, options: dict, *, engine: E
     previous, bad = manifest.read(path)
     if bad:
         note(f"pixzip: {path}: {bad} line(s) that could not be read passed over (a job killed while writing?)")
-    todo, redo = [], []
+    todo: list = []
+    redo: list = []
     for job in planned:
         rec = previous.get(manifest.key(command, job.source, job.output))
         if rec is None or rec.get("error") is not None or rec.get("level") != level:
@@ -144,7 +145,7 @@ def run(command: str, sources: Sequence, output_dir, options: dict, *, engine: E
         if engine.name == "local":
             _local(groups, command, level, engine, written)
         else:
-            ray_engine.run(groups, command, level, engine, written)
+            ray_engine.run(groups, level, engine, written)
     finally:
         writer.close()
         summary.seconds = time.perf_counter() - t0

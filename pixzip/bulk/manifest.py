@@ -56,9 +56,9 @@ def key(command: str, source: str | None, output: str | None) -> tuple:
 
 def record(done, command: str, level: int | None) -> dict:
     """The manifest line of a finished ``batch.Done`` (in a worker or the
-    driver): the vouched file's size and CRC32 are read from the disk."""
+    driver): the vouched file's size and checksums are read from the disk."""
     job, r = done.job, done.result
-    rec = dict.fromkeys(FIELDS)
+    rec: dict = dict.fromkeys(FIELDS)
     rec.update(input=os.path.abspath(job.source), output=os.path.abspath(job.output) if job.output else None,
                command=command, bytes_in=done.in_bytes, seconds=round(done.seconds, 4), error=done.error,
                version=version(), level=level)

@@ -85,7 +85,7 @@ class Coder:
         return {"line": np.array(lines, dtype=object)}
 
 
-def run(groups, command: str, level, engine, written) -> None:
+def run(groups, level, engine, written) -> None:
     """Do every group's jobs (``(task, jobs)``) on Ray Data; ``written(line)``
     each line as it comes back.  Without ``engine.address`` a local Ray
     instance is started and stopped; with it, the job joins that cluster.
@@ -99,15 +99,11 @@ def run(groups, command: str, level, engine, written) -> None:
     started = not ray.is_initialized()
     threads = engine.threads or 1
     if started:
-        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")     # the C++ core: no notes on a normal run
-        quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-        if engine.address:
-            ray.init(address=engine.address, **quiet)
-        else:
-            cpus = max(batch.usable_cores(), (engine.jobs or 1) * threads)
-            ray.init(num_cpus=cpus, **quiet)
+        _start(ray, engine, threads)
+    seen: set[str] = set()
+    context = ray.data.DataContext.get_current()
+    before = context.enable_progress_bars, context.max_errored_blocks
     try:
-        context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.max_errored_blocks = -1     # a worker that dies: its files are lines of their own (below)
         logging.getLogger("ray.data").setLevel(logging.ERROR)
@@ -117,7 +113,6 @@ def run(groups, command: str, level, engine, written) -> None:
         lines = data.map_batches(Coder, fn_constructor_kwargs=dict(tasks=tuple(t for t, _ in groups), level=level,
                                                                    threads=threads),
                                  batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads)
-        seen = set()
         for row in lines.iter_rows():
             rec = json.loads(row["line"])
             seen.add(rec["input"])
@@ -129,6 +124,45 @@ def run(groups, command: str, level, engine, written) -> None:
                                   error=f"pixzip: {item['source']}: not done, a Ray worker ended unexpectedly "
                                         f"(killed, or out of memory?)")
                 written(manifest.record(lost, task.command, level))
-    finally:
+    except BaseException:       # Ctrl-C, SIGTERM, Ray's own failure: the workers stop, their files are unwound
         if started:
             ray.shutdown()
+            started = False
+        _remove_temporaries(item["output"] for item in items if os.path.abspath(item["source"]) not in seen)
+        raise
+    finally:
+        context.enable_progress_bars, context.max_errored_blocks = before
+        if started:
+            ray.shutdown()
+
+
+def _start(ray, engine, threads: int) -> None:
+    """A local Ray instance with the CPUs the job asks for, or the cluster
+    at ``engine.address`` joined; Ray's notes kept off the terminal."""
+    from ..app import batch
+    from ..errors import PixzipError
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")     # the C++ core: no notes on a normal run
+    quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        if engine.address:
+            ray.init(address=engine.address, **quiet)
+        else:
+            ray.init(num_cpus=max(batch.usable_cores(), (engine.jobs or 1) * threads), **quiet)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        where = f"the Ray cluster at {engine.address}" if engine.address else "a local Ray instance"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise PixzipError(f"cannot start or join {where}: {first}") from None
+
+
+def _remove_temporaries(outputs) -> None:
+    """The temporary files (``atomic_write``'s, beside each output) that
+    workers stopped by Ray had no time to remove."""
+    import glob
+    for output in outputs:
+        if output:
+            folder, name = os.path.split(output)
+            for tmp in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.*.tmp")):
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
