@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 
 from . import manifest
 
@@ -95,6 +97,7 @@ def run(groups, level, engine, written) -> None:
              for g, (_, jobs) in enumerate(groups) for j in jobs]
     if not items:
         return
+    new = {item["output"] for item in items if item["output"] and not os.path.lexists(item["output"])}
     ray = require()
     started = not ray.is_initialized()
     threads = engine.threads or 1
@@ -128,7 +131,7 @@ def run(groups, level, engine, written) -> None:
         if started:
             ray.shutdown()
             started = False
-        _remove_temporaries(item["output"] for item in items if os.path.abspath(item["source"]) not in seen)
+        _remove_unrecorded([item["output"] for item in items if os.path.abspath(item["source"]) not in seen], new)
         raise
     finally:
         context.enable_progress_bars, context.max_errored_blocks = before
@@ -143,6 +146,8 @@ def _start(ray, engine, threads: int) -> None:
     from ..errors import PixzipError
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")     # the C++ core: no notes on a normal run
     quiet = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s and main_thread}
     try:
         if engine.address:
             ray.init(address=engine.address, **quiet)
@@ -152,17 +157,25 @@ def _start(ray, engine, threads: int) -> None:
         where = f"the Ray cluster at {engine.address}" if engine.address else "a local Ray instance"
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise PixzipError(f"cannot start or join {where}: {first}") from None
+    for sig, handler in handlers.items():     # Ray's core would end the process at once: SIGTERM unwinds, as Ctrl-C
+        if callable(handler):
+            signal.signal(sig, handler)
 
 
-def _remove_temporaries(outputs) -> None:
-    """The temporary files (``atomic_write``'s, beside each output) that
-    workers stopped by Ray had no time to remove."""
+def _remove_unrecorded(outputs: list[str], new: set[str]) -> None:
+    """After an interruption, of the files with no manifest line: the
+    temporary files (``atomic_write``'s, beside each output) of workers Ray
+    stopped at once, and an output this job made (it did not exist before)
+    whose line never came back, so that every output left is vouched for
+    and a rerun makes the rest."""
     import glob
     for output in outputs:
-        if output:
-            folder, name = os.path.split(output)
-            for tmp in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.*.tmp")):
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        if not output:
+            continue
+        folder, name = os.path.split(output)
+        made = glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.*.tmp"))
+        for path in made + ([output] if output in new else []):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
