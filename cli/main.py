@@ -596,9 +596,9 @@ def _bulk(command: str, run, **kw) -> None:
         if rec["error"]:
             _say(rec["error"])
         elif verbose and not quiet:
-            out = f" -> {rec['output']}" if rec["output"] else ": OK"
-            _say(f"pixzip: {rec['input']}{out} ({rec['bytes_in']} -> {rec['bytes_out'] or rec['bytes_in']} bytes, "
-                 f"{rec['seconds']:.2f} s)")
+            done = f" -> {rec['output']} ({rec['bytes_in']} -> {rec['bytes_out']} bytes" if rec["output"] else \
+                f": OK ({rec['bytes_in']} bytes"
+            _say(f"pixzip: {rec['input']}{done}, {rec['seconds']:.2f} s)")
 
     try:
         summary = run(bulk, on_record=on_record, on_note=None if quiet else _say, **kw)
