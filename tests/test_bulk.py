@@ -200,3 +200,15 @@ def test_without_ray_the_ray_engine_says_how_to_install_it(photos, tmp_path, mon
     r = run("bulk", "compress", photos, "--output-dir", tmp_path / "out", "--engine", "ray")
     assert r.exit_code == 1 and r.output.strip().splitlines()[-1].endswith("pip install 'pixzip[ray]'")
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_an_interrupted_ray_job_removes_its_unrecorded_outputs_and_temporaries_only(tmp_path):
+    """Ray stops its workers at once: after an interruption, the driver removes what they left with no
+    manifest line (the temporary files, the outputs this job made), never a file that was there before."""
+    from pixzip.bulk import ray_engine
+    made, before = tmp_path / "made.png.pxz", tmp_path / "before.png.pxz"
+    temporary = tmp_path / ".before.png.pxz.k2j4x9q1.tmp"
+    for p in (made, before, temporary):
+        p.write_bytes(b"x")
+    ray_engine._remove_unrecorded([str(made), str(before)], new={str(made)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["before.png.pxz"]
