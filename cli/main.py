@@ -543,6 +543,115 @@ def test_(sources, model, recursive, jobs, threads, progress) -> None:
     _batch("test", walk, None, dict(model=model), None, jobs, threads, progress, say_done)
 
 
+@main.group(name="bulk")
+def bulk_() -> None:
+    """Compress, decompress or test many files with a manifest, on the local process pool or on Ray Data.
+
+    Each output is mirrored under --output-dir (as -r --output-dir does); a line of JSON per file goes to the
+    manifest (DIR/pixzip-manifest.jsonl, or --manifest), and a rerun skips the files it says are done, once
+    it has checked that their outputs are unchanged (size, CRC-32, BLAKE2b). A file that fails is a line with
+    its error, and the exit status is 1."""
+
+
+def _bulk_options(command: str):
+    """The options every bulk command takes: the inputs, where the outputs and
+    the manifest go, the engine and its workers."""
+    def add(f):
+        options = [
+            click.argument("sources", nargs=-1, required=True, type=click.Path()),
+            click.option("--output-dir", type=click.Path(file_okay=False), metavar="DIR",
+                         required=command != "test",        # no default=None: click 8.3+ takes it as given
+                         help="Write the outputs under DIR, each folder given under its own name, mirrored."
+                         if command != "test" else "Write the manifest in DIR (test writes nothing else)."),
+            click.option("--manifest", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+                         help="The manifest (default: DIR/pixzip-manifest.jsonl)."),
+            click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                         help="local: a process pool on this machine (nothing to install or start); ray: Ray "
+                              "Data, on a local instance or the cluster at --address (pip install 'pixzip[ray]')."),
+            click.option("--address", default=None, metavar="ADDR",
+                         help="Join this Ray cluster (e.g. 10.0.0.1:6379, or auto) instead of starting a local "
+                              "instance; every node must see the same paths."),
+            click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                         help="Workers (default: the usable cores; ray: the cluster's CPUs over -T)."),
+            click.option("-T", "--threads", type=click.IntRange(min=1), default=None,
+                         help="Threads within one image, per worker (default: local, a fair share of the "
+                              "cores; ray, 1)."),
+            click.option("-m", "--model", default=None,
+                         help="Model name or .pxm file" + (" (default: the level's)." if command == "compress"
+                                                           else ", if the archives' is not installed.")),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return _memory(f)
+    return add
+
+
+def _bulk(command: str, run, **kw) -> None:
+    """Run a bulk job: each failure in one line as it happens (-v: each file
+    done), a file redone said, one summary line at the end; exit 1 if any failed."""
+    from pixzip import bulk
+    quiet, verbose = _quiet(), _verbose()
+
+    def on_record(rec) -> None:
+        if rec["error"]:
+            _say(rec["error"])
+        elif verbose and not quiet:
+            done = f" -> {rec['output']} ({rec['bytes_in']} -> {rec['bytes_out']} bytes" if rec["output"] else \
+                f": OK ({rec['bytes_in']} bytes"
+            _say(f"pixzip: {rec['input']}{done}, {rec['seconds']:.2f} s)")
+
+    try:
+        summary = run(bulk, on_record=on_record, on_note=None if quiet else _say, **kw)
+    except PixzipError as e:
+        _fail(str(e))
+    if not quiet or summary.failed:
+        _say(summary.line())
+    if summary.failed:
+        sys.exit(1)
+
+
+@bulk_.command(name="compress")
+@_bulk_options("compress")
+@click.option("-1", "level", flag_value=1, help=LEVEL_HELP[1])
+@click.option("-6", "level", flag_value=6, help=LEVEL_HELP[6])
+@click.option("-9", "level", flag_value=9, help=LEVEL_HELP[9])
+@click.option("--method", type=click.Choice(["network", "mixer+network", "mixer", "mixed"]), default=None,
+              help="Force a coding (as compress takes it).")
+@click.option("--strip", is_flag=True, help="Drop the metadata, naming what is dropped.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs the manifest does not vouch for.")
+def bulk_compress(sources, output_dir, manifest, engine, address, jobs, threads, model, level, method, strip,
+                  force) -> None:
+    """Compress every image under SOURCES... to .pxz files mirrored under --output-dir."""
+    if level is not None and (model is not None or method is not None):
+        raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
+    method, model = _current_method(method), _current_model(model)
+    _bulk("compress", lambda bulk, **kw: bulk.compress(
+        list(sources), output_dir, level=level, model=model, method=method, strip=strip, engine=engine,
+        address=address, jobs=jobs, threads=threads, manifest=manifest, force=force, **kw))
+
+
+@bulk_.command(name="decompress")
+@_bulk_options("decompress")
+@click.option("--strip", is_flag=True, help="Drop the metadata instead of restoring it.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs the manifest does not vouch for.")
+def bulk_decompress(sources, output_dir, manifest, engine, address, jobs, threads, model, strip, force) -> None:
+    """Decompress every .pxz file under SOURCES... to images mirrored under --output-dir."""
+    _bulk("decompress", lambda bulk, **kw: bulk.decompress(
+        list(sources), output_dir, model=model, strip=strip, engine=engine, address=address, jobs=jobs,
+        threads=threads, manifest=manifest, force=force, **kw))
+
+
+@bulk_.command(name="test")
+@_bulk_options("test")
+def bulk_test(sources, output_dir, manifest, engine, address, jobs, threads, model) -> None:
+    """Decode and verify every .pxz file under SOURCES..., writing nothing but the manifest."""
+    if output_dir is None and manifest is None:
+        raise click.UsageError("bulk test writes a manifest: give --output-dir DIR or --manifest PATH")
+    _bulk("test", lambda bulk, **kw: bulk.test(
+        list(sources), output_dir, model=model, engine=engine, address=address, jobs=jobs, threads=threads,
+        manifest=manifest, **kw))
+
+
 @main.command()
 @click.argument("sources", nargs=-1)
 @click.option("-r", "--recursive", is_flag=True, help="Show every .pxz file under the folders given.")
@@ -736,7 +845,7 @@ def shard(paths, prefix, max_count, max_size, force) -> None:
                           f"{first}{' .. ' + last if last != first else ''}"))
 
 
-for _command in main.commands.values():     # -v, -q and -V after any command too
+for _command in [*main.commands.values(), *bulk_.commands.values()]:     # -v, -q and -V after any command too
     _version(_talk(_command))
 
 

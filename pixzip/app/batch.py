@@ -395,11 +395,13 @@ class Settings:
     quiet: bool = False
 
 
-def run(task: Task, jobs: list[Job], settings: Settings, report: Callable[[Done], None]) -> int:
+def run(task: Task, jobs: list[Job], settings: Settings, report: Callable[[Done], None],
+        ordered: bool = True) -> int:
     """Do every job, ``report(done)`` each in the jobs' order (a job that
     ends early waits for those before it; ``report`` prints, with the bar
-    out of the way), and return how many failed.  Workers:
-    ``settings.jobs``, at most one per file; with one, the jobs run here."""
+    out of the way), or as each ends when not ``ordered`` (a bulk job's
+    manifest), and return how many failed.  Workers: ``settings.jobs``, at
+    most one per file; with one, the jobs run here."""
     if not jobs:
         return 0
     n = min(settings.jobs or usable_cores(), len(jobs))
@@ -410,6 +412,9 @@ def run(task: Task, jobs: list[Job], settings: Settings, report: Callable[[Done]
     def finish(done: Done) -> None:
         bar.finished(done)
         failed[0] += done.error is not None
+        if not ordered:
+            bar.write(lambda: report(done))
+            return
         ready[done.job.index] = done
         while order and order[-1] in ready:
             now = ready.pop(order.pop())
