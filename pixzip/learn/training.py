@@ -166,12 +166,12 @@ class Trainer:
             # The gated model's last h_out (and an unconditioned class embedding) takes no part in the loss.
             runner = DistributedDataParallel(runner, device_ids=[self.device.index] if self.device.type == "cuda"
                                              else None, find_unused_parameters=True)
-        self.runner = runner
+        self.runner: torch.nn.Module = runner
         self.val = val
         self.step = 0
         self.elapsed = 0.0
         self.best_val = math.inf
-        self._batches = None     # (the loader's iterator, the step its next batch is for)
+        self._batches: tuple | None = None     # (the loader's iterator, the step its next batch is for)
 
     # -- checkpoints ------------------------------------------------------
     def state(self) -> dict:
