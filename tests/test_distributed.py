@@ -29,9 +29,10 @@ RUN = ["--channels", "6", "--layers", "2", "--kernel", "3", "--crop", "8", "--ba
        "--log-every", "1", "--save-every", "100", "--device", "cpu", "--threads", "1"]
 TINY = dict(channels=6, layers=2, kernel=3, crop=8, batch_size=4, lr=0.05, log_every=1, save_every=100,
             device="cpu", progress=False)
-# The log keeps 5 decimals; the two curves differ by the rounding of the gradient average (measured: 0 at
-# these 5 decimals, and the weights by under 1e-7 after 8 steps).
-CURVE_TOLERANCE = 2e-5
+# The log keeps 5 decimals; the two curves differ by the rounding of the gradient average. Measured (AMD
+# EPYC, 1 thread a rank): the 8 logged values equal but one, by 1e-5 (a last digit rounded the other way);
+# the weights by 6.6e-7 after 8 steps, by 3.6e-7 after a 2-rank run resumed on 1 rank.
+CURVE_TOLERANCE = 5e-5
 WEIGHT_TOLERANCE = 1e-5
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
