@@ -6,8 +6,10 @@ the data, never trained on).
     python benchmarks/train_precision.py /work/shared/data/photos-train --steps 300 --threads 2
 
 Prints, per precision: the float bits/dim and the integer (.pxm) bits/dim on
-the held-out images, and the median seconds per training step.  Kodak is not
-for tuning: give a training collection.
+the held-out images, and the median seconds per training step, timed apart
+from the runs, the precisions' steps alternated (``--time-steps`` each), so
+that a busy machine slows them alike.  Kodak is not for tuning: give a
+training collection.
 """
 from __future__ import annotations
 
@@ -15,15 +17,31 @@ import csv
 import platform
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import click
 import torch
 
 from pixzip.learn import api
-from pixzip.learn.datasets import IMAGE_SUFFIXES
+from pixzip.learn.datasets import IMAGE_SUFFIXES, open_source
 from pixzip.learn.export import export_checkpoint
-from pixzip.learn.training import log_path_for
+from pixzip.learn.networks import ModelConfig
+from pixzip.learn.training import TrainConfig, Trainer, log_path_for
+
+
+def step_times(source, model: ModelConfig, precisions, rounds: int, device: str, **train) -> dict:
+    """Median seconds per step of each precision, their steps alternated."""
+    trainers = {p: Trainer(model, TrainConfig(precision=p, **train), source, device=device) for p in precisions}
+    for t in trainers.values():
+        t.train_step()                     # warm-up
+    times: dict = {p: [] for p in precisions}
+    for _ in range(rounds):
+        for p, t in trainers.items():
+            t0 = time.perf_counter()
+            t.train_step()
+            times[p].append(time.perf_counter() - t0)
+    return {p: statistics.median(v) for p, v in times.items()}
 
 
 @click.command()
@@ -39,10 +57,11 @@ from pixzip.learn.training import log_path_for
 @click.option("--hold-every", type=int, default=20, show_default=True, help="Hold out every n-th file.")
 @click.option("--calib", type=int, default=8, show_default=True, help="Training files that calibrate the export.")
 @click.option("--precision", "precisions", multiple=True, default=("fp32", "bf16"), show_default=True)
+@click.option("--time-steps", type=int, default=8, show_default=True, help="Alternated timed steps per precision.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--threads", type=int, default=None)
-def main(data, channels, layers, kernel, crop, batch_size, steps, lr, seed, hold_every, calib, precisions, device,
-         threads):
+def main(data, channels, layers, kernel, crop, batch_size, steps, lr, seed, hold_every, calib, precisions, time_steps,
+         device, threads):
     files = sorted(f for f in Path(data).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     held = files[::hold_every]
     train = [f for f in files if f not in held]
@@ -60,15 +79,17 @@ def main(data, channels, layers, kernel, crop, batch_size, steps, lr, seed, hold
                       seed=seed, channels=channels, layers=layers, kernel=kernel, precision=precision,
                       device=device, progress=False, log_every=1, save_every=steps, val_every=steps + 1)
             log = list(csv.DictReader(open(log_path_for(out))))
-            times = [batch_size / float(row["images_per_s"]) for row in log[1:]]    # the first step warms up
             r = export_checkpoint(out, Path(tmp) / f"{precision}.pxm", f"precision-{precision}",
                                   [str(f) for f in train[:calib]], [str(f) for f in held])
-            rows.append((precision, log[-1]["train_bpd"], r["float_bpd"], r["int_bpd"],
-                         statistics.median(times) if times else float("nan")))
+            rows.append((precision, log[-1]["train_bpd"], r["float_bpd"], r["int_bpd"]))
+    source = open_source([str(f) for f in train])
+    model = ModelConfig(colors=source.colors, channels=channels, layers=layers, kernel=kernel)
+    seconds = step_times(source, model, precisions, time_steps, device, batch_size=batch_size, crop=crop, lr=lr,
+                         seed=seed, steps=time_steps + 1)
     print("| precision | last train bits/dim | float val bits/dim | integer (.pxm) bits/dim | s/step (median) |")
     print("|---|---|---|---|---|")
-    for p, tr, fl, it, s in rows:
-        print(f"| {p} | {float(tr):.4f} | {fl:.4f} | {it:.4f} | {s:.3f} |")
+    for p, tr, fl, it in rows:
+        print(f"| {p} | {float(tr):.4f} | {fl:.4f} | {it:.4f} | {seconds[p]:.3f} |")
 
 
 if __name__ == "__main__":
