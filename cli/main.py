@@ -182,12 +182,14 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
     """Train a model on image folders/files or npz arrays (DATA...).
 
     With --resume, the run in --out goes on with its own settings; of the
-    options, only --steps, --batch-size, --clip, --val-every, --save-every and
-    --precision may change (the others must be left out or match the run).
+    options, only --steps, --batch-size, --clip, --val-every, --save-every,
+    --log-every and --precision may change (the others must be left out or
+    match the run).
 
     Data-parallel: torchrun --nproc_per_node=N -m pixzip train ... (also with
     --nnodes and --rdzv-endpoint); --batch-size is the global batch, which
-    must divide by the number of processes, and rank 0 alone writes."""
+    must divide by the number of processes, and rank 0 alone writes (every
+    node reads DATA and, on --resume, --out by the same path)."""
     if resume:   # the options given on the command line, not their defaults
         kw = {k: v for k, v in kw.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
     api = _learn("train", "pixzip.learn.api")
