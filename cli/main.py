@@ -165,25 +165,40 @@ def entry(args=None) -> None:
 @click.option("--val", "val_paths", multiple=True, type=click.Path(), help="Validation data (repeatable).")
 @click.option("--val-every", type=int, default=1000, show_default=True)
 @click.option("--save-every", type=int, default=500, show_default=True)
+@click.option("--log-every", type=int, default=50, show_default=True, help="Steps per row of the CSV log.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
 @click.option("--gray", is_flag=True, help="Train a grayscale model (converts RGB data to luma).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: the forward pass under autocast (GPUs; also runs on CPUs).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--channels-last", is_flag=True, help="The channels_last memory format.")
+@click.option("--workers", type=int, default=0, show_default=True,
+              help="DataLoader processes that read and cut the crops (0: this process).")
 @click.pass_context
-def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, **kw) -> None:
+def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, compile_, channels_last, workers,
+          **kw) -> None:
     """Train a model on image folders/files or npz arrays (DATA...).
 
     With --resume, the run in --out goes on with its own settings; of the
-    options, only --steps, --batch-size, --clip, --val-every and --save-every
-    may change (the others must be left out or match the run)."""
+    options, only --steps, --batch-size, --clip, --val-every, --save-every,
+    --log-every and --precision may change (the others must be left out or
+    match the run).
+
+    Data-parallel: torchrun --nproc_per_node=N -m pixzip train ... (also with
+    --nnodes and --rdzv-endpoint); --batch-size is the global batch, which
+    must divide by the number of processes, and rank 0 alone writes (every
+    node reads DATA and, on --resume, --out by the same path)."""
     if resume:   # the options given on the command line, not their defaults
         kw = {k: v for k, v in kw.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
     api = _learn("train", "pixzip.learn.api")
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
-                  threads=threads, max_minutes=max_minutes, gray=gray, **kw)
+                  threads=threads, max_minutes=max_minutes, gray=gray, compile=compile_,
+                  channels_last=channels_last, workers=workers, **kw)
     except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
+        _fail(str(e)) if api.speaks() else sys.exit(1)     # under torchrun, one line from rank 0
 
 
 @main.command(name="eval")

@@ -86,3 +86,13 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, rng):
     assert step > 0
     resumed = api.train([data], out, steps=step + 2, resume=True, **TINY)
     assert resumed.step == step + 2
+
+
+def test_crops_cut_in_loader_workers_train_the_same_run(tmp_path, rng):
+    """The crops of a step are the plan's wherever they are cut: two DataLoader
+    workers train bit for bit the run that this process trains alone."""
+    data = [make_npz(tmp_path / "d.npz", rng)]
+    here = api.train(data, tmp_path / "a.pt", steps=4, save_every=100, **TINY)
+    workers = api.train(data, tmp_path / "b.pt", steps=4, save_every=100, workers=2, **TINY)
+    a, b = here.model.state_dict(), workers.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,7 +1,7 @@
 """The library API behind the command line: train, evaluate and sample."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -10,14 +10,16 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write
 from .checkpoints import load_checkpoint, load_model, read
-from .datasets import load_images
+from . import distributed
+from .datasets import load_images, open_source
 from .likelihood import evaluate_bpd
 from .networks import ModelConfig
 from .sampling import image_grid
 from .sampling import sample as draw_samples
-from .training import TrainConfig, Trainer, pick_device
+from .training import TrainConfig, Trainer, check_batch, pick_device
 
-RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every")   # what a resumed run may change
+# what a resumed run may change
+RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every", "log_every", "precision")
 
 
 def _flag(key: str) -> str:
@@ -43,13 +45,21 @@ def _resume_changes(out: Path, ckpt: dict, options: dict) -> dict:
 
 
 def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None, max_minutes=None,
-          gray=False, progress=True, **options) -> Trainer:
+          gray=False, progress=True, workers=0, compile=False, channels_last=False, **options) -> Trainer:
     """Train (or resume) a float model and leave its checkpoint at ``out``.
 
     ``options`` are fields of ``ModelConfig`` and ``TrainConfig`` (their
     defaults apply to a new run).  With ``resume``, the run continues from
     ``out`` with its own settings; options may change only those in
-    RESUMABLE, for example a smaller batch on a machine with less memory."""
+    RESUMABLE, for example a smaller batch on a machine with less memory.
+
+    Under torchrun (RANK, LOCAL_RANK, WORLD_SIZE set) every process calls
+    this alike: each trains on its slice of the global batch
+    (``batch_size``, which must divide by WORLD_SIZE) and rank 0 alone
+    logs, validates and saves (``distributed``).  ``workers``: DataLoader
+    processes that cut the crops (0: this one); ``compile``: torch.compile the
+    model; ``channels_last``: that memory format.  These three change how a
+    step runs, not the run, and are not saved."""
     model_keys = {f.name for f in fields(ModelConfig)}
     unknown = set(options) - model_keys - {f.name for f in fields(TrainConfig)}
     if unknown:
@@ -59,6 +69,7 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     out = Path(out)
     colors = 1 if gray else None
     ckpt = None
+    saved: dict = {}
     if resume:
         if not out.exists():
             raise FileNotFoundError(f"{out}: no checkpoint to resume")
@@ -66,16 +77,28 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
         colors = ckpt["model_config"]["colors"]
         if gray and colors != 1:
             raise ValueError(f"{out}: this run trains a colour model; --gray cannot change on --resume")
-    images = load_images(data, colors=colors)
-    val_set = load_images(val, colors=images.colors) if val else None
-    if resume:
-        trainer = Trainer.resume(out, images, val_set, device, **_resume_changes(out, ckpt, options))
-    else:
-        mcfg = ModelConfig(colors=images.colors, **{k: v for k, v in options.items() if k in model_keys})
-        tcfg = TrainConfig(**{k: v for k, v in options.items() if k not in model_keys})
-        trainer = Trainer(mcfg, tcfg, images, val_set, device)
-    trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
+        saved = ckpt["train_config"]
+    run = {**asdict(TrainConfig()), **saved, **options}
+    check_batch(run["batch_size"], distributed.env_world()[2])     # before any data is read
+    source = open_source(data, colors=colors, downscale=run["downscale"])
+    main = distributed.is_main()
+    val_set = load_images(val, colors=source.colors) if val and main else None   # rank 0 alone validates
+    process = dict(workers=workers, compile=compile, channels_last=channels_last)
+    with distributed.session(device) as ranks:
+        if resume:
+            trainer = Trainer.resume(out, source, val_set, device, ranks=ranks,
+                                     **_resume_changes(out, ckpt, options), **process)
+        else:
+            mcfg = ModelConfig(colors=source.colors, **{k: v for k, v in options.items() if k in model_keys})
+            tcfg = TrainConfig(**{k: v for k, v in options.items() if k not in model_keys})
+            trainer = Trainer(mcfg, tcfg, source, val_set, device, ranks=ranks, **process)
+        trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
     return trainer
+
+
+def speaks() -> bool:
+    """Whether this process tells the user (rank 0 of a torchrun, or no torchrun)."""
+    return distributed.is_main()
 
 
 def evaluate(checkpoint, data, device="auto", batch_size=64, progress=True) -> tuple[float, int]:
