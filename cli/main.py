@@ -129,7 +129,8 @@ def entry(args=None) -> None:
         sys.exit(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as e:
         cause = e if isinstance(e, KeyboardInterrupt) else e.__cause__
-        signum = cause.args[0] if isinstance(cause, _Terminated) else signal.SIGINT
+        # _Terminated, or training's own stop, carries its signal (a bare Ctrl-C: SIGINT)
+        signum = cause.args[0] if cause is not None and cause.args and isinstance(cause.args[0], int) else signal.SIGINT
         click.echo(f"pixzip: interrupted ({signal.Signals(signum).name}); no partial output is left", err=True)
         sys.exit(128 + signum)
     except (PixzipError, OSError) as e:     # outside the per-file loop (e.g. bench's JSON, models)

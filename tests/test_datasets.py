@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pixzip.learn.datasets import CropSampler, DataError, load_images
+from pixzip.learn.datasets import DataError, load_images
 
 
 def write_images(folder, rng):
@@ -76,25 +76,38 @@ def test_bad_npz(tmp_path):
         load_images([tmp_path / "f.npz"])
 
 
-def test_crop_sampler_shapes_and_resumable_state(tmp_path, rng):
-    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (4, 4, 3), (20, 8, 3)]]
-    from pixzip.learn.datasets import ImageSet
-    s = CropSampler(ImageSet(imgs), crop=6, seed=3, flip=True)
-    assert 1 not in s.eligible.tolist()  # too small for the crop
-    x, y = s.batch(5)
-    assert x.shape == (5, 3, 6, 6) and y is None
-    state = s.state()
-    a, _ = s.batch(4)
-    s.set_state(state)
-    b, _ = s.batch(4)
-    assert np.array_equal(a, b)
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.tuples(st.integers(1, 20), st.integers(1, 20)), min_size=1, max_size=6),
+       crop=st.integers(1, 8), seed=st.integers(0, 2**32 - 1), step=st.integers(0, 10**6),
+       world=st.sampled_from([1, 2, 4]), flip=st.booleans())
+def test_a_steps_crops_depend_on_seed_and_step_alone_and_split_among_ranks(sizes, crop, seed, step, world, flip):
+    from pixzip.learn.crops import CropPlan, StepBatches
+    fits = [i for i, (h, w) in enumerate(sizes) if h >= crop and w >= crop]
+    if not fits:
+        with pytest.raises(DataError, match=f"{crop}x{crop}"):
+            CropPlan(sizes, crop, seed, flip)
+        return
+    plan = CropPlan(sizes, crop, seed, flip)
+    batch = plan.batch(step, 4)
+    assert batch == CropPlan(sizes, crop, seed, flip).batch(step, 4)   # no state carried between calls
+    for c in batch:   # every crop inside an image that can hold it
+        assert c.index in fits and 0 <= c.y <= sizes[c.index][0] - crop and 0 <= c.x <= sizes[c.index][1] - crop
+        assert flip or not c.flip
+    parts = [next(iter(StepBatches(plan, 4, step, step + 1, r, world))) for r in range(world)]
+    assert [c for part in parts for c in part] == batch     # the ranks' slices are the global batch
 
 
-def test_whole_images_need_one_size(rng):
-    from pixzip.learn.datasets import ImageSet
-    imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(4, 4, 1), (5, 4, 1)]]
+def test_a_batch_that_does_not_divide_among_ranks_is_refused():
+    from pixzip.learn.crops import rank_slice
+    with pytest.raises(ValueError, match="5 does not divide among 2"):
+        rank_slice(5, 0, 2)
+
+
+def test_whole_images_need_one_size():
+    from pixzip.learn.crops import CropPlan
     with pytest.raises(DataError, match="--crop"):
-        CropSampler(ImageSet(imgs), crop=None, seed=0)
+        CropPlan([(4, 4), (5, 4)], crop=None, seed=0)
+    assert CropPlan([(4, 5), (4, 5)], crop=None, seed=0).crop == (4, 5)
 
 
 def test_downscaled_copies_are_box_averages_with_their_labels(rng):

@@ -342,4 +342,4 @@ class Trainer:
         if signalled:
             if main:
                 print(f"interrupted: saved step {self.step} to {out}; resume with --resume", file=sys.stderr)
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt(interrupted[0] if interrupted else signal.SIGINT)   # the signal, for the exit status
