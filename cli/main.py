@@ -258,7 +258,7 @@ def _set_memory(ctx, param, value):
 
 _memory = click.option("--memory", metavar="SIZE", callback=_set_memory, expose_value=False,
                        help="Memory limit of the decoder (and of an input's bytes): e.g. 2G, 512M, 1000000 "
-                            "(binary units; default 512M, or $PIXZIP_MAX_MEMORY).")
+                            "(binary units; default 2G, or $PIXZIP_MAX_MEMORY).")
 
 
 def _current_method(method: str | None) -> str | None:
