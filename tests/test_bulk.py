@@ -212,3 +212,16 @@ def test_an_interrupted_ray_job_removes_its_unrecorded_outputs_and_temporaries_o
         p.write_bytes(b"x")
     ray_engine._remove_unrecorded([str(made), str(before)], new={str(made)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["before.png.pxz"]
+
+
+def test_a_rerun_asking_for_another_coding_redoes_the_files_and_overwrites_only_with_force(photos, tmp_path):
+    out = tmp_path / "out"
+    first = bulk.compress([photos / "a"], out, level=1, jobs=1)
+    other = bulk.compress([photos / "a"], out, method="mixer", jobs=1)     # not what the lines say was asked
+    assert other.skipped == 0 and other.failed == first.done and all("exists" in e for e in other.errors)
+    forced = bulk.compress([photos / "a"], out, method="mixer", jobs=1, force=True)
+    assert (forced.done, forced.skipped) == (first.done, 0)
+    again = bulk.compress([photos / "a"], out, method="mixer", jobs=1)
+    assert (again.done, again.skipped) == (0, first.done)
+    last = [json.loads(s) for s in (out / manifest.NAME).read_text().splitlines()][-1]
+    assert (last["level"], last["model"], last["method"]) == (None, None, "mixer")

@@ -98,7 +98,7 @@ def run(command: str, sources: Sequence, output_dir, options: dict, *, engine: E
         raise PixzipError("a bulk job reads files, not standard input ('-')")
     planned, failures = batch.plan(walk, command, None if command == "test" else os.fspath(output_dir), None,
                                    False, measure=False)
-    level = _level(command, options)
+    coding = _coding(command, options)
     previous, bad = manifest.read(path)
     if bad:
         note(f"pixzip: {path}: {bad} line(s) that could not be read passed over (a job killed while writing?)")
@@ -106,7 +106,7 @@ def run(command: str, sources: Sequence, output_dir, options: dict, *, engine: E
     redo: list = []
     for job in planned:
         rec = previous.get(manifest.key(command, job.source, job.output))
-        if rec is None or rec.get("error") is not None or rec.get("level") != level:
+        if rec is None or rec.get("error") is not None or any(rec.get(k) != v for k, v in coding.items()):
             todo.append(job)
             continue
         why = manifest.changed(rec)
@@ -134,40 +134,41 @@ def run(command: str, sources: Sequence, output_dir, options: dict, *, engine: E
         planned_indices = {j.index for j in planned}
         unplanned = [f for k, f in enumerate(walk.found) if k not in planned_indices]
         for found, error in zip(unplanned, failures):      # plan's failures, in the inputs' order
-            written(manifest.record(batch.Done(batch.Job(-1, found.path), error=error), command, level))
+            written(manifest.record(batch.Done(batch.Job(-1, found.path), error=error), command, coding))
         for line in walk.errors:             # a folder that cannot be read: a line with no input of its own
             written(dict(dict.fromkeys(manifest.FIELDS), command=command, error=line, version=manifest.version(),
-                         level=level))
+                         **coding))
         delivery = None if command == "test" else files.Delivery(force=force)
         task = batch.Task(command, delivery, dict(options))
         forced = replace(task, delivery=replace(delivery, force=True)) if delivery is not None else task
         groups = [(task, todo), (forced, redo)]
         if engine.name == "local":
-            _local(groups, command, level, engine, written)
+            _local(groups, command, coding, engine, written)
         else:
-            ray_engine.run(groups, level, engine, written)
+            ray_engine.run(groups, coding, engine, written)
     finally:
         writer.close()
         summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _level(command: str, options: dict) -> int | None:
-    """The level a compress job records: the one given, or the default level
-    when neither a model nor a method is named; None otherwise."""
+def _coding(command: str, options: dict) -> dict:
+    """What a compress job's lines record of the coding asked for (``manifest.CODING``):
+    the level given, or the default level when neither a model nor a method is
+    named, and the model and method as given; all None for other commands."""
+    coding = dict.fromkeys(manifest.CODING)
     if command != "compress":
-        return None
-    if options.get("level") is not None:
-        return options["level"]
-    if options.get("model") is None and options.get("method") is None:
+        return coding
+    coding.update(model=options.get("model"), method=options.get("method"), level=options.get("level"))
+    if coding["level"] is None and coding["model"] is None and coding["method"] is None:
         from ..codec.levels import DEFAULT_LEVEL
-        return DEFAULT_LEVEL
-    return None
+        coding["level"] = DEFAULT_LEVEL
+    return coding
 
 
-def _local(groups, command: str, level, engine: Engine, written: Callable[[dict], None]) -> None:
+def _local(groups, command: str, coding: dict, engine: Engine, written: Callable[[dict], None]) -> None:
     """The -j process pool of ``batch.run``; each file's line made here as it ends."""
     from ..app import batch
     settings = batch.Settings(engine.jobs, engine.threads, progress=False, quiet=True)
     for task, jobs in groups:
-        batch.run(task, jobs, settings, lambda done: written(manifest.record(done, command, level)), ordered=False)
+        batch.run(task, jobs, settings, lambda done: written(manifest.record(done, command, coding)), ordered=False)

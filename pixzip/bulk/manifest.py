@@ -9,7 +9,8 @@ size), ``bytes_out`` (the output's; null for ``test``), ``bits_per_subpixel``
 ``seconds``, ``error`` (the one line that says why the file failed, null
 when it is done), ``crc32`` (8 hex digits), ``blake2b`` (32 hex digits: see
 ``checksums``) and ``size`` of the file the line vouches for (the output; for ``test``, the archive tested), ``version``
-(pixzip's) and ``level`` (compress's, null otherwise).
+(pixzip's), and ``level``, ``model`` and ``method`` (compress's, as
+given: the coding asked for; null otherwise).
 
 A rerun skips a file whose last line says done only when that file still
 has the recorded size and checksums (``changed`` reads it); anything else is
@@ -25,7 +26,8 @@ from pathlib import Path
 
 NAME = "pixzip-manifest.jsonl"
 FIELDS = ("input", "output", "command", "bytes_in", "bytes_out", "bits_per_subpixel", "seconds", "error",
-          "crc32", "blake2b", "size", "version", "level")
+          "crc32", "blake2b", "size", "version", "level", "model", "method")
+CODING = ("level", "model", "method")     # what a compress job asked for: a rerun that asks otherwise redoes
 READ_STEP = 1 << 20
 
 
@@ -54,14 +56,15 @@ def key(command: str, source: str | None, output: str | None) -> tuple:
     return command, os.path.abspath(source) if source else None, os.path.abspath(output) if output else None
 
 
-def record(done, command: str, level: int | None) -> dict:
+def record(done, command: str, coding: dict) -> dict:
     """The manifest line of a finished ``batch.Done`` (in a worker or the
-    driver): the vouched file's size and checksums are read from the disk."""
+    driver), with ``coding`` (``CODING``'s fields): the vouched file's size
+    and checksums are read from the disk."""
     job, r = done.job, done.result
     rec: dict = dict.fromkeys(FIELDS)
     rec.update(input=os.path.abspath(job.source), output=os.path.abspath(job.output) if job.output else None,
                command=command, bytes_in=done.in_bytes, seconds=round(done.seconds, 4), error=done.error,
-               version=version(), level=level)
+               version=version(), **coding)
     if r is None:
         return rec
     vouched = rec["output"] if command != "test" else rec["input"]

@@ -69,9 +69,9 @@ class Coder:
     """A Ray Data worker: one file at a time (batches of one row), each done
     by ``batch.do`` and returned as its manifest line (JSON text)."""
 
-    def __init__(self, tasks: tuple, level, threads: int):
+    def __init__(self, tasks: tuple, coding: dict, threads: int):
         os.environ["NUMBA_NUM_THREADS"] = str(threads)     # before numba loads, which reads it once
-        self.tasks, self.level = tasks, level
+        self.tasks, self.coding = tasks, coding
         _warm(tasks[0])
 
     def __call__(self, rows: dict) -> dict:
@@ -83,11 +83,11 @@ class Coder:
                                                                rows["make_folder"], rows["group"]):
             task = self.tasks[int(group)]
             job = batch.Job(int(index), str(source), str(output) or None, bool(make_folder))
-            lines.append(json.dumps(manifest.record(batch.do(task, job), task.command, self.level)))
+            lines.append(json.dumps(manifest.record(batch.do(task, job), task.command, self.coding)))
         return {"line": np.array(lines, dtype=object)}
 
 
-def run(groups, level, engine, written) -> None:
+def run(groups, coding: dict, engine, written) -> None:
     """Do every group's jobs (``(task, jobs)``) on Ray Data; ``written(line)``
     each line as it comes back.  Without ``engine.address`` a local Ray
     instance is started and stopped; with it, the job joins that cluster.
@@ -113,7 +113,7 @@ def run(groups, level, engine, written) -> None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = min(engine.jobs or max(1, cpus // threads), len(items))
         data = ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS))
-        lines = data.map_batches(Coder, fn_constructor_kwargs=dict(tasks=tuple(t for t, _ in groups), level=level,
+        lines = data.map_batches(Coder, fn_constructor_kwargs=dict(tasks=tuple(t for t, _ in groups), coding=coding,
                                                                    threads=threads),
                                  batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads)
         for row in lines.iter_rows():
@@ -126,7 +126,7 @@ def run(groups, level, engine, written) -> None:
                 lost = batch.Done(batch.Job(item["index"], item["source"], item["output"] or None),
                                   error=f"pixzip: {item['source']}: not done, a Ray worker ended unexpectedly "
                                         f"(killed, or out of memory?)")
-                written(manifest.record(lost, task.command, level))
+                written(manifest.record(lost, task.command, coding))
     except BaseException:       # Ctrl-C, SIGTERM, Ray's own failure: the workers stop, their files are unwound
         if started:
             ray.shutdown()
