@@ -112,6 +112,20 @@ def test_a_global_batch_that_does_not_divide_is_refused_in_one_line(runs, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_image_one_rank_cannot_read_stops_every_rank_with_one_line_naming_it(runs, tmp_path):
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for f in (runs / "imgs").iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    whole = (data / "0.png").read_bytes()
+    (data / "0.png").write_bytes(whole[:len(whole) // 2])    # its header lists it; its pixels are cut short
+    r = torchrun("train", data, "--out", tmp_path / "m.pt", "--steps", 4, *RUN, cwd=tmp_path)
+    assert r.returncode != 0
+    ours = [line for line in r.stderr.splitlines() if line.startswith("pixzip:")]
+    assert len(ours) == 1 and "0.png" in ours[0] and "unexpected" not in ours[0], r.stderr[-3000:]
+    assert "pixzip/learn" not in r.stderr and "cli/main.py" not in r.stderr     # no traceback of ours
+
+
 @pytest.fixture(scope="module")
 def stopped(runs):
     """The run of ``runs`` on 2 ranks, stopped by its time limit after its first step."""

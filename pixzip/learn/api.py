@@ -92,7 +92,13 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
             mcfg = ModelConfig(colors=source.colors, **{k: v for k, v in options.items() if k in model_keys})
             tcfg = TrainConfig(**{k: v for k, v in options.items() if k not in model_keys})
             trainer = Trainer(mcfg, tcfg, source, val_set, device, ranks=ranks, **process)
-        trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
+        try:
+            trainer.fit(out, progress=progress, max_seconds=max_minutes * 60 if max_minutes else None)
+        except RuntimeError as e:
+            if not (ranks.grouped and distributed.is_peer_failure(e)):
+                raise
+            raise distributed.PeerLost(f"{out}: process {ranks.rank} of {ranks.world}: another process of this "
+                                       f"run stopped or left ({str(e).strip().splitlines()[0][:200]})") from None
     return trainer
 
 

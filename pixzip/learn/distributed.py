@@ -23,6 +23,16 @@ import torch
 import torch.distributed as td
 
 
+class PeerLost(ValueError):
+    """A collective failed because another process of the run stopped or left."""
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """Whether ``error`` is a collective's failure (gloo, NCCL: a process of the run gone)."""
+    text = str(error)
+    return isinstance(error, td.DistError) or "gloo" in text or "NCCL" in text
+
+
 def env_world() -> tuple[int, int, int]:
     """(rank, local rank, world size) as torchrun sets them; (0, 0, 1) without torchrun."""
     if "RANK" not in os.environ:
@@ -67,6 +77,16 @@ class Ranks:
         td.all_reduce(t, op=td.ReduceOp.SUM)
         values = t.tolist()
         return values[0] / self.world, tuple(v > 0 for v in values[1:])
+
+    def first_failure(self, failure: str | None) -> str | None:
+        """The first rank's failure message, if any rank has one (an all-reduce
+        of one flag; the messages are gathered only when one is raised)."""
+        if not self.grouped:
+            return failure
+        _, (failed,) = self.agree(torch.zeros((), device=self.device), failure is not None)
+        if not failed:
+            return None
+        return next(m for m in self.gather(failure) if m is not None)
 
     def gather(self, obj) -> list:
         """Every rank's ``obj``, in rank order (on every rank)."""

@@ -30,7 +30,7 @@ from .checkpoints import (
     save_weights,
 )
 from .crops import CropPlan, ImageSource, loader
-from .datasets import ImageSet
+from .datasets import DataError, ImageSet
 from .likelihood import LN2, evaluate_bpd, nll_nats
 from .networks import ModelConfig, build_model
 
@@ -247,7 +247,14 @@ class Trainer:
     def _train_step(self) -> torch.Tensor:
         """One step on this rank's slice; returns its loss in bits (a tensor, not yet read)."""
         self.runner.train()
-        x, y = self.next_batch()
+        try:
+            x, y = self.next_batch()
+            failure = None
+        except DataError as e:      # an image that cannot be read: every rank stops, rank 0 names it
+            failure = str(e)
+        failure = self.ranks.first_failure(failure)
+        if failure is not None:
+            raise DataError(failure)
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         labels = y.to(self.device) if self.mcfg.n_classes and bool((y >= 0).all()) else None
         dtype = PRECISIONS[self.tcfg.precision]
