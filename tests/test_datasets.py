@@ -110,16 +110,39 @@ def test_whole_images_need_one_size():
     assert CropPlan([(4, 5), (4, 5)], crop=None, seed=0).crop == (4, 5)
 
 
+def with_downscaled(data, levels):
+    """The reference of datasets.Downscaled, made at once: ``data`` and its
+    copies downscaled by 2, 4, ... 2**levels (rounded box averages), with
+    their labels and names; copies that would be empty are left out."""
+    from pixzip.learn.datasets import ImageSet
+    images, names = list(data.images), list(data.names)
+    labels = list(data.labels) if data.labels is not None else None
+    for level in range(1, levels + 1):
+        f = 2 ** level
+        for i, im in enumerate(data.images):
+            h, w = im.shape[0] // f, im.shape[1] // f
+            if h == 0 or w == 0:
+                continue
+            box = im[: h * f, : w * f].reshape(h, f, w, f, -1).astype(np.uint32).sum(axis=(1, 3))
+            images.append(((box + f * f // 2) // (f * f)).astype(np.uint8))
+            names.append(f"{data.names[i] if data.names else i}@1/{f}")
+            if labels is not None:
+                labels.append(data.labels[i])
+    return ImageSet(images, np.array(labels, dtype=np.int64) if labels is not None else None, names)
+
+
 def test_downscaled_copies_are_box_averages_with_their_labels(rng):
-    from pixzip.learn.datasets import ImageSet, with_downscaled
+    from pixzip.learn.datasets import Downscaled, ImageSet
     imgs = [rng.integers(0, 256, s, dtype=np.uint8) for s in [(9, 12, 3), (3, 2, 3)]]
-    d = with_downscaled(ImageSet(imgs, np.array([4, 7]), ["a", "b"]), 2)
+    d = Downscaled(ImageSet(imgs, np.array([4, 7]), ["a", "b"]), 2)
+    images = [d.load(i) for i in range(len(d))]
     # a: 1/2 and 1/4; b: 1/2 only (1/4 would be empty)
-    assert [im.shape for im in d.images] == [(9, 12, 3), (3, 2, 3), (4, 6, 3), (1, 1, 3), (2, 3, 3)]
+    assert [im.shape for im in images] == [(9, 12, 3), (3, 2, 3), (4, 6, 3), (1, 1, 3), (2, 3, 3)]
+    assert [tuple(s) for s in d.sizes] == [im.shape[:2] for im in images]
     assert d.labels.tolist() == [4, 7, 4, 7, 4] and d.names[2:] == ["a@1/2", "b@1/2", "a@1/4"]
     block = imgs[0][2:4, 4:6].astype(float).mean(axis=(0, 1))
-    assert np.array_equal(d.images[2][1, 2], np.floor(block + 0.5).astype(np.uint8))
-    assert len(with_downscaled(ImageSet(imgs), 0)) == 2
+    assert np.array_equal(images[2][1, 2], np.floor(block + 0.5).astype(np.uint8))
+    assert len(Downscaled(ImageSet(imgs), 0)) == 2
 
 
 # -- the lazy source: listed from headers, decoded one image at a time --------------------------------------
@@ -144,7 +167,7 @@ def write_kinds(folder, rng):
 @pytest.mark.parametrize("colors", [None, 1, 3])
 @pytest.mark.parametrize("downscale", [0, 2])
 def test_the_lazy_source_reads_the_pixels_load_images_reads(tmp_path, rng, colors, downscale):
-    from pixzip.learn.datasets import open_source, with_downscaled
+    from pixzip.learn.datasets import open_source
     write_kinds(tmp_path / "imgs", rng)
     with pytest.warns(UserWarning):
         memory = with_downscaled(load_images([tmp_path / "imgs"], colors=colors), downscale)
@@ -193,7 +216,7 @@ def test_npz_arrays_stay_in_memory_and_mix_with_files(tmp_path, rng):
 
 def test_a_crop_loader_over_the_lazy_source_gives_the_batches_of_the_in_memory_set(tmp_path, rng):
     from pixzip.learn import crops
-    from pixzip.learn.datasets import open_source, with_downscaled
+    from pixzip.learn.datasets import open_source
     write_kinds(tmp_path / "imgs", rng)
     with pytest.warns(UserWarning):
         memory = with_downscaled(load_images([tmp_path / "imgs"]), 1)
@@ -245,7 +268,7 @@ def test_a_file_whose_size_changed_after_listing_is_refused_by_name(tmp_path, rn
 @given(st.lists(st.tuples(st.integers(1, 9), st.integers(1, 9)), min_size=1, max_size=4), st.integers(0, 3),
        st.integers(0, 2**32 - 1))
 def test_downscaled_copies_made_when_loaded_are_with_downscaled_copies(shapes, levels, seed):
-    from pixzip.learn.datasets import Downscaled, ImageSet, with_downscaled
+    from pixzip.learn.datasets import Downscaled, ImageSet
     rng = np.random.default_rng(seed)
     data = ImageSet([rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes],
                     np.arange(len(shapes)), [f"i{k}" for k in range(len(shapes))])

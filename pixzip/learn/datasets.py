@@ -58,9 +58,6 @@ class ImageSet:
     def n_subpixels(self) -> int:
         return sum(int(im.size) for im in self.images)
 
-    def same_size(self) -> bool:
-        return len({im.shape for im in self.images}) == 1
-
     # -- as a crops.ImageSource ---------------------------------------------
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -262,7 +259,8 @@ def _box(im: np.ndarray, f: int) -> np.ndarray | None:
 
 class Downscaled:
     """A source and copies of its images downscaled by 2, 4, ... 2**levels,
-    made when an image is loaded: the pixels of ``with_downscaled``, in its order."""
+    made when an image is loaded, in the order: every image, then every copy
+    by 2, then by 4, ... (copies that would be empty are left out)."""
 
     def __init__(self, base, levels: int):
         self.base = base
@@ -398,24 +396,3 @@ def load_images(paths, colors: int | None = None) -> ImageSet:
     """Every image under ``paths`` in memory, read as ``open_source`` reads them."""
     source = open_source(paths, colors=colors, _stacklevel=4)
     return ImageSet([source.load(i) for i in range(len(source))], source.labels, list(source.names))
-
-
-def with_downscaled(data: ImageSet, levels: int) -> ImageSet:
-    """``data`` plus copies of every image downscaled by 2, 4, ... 2**levels
-    (rounded 2x2, 4x4, ... box averages), for training on more scales of
-    detail. Copies that would be empty are left out."""
-    if levels <= 0:
-        return data
-    images, names = list(data.images), list(data.names)
-    labels = list(data.labels) if data.labels is not None else None
-    for level in range(1, levels + 1):
-        f = 2 ** level
-        for i, im in enumerate(data.images):
-            small = _box(im, f)
-            if small is None:
-                continue
-            images.append(small)
-            names.append(f"{data.names[i] if data.names else i}@1/{f}")
-            if labels is not None:
-                labels.append(data.labels[i])
-    return ImageSet(images, np.array(labels, dtype=np.int64) if labels is not None else None, names)
