@@ -177,9 +177,12 @@ def entry(args=None) -> None:
 @click.option("--channels-last", is_flag=True, help="The channels_last memory format.")
 @click.option("--workers", type=int, default=0, show_default=True,
               help="DataLoader processes that read and cut the crops (0: this process).")
+@click.option("--cache", metavar="SIZE", default="1G", show_default=True, callback=lambda c, p, v: _bytes(v),
+              help="Decoded images a process may hold: a data set that fits is decoded once; a larger one is "
+                   "read lazily, each image when a crop needs it (0: always lazily).")
 @click.pass_context
 def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray, compile_, channels_last, workers,
-          **kw) -> None:
+          cache, **kw) -> None:
     """Train a model on image folders/files or npz arrays (DATA...).
 
     With --resume, the run in --out goes on with its own settings; of the
@@ -197,7 +200,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
     try:
         api.train(list(data), Path(out), val=list(val_paths), resume=resume, device=device,
                   threads=threads, max_minutes=max_minutes, gray=gray, compile=compile_,
-                  channels_last=channels_last, workers=workers, **kw)
+                  channels_last=channels_last, workers=workers, cache=cache, **kw)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e)) if api.speaks() else sys.exit(1)     # under torchrun, one line from rank 0
 
@@ -244,16 +247,24 @@ _progress = click.option("--progress/--no-progress", default=None,
                          help="Show a progress bar even when stderr is not a terminal (or never).")
 
 
+def _bytes(value: str) -> int:
+    """Bytes of a size option (2G, 512M, 1000000; binary units; 0 where the option allows none)."""
+    from pixzip.codec.api import parse_size
+    if value.strip() == "0":
+        return 0
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size such as 2G, 512M or 1000000") from None
+
+
 def _set_memory(ctx, param, value):
     """--memory SIZE: the memory limit of this run, as $PIXZIP_MAX_MEMORY sets it."""
     if value is not None:
         import os
 
-        from pixzip.codec.api import MEMORY_ENV, parse_size
-        try:
-            os.environ[MEMORY_ENV] = str(parse_size(value))
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not a size such as 2G, 512M or 1000000") from None
+        from pixzip.codec.api import MEMORY_ENV
+        os.environ[MEMORY_ENV] = str(_bytes(value))
 
 
 _memory = click.option("--memory", metavar="SIZE", callback=_set_memory, expose_value=False,

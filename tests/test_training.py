@@ -96,3 +96,26 @@ def test_crops_cut_in_loader_workers_train_the_same_run(tmp_path, rng):
     workers = api.train(data, tmp_path / "b.pt", steps=4, save_every=100, workers=2, **TINY)
     a, b = here.model.state_dict(), workers.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_set_held_in_memory_trains_the_run_read_lazily(tmp_path, rng, monkeypatch):
+    """--cache changes where the pixels come from, not the run: a folder decoded
+    once (it fits) and the same folder read image by image train bit for bit alike."""
+    from PIL import Image
+
+    from pixzip.learn import datasets
+    (tmp_path / "imgs").mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (10 + i, 12, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    held = []
+    real = datasets.in_memory
+    monkeypatch.setattr(api, "in_memory", lambda s: held.append(len(s)) or real(s))
+    args = dict(TINY, steps=3, save_every=100, crop=6, downscale=1, channels=6)
+    cached = api.train([tmp_path / "imgs"], tmp_path / "a.pt", **args)
+    assert held == [10] and isinstance(cached.data, datasets.ImageSet)      # 5 images and 5 copies at 1/2
+    lazy = api.train([tmp_path / "imgs"], tmp_path / "b.pt", cache=0, **args)
+    assert held == [10] and not isinstance(lazy.data, datasets.ImageSet)
+    a, b = cached.model.state_dict(), lazy.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    small = api.train([tmp_path / "imgs"], tmp_path / "c.pt", cache=100, **args)    # does not fit: lazily
+    assert held == [10] and not isinstance(small.data, datasets.ImageSet)

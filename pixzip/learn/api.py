@@ -11,7 +11,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write
 from .checkpoints import load_checkpoint, load_model, read
 from . import distributed
-from .datasets import load_images, open_source
+from .datasets import decoded_bytes, in_memory, load_images, open_source
 from .likelihood import evaluate_bpd
 from .networks import ModelConfig
 from .sampling import image_grid
@@ -19,6 +19,8 @@ from .sampling import sample as draw_samples
 from .training import TrainConfig, Trainer, check_batch, pick_device
 
 # what a resumed run may change
+# Decoded training images a process holds in memory at most (--cache): a set that fits is decoded once.
+DEFAULT_CACHE = 1 << 30
 RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every", "log_every", "precision")
 
 
@@ -45,7 +47,8 @@ def _resume_changes(out: Path, ckpt: dict, options: dict) -> dict:
 
 
 def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None, max_minutes=None,
-          gray=False, progress=True, workers=0, compile=False, channels_last=False, **options) -> Trainer:
+          gray=False, progress=True, workers=0, compile=False, channels_last=False, cache=DEFAULT_CACHE,
+          **options) -> Trainer:
     """Train (or resume) a float model and leave its checkpoint at ``out``.
 
     ``options`` are fields of ``ModelConfig`` and ``TrainConfig`` (their
@@ -58,8 +61,11 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     (``batch_size``, which must divide by WORLD_SIZE) and rank 0 alone
     logs, validates and saves (``distributed``).  ``workers``: DataLoader
     processes that cut the crops (0: this one); ``compile``: torch.compile the
-    model; ``channels_last``: that memory format.  These three change how a
-    step runs, not the run, and are not saved."""
+    model; ``channels_last``: that memory format; ``cache``: the bytes of
+    decoded images each process may hold, so that a set that fits is decoded
+    once (as a list of arrays) and a larger one is read lazily, each image
+    when a crop needs it.  These change how a step runs, not the run (the
+    same crops either way), and are not saved."""
     model_keys = {f.name for f in fields(ModelConfig)}
     unknown = set(options) - model_keys - {f.name for f in fields(TrainConfig)}
     if unknown:
@@ -81,6 +87,8 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     run = {**asdict(TrainConfig()), **saved, **options}
     check_batch(run["batch_size"], distributed.env_world()[2])     # before any data is read
     source = open_source(data, colors=colors, downscale=run["downscale"])
+    if cache and decoded_bytes(source) <= cache:     # fits: decoded once, not once per crop
+        source = in_memory(source)
     main = distributed.is_main()
     val_set = load_images(val, colors=source.colors) if val and main else None   # rank 0 alone validates
     process = dict(workers=workers, compile=compile, channels_last=channels_last)

@@ -392,7 +392,19 @@ def open_source(paths, colors: int | None = None, downscale: int = 0, _stackleve
     return Downscaled(source, downscale) if downscale > 0 else source
 
 
+def decoded_bytes(source) -> int:
+    """The bytes a source's images take decoded, from their listed sizes (nothing is decoded)."""
+    sizes = np.asarray(source.sizes, dtype=np.int64).reshape(-1, 2)
+    return int((sizes[:, 0] * sizes[:, 1]).sum()) * int(source.colors)
+
+
+def in_memory(source) -> ImageSet:
+    """Every image of a source decoded once and held in memory (the same pixels, order, labels and names)."""
+    if isinstance(source, ImageSet):
+        return source
+    return ImageSet([source.load(i) for i in range(len(source))], source.labels, list(source.names))
+
+
 def load_images(paths, colors: int | None = None) -> ImageSet:
     """Every image under ``paths`` in memory, read as ``open_source`` reads them."""
-    source = open_source(paths, colors=colors, _stacklevel=4)
-    return ImageSet([source.load(i) for i in range(len(source))], source.labels, list(source.names))
+    return in_memory(open_source(paths, colors=colors, _stacklevel=4))
