@@ -20,6 +20,7 @@ def test_the_readme_api_examples_run(tmp_path, monkeypatch, capsys):
         exec(compile(code, str(README), "exec"), {})
     out = capsys.readouterr().out
     assert "PNG (299.9994, 299.9994)" in out and "refused:" in out
+    assert "3 0 0\n0 3\nTrue None" in out      # the bulk example: done, then skipped
 
 
 # A hex word of 7 to 40 digits with both a letter and a digit in it looks like a commit hash.
