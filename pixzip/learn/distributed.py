@@ -78,13 +78,16 @@ class Ranks:
         values = t.tolist()
         return values[0] / self.world, tuple(v > 0 for v in values[1:])
 
-    def first_failure(self, failure: str | None) -> str | None:
-        """The first rank's failure message, if any rank has one (an all-reduce
-        of one flag; the messages are gathered only when one is raised)."""
+    def first_failure(self, failure: str | None, raised: bool | None = None) -> str | None:
+        """The first rank's failure message, if any rank has one.  ``raised``:
+        whether any rank has one, already agreed (a flag of the step's
+        ``agree``); None agrees it here, in an all-reduce of one flag.  The
+        messages are gathered only when one is raised."""
         if not self.grouped:
             return failure
-        _, (failed,) = self.agree(torch.zeros((), device=self.device), failure is not None)
-        if not failed:
+        if raised is None:
+            _, (raised,) = self.agree(torch.zeros((), device=self.device), failure is not None)
+        if not raised:
             return None
         return next(m for m in self.gather(failure) if m is not None)
 

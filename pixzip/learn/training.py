@@ -51,7 +51,6 @@ class TrainConfig:
     log_every: int = 50
     precision: str = "fp32"       # "bf16": the forward pass under torch.autocast in bfloat16
 
-
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
@@ -172,6 +171,7 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val = math.inf
         self._batches: tuple | None = None     # (the loader's iterator, the step its next batch is for)
+        self._ready: tuple | None = None       # the batch of step ``self.step``, read by ``_fetch``
 
     # -- checkpoints ------------------------------------------------------
     def state(self) -> dict:
@@ -192,7 +192,6 @@ class Trainer:
             "best_val_bpd": self.best_val,
             "crops": CROPS,
             "world_size": self.ranks.world,
-            "torch_rng": rng[0]["torch"],
             "rng_by_rank": rng,
         }
 
@@ -221,7 +220,7 @@ class Trainer:
         trainer.elapsed = ckpt.get("elapsed_s", 0.0)
         trainer.best_val = ckpt.get("best_val_bpd", math.inf)
         r = trainer.ranks
-        saved = ckpt.get("rng_by_rank") or [{"torch": ckpt["torch_rng"], "cuda": None}]
+        saved = ckpt.get("rng_by_rank") or [{"torch": ckpt["torch_rng"], "cuda": None}]    # 0.6.0: one
         mine = saved[r.rank % len(saved)]
         torch.set_rng_state(mine["torch"])
         if mine.get("cuda") is not None and trainer.device.type == "cuda":
@@ -244,17 +243,32 @@ class Trainer:
         self._batches = (it, step + 1)
         return batch
 
-    def _train_step(self) -> torch.Tensor:
-        """One step on this rank's slice; returns its loss in bits (a tensor, not yet read)."""
-        self.runner.train()
+    def _fetch(self) -> str | None:
+        """Read this rank's batch of step ``self.step``; None, or the one line
+        saying which image could not be read.  Every rank must learn of a
+        failure before the step whose gradients they average, so the loop
+        reads a step's batch before the previous step's agreement (``agree``
+        carries the flag) and stops every rank there (``_stop_if``)."""
         try:
-            x, y = self.next_batch()
-            failure = None
-        except DataError as e:      # an image that cannot be read: every rank stops, rank 0 names it
-            failure = str(e)
-        failure = self.ranks.first_failure(failure)
+            self._ready = self.next_batch()
+            return None
+        except DataError as e:
+            self._ready = None
+            return str(e)
+
+    def _stop_if(self, failure: str | None, raised: bool | None = None) -> None:
+        """Every rank raises the first rank's failure, if any rank has one (``ranks.first_failure``)."""
+        failure = self.ranks.first_failure(failure, raised)
         if failure is not None:
             raise DataError(failure)
+
+    def _train_step(self) -> torch.Tensor:
+        """One step on this rank's slice, the batch ``_fetch`` read; returns
+        its loss in bits (a tensor, not yet read)."""
+        self.runner.train()
+        assert self._ready is not None, "_fetch reads a step's batch first"
+        x, y = self._ready
+        self._ready = None
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         labels = y.to(self.device) if self.mcfg.n_classes and bool((y >= 0).all()) else None
         dtype = PRECISIONS[self.tcfg.precision]
@@ -271,7 +285,8 @@ class Trainer:
         return loss.detach() / LN2
 
     def train_step(self) -> float:
-        """One step; the global batch's mean loss in bits/dim."""
+        """One step, its batch read first; the global batch's mean loss in bits/dim."""
+        self._stop_if(self._fetch())
         return self.ranks.agree(self._train_step())[0]
 
     def validate(self) -> float:
@@ -308,11 +323,16 @@ class Trainer:
             signalled = False
             previous = _on_stop_signals(lambda signum, _: interrupted.append(signum))
             try:
+                if self.step < t.steps:
+                    self._stop_if(self._fetch())        # the first batch, agreed on its own
                 while self.step < t.steps:
                     loss = self._train_step()
+                    failure = self._fetch() if self.step < t.steps else None    # the next step's batch
                     now = time.monotonic()
                     late = max_seconds is not None and now - t_start >= max_seconds
-                    bpd, (late, signalled) = self.ranks.agree(loss, late, bool(interrupted))
+                    bpd, (late, signalled, failed) = self.ranks.agree(loss, late, bool(interrupted),
+                                                                      failure is not None)
+                    self._stop_if(failure, failed)
                     window.append(bpd)
                     ips = t.batch_size * len(window) / max(now - t_window, 1e-9)
                     bar.update(1)
@@ -343,7 +363,7 @@ class Trainer:
                         break
             finally:
                 _restore(previous)
-                self._batches = None     # ends the loader's workers
+                self._batches = self._ready = None     # ends the loader's workers
                 bar.close()
         self.save(out)
         if signalled:
