@@ -282,6 +282,14 @@ def _current_method(method: str | None) -> str | None:
     return method
 
 
+def _coding(level: int | None, method: str | None, model: str | None) -> tuple[str | None, str | None]:
+    """(method, model) of compress's options under their current names; a
+    level with either is refused (the level chooses both)."""
+    if level is not None and (model is not None or method is not None):
+        raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
+    return _current_method(method), _current_model(model)
+
+
 def _current_model(model: str | None) -> str | None:
     """A model under its current alias: an old one with a note on stderr."""
     from pixzip.codec.network.registry import OLD_ALIASES, old_alias_note
@@ -494,9 +502,7 @@ def compress(sources, output, model, level, method, force, to_stdout, keep, remo
     from pixzip.app import files
     if keep and remove:
         raise click.UsageError("-k and --rm contradict each other: give one")
-    if level is not None and (model is not None or method is not None):
-        raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
-    method, model = _current_method(method), _current_model(model)
+    method, model = _coding(level, method, model)
     if method == "mixer" and model is not None:
         raise click.UsageError("--method mixer uses no model: leave out -m")
     if device == "cuda":                     # refused before any work, not once per file
@@ -649,9 +655,7 @@ def _bulk(command: str, run, **kw) -> None:
 def bulk_compress(sources, output_dir, manifest, engine, address, jobs, threads, model, level, method, strip,
                   force) -> None:
     """Compress every image under SOURCES... to .pxz files mirrored under --output-dir."""
-    if level is not None and (model is not None or method is not None):
-        raise click.UsageError("-1/-9 choose the model and the coding: give them, or -m/--method, not both")
-    method, model = _current_method(method), _current_model(model)
+    method, model = _coding(level, method, model)
     _bulk("compress", lambda bulk, **kw: bulk.compress(
         list(sources), output_dir, level=level, model=model, method=method, strip=strip, engine=engine,
         address=address, jobs=jobs, threads=threads, manifest=manifest, force=force, **kw))

@@ -18,9 +18,9 @@ from .sampling import image_grid
 from .sampling import sample as draw_samples
 from .training import TrainConfig, Trainer, check_batch, pick_device
 
-# what a resumed run may change
 # Decoded training images a process holds in memory at most (--cache): a set that fits is decoded once.
 DEFAULT_CACHE = 1 << 30
+# What a resumed run may change.
 RESUMABLE = ("steps", "batch_size", "clip", "val_every", "save_every", "log_every", "precision")
 
 
@@ -94,7 +94,7 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     process = dict(workers=workers, compile=compile, channels_last=channels_last)
     with distributed.session(device) as ranks:
         if resume:
-            trainer = Trainer.resume(out, source, val_set, device, ranks=ranks,
+            trainer = Trainer.resume(out, source, val_set, device, ranks=ranks, ckpt=ckpt,
                                      **_resume_changes(out, ckpt, options), **process)
         else:
             mcfg = ModelConfig(colors=source.colors, **{k: v for k, v in options.items() if k in model_keys})

@@ -203,12 +203,14 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: Path, data: ImageSource, val: ImageSet | None = None, device: str = "auto",
-               ranks: distributed.Ranks | None = None, **options) -> "Trainer":
+               ranks: distributed.Ranks | None = None, ckpt: dict | None = None, **options) -> "Trainer":
         """The run saved in ``path``, ready to go on.  ``options``: changes to
         its TrainConfig, and the process's own options (workers, compile,
         channels_last).  Rank 0 says in one line on stderr where the resume
-        is not bit for bit (see ``resume_note``)."""
-        ckpt = load_checkpoint(path, resume=True)
+        is not bit for bit (see ``resume_note``).  ``ckpt``: its contents, if
+        the caller has read them already."""
+        if ckpt is None:
+            ckpt = load_checkpoint(path, resume=True)
         process = {k: options.pop(k) for k in PROCESS_OPTIONS if k in options}
         tcfg = TrainConfig.from_dict({**ckpt["train_config"], **options})
         trainer = cls(ModelConfig.from_dict(ckpt["model_config"]), tcfg, data, val, device, ranks=ranks,
