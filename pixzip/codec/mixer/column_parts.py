@@ -40,25 +40,27 @@ def column_bounds(width: int, parts: int) -> np.ndarray:
     return np.array([width * p // parts for p in range(parts + 1)], np.int64)
 
 
-def part_bits(height: int, width: int, colours: int, parts: int) -> int:
-    """log2 of each part's buckets: sized for the widest part."""
-    return kernel.part_table_bits(height * -(-width // parts) * colours)
+def part_bits(height: int, width: int, colours: int, parts: int, k=kernel) -> int:
+    """log2 of each part's buckets: sized for the widest part (kernel module ``k``)."""
+    return k.part_table_bits(height * -(-width // parts) * colours)
 
 
-def state_bytes(height: int, width: int, colours: int, parts: int = PARTS) -> int:
-    """What the parts' states and their image take, in bytes."""
-    one = one_state_bytes(height, width, colours, part_bits(height, width, colours, parts))
+def state_bytes(height: int, width: int, colours: int, parts: int = PARTS, k=kernel) -> int:
+    """What the parts' states and their image take, in bytes (kernel module ``k``)."""
+    one = one_state_bytes(height, width, colours, part_bits(height, width, colours, parts, k), k)
     return parts * one + height * width * colours
 
 
-def _states(height: int, width: int, colours: int, parts: int) -> kernel.State:
-    return kernel.new_states(parts, height, width, colours, part_bits(height, width, colours, parts))
+def _states(height: int, width: int, colours: int, parts: int, k):
+    return k.new_states(parts, height, width, colours, part_bits(height, width, colours, parts, k))
 
 
 class Encoder:
     """Codes the sub-pixels of ``pixels`` in the order they are given, each
     in its part.  The parts are independent (the encoder knows every pixel),
-    so ``add_part`` may code different parts in different threads at once."""
+    so ``add_part`` may code different parts in different threads at once.
+    ``kernel``: the mixer version's kernel module."""
+    kernel = kernel
 
     def __init__(self, pixels: np.ndarray, parts: int = PARTS):
         if not 1 <= parts <= MAX_PARTS:
@@ -68,8 +70,8 @@ class Encoder:
         h, w, c = self.img.shape
         self.parts = parts
         self.bounds = column_bounds(w, parts)
-        self.state = _states(h, w, c, parts)
-        self.tables = kernel.tables()
+        self.state = _states(h, w, c, parts, self.kernel)
+        self.tables = self.kernel.tables()
         self.encs = [bitcoder.new_encoder() for _ in range(parts)]
         self.outs = [np.zeros(1024, np.uint8) for _ in range(parts)]
 
@@ -85,11 +87,12 @@ class Encoder:
         their parts), with the network's counts (one row each) if given."""
         sel = np.flatnonzero((xs >= self.bounds[p]) & (xs < self.bounds[p + 1]))
         self._room(p, len(sel))
-        net = _inputs(len(ys), counts)
-        mine = kernel.Positions(ys[sel], xs[sel], cs[sel], tops[sel])
-        net = kernel.Network(net.counts, net.rows[sel], net.has_net)
-        kernel.code(kernel.part(self.state, p), self.tables, self.img, mine, net,
-                    kernel.encoding_side(self.encs[p], self.outs[p]), True)
+        k = self.kernel
+        net = _inputs(len(ys), counts, k)
+        mine = k.Positions(ys[sel], xs[sel], cs[sel], tops[sel])
+        net = k.Network(net.counts, net.rows[sel], net.has_net)
+        k.code(k.part(self.state, p), self.tables, self.img, mine, net, k.encoding_side(self.encs[p], self.outs[p]),
+               True)
 
     def add(self, ys, xs, cs, tops, counts=None) -> None:
         """Code these sub-pixels, each in its part, with the network's counts (one row each) if given."""
@@ -128,7 +131,9 @@ def split_payload(data) -> tuple[int, np.ndarray]:
 
 
 class Decoder:
-    """Decodes sub-pixels in the order they are asked for, into ``img``, each in its part."""
+    """Decodes sub-pixels in the order they are asked for, into ``img``, each in its part (the mixer of
+    ``kernel``)."""
+    kernel = kernel
 
     def __init__(self, data: bytes, height: int, width: int, colours: int):
         parts, self.starts = split_payload(data)
@@ -136,8 +141,8 @@ class Decoder:
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
         self.bounds = column_bounds(width, parts)
-        self.state = _states(height, width, colours, parts)
-        self.tables = kernel.tables()
+        self.state = _states(height, width, colours, parts, self.kernel)
+        self.tables = self.kernel.tables()
         self.decs = np.stack([bitcoder.new_decoder(self.data[self.starts[p]:self.starts[p + 1]])
                               for p in range(parts)])
 
@@ -147,8 +152,9 @@ class Decoder:
         sub-pixel's contexts read another's).  The parts decode at once,
         one per thread (``kernel.code_parts``)."""
         short = np.zeros(len(self.decs), np.int64)
-        kernel.code_parts(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), self.bounds,
-                          _inputs(len(ys), counts), self.decs, self.data, self.starts, short)
+        k = self.kernel
+        k.code_parts(self.state, self.tables, self.img, k.Positions(ys, xs, cs, tops), self.bounds,
+                     _inputs(len(ys), counts, k), self.decs, self.data, self.starts, short)
         if short.any():
             raise CorruptError("the payload ends long before the image does")
 

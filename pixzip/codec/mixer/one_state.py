@@ -23,20 +23,20 @@ def raster_positions(y0: int, y1: int, width: int, colours: int):
     return e // (width * colours), (e // colours) % width, e % colours, np.zeros(len(e), np.int64)
 
 
-def _inputs(n, counts) -> kernel.Network:
+def _inputs(n, counts, k=kernel):
+    """The network's input of n sub-pixels for kernel module ``k`` (its ``Network``): their counts, or none."""
     if counts is None:
-        return kernel.Network(np.zeros((1, 256)), np.zeros(n, np.int64), False)
+        return k.Network(np.zeros((1, 256)), np.zeros(n, np.int64), False)
     if len(counts) != n:
         raise ValueError("one row of counts per sub-pixel")
-    return kernel.Network(counts, np.arange(n, dtype=np.int64), True)
+    return k.Network(counts, np.arange(n, dtype=np.int64), True)
 
 
 RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 
 
-def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
-    """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes."""
-    k = kernel
+def one_state_bytes(height: int, width: int, colours: int, bits: int, k=kernel) -> int:
+    """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes (kernel module ``k``)."""
     return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_PAD * 4
             + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4 + height * width * colours * (k.N_BLEND + 1))
 
@@ -48,14 +48,16 @@ def state_bytes(height: int, width: int, colours: int) -> int:
 
 
 class Encoder:
-    """Codes the sub-pixels of ``pixels`` in the order they are given."""
+    """Codes the sub-pixels of ``pixels`` in the order they are given (with the mixer of ``kernel``, a
+    version's kernel module)."""
+    kernel = kernel
 
     def __init__(self, pixels: np.ndarray):
         cache.enable()
         self.img = np.array(pixels, np.uint8, order="C")   # a writable copy: one compiled kernel serves both sides
         h, w, c = self.img.shape
-        self.state = kernel.new_state(h, w, c)
-        self.tables = kernel.tables()
+        self.state = self.kernel.new_state(h, w, c)
+        self.tables = self.kernel.tables()
         self.enc = bitcoder.new_encoder()
         self.out = np.zeros(1024, np.uint8)
 
@@ -70,8 +72,9 @@ class Encoder:
         """Code these sub-pixels, with the network's counts (one row each) if given."""
         n = len(ys)
         self._room(n)
-        kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts),
-                    kernel.encoding_side(self.enc, self.out), True)
+        k = self.kernel
+        k.code(self.state, self.tables, self.img, k.Positions(ys, xs, cs, tops), _inputs(n, counts, k),
+               k.encoding_side(self.enc, self.out), True)
 
     def add_rows(self, y0: int, y1: int) -> None:
         """Code rows y0..y1-1 in raster order, without a network."""
@@ -93,14 +96,15 @@ class Encoder:
 
 
 class Decoder:
-    """Decodes sub-pixels in the order they are asked for, into ``img``."""
+    """Decodes sub-pixels in the order they are asked for, into ``img`` (with the mixer of ``kernel``)."""
+    kernel = kernel
 
     def __init__(self, data: bytes, height: int, width: int, colours: int):
         cache.enable()
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
-        self.state = kernel.new_state(height, width, colours)
-        self.tables = kernel.tables()
+        self.state = self.kernel.new_state(height, width, colours)
+        self.tables = self.kernel.tables()
         self.dec = bitcoder.new_decoder(self.data)
 
     def take(self, ys, xs, cs, tops, counts=None, independent: bool = False) -> None:
@@ -110,8 +114,9 @@ class Decoder:
         the mixer may make each one's contexts while it decodes the one
         before (``kernel.code``'s ``independent``)."""
         n = len(ys)
-        done = kernel.code(self.state, self.tables, self.img, kernel.Positions(ys, xs, cs, tops), _inputs(n, counts),
-                           kernel.decoding_side(self.dec, self.data), independent)
+        k = self.kernel
+        done = k.code(self.state, self.tables, self.img, k.Positions(ys, xs, cs, tops), _inputs(n, counts, k),
+                      k.decoding_side(self.dec, self.data), independent)
         if done < n:
             raise CorruptError("the payload ends long before the image does")
 

@@ -80,5 +80,16 @@ SPEC_1 = MixerSpec(
     h_inc=32, h_limit=1 << 16, count_max=255, mix_lr=14, mix2_lr=4, apm_rate=7, w1_init=2048, bias=256,
     rounding=1 << 15, table_bits_min=10, table_bits_max=22, part_table_bits_max=20)
 
+
+
+@dataclass(frozen=True)
+class MixerSpec2(MixerSpec):
+    """Version 2's numbers: version 1's fields, and those of the parts it adds."""
+
+
+# version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
+# ``benchmarks/mixer_tune.py``
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2})
+
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}

@@ -22,7 +22,7 @@ MIXER_PARTS = 2          # the column parts written (``column_parts.PARTS``)
 
 
 def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, progress, measure: bool,
-                    parts: int) -> tuple[bytes, float, float | None, float]:
+                    parts: int, encoder=None) -> tuple[bytes, float, float | None, float]:
     """(payload, the mixer's ideal bits, the network's own cross-entropy in
     bits or None, the seconds spent measuring it) of the context mixer over
     the network's stream, the network's counts as inputs, in ``parts``
@@ -33,13 +33,15 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
     ``enc_stream._Heads``).  At most two chunks are alive, their counts in
     two buffers used in turn.  Each part codes its chunks in order, so the
     bytes never depend on the threads.  ``measure``: also the network's
-    cross-entropy, for comparison."""
+    cross-entropy, for comparison.  ``encoder``: the parts' encoder class (a
+    mixer version's; ``column_parts.Encoder`` when None)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import numba
 
     from ..network.enc_stream import encode_device, symbols_and_counts
     from .column_parts import Encoder
+    Encoder = encoder or Encoder
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
     enc = Encoder(pixels, parts)
@@ -77,16 +79,17 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
 
 
 def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip_height: int, in_parts: bool,
-           progress) -> np.ndarray:
+           progress, decoder=None) -> np.ndarray:
     """The pixels of a network payload of the mixer: in column parts
-    (coder 3, ``in_parts``) or in one state (coder 2)."""
+    (coder 3, ``in_parts``) or in one state (coder 2).  ``decoder``: the
+    decoder class (a mixer version's; version 1's when None)."""
     from ..network.dec_wavefront import decode_image
     from ..network.schedule import strip_layout
     from . import column_parts, one_state
     if net.reach < 1:
         raise CorruptError(f"model {net.name!r} cannot have made a mixed payload")
     _, S = strip_layout(height, strip_height)
-    dec = (column_parts.Decoder if in_parts else one_state.Decoder)(payload, height, width, colours)
+    dec = (decoder or (column_parts.Decoder if in_parts else one_state.Decoder))(payload, height, width, colours)
     img = dec.img
     extra = {} if in_parts else {"independent": True}
 

@@ -1,0 +1,278 @@
+"""The mixer's components, each a few compiled steps over its part of the
+adaptive state (``kernel.State``), inlined into the coding loop:
+
+- the hashed table: each context's bucket (a nibble's 15 tree nodes and a
+  check), asked for from memory before it is looked at; its inputs; its
+  counters' updates;
+- the residual maps: an adaptive histogram of (value - prediction) mod 256
+  per map, colour and error context, read as P(bit | the bits known so
+  far) through the sums of its 16-bin blocks;
+- the blend: sub-predictions weighted by the inverse square of their recent
+  errors around the pixel;
+- the mixer: weight sets chosen by small contexts, and a second mixer over
+  their outputs;
+- the APM stages: a probability refined in a context by interpolation.
+
+The numbers are version 1's (``spec.SPEC_1``): numba freezes these module
+constants into the compiled code.  (``benchmarks/context_worth.py``
+builds a kernel of its own that can mute inputs; this one has no such
+check: a mask that numba should have compiled away cost about 5%.)
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..spec import SPEC_2
+from .vector_ops import dot_row, masked_sum16, prefetch, update_row
+from .contexts import mix
+
+SPEC = SPEC_2
+N_HASHED = SPEC.n_hashed
+N_MAPS = SPEC.n_maps
+N_BLEND = SPEC.n_blend
+N_INPUTS = SPEC.n_inputs
+N_PAD = SPEC.n_pad
+N_SETS = SPEC.n_sets
+MAP_CONTEXTS = SPEC.map_contexts
+MAX_COLOURS = SPEC.colours
+H_INC = SPEC.h_inc
+H_LIMIT = SPEC.h_limit
+COUNT_MAX = SPEC.count_max
+MIX_LR = SPEC.mix_lr
+MIX2_LR = SPEC.mix2_lr
+APM_RATE = SPEC.apm_rate
+W1_INIT = SPEC.w1_init
+BIAS = SPEC.bias
+ROUND = SPEC.rounding
+SET_ROWS = SPEC.set_rows
+SET_OFFSETS = SPEC.set_offsets
+W1_ROWS = SPEC.w1_rows
+NET_INPUT = N_HASHED + N_MAPS          # the network's input; the bias follows it
+# the rows of the maps' working values ``mv`` (6, N_MAPS): each map's prediction, error context, where its
+# histogram starts in the flat histograms, and the prefix sums at the open range's ends and middle
+PRED, CTX, ROW_AT, LO, HI, UPPER = range(6)
+# the rows of the mixers' working values ``ms`` (3, N_SETS): each weight set's row, its output's stretch and probability
+SET_ROW, DOT, PROB = range(3)
+
+
+# ---------------------------------------------------------------- the hashed table
+
+@numba.njit(inline="always")
+def fetch_buckets(table, hashes, nib, mask, hn):
+    """The hashes of one nibble's buckets (``hn``), each of its two candidate
+    buckets asked for from memory at once: the lookups that follow find them
+    there (the table is far larger than the caches)."""
+    for i in range(N_HASHED):
+        h = mix(hashes[i], nib + 1)
+        hn[i] = h
+        b0 = h & mask
+        prefetch(table, b0 * 16)
+        prefetch(table, (b0 ^ 1) * 16)
+
+
+@numba.njit(inline="always")
+def find_buckets(table, hn, mask, base):
+    """Each context's bucket: the one of its two candidates whose check
+    matches, else the one whose first node has seen less, emptied."""
+    for i in range(N_HASHED):
+        h = hn[i]
+        b0 = h & mask
+        b1 = b0 ^ 1
+        chk = h | 1
+        if table[b0 * 16] == chk:
+            b = b0
+        elif table[b1 * 16] == chk:
+            b = b1
+        else:
+            b = b0 if (table[b0 * 16 + 1] & 0xFFFF) <= (table[b1 * 16 + 1] & 0xFFFF) else b1
+            table[b * 16] = chk
+            for j in range(1, 16):
+                table[b * 16 + j] = 32768 << 16
+        base[i] = b * 16
+
+
+@numba.njit(inline="always")
+def hashed_inputs(table, base, node, stretch, x_in):
+    """Each context's counter at this tree node, stretched: a context seen
+    once says half as much; never seen, nothing."""
+    for i in range(N_HASHED):
+        s = np.int64(table[base[i] + node])
+        cnt = s & 0xFFFF
+        x_in[i] = 0 if cnt == 0 else (stretch[s >> 20] >> 1 if cnt == 1 else stretch[s >> 20])
+
+
+@numba.njit(inline="always")
+def hashed_update(table, base, node, recip, bit):
+    for i in range(N_HASHED):
+        sl = base[i] + node
+        s = np.int64(table[sl])
+        p = s >> 16
+        cnt = s & 0xFFFF
+        p += (((bit << 16) - p) * recip[cnt]) >> 16
+        table[sl] = (p << 16) | min(COUNT_MAX, cnt + 1)
+
+
+# ---------------------------------------------------------------- the residual maps
+
+@numba.njit(inline="always")
+def prefix(hist, row, blocks, m, x):
+    """The sum of bins 0..x-1 (0 <= x < 512) of map m's circular 256-bin
+    histogram at hist[row:row + 256], counting past 256 on into a second
+    turn: its blocks' running sums blocks[m] (17 of them) and at most one
+    block's bins, read as one fixed-length masked sum."""
+    turn = x >> 8
+    x &= 255
+    k = x >> 4
+    start = row + (k << 4)
+    s = blocks[m, 16] * turn + blocks[m, k]
+    return s + masked_sum16(hist, start, x & 15)
+
+
+@numba.njit(inline="always")
+def open_maps(hist, hblock, mv, blocks, c, colours):
+    """Each map's histogram in its context: its blocks' running sums, and the
+    prefix sums at the ends of the open range (all of it), in residual order
+    unwrapped: the range starts at (-prediction) mod 256."""
+    for m in range(N_MAPS):
+        row = (m * colours + c) * MAP_CONTEXTS + mv[CTX, m]
+        mv[ROW_AT, m] = row * 256
+        acc = np.int64(0)
+        for b in range(16):
+            blocks[m, b] = acc
+            acc += hblock[row * 16 + b]
+        blocks[m, 16] = acc
+        mv[LO, m] = prefix(hist, mv[ROW_AT, m], blocks, m, (-mv[PRED, m]) & 255)
+        mv[HI, m] = mv[LO, m] + acc
+
+
+@numba.njit(inline="always")
+def map_inputs(hist, mv, blocks, lo, half, stretch, x_in):
+    """Each map's P(the upper half of the open range | the open range)."""
+    for m in range(N_MAPS):
+        mid = prefix(hist, mv[ROW_AT, m], blocks, m, ((-mv[PRED, m]) & 255) + lo + half)
+        mv[UPPER, m] = mid
+        x_in[N_HASHED + m] = stretch[p12(mv[HI, m] - mid, mv[HI, m] - mv[LO, m])]
+
+
+@numba.njit(inline="always")
+def narrow_maps(mv, bit):
+    """The open range is now the half the bit chose."""
+    for m in range(N_MAPS):
+        if bit:
+            mv[LO, m] = mv[UPPER, m]
+        else:
+            mv[HI, m] = mv[UPPER, m]
+
+
+@numba.njit(inline="always")
+def learn_maps(hist, hblock, mv, blocks, c, value):
+    """Each map's histogram counts the value's residual; past H_LIMIT, every bin is halved."""
+    for m in range(N_MAPS):
+        hrow = hist[m, c, mv[CTX, m]]
+        brow = hblock[m, c, mv[CTX, m]]
+        v = (value - mv[PRED, m]) & 255
+        hrow[v] += H_INC
+        brow[v >> 4] += H_INC
+        if blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
+            for v in range(256):
+                hrow[v] >>= 1
+            for b in range(16):
+                tot = 0
+                for v in range(16 * b, 16 * b + 16):
+                    tot += hrow[v]
+                brow[b] = tot
+
+
+# ---------------------------------------------------------------- the blend
+
+@numba.njit(inline="always")
+def blend(perr, sub, y, x, r, c):
+    """The sub-predictions ``sub`` blended, each weighted by the inverse
+    square of its errors at W, N, NW and NE (those known in the strip); and
+    the smallest of those error sums."""
+    width = perr.shape[1]
+    num = np.int64(0)
+    den = np.int64(0)
+    best = np.int64(1 << 20)
+    for i in range(N_BLEND):
+        err = np.int64(0)
+        if x > 0:
+            err += 2 * np.int64(perr[y, x - 1, c, i])
+        if r > 0:
+            err += 2 * np.int64(perr[y - 1, x, c, i])
+            if x > 0:
+                err += np.int64(perr[y - 1, x - 1, c, i])
+            if x + 1 < width:
+                err += np.int64(perr[y - 1, x + 1, c, i])
+        best = min(best, err)
+        wt = (np.int64(1) << 32) // (err * err + 4)
+        num += wt * sub[i]
+        den += wt
+    return (num + (den >> 1)) // den, best
+
+
+@numba.njit(inline="always")
+def learn_blend(perr, sub, y, x, c, value, blended):
+    """Each sub-predictor's error here (at most 255), and the blend's residual mod 256."""
+    for i in range(N_BLEND):
+        perr[y, x, c, i] = min(255, abs(value - sub[i]))
+    perr[y, x, c, N_BLEND] = (value - blended) & 255
+
+
+# ---------------------------------------------------------------- the mixers
+
+@numba.njit(inline="always")
+def mix_sets(w1, w2, x_in, ms, ck, squash):
+    """The first mixer's weight sets (rows ms[SET_ROW]) over the inputs,
+    each one's output kept (ms[DOT], ms[PROB]), and the second mixer over
+    them: its stretch."""
+    dot2 = np.int64(0)
+    for s in range(N_SETS):
+        acc = dot_row(w1, ms[SET_ROW, s], x_in)
+        d = min(2047, max(-2047, acc >> 16))
+        ms[DOT, s] = d
+        ms[PROB, s] = squash[d + 2047]
+        dot2 += w2[ck, s] * d
+    dot2 += w2[ck, N_SETS] * BIAS
+    return min(2047, max(-2047, dot2 >> 16))
+
+
+@numba.njit(inline="always")
+def learn_sets(w1, w2, x_in, ms, ck, pm, bit):
+    t = bit << 12
+    for s in range(N_SETS):
+        update_row(w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
+    err = (t - pm) * MIX2_LR
+    for s in range(N_SETS):
+        w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16
+    w2[ck, N_SETS] += (BIAS * err + ROUND) >> 16
+
+
+# ---------------------------------------------------------------- APM and the rest
+
+@numba.njit(inline="always")
+def p12(hi, total):
+    if total <= 0:
+        return 2048
+    return min(4095, max(1, (hi * 4096 + (total >> 1)) // total))
+
+
+@numba.njit(inline="always")
+def apm(t, row, d):
+    """The APM's probability at stretch d in row ``row``, and the point to update."""
+    s = d + 2048
+    lo = s >> 7
+    wt = s & 127
+    return (t[row, lo] * (128 - wt) + t[row, lo + 1] * wt) >> 7, lo + (wt >> 6)
+
+
+@numba.njit(inline="always")
+def learn_apm(t, row, j, bit):
+    t[row, j] += ((bit << 16) - t[row, j]) >> APM_RATE
+
+
+@numba.njit(inline="always")
+def add_cost(st, ccost):
+    st.cost[0] += ccost.sum()
+    st.cost[1:] += ccost

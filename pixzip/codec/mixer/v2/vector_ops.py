@@ -1,0 +1,120 @@
+"""The mixer's vector operations: LLVM intrinsics that numba would leave
+scalar, integer and exact, lowered to whatever vector unit the target has.
+
+- ``prefetch``: ask for an array element from memory (no effect on any value);
+- ``dot_row``: a weight row's dot product with the inputs, in int64;
+- ``update_row``: a weight row's update, in int32;
+- ``masked_sum16``: the sum of the first ``count`` of 16 int32.
+
+Measured on one core (AMD EPYC Zen 4) on a photos-train image, with the
+prefetched buckets and the maps' block sums: 4.5-4.9 us per sub-pixel
+before, 2.8-3.0 after, the same bytes.  The vector widths are version 1's
+(``spec.SPEC_1``): numba freezes them into the code.
+"""
+from __future__ import annotations
+
+import numba
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ..spec import SPEC_2
+
+N_PAD = SPEC_2.n_pad           # the inputs padded with zeros: whole vectors
+ROUND = SPEC_2.rounding        # weight updates round to nearest
+
+
+@intrinsic
+def prefetch(typingctx, arr, index):
+    """A hint that arr[index] will be read soon (LLVM's prefetch: no effect
+    on any value, and nothing on a target without one)."""
+    def codegen(context, builder, sig, args):
+        a, i = args
+        ary = context.make_array(sig.args[0])(context, builder, a)
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [i], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3),
+                                            "llvm.prefetch.p0i8")
+        i32 = ir.IntType(32)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return numba.types.none(arr, index), codegen
+
+
+def _int32_c(ty, ndim: int) -> bool:
+    return isinstance(ty, numba.types.Array) and ty.ndim == ndim and ty.layout == "C" and ty.dtype == numba.types.int32
+
+
+def _vector_at(context, builder, aryty, ary, indices, n):
+    """A pointer to the n int32 of a C-contiguous array from ary[indices] on, as one <n x i32>."""
+    a = context.make_array(aryty)(context, builder, ary)
+    p = cgutils.get_item_pointer(context, builder, aryty, a, indices, wraparound=False)
+    return builder.bitcast(p, ir.VectorType(ir.IntType(32), n).as_pointer())
+
+
+def _splat(builder, value, n):
+    """<n x value> from one scalar."""
+    vt = ir.VectorType(value.type, n)
+    one = builder.insert_element(ir.Constant(vt, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vt, None), ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+
+
+_ZERO = ir.Constant(ir.IntType(64), 0)
+
+
+@intrinsic
+def dot_row(typingctx, w, row, x):
+    """sum over i < N_PAD of int64(w[row, i]) * int64(x[i]): whole vectors,
+    exact (every product and partial sum is an integer below 2^63)."""
+    if not (_int32_c(w, 2) and _int32_c(x, 1)):
+        raise numba.core.errors.TypingError("int32 C-contiguous rows wanted")
+
+    def codegen(context, builder, sig, args):
+        wv, rv, xv = args
+        v64 = ir.VectorType(ir.IntType(64), N_PAD)
+        wl = builder.load(_vector_at(context, builder, sig.args[0], wv, [rv, _ZERO], N_PAD), align=4)
+        xl = builder.load(_vector_at(context, builder, sig.args[2], xv, [_ZERO], N_PAD), align=4)
+        prod = builder.mul(builder.sext(wl, v64), builder.sext(xl, v64))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), [v64]),
+                                            f"llvm.vector.reduce.add.v{N_PAD}i64")
+        return builder.call(fn, [prod])
+    return numba.types.int64(w, row, x), codegen
+
+
+@intrinsic
+def update_row(typingctx, w, row, x, err):
+    """w[row, i] += (x[i] * err + ROUND) >> 16 for i < N_PAD, in int32: exact
+    for |x| < 2^11 and |err| < 2^16 (each product is below 2^27)."""
+    if not (_int32_c(w, 2) and _int32_c(x, 1) and err == numba.types.int32):
+        raise numba.core.errors.TypingError("int32 C-contiguous rows and an int32 error wanted")
+
+    def codegen(context, builder, sig, args):
+        wv, rv, xv, ev = args
+        v32 = ir.VectorType(ir.IntType(32), N_PAD)
+        wp = _vector_at(context, builder, sig.args[0], wv, [rv, _ZERO], N_PAD)
+        d = builder.mul(builder.load(_vector_at(context, builder, sig.args[2], xv, [_ZERO], N_PAD), align=4),
+                        _splat(builder, ev, N_PAD))
+        d = builder.ashr(builder.add(d, ir.Constant(v32, [ROUND] * N_PAD)), ir.Constant(v32, [16] * N_PAD))
+        builder.store(builder.add(builder.load(wp, align=4), d), wp, align=4)
+        return context.get_dummy_value()
+    return numba.types.none(w, row, x, err), codegen
+
+
+@intrinsic
+def masked_sum16(typingctx, a, start, count):
+    """a[start] + ... + a[start + count - 1] (0 <= count <= 16), reading the 16
+    int32 from a[start] as one vector (all must lie in a): exact, each value
+    below 2^26."""
+    if not _int32_c(a, 1):
+        raise numba.core.errors.TypingError("an int32 C-contiguous array wanted")
+
+    def codegen(context, builder, sig, args):
+        av, sv, cv = args
+        i32 = ir.IntType(32)
+        v32 = ir.VectorType(i32, 16)
+        vals = builder.load(_vector_at(context, builder, sig.args[0], av, [sv], 16), align=4)
+        keep = builder.icmp_signed("<", ir.Constant(v32, list(range(16))), _splat(builder, builder.trunc(cv, i32), 16))
+        masked = builder.select(keep, vals, ir.Constant(v32, [0] * 16))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [v32]), "llvm.vector.reduce.add.v16i32")
+        return builder.sext(builder.call(fn, [masked]), ir.IntType(64))
+    return numba.types.int64(a, start, count), codegen
