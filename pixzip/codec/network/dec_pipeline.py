@@ -69,11 +69,13 @@ def run_chunk(threads: int, t0: int, t1: int, run: Callable[[int, int, int, int]
 
 
 def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, decoder,
-                 progress: Callable[[int], None] | None = None) -> np.ndarray:
+                 progress: Callable[[int], None] | None = None, trace: np.ndarray | None = None) -> np.ndarray:
     """Decode a coder-3 payload into ``decoder.img`` (a ``column_parts.Decoder``
     or a mixer version's, holding the parts' states and streams); returns
     the image.  Raises ``CorruptError`` when a part's data ends long before
-    the image does (``decoder.short``)."""
+    the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
+    each thread's CPU ns per step (``kernels.pipeline.run_steps``;
+    measuring only)."""
     prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height)
     parts = len(decoder.bounds) - 1
     most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
@@ -82,11 +84,12 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
     short = np.zeros(parts, np.int64)
     tables = decoder.kernel.tables()
     clock = np.zeros((most, len(KP.PHASES)), np.int64)
+    trace = np.zeros((most, 0), np.int64) if trace is None else trace
 
     def run(k, threads, t0, t1):
         return KP.run_steps(k, threads, t0, t1, shape, geo, rings, prog.weights, cond, scratch, step,
                             decoder.state, tables, decoder.img, decoder.bounds, decoder.decs, decoder.data,
-                            decoder.starts, short, flags, clock)
+                            decoder.starts, short, flags, clock, trace)
     steps = n_steps(lay.S, width, geo.lag)
     pool = ThreadPoolExecutor(most - 1, thread_name_prefix="pixzip-steps") if most > 1 else None
     cores = step_threads._cores()

@@ -55,7 +55,9 @@ from .decoder import Positions, StepBuffers, horizontal_block, vertical_block
 PHASES = ("vertical", "horizontal", "mixer", "put", "barrier")   # clock's columns
 FLAG_STRIDE = 16          # int64 slots between two threads' flags: one cache line (128 bytes) each
 ABORT = 0                 # flags[ABORT]: stop at the next barrier (a thread's flags sit at (k + 1) * FLAG_STRIDE)
-SPINS = 2000              # waits with a pause before each yield of the core (a few microseconds)
+SPINS = 1000              # waits with a pause (about 20-40 us in all), then
+SLEEP_US = 50             # sleeps of 50 us: a thread that waits long waits for one that lost its core, or has
+                          # nothing to do this step; spinning would take the core from the one it waits for
 
 
 def flags_array(threads: int) -> np.ndarray:
@@ -107,13 +109,14 @@ def cpu_pause(typingctx):
 
 
 @intrinsic
-def yield_core(typingctx):
-    """sched_yield(): let a thread that waits for the core run (the libc of the process)."""
-    sig = types.int32()
+def sleep_us(typingctx, us):
+    """usleep(us): give the core up for a while (the libc of the process)."""
+    sig = types.int32(types.int32)
 
     def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
-        return builder.call(fn, [])
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]),
+                                            "usleep")
+        return builder.call(fn, args)
     return sig, codegen
 
 
@@ -126,6 +129,25 @@ def cycles(typingctx):
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
                                             "llvm.readcyclecounter")
         return builder.call(fn, [])
+    return sig, codegen
+
+
+@intrinsic
+def thread_cpu_ns(typingctx):
+    """The calling thread's CPU time in ns (clock_gettime(CLOCK_THREAD_CPUTIME_ID), a system call: measuring only)."""
+    sig = types.int64()
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        spec = ir.LiteralStructType([i64, i64])
+        ts = cgutils.alloca_once(builder, spec)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32),
+                                                                                            spec.as_pointer()]),
+                                            "clock_gettime")
+        builder.call(fn, [ir.Constant(ir.IntType(32), 3), ts])      # CLOCK_THREAD_CPUTIME_ID
+        sec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 0))
+        nsec = builder.load(cgutils.gep_inbounds(builder, ts, 0, 1))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 10 ** 9)), nsec)
     return sig, codegen
 
 
@@ -145,7 +167,7 @@ def barrier(flags, k, threads, done):
             if spins < SPINS:
                 cpu_pause()
             else:
-                yield_core()
+                sleep_us(np.int32(SLEEP_US))
     return load_acquire(flags, ABORT) != 0
 
 
@@ -214,7 +236,7 @@ def _owner(j, width, cuts, threads):
 
 @njit(nogil=True)
 def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states, tb, img, bounds, decs, data,
-              starts, short, flags, clock):
+              starts, short, flags, clock, trace):
     """Thread k of ``threads``: decode steps t0..t1-1 of the wavefront, its
     share of each (the module's docstring), the others running the same
     call at once.  ``shape``: (rows per strip S, strips, rows in the last
@@ -225,8 +247,10 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
     decoding into ``img`` from decs[p] and data[starts[p]:starts[p + 1]].
     short[p]: the sub-pixels part p left undecoded when its data ran out
     (then every thread stops after that step).  clock[k, PHASES]: the cycles
-    this thread spent, added up (``PHASES``).  Returns the pixels this
-    thread decoded."""
+    this thread spent, added up (``PHASES``); when ``trace`` is not empty
+    (measuring only), trace[k, t - trace_start] gets the CPU ns this thread's
+    share of step t took, its wait at the barrier aside (trace_start is the
+    first step, -R).  Returns the pixels this thread decoded."""
     S, nb, last, C = shape
     lag, R, k2, width = geo.lag, geo.R, geo.k2, geo.width
     ahead = R - k2
@@ -245,7 +269,10 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
     xf = rings.xi
     block = s.x.shape[1]
     decoded = 0
+    tracing = trace.shape[1] > 0
     for t in range(t0, t1):
+        if tracing:
+            cpu0 = thread_cpu_ns()
         # the step's positions in stream order (strip, then row): this
         # thread's are rows base..base+n-1 of the step's buffers, after those
         # of the threads before it
@@ -313,6 +340,8 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
                 xf[pb[q], pi[q] + k2 + 1, (pj[q] + k2) * C + c] = 2 * np.int64(img[prow[q], pj[q], c]) - 255
             clock[k, 3] += cycles() - c0
         decoded += n
+        if tracing:
+            trace[k, t + R] = thread_cpu_ns() - cpu0
         c0 = cycles()
         stop = barrier(flags, k, threads, t + 1)
         clock[k, 4] += cycles() - c0
