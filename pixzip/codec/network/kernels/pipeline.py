@@ -55,9 +55,9 @@ from .decoder import Positions, StepBuffers, horizontal_block, vertical_block
 PHASES = ("vertical", "horizontal", "mixer", "put", "barrier")   # clock's columns
 FLAG_STRIDE = 16          # int64 slots between two threads' flags: one cache line (128 bytes) each
 ABORT = 0                 # flags[ABORT]: stop at the next barrier (a thread's flags sit at (k + 1) * FLAG_STRIDE)
-SPINS = 1000              # waits with a pause (about 20-40 us in all), then
-SLEEP_US = 50             # sleeps of 50 us: a thread that waits long waits for one that lost its core, or has
-                          # nothing to do this step; spinning would take the core from the one it waits for
+SPIN_CYCLES = 100_000     # a wait spins (with pause) for this many cycles of the counter (about 40 us at 2.6 GHz),
+SLEEP_US = 20             # then sleeps 20 us at a time: a thread that waits that long waits for one that lost its
+                          # core, or that has a step's work alone; spinning on would take the core it needs
 
 
 def flags_array(threads: int) -> np.ndarray:
@@ -159,12 +159,11 @@ def barrier(flags, k, threads, done):
     for m in range(threads):
         if m == k:
             continue
-        spins = 0
+        start = cycles()
         while load_acquire(flags, (m + 1) * FLAG_STRIDE) < done:
             if load_acquire(flags, ABORT) != 0:
                 return True
-            spins += 1
-            if spins < SPINS:
+            if cycles() - start < SPIN_CYCLES:
                 cpu_pause()
             else:
                 sleep_us(np.int32(SLEEP_US))
