@@ -172,3 +172,15 @@ def test_the_barrier_waits_for_every_thread_and_publishes_their_writes():
     for x in ts:
         x.join(30)
     assert not any(x.is_alive() for x in ts) and bad == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_counts_every_pixel_once(shared, threads):
+    """The loop reports each chunk's pixels: every pixel once, on one thread or two."""
+    net = tiny_int_model(3)
+    img = photo_like(21, 37, 3, seed=5)
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=6))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    seen = []
+    assert np.array_equal(codec.decompress(data, net, progress=seen.append), img)
+    assert sum(seen) == 21 * 37 and all(n > 0 for n in seen)
