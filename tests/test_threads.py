@@ -10,7 +10,9 @@ import pytest
 from pixzip.codec import api as codec
 from pixzip.codec.network import dec_wavefront as wavefront
 from pixzip.codec.mixer import kernel as cm_kernel
+from pixzip.codec.network import dec_pipeline as pipeline
 from pixzip.codec.network.kernels import decoder as K
+from pixzip.codec.network.kernels import pipeline as KP
 from pixzip.codec import threads as T
 
 two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
@@ -29,17 +31,21 @@ def kernel_threads(monkeypatch):
     positions it decodes, and the numba threads it runs on."""
     calls = []
 
-    def spy(module, name, size):
+    def spy(module, name, size, threads=lambda a: numba.get_num_threads()):
         real = getattr(module, name)
 
         def call(*args):
-            calls.append((name, size(args), numba.get_num_threads()))
+            calls.append((name, size(args), threads(args)))
             return real(*args)
         monkeypatch.setattr(module, name, call)
 
     spy(K, "vertical_step", lambda a: len(a[4]))
     spy(K, "horizontal_step", lambda a: len(a[3].i))
     spy(cm_kernel, "code_parts", lambda a: len(a[3].ys))
+    # -9's decoder: a chunk of steps on its threads (thread k, threads, t0, t1, (S, strips, last, colours), geo, ...),
+    # its size the chunk's positions per step
+    spy(KP, "run_steps", lambda a: pipeline.positions_per_step(a[2], a[3], *a[4][:3], a[5].width, a[5].lag).mean(),
+        lambda a: a[1])
     return calls
 
 
@@ -126,9 +132,11 @@ def test_others_running_sees_another_busy_process():
 
 
 @two_threads
-@pytest.mark.parametrize("level,method", [(None, None), (None, "network")], ids=["default", "network"])
+@pytest.mark.parametrize("level,method", [(None, None), (9, None), (None, "network")], ids=["default", "-9", "network"])
 def test_the_bytes_do_not_depend_on_sharing(monkeypatch, two_numba_threads, level, method):
     """Every step shared on two threads, or none: the same pixels."""
+    monkeypatch.setattr(T, "others_running", lambda: 0)
+    monkeypatch.setattr(T, "_cores", lambda: 2)
     shape = (16, 60)
     data = archive(shape, level, method)
     for least in (1, 10**9):

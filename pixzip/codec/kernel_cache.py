@@ -99,11 +99,11 @@ def _modules(method: str | None = None) -> list:
     from .deep import kernel as deep
     from .mixer import bitcoder
     from .mixer import kernel as mixer
-    from .network.kernels import decoder, encoder, gemm, layers
+    from .network.kernels import decoder, encoder, gemm, layers, pipeline
     network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
     if method == "mixer+network":
-        return network + mix
-    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [deep])
+        return network + mix + [pipeline]
+    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, deep])
 
 
 def kernels(method: str | None = None) -> list[Dispatcher]:

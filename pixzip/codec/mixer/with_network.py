@@ -83,13 +83,19 @@ def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip
     """The pixels of a network payload of the mixer: in column parts
     (coder 3, ``in_parts``) or in one state (coder 2).  ``decoder``: the
     decoder class (a mixer version's; version 1's when None)."""
+    from ..network.dec_pipeline import decode_parts
     from ..network.dec_wavefront import decode_image
+    from ..network.kernels import pipeline
     from ..network.schedule import strip_layout
     from . import column_parts, one_state
     if net.reach < 1:
         raise CorruptError(f"model {net.name!r} cannot have made a mixed payload")
     _, S = strip_layout(height, strip_height)
     dec = (decoder or (column_parts.Decoder if in_parts else one_state.Decoder))(payload, height, width, colours)
+    if in_parts and len(dec.bounds) > 2 and pipeline.handles(dec.kernel):
+        # two parts or more: the network and the parts in one compiled loop per core
+        decode_parts(net, height, width, strip_height, dec, progress)
+        return dec.finish()
     img = dec.img
     extra = {} if in_parts else {"independent": True}
 

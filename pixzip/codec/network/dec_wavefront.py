@@ -60,6 +60,32 @@ def decode_memory(net: ModelFile, height: int, width: int, strip_height: int = 0
     return images + rings + cap * per_position
 
 
+def buffers(net: ModelFile, height: int, width: int, strip_height: int = 0, label: int | None = None,
+            product: str | None = None):
+    """The decoder's buffers for an (H, W) image (``decode_memory`` counts
+    them): (the program, the ``_Layout``, the ``Geometry``, the ``Rings``, the
+    ``StepBuffers``, the scratch of one task per numba thread, the
+    conditioning), the kernels' cache made ready."""
+    prog = program(net, product)
+    kernel_cache.wait_for_precompiled()          # the decoder's kernels, if a process of their own is compiling them
+    R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
+    lag = R + 1
+    lay = _layout(net, height, width, strip_height)
+    nb, S, last, ring, cw, cap = lay
+    xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
+    # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see kernels.decoder)
+    rings = K.Rings(xi=xi.reshape(nb, S + k2 + 1, -1), V=np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16),
+                    LK=np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32),
+                    HB=np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16))
+    step = K.StepBuffers(G=np.zeros((L, cap, gemm.even(p)), np.int16), SK=np.zeros((cap, prog.skip), np.float64),
+                         HID=np.zeros((cap, gemm.even(prog.hidden)), np.int16),
+                         counts=np.zeros((cap, 256), np.float64),
+                         count_rows=np.arange(cap))          # position q's counts are counts[q]
+    geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, zero=ring, cw=cw)   # slot ``ring`` stays zero
+    scratch = prog.scratch(numba.get_num_threads(), cap)    # the kernels split a step into one task per thread
+    return prog, lay, geo, rings, step, scratch, prog.conditioning(label)
+
+
 def decode_image(net: ModelFile, height: int, width: int, source: Source, label: int | None = None,
                  progress: Callable[[int], None] | None = None, strip_height: int = 0,
                  product: str | None = None) -> np.ndarray:
@@ -69,28 +95,12 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
     rows (no context across them), decoded in lockstep as a batch: a step then
     decodes the ready pixels of every strip, strip by strip in stream order.
     ``product`` chooses the kernels' int16 product (``program.GEMMS``)."""
-    prog = program(net, product)
-    kernel_cache.wait_for_precompiled()          # the decoder's kernels, if a process of their own is compiling them
-    R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
-    lag = R + 1
-    nb, S, last, ring, cw, cap = _layout(net, height, width, strip_height)
-    xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
-    xflat = xi.reshape(nb, S + k2 + 1, -1)
-    # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see kernels.decoder)
-    V = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
-    LK = np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32)
-    HB = np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16)
-    G = np.zeros((L, cap, gemm.even(p)), np.int16)
-    HID = np.zeros((cap, gemm.even(prog.hidden)), np.int16)
-    step = K.StepBuffers(G=G, SK=np.zeros((cap, prog.skip), np.float64), HID=HID,
-                         counts=np.zeros((cap, 256), np.float64),
-                         count_rows=np.arange(cap))          # position q's counts are counts[q]
-    geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, zero=ring, cw=cw)   # slot ``ring`` stays zero
+    prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height, label, product)
+    R, C, lag, k2 = net.reach, net.colors, geo.lag, geo.k2
+    nb, S, last = lay.nb, lay.S, lay.last
+    xflat = rings.xi
     threads = numba.get_num_threads()
-    scratch = prog.scratch(threads, cap)             # the kernels split a step into one task per thread
-    cond = prog.conditioning(label)
     out = np.zeros((height, width, C), dtype=np.uint8)
-    rings = K.Rings(xi=xflat, V=V, LK=LK, HB=HB)
 
     none = np.zeros(0, np.int64)
     steps = n_steps(S, width, lag)

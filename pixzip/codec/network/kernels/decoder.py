@@ -108,6 +108,19 @@ def vertical_step(threads, t, geo, b_of, i_of, rings, net, cond, s):
     column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
     Rows of V are column rings of padded columns f + k2, rows of LK rings of
     cw columns f (``Rings``)."""
+    n_all = len(i_of)
+    block = block_size(n_all, min(threads, s.x.shape[0]), s.x.shape[1])
+    for task in prange((n_all + block - 1) // block):
+        first = task * block
+        vertical_block(t, geo, b_of, i_of, one_type(first), one_type(min(n_all, first + block)), rings, net, cond, s,
+                       one_type(task))
+
+
+@njit(nogil=True)
+def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
+    """``vertical_step``'s work for the (strip, row) tasks first..last-1, in
+    scratch row ``task``: every layer of each row's frontier column (a
+    row's arithmetic never depends on the others in its block)."""
     lag, R, k2, width, ring, zero, cw = geo
     xi, V, LK = rings.xi, rings.V, rings.LK
     L = V.shape[0]
@@ -116,67 +129,62 @@ def vertical_step(threads, t, geo, b_of, i_of, rings, net, cond, s):
     C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
     xf, vf, lkf, x_row, x_strip, v_row, v_layer, l_row, l_layer, slots, half = _flat_rings(xi, V, LK, cw, p)
-    n_all = len(i_of)
-    block = block_size(n_all, min(threads, s.x.shape[0]), s.x.shape[1])
-    for task in prange((n_all + block - 1) // block):
-        x, lk, vo = s.x[task], s.lk[task], s.g[task]
-        first = task * block
-        last = min(n_all, first + block)
-        above = np.empty((last - first, k2 + 1), np.int64)   # ring rows i-k2..i of each position's strip
-        own = np.empty(last - first, np.int64)
-        for e in range(first, last):
-            b, i = b_of[e], i_of[e]
-            for dy in range(k2 + 1):
-                r = i - k2 + dy
-                above[e - first, dy] = (b * slots + (r % ring if r >= 0 else zero)) * v_row
-            own[e - first] = b * slots + i % ring
-        for l in range(L):
-            off = R - (l + 1) * k2
-            cin = C if l == 0 else p
-            span = kw * cin
-            n = one_type(0)
-            for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
-                f = t - i_of[e] * lag + off
-                if f < 0 or f >= width:
-                    continue
-                for dy in range(k2 + 1):
-                    if l == 0:
-                        a = b_of[e] * x_strip + (i_of[e] + dy) * x_row + f * C
-                        for k in range(span):
-                            x[n, U(dy * span + k)] = xf[U(a + k)]
-                    else:
-                        a = (l - 1) * v_layer + above[e - first, dy] + (f % cw) * p
-                        for k in range(span):
-                            x[n, U(dy * span + k)] = vf[U(a + k)]
-                n += 1
-            if n == 0:
+    x, lk, vo = s.x[task], s.lk[task], s.g[task]
+    above = np.empty((last - first, k2 + 1), np.int64)   # ring rows i-k2..i of each position's strip
+    own = np.empty(last - first, np.int64)
+    for e in range(first, last):
+        b, i = b_of[e], i_of[e]
+        for dy in range(k2 + 1):
+            r = i - k2 + dy
+            above[e - first, dy] = (b * slots + (r % ring if r >= 0 else zero)) * v_row
+        own[e - first] = b * slots + i % ring
+    for l in range(L):
+        off = R - (l + 1) * k2
+        cin = C if l == 0 else p
+        span = kw * cin
+        n = one_type(0)
+        for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
+            f = t - i_of[e] * lag + off
+            if f < 0 or f >= width:
                 continue
-            vertical(l, n, net, cond, s, one_type(task), vo)
-            n = one_type(0)
-            for e in range(first, last):       # scatter
-                f = t - i_of[e] * lag + off
-                if f < 0 or f >= width:
-                    continue
-                row = own[e - first]
-                a = l * l_layer + row * l_row + (f % cw) * p2
-                for o in range(p2):
-                    lkf[U(a + o)] = np.int32(lk[n, o])
-                a = l * v_layer + row * v_row
-                sl = ((f + k2) % cw) * p
-                for ch in range(p):
-                    vf[U(a + sl + ch)] = vo[n, ch]
-                    vf[U(a + sl + half + ch)] = vo[n, ch]
-                if f == 0:                      # the padding left of the image: padded columns 0..k2-1
-                    for ch in range(k2 * p):
-                        vf[U(a + ch)] = 0
-                        vf[U(a + half + ch)] = 0
-                if f == width - 1:              # and right of it: padded columns width+k2..width+2k2-1
-                    for e2 in range(k2):
-                        sl = ((width + k2 + e2) % cw) * p
-                        for ch in range(p):
-                            vf[U(a + sl + ch)] = 0
-                            vf[U(a + sl + half + ch)] = 0
-                n += 1
+            for dy in range(k2 + 1):
+                if l == 0:
+                    a = b_of[e] * x_strip + (i_of[e] + dy) * x_row + f * C
+                    for k in range(span):
+                        x[n, U(dy * span + k)] = xf[U(a + k)]
+                else:
+                    a = (l - 1) * v_layer + above[e - first, dy] + (f % cw) * p
+                    for k in range(span):
+                        x[n, U(dy * span + k)] = vf[U(a + k)]
+            n += 1
+        if n == 0:
+            continue
+        vertical(l, n, net, cond, s, one_type(task), vo)
+        n = one_type(0)
+        for e in range(first, last):       # scatter
+            f = t - i_of[e] * lag + off
+            if f < 0 or f >= width:
+                continue
+            row = own[e - first]
+            a = l * l_layer + row * l_row + (f % cw) * p2
+            for o in range(p2):
+                lkf[U(a + o)] = np.int32(lk[n, o])
+            a = l * v_layer + row * v_row
+            sl = ((f + k2) % cw) * p
+            for ch in range(p):
+                vf[U(a + sl + ch)] = vo[n, ch]
+                vf[U(a + sl + half + ch)] = vo[n, ch]
+            if f == 0:                      # the padding left of the image: padded columns 0..k2-1
+                for ch in range(k2 * p):
+                    vf[U(a + ch)] = 0
+                    vf[U(a + half + ch)] = 0
+            if f == width - 1:              # and right of it: padded columns width+k2..width+2k2-1
+                for e2 in range(k2):
+                    sl = ((width + k2 + e2) % cw) * p
+                    for ch in range(p):
+                        vf[U(a + sl + ch)] = 0
+                        vf[U(a + sl + half + ch)] = 0
+            n += 1
 
 
 @njit(parallel=True)
@@ -188,6 +196,22 @@ def horizontal_step(threads, c, geo, pos, out, prev, rings, step, net, s):
     keep the groups < c that earlier sub-steps of this step computed at the
     same positions).  Rows of HB are column rings of padded columns j + k2,
     rows of LK rings of cw columns j (``Rings``)."""
+    if len(prev):
+        put_symbols(out, rings.xi, pos, c - 1, geo.k2, prev)
+    n_all = len(pos.i)
+    block = block_size(n_all, min(threads, s.x.shape[0]), s.x.shape[1])
+    for task in prange((n_all + block - 1) // block):
+        first = task * block
+        horizontal_block(c, geo, pos, one_type(first), one_type(min(n_all, first + block) - first), rings, step, net, s,
+                         one_type(task))
+
+
+@njit(nogil=True)
+def horizontal_block(c, geo, pos, first, n, rings, step, net, s, task):
+    """``horizontal_step``'s work for the n positions from ``first`` on, in
+    scratch row ``task``: group c of every layer's horizontal stack, the
+    head and the counts (a position's arithmetic never depends on the others
+    in its block)."""
     k2, ring, cw = geo.k2, geo.ring, geo.cw
     xi, LK, HB = rings.xi, rings.LK, rings.HB
     b_of, i_of, j_of = pos.b, pos.i, pos.j
@@ -198,63 +222,56 @@ def horizontal_step(threads, c, geo, pos, out, prev, rings, step, net, s):
     C = net.head_ops.shape[1]
     pg = p // C
     gc = c * pg                                  # group c's first channel
-    if len(prev):
-        put_symbols(out, xi, pos, c - 1, k2, prev)
     xf, hbf, lkf, x_row, x_strip, h_row, h_layer, l_row, l_layer, slots, half = _flat_rings(xi, HB, LK, cw, p)
-    n_all = len(i_of)
-    block = block_size(n_all, min(threads, s.x.shape[0]), s.x.shape[1])
-    for task in prange((n_all + block - 1) // block):
-        x, lk, hr = s.x[task], s.lk[task], s.hr[task]
-        first = task * block
-        n = min(n_all, first + block) - first
-        x_at = np.empty(n, np.int64)     # the inputs of layer 0 (row i, padded columns j..j+k2)
-        h_row_at = np.empty(n, np.int64)  # ring row of (b, i) in a layer of HB
-        h_at = np.empty(n, np.int64)     # its window of padded columns j..j+k2 in HB
-        put_at = np.empty(n, np.int64)   # group c of padded column j+k2 in HB
-        l_at = np.empty(n, np.int64)     # group c of column j in LK
-        for q in range(n):
-            e = first + q
-            b, i, j = b_of[e], i_of[e], j_of[e]
-            row = b * slots + i % ring
-            x_at[q] = b * x_strip + (i + k2 + 1) * x_row + j * C
-            h_row_at[q] = row * h_row
-            h_at[q] = row * h_row + (j % cw) * p
-            put_at[q] = row * h_row + ((j + k2) % cw) * p + gc
-            l_at[q] = row * l_row + (j % cw) * p2 + gc
-        for l in range(L):
-            if l == 0:
-                span = (k2 + 1) * C
-                for q in range(n):
-                    a = x_at[q]
-                    for k in range(span):
-                        x[q, k] = xf[U(a + k)]
-            else:
-                span = (k2 + 1) * p
-                for q in range(n):
-                    a = (l - 1) * h_layer + h_at[q]
-                    for k in range(span):
-                        x[q, k] = hbf[U(a + k)]
-                    a += k2 * p + gc     # the centre tap: group c of the residual stream
-                    for m in range(pg):
-                        hr[q, U(gc + m)] = hbf[U(a + m)]
+    x, lk, hr = s.x[task], s.lk[task], s.hr[task]
+    x_at = np.empty(n, np.int64)     # the inputs of layer 0 (row i, padded columns j..j+k2)
+    h_row_at = np.empty(n, np.int64)  # ring row of (b, i) in a layer of HB
+    h_at = np.empty(n, np.int64)     # its window of padded columns j..j+k2 in HB
+    put_at = np.empty(n, np.int64)   # group c of padded column j+k2 in HB
+    l_at = np.empty(n, np.int64)     # group c of column j in LK
+    for q in range(n):
+        e = first + q
+        b, i, j = b_of[e], i_of[e], j_of[e]
+        row = b * slots + i % ring
+        x_at[q] = b * x_strip + (i + k2 + 1) * x_row + j * C
+        h_row_at[q] = row * h_row
+        h_at[q] = row * h_row + (j % cw) * p
+        put_at[q] = row * h_row + ((j + k2) % cw) * p + gc
+        l_at[q] = row * l_row + (j % cw) * p2 + gc
+    for l in range(L):
+        if l == 0:
+            span = (k2 + 1) * C
             for q in range(n):
-                a = l * l_layer + l_at[q]
-                for m in range(pg):
-                    lk[q, U(gc + m)] = lkf[U(a + m)]
-                    lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
-            horizontal(l, c, n, net, s, one_type(task), G[l], first, SK, first)
+                a = x_at[q]
+                for k in range(span):
+                    x[q, k] = xf[U(a + k)]
+        else:
+            span = (k2 + 1) * p
             for q in range(n):
-                a = l * h_layer + put_at[q]
+                a = (l - 1) * h_layer + h_at[q]
+                for k in range(span):
+                    x[q, k] = hbf[U(a + k)]
+                a += k2 * p + gc     # the centre tap: group c of the residual stream
                 for m in range(pg):
-                    v = np.int16(hr[q, U(gc + m)])
-                    hbf[U(a + m)] = v
-                    hbf[U(a + half + m)] = v
-                if c == 0 and j_of[first + q] == 0:    # the padding left of the image
-                    a = l * h_layer + h_row_at[q]
-                    for e2 in range(k2 * p):
-                        hbf[U(a + e2)] = 0
-                        hbf[U(a + half + e2)] = 0
-        k = (c + 1) * (SK.shape[1] // C)
+                    hr[q, U(gc + m)] = hbf[U(a + m)]
         for q in range(n):
-            head_input(SK[first + q], x[q], k, net.head_in)
-        head_output(c, n, net, s, one_type(task), step.HID, first, step.counts, step.count_rows)
+            a = l * l_layer + l_at[q]
+            for m in range(pg):
+                lk[q, U(gc + m)] = lkf[U(a + m)]
+                lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
+        horizontal(l, c, n, net, s, one_type(task), G[l], first, SK, first)
+        for q in range(n):
+            a = l * h_layer + put_at[q]
+            for m in range(pg):
+                v = np.int16(hr[q, U(gc + m)])
+                hbf[U(a + m)] = v
+                hbf[U(a + half + m)] = v
+            if c == 0 and j_of[first + q] == 0:    # the padding left of the image
+                a = l * h_layer + h_row_at[q]
+                for e2 in range(k2 * p):
+                    hbf[U(a + e2)] = 0
+                    hbf[U(a + half + e2)] = 0
+    k = (c + 1) * (SK.shape[1] // C)
+    for q in range(n):
+        head_input(SK[first + q], x[q], k, net.head_in)
+    head_output(c, n, net, s, one_type(task), step.HID, first, step.counts, step.count_rows)

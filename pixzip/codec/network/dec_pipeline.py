@@ -1,0 +1,115 @@
+"""The ``-9`` decoder (coder 3): the network's wavefront and the mixer's
+column parts in one compiled loop per thread (``kernels.pipeline``).
+
+The steps run in chunks of ``CHUNK_STEPS``.  For each chunk the caller's
+thread and ``threads - 1`` helper threads each run ``run_steps`` on their
+share of every step, meeting at a barrier per step; between chunks this
+module reports progress and decides again how many threads to use: all of
+them (at most one per part) when the chunk's steps average at least
+``threads.MIN_SHARED`` positions and the cores are free, else one (threads
+that meet at every step would wait for the one that shares its core, as
+the step kernels of ``dec_wavefront`` would; ``codec.threads``).  The
+pixels never depend on the threads.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numba
+import numpy as np
+
+from ...errors import CorruptError
+from .. import threads as step_threads
+from .dec_wavefront import buffers
+from .kernels import pipeline as KP
+from .modelfile import ModelFile
+from .schedule import n_steps
+
+CHUNK_STEPS = 96           # steps per compiled call (about 0.1-0.2 s of a 768x512 image's 5,400)
+
+
+def positions_per_step(t0: int, t1: int, S: int, nb: int, last: int, width: int, lag: int) -> np.ndarray:
+    """The positions each step of t0..t1-1 decodes (``schedule.plan``'s counts)."""
+    t = np.arange(t0, t1)
+    lo = np.maximum(0, -(-(t - width + 1) // lag))
+    hi = np.minimum(S - 1, np.floor_divide(t, lag))
+    per = np.maximum(0, hi - lo + 1) * (nb - 1) + np.maximum(0, np.minimum(hi, last - 1) - lo + 1)
+    return per
+
+
+def run_chunk(threads: int, t0: int, t1: int, run: Callable[[int, int, int, int], int],
+              pool: ThreadPoolExecutor | None, flags: np.ndarray) -> int:
+    """Steps t0..t1-1 on ``threads`` threads (this one and threads - 1 of
+    ``pool``): ``run(k, threads, t0, t1)`` is thread k's share; returns the
+    pixels decoded.  An exception in any thread raises the flag that stops
+    the others at their next barrier, then is raised here."""
+    flags[:] = 0
+
+    def guarded(k):
+        try:
+            return run(k, threads, t0, t1)
+        except BaseException:
+            flags[KP.ABORT] = 1          # the others stop waiting for this one
+            raise
+    helpers = [pool.submit(guarded, k) for k in range(1, threads)] if threads > 1 else []
+    error = None
+    try:
+        done = guarded(0)
+    except BaseException as e:          # the helpers still run: wait for them, then raise
+        error, done = e, 0
+    for f in helpers:
+        try:
+            done += f.result()
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
+    return done
+
+
+def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, decoder,
+                 progress: Callable[[int], None] | None = None, trace: np.ndarray | None = None) -> np.ndarray:
+    """Decode a coder-3 payload into ``decoder.img`` (a ``column_parts.Decoder``
+    or a mixer version's, holding the parts' states and streams); returns
+    the image.  Raises ``CorruptError`` when a part's data ends long before
+    the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
+    each thread's CPU ns per step (``kernels.pipeline.run_steps``;
+    measuring only)."""
+    prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height)
+    parts = len(decoder.bounds) - 1
+    most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
+    shape = (lay.S, lay.nb, lay.last, net.colors)
+    flags = KP.flags_array(most)
+    short = np.zeros(parts, np.int64)
+    tables = decoder.kernel.tables()
+    clock = np.zeros((most, len(KP.PHASES)), np.int64)
+    trace = np.zeros((most, 0), np.int64) if trace is None else trace
+
+    def run(k, threads, t0, t1):
+        return KP.run_steps(k, threads, t0, t1, shape, geo, rings, prog.weights, cond, scratch, step,
+                            decoder.state, tables, decoder.img, decoder.bounds, decoder.decs, decoder.data,
+                            decoder.starts, short, flags, clock, trace)
+    steps = n_steps(lay.S, width, geo.lag)
+    pool = ThreadPoolExecutor(most - 1, thread_name_prefix="pixzip-steps") if most > 1 else None
+    cores = step_threads._cores()
+    try:
+        for t0 in range(-net.reach, steps, CHUNK_STEPS):
+            t1 = min(steps, t0 + CHUNK_STEPS)
+            threads = 1
+            if most > 1 and positions_per_step(t0, t1, lay.S, lay.nb, lay.last, width, geo.lag).mean() \
+                    >= step_threads.MIN_SHARED and step_threads.others_running() + most <= cores:
+                threads = most
+            done = run_chunk(threads, t0, t1, run, pool, flags)
+            if short.any():
+                raise CorruptError("the payload ends long before the image does")
+            if progress is not None and done:
+                progress(done)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+        last_clock[:] = [clock]
+    return decoder.img
+
+
+last_clock: list = [None]       # the cycles of the last decode's threads by phase (``kernels.pipeline.PHASES``)

@@ -1,0 +1,186 @@
+"""-9's decoder in one compiled loop per thread (``network.dec_pipeline``,
+``network.kernels.pipeline``): the same pixels as the step kernels driven
+from Python, on any number of threads and chunks, and a damaged payload
+stops every thread with a PixzipError, never a hang."""
+import threading
+import time
+
+import numba
+import numpy as np
+import pytest
+
+from pixzip.codec import api as codec
+from pixzip.codec import threads as T
+from pixzip.codec.network import dec_pipeline
+from pixzip.codec.network.kernels import pipeline as KP
+from pixzip.errors import PixzipError
+
+from .conftest import tiny_int_model
+
+@numba.njit(nogil=True)
+def barrier(flags, k, threads, done):
+    return KP.barrier(flags, k, threads, done)
+
+
+two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
+
+
+def photo_like(h, w, c, seed=0):
+    y, x = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(seed).integers(0, 6, (h, w, 3))
+    return ((np.stack([x * 3 + y, x + 2 * y, 255 - x - y], -1) + noise) % 256).astype(np.uint8)[..., :c]
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    """Every chunk of steps shared by every thread it can use (free cores, no least step size)."""
+    monkeypatch.setattr(T, "others_running", lambda: 0)
+    monkeypatch.setattr(T, "_cores", lambda: 64)
+    monkeypatch.setattr(T, "MIN_SHARED", 0)
+    threads = numba.get_num_threads()
+    yield
+    numba.set_num_threads(threads)
+
+
+def old_decoder(monkeypatch):
+    monkeypatch.setattr(KP, "handles", lambda kernel: False)
+
+
+CASES = [((24, 40), 3, 0, 2), ((30, 33), 1, 5, 2), ((20, 45), 3, 4, 3), ((9, 50), 3, 0, 5), ((17, 3), 3, 0, 4)]
+
+
+@two_threads
+@pytest.mark.parametrize("shape,colours,strip,parts", CASES)
+def test_the_compiled_loop_decodes_what_the_step_kernels_decode_on_one_and_two_threads(
+        shared, monkeypatch, shape, colours, strip, parts):
+    """Coder 3 with 2 to 5 parts (more parts than columns among them), in
+    strips or not, gray or RGB, in chunks of 1, 3 or many steps: the image,
+    on one thread and on two."""
+    net = tiny_int_model(colours)
+    img = photo_like(*shape, colours)
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=strip, parts=parts))
+    assert data[7] == 3
+    for chunk in (1, 3, dec_pipeline.CHUNK_STEPS):
+        monkeypatch.setattr(dec_pipeline, "CHUNK_STEPS", chunk)
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            assert np.array_equal(codec.decompress(data, net), img), (chunk, threads)
+
+
+@two_threads
+def test_both_threads_decode_a_share_of_each_step(shared, monkeypatch):
+    """On two free cores every chunk of steps runs on two threads, each of
+    which decodes pixels; the step kernels are never called."""
+    from pixzip.codec.network.kernels import decoder as K
+    net = tiny_int_model(3)
+    img = photo_like(40, 60, 3)
+    data = codec.compress(img, net, payload="mixer+network")
+    seen = []
+    real = KP.run_steps
+
+    def spy(*args):
+        n = real(*args)
+        seen.append((args[0], args[1], n))
+        return n
+    monkeypatch.setattr(KP, "run_steps", spy)
+    monkeypatch.setattr(K, "horizontal_step", None)
+    numba.set_num_threads(2)
+    assert np.array_equal(codec.decompress(data, net), img)
+    assert {threads for _, threads, _ in seen} == {2}
+    assert sum(n for k, _, n in seen if k == 0) > 0 and sum(n for k, _, n in seen if k == 1) > 0
+    assert sum(n for _, _, n in seen) == 40 * 60
+
+
+@two_threads
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.95])
+def test_a_truncated_payload_stops_every_thread_with_an_error(shared, cut):
+    """Cut the payload (its header's length kept): a PixzipError, on two threads, quickly."""
+    import dataclasses
+
+    from pixzip.codec.format import container
+    net = tiny_int_model(3)
+    img = photo_like(40, 60, 3, seed=3)
+    data = codec.compress(img, net, payload="mixer+network")
+    header, payload, crc = container.parse(data)
+    payload = bytes(payload)
+    cut_payload = payload[:int(len(payload) * cut)]
+    bad = container.pack(dataclasses.replace(header, payload_length=len(cut_payload)), cut_payload, crc)
+    numba.set_num_threads(2)
+    t = time.monotonic()
+    with pytest.raises(PixzipError):
+        codec.decompress(bad, net)
+    assert time.monotonic() - t < 60
+
+
+@two_threads
+def test_flipped_payload_bytes_give_an_error_or_the_image(shared):
+    net = tiny_int_model(3)
+    img = photo_like(30, 50, 3, seed=4)
+    data = bytearray(codec.compress(img, net, payload="mixer+network"))
+    end = len(data) - 4
+    numba.set_num_threads(2)
+    for k in range(6):
+        bad = bytearray(data)
+        bad[end - 1 - 37 * k] ^= 0x5A
+        try:
+            out = codec.decompress(bytes(bad), net)
+        except PixzipError:
+            continue
+        assert np.array_equal(out, img)
+
+
+def test_an_exception_in_one_thread_stops_the_others_at_their_barrier():
+    """A thread that fails raises the abort flag: the other, waiting at the
+    barrier for it, stops, and the error is raised in the caller."""
+    flags = KP.flags_array(2)
+    waited = []
+
+    def run(k, threads, t0, t1):
+        if k == 1:
+            time.sleep(0.2)
+            raise RuntimeError("thread 1 failed")
+        stop = barrier(flags, k, threads, 1)
+        waited.append(stop)
+        return 0
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        t = time.monotonic()
+        with pytest.raises(RuntimeError, match="thread 1 failed"):
+            dec_pipeline.run_chunk(2, 0, 1, run, pool, flags)
+    assert waited == [True] and time.monotonic() - t < 10
+
+
+def test_the_barrier_waits_for_every_thread_and_publishes_their_writes():
+    """Three threads, 200 steps: after each barrier every thread sees the
+    value each other thread wrote at that step."""
+    threads, steps = 3, 200
+    flags = KP.flags_array(threads)
+    board = np.zeros((threads, steps), np.int64)
+    bad = []
+
+    def run(k):
+        for t in range(steps):
+            board[k, t] = t + 1
+            if barrier(flags, k, threads, t + 1):
+                bad.append("stopped")
+                return
+            if not (board[:, t] == t + 1).all():
+                bad.append((k, t))
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for x in ts:
+        x.start()
+    for x in ts:
+        x.join(30)
+    assert not any(x.is_alive() for x in ts) and bad == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_counts_every_pixel_once(shared, threads):
+    """The loop reports each chunk's pixels: every pixel once, on one thread or two."""
+    net = tiny_int_model(3)
+    img = photo_like(21, 37, 3, seed=5)
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=6))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    seen = []
+    assert np.array_equal(codec.decompress(data, net, progress=seen.append), img)
+    assert sum(seen) == 21 * 37 and all(n > 0 for n in seen)
