@@ -15,9 +15,10 @@ and 5.68 s with passive waits (a futex wake at every kernel); with one other
 busy process 10.2 s, 7.0 s and 5.7 s.  A user's own OMP_WAIT_POLICY or
 GOMP_SPINCOUNT wins; numba's other layers (tbb, workqueue) ignore both.
 
-A wavefront step runs up to seven parallel kernels (the vertical frontier,
-then per colour the horizontal stack and the mixer's column parts).  Each
-launch makes the threads meet twice; a step of a few positions has too
+A wavefront step of the network alone, or of one mixer state, runs up to
+seven parallel kernels (the vertical frontier, then per colour the
+horizontal stack and the mixer); the ``-9`` decoder (``dec_pipeline``)
+meets its threads once per step instead.  Each meeting costs a wait; a step of a few positions has too
 little work to share, and two threads only wait for each other (a 6000x1
 image: 2.75 s on one thread, 13.4 s on two on a busy 2-core machine).  So a
 step of fewer than ``MIN_SHARED`` positions runs on one thread.  The
