@@ -34,7 +34,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
-from .ols import N_OLS, OLS_N, new_ols, ols_learn, ols_predictions
+from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -99,10 +99,10 @@ class State(NamedTuple):
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
     ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
-    oerr: np.ndarray       # uint8 (height, width, colours, N_OLS): each one's error there (at most 255)
+    oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
 
 
-OLS_MAP = N_MAPS - N_OLS   # the least-squares predictors' maps: the last N_OLS
+OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
 
 
 def table_bits(n_subpixels: int) -> int:
@@ -145,14 +145,14 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
                  np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
-                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.uint8))
+                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16))
 
 
 def state_bytes(height: int, width: int, colours: int, bits: int) -> int:
     """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
     from ..one_state import one_state_bytes
     return (one_state_bytes(height, width, colours, bits, sys.modules[__name__])
-            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8 + height * width * colours * N_OLS)
+            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8 + height * width * colours * N_OLS * 2)
 
 
 def part(states: State, p: int) -> State:

@@ -36,13 +36,16 @@ a < 0, a <= a - floor(a / 2^s) <= 0 and a - floor(a / 2^s) >= a (1 - 2^-s)
 ``A + (ridge << s) I`` and b are scaled by 2^sh, the largest sh keeping every
 entry below 2^30 (*bound 2*; ridge <= 2^8 keeps the unscaled entries below
 2^29), then Gaussian elimination without pivoting on the upper triangle
-(the matrix is symmetric): for each pivot i with M_ii > 0, for j > i,
+(the matrix is symmetric): for each pivot i, for j > i, with the ratio
+l_j = round(M_ij 2^q / M_ii) in the largest fixed point q <= 30 keeping every
+|l_j| <= 2^32 + 1 (one division per entry of the triangle, not per product),
 
-    M_jk <- clamp(M_jk - round(M_ij M_ik / M_ii)),   b_j <- clamp(b_j - round(M_ij b_i / M_ii)),
+    M_jk <- clamp(M_jk - round(l_j M_ik / 2^q)),   b_j <- clamp(b_j - round(l_j b_i / 2^q)),
 
 clamp to [-2^30, 2^30]: every entry stays within 2^30 whatever rounding
-does, and each product is below 2^60 (*bound 3*).  A pivot <= 0 (the
-rounded matrix need not stay positive definite) drops its input: its weight
+does, M_ij 2^q <= 2^60 and each product is below 2^62 + 2^31 (*bound 3*).
+A pivot <= 0 or below 2^-32 of its row's largest entry (the rounded matrix
+need not stay positive definite) drops its input: its weight
 is 0 and it eliminates nothing.  Back substitution gives weights in
 fixed point, 2^16 = 1, clamped to |w| <= W_MAX = 2^20 (*bound 4*):
 
@@ -51,7 +54,7 @@ fixed point, 2^16 = 1, clamped to |w| <= W_MAX = 2^20 (*bound 4*):
 whose numerator is below 2^46 + OLS_N 2^30 2^20 < 2^56 (OLS_N <= 32).
 *The prediction*: |sum w_i f_i| <= OLS_N 2^20 255 < 2^33; rounded by
 >> 16, added to ref and clamped to 0..255.  Every value is an int64 below
-2^61: no step can overflow, and the encoder and the decoder, which see the
+2^63: no step can overflow, and the encoder and the decoder, which see the
 same sub-pixels in the same order, compute the same weights.  The tests
 check the bounds with extreme inputs against Python's unbounded integers
 (``tests/test_mixer_v2_ols.py``).
@@ -69,6 +72,7 @@ from ..spec import SPEC_2
 from .contexts import log_class
 
 N_OLS = SPEC_2.n_ols        # predictors per colour
+OLS_MAPS = 2 * N_OLS        # their residual maps: two each
 OLS_N = 24                  # inputs of a predictor at most
 ROW_B, ROW_W, ROW_COUNT = OLS_N, OLS_N + 1, OLS_N + 2
 W_ONE = 16                  # weights in fixed point: 2^16 = 1
@@ -219,15 +223,23 @@ def solve(st, n, ridge, s, work):
         work[OLS_N, i] <<= sh
     for i in range(n):
         piv = work[i, i]
-        if piv <= 0:
-            continue
+        mx = np.int64(0)
         for j in range(i + 1, n):
-            mij = work[i, j]
-            if mij == 0:
+            mx = max(mx, abs(work[i, j]))
+        if piv <= 0 or mx > (piv << 32):
+            work[i, i] = 0          # a pivot too small for its row: its input dropped
+            continue
+        q = np.int64(30)
+        while q > 0 and (mx << q) > (piv << 32):
+            q -= 1
+        half = (np.int64(1) << q) >> 1
+        for j in range(i + 1, n):
+            if work[i, j] == 0:
                 continue
+            lj = _div(work[i, j] << q, piv)         # M_ij / M_ii in fixed point 2^q, |lj| <= 2^32 + 1
             for k in range(j, n):
-                work[j, k] = _clamp(work[j, k] - _div(mij * work[i, k], piv), ENTRY_MAX)
-            work[OLS_N, j] = _clamp(work[OLS_N, j] - _div(mij * work[OLS_N, i], piv), ENTRY_MAX)
+                work[j, k] = _clamp(work[j, k] - ((lj * work[i, k] + half) >> q), ENTRY_MAX)
+            work[OLS_N, j] = _clamp(work[OLS_N, j] - ((lj * work[OLS_N, i] + half) >> q), ENTRY_MAX)
     for i in range(n - 1, -1, -1):
         piv = work[i, i]
         if piv <= 0:
@@ -240,10 +252,19 @@ def solve(st, n, ridge, s, work):
 
 
 @numba.njit(inline="always")
+def signed_class(e):
+    """-4+, -2..-3, -1, 0, 1, 2..3, 4+ -> 0..6."""
+    m = min(3, log_class(e))
+    return 3 + m if e >= 0 else 3 - m
+
+
+@numba.njit(inline="always")
 def ols_predictions(ols, oerr, img, y, x, r, c, ref, feats, refs, preds, ctxs, qa):
-    """Each predictor's prediction (``preds``) and its map context (``ctxs``):
-    the class of its own errors at W, N, NW, NE and the local activity ``qa``.
-    Keeps each one's inputs (``feats``) and reference (``refs``) for ``ols_learn``."""
+    """Each predictor's prediction, twice (``preds``: k and N_OLS + k), and
+    its maps' contexts (``ctxs``): the class of its own errors at W, N, NW and
+    NE with the local activity ``qa``; and its signed error at this pixel's
+    colour before (for colour 0: at W and N).  Keeps each one's inputs
+    (``feats``) and reference (``refs``) for ``ols_learn``."""
     colours = ols.shape[0]
     g = input_set(colours, c)
     width = img.shape[1]
@@ -252,12 +273,20 @@ def ols_predictions(ols, oerr, img, y, x, r, c, ref, feats, refs, preds, ctxs, q
         n = features(img, y, x, r, c, g, k, ref, feats[k])
         refs[k] = ref
         preds[k] = min(255, max(0, ref + predict(st, feats[k], n)))
+        preds[N_OLS + k] = preds[k]
         err = np.int64(0)
         for i in range(4):      # W and N count twice, NW and NE once
             dy, dx = ERR_AT[i, 0], ERR_AT[i, 1]
             if known(y, x, r, dy, dx, width):
-                err += np.int64(oerr[y - dy, x + dx, c, k]) << ERR_AT[i, 2]
-        ctxs[k] = log_class(err >> 1) * 8 + qa
+                err += abs(np.int64(oerr[y - dy, x + dx, c, k])) << ERR_AT[i, 2]
+        qe = log_class(err >> 1)
+        ctxs[k] = qe * 8 + qa
+        if c > 0:
+            ctxs[N_OLS + k] = signed_class(np.int64(oerr[y, x, c - 1, k])) * 8 + qe
+        else:
+            ew = np.int64(oerr[y, x - 1, c, k]) if x > 0 else np.int64(0)
+            en = np.int64(oerr[y - 1, x, c, k]) if r > 0 else np.int64(0)
+            ctxs[N_OLS + k] = signed_class(ew) * 8 + signed_class(en)
 
 
 @numba.njit(inline="always")
@@ -268,7 +297,7 @@ def ols_learn(ols, oerr, y, x, c, value, feats, refs, preds, work):
     for k in range(N_OLS):
         st = ols[c, k]
         n = N_FEATURES[g, k]
-        oerr[y, x, c, k] = min(255, abs(value - preds[k]))
+        oerr[y, x, c, k] = value - preds[k]
         update(st, feats[k], n, value - refs[k], SHIFT[g, k])
         if st[ROW_COUNT, 0] % EVERY[g, k] == 0:
             solve(st, n, RIDGE[g, k], SHIFT[g, k], work)
