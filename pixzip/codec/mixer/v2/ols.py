@@ -123,7 +123,7 @@ for _g, _sets in _SETS.items():
 # each predictor's forgetting shift s (bound 1: s <= 12), ridge (<= 2^8) and solve interval
 SHIFT = np.array([[6, 8, 10], [6, 8, 10], [6, 8, 10]], np.int64)
 RIDGE = np.array([[4, 4, 4], [4, 4, 4], [4, 4, 4]], np.int64)
-EVERY = np.array([[4, 8, 8], [4, 4, 8], [4, 4, 8]], np.int64)
+EVERY = np.array([[8, 16, 16], [8, 8, 16], [8, 8, 16]], np.int64)
 
 
 ERR_AT = np.array([[0, -1, 1], [1, 0, 1], [1, -1, 0], [1, 1, 0]], np.int64)   # (dy, dx, log2 weight)
