@@ -340,6 +340,7 @@ def code(st, tb, img, pos, net, side, independent):
         conf = prep[slot, 2]
         nbrs = neighbours(img, y, x, r, c)
         blended, qb, qa = predictions(img, st.perr, (y, x, r, c), nbrs, (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
