@@ -104,7 +104,7 @@ _SETS = {
     GRAY: [
         [_N, _NW, _NE, _WW, _NN, _NNE],                                          # small, fast
         _window(3, 3),                                                           # wide: 21 inputs
-        [_N, _NW, _NE, _WW, _NN, _NNW, _NNE, _NWW, _WWW, _NNN],               # medium, slow
+        _window(3, 3),                                                           # wide, slow
     ],
     FIRST: [
         [_N, _NW, _NE, _WW, _NN, _NNE],
