@@ -8,7 +8,7 @@ one keyed by its own recent errors at W, N, NW and NE with the local
 activity, one by its signed error at the pixel's colour before (colour 0:
 at W and N).  A one-colour image has its own inputs (``GRAY``: a wider
 window).  Measured by ``benchmarks/mixer_tune.py`` (the mixer alone, against
-version 1): rgb -1.34%, smooth -1.97%, gray -1.04%; over the network
+version 1): rgb -1.34%, smooth -1.97%, gray -1.18%; over the network
 (``-m max``) rgb -0.46%, smooth -0.72%.
 
 **The model.**  Predictor k of sub-pixel (y, x, c) has a reference ``ref``
