@@ -20,6 +20,7 @@ compiled code.
 """
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numba
@@ -33,6 +34,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
+from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -96,6 +98,11 @@ class State(NamedTuple):
     perr: np.ndarray       # uint8 (height, width, colours, N_BLEND + 1): each sub-predictor's error there
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
+    ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
+    oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
+
+
+OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
 
 
 def table_bits(n_subpixels: int) -> int:
@@ -137,7 +144,15 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
     return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
-                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)))
+                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
+                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16))
+
+
+def state_bytes(height: int, width: int, colours: int, bits: int) -> int:
+    """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
+    from ..one_state import one_state_bytes
+    return (one_state_bytes(height, width, colours, bits, sys.modules[__name__])
+            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8 + height * width * colours * N_OLS * 2)
 
 
 def part(states: State, p: int) -> State:
@@ -207,7 +222,7 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
         qb = log_class(berr)
         # the same predictions made for the colour before: their errors are known
         e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
-        for m in range(N_MAPS):
+        for m in range(len(e1)):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
@@ -304,6 +319,9 @@ def code(st, tb, img, pos, net, side, independent):
     mv = np.zeros((6, N_MAPS), np.int64)            # the maps' working values (PRED, CTX, ...)
     blocks = np.zeros((N_MAPS, 17), np.int64)       # each map's blocks' running sums
     ccost = np.zeros(3)
+    ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
+    oref = np.zeros(N_OLS, np.int64)
+    owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
         r = y - pos.tops[e]
@@ -320,8 +338,11 @@ def code(st, tb, img, pos, net, side, independent):
             fetch_buckets(table, hashes2[nxt], 0, mask, hn2[nxt])
         hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
         conf = prep[slot, 2]
-        blended, qb, qa = predictions(img, st.perr, (y, x, r, c), neighbours(img, y, x, r, c),
-                                      (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        nbrs = neighbours(img, y, x, r, c)
+        blended, qb, qa = predictions(img, st.perr, (y, x, r, c), nbrs, (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
+        ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
+                        mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
@@ -355,6 +376,7 @@ def code(st, tb, img, pos, net, side, independent):
                 add_cost(st, ccost)
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
+        ols_learn(st.ols, st.oerr, y, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
@@ -376,7 +398,7 @@ def code_parts(states, tb, img, pos, bounds, net, decs, data, data_starts, short
     for p in numba.prange(len(bounds) - 1):
         sel = np.nonzero((pos.xs >= bounds[p]) & (pos.xs < bounds[p + 1]))[0]
         st = State(states.table[p], states.hist[p], states.hblock[p], states.w1[p], states.w2[p], states.apm1[p],
-                   states.apm2[p], states.perr[p], states.cost[p])
+                   states.apm2[p], states.perr[p], states.cost[p], states.ols[p], states.oerr[p])
         mine = Positions(pos.ys[sel], pos.xs[sel], pos.cs[sel], pos.tops[sel])
         # np.bool_, not the literal True: a literal would compile ``code`` a second time (45 s of CPU)
         side = Side(np.bool_(True), no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])
