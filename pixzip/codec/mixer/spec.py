@@ -85,11 +85,14 @@ SPEC_1 = MixerSpec(
 @dataclass(frozen=True)
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
+    stripes: int = 16          # the column stripes of a weight set's selector
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2})
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2,
+                        # v1's sets; the locally best sub-predictor, the activity, the column stripe
+                        "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}
