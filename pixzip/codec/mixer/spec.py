@@ -86,6 +86,7 @@ SPEC_1 = MixerSpec(
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
     stripes: int = 16          # the column stripes of a weight set's selector
+    mix_skip: int = 64          # a weight row is not updated when its error (12 bits) is at most this
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),

@@ -49,6 +49,7 @@ SET_ROWS = SPEC.set_rows
 SET_OFFSETS = SPEC.set_offsets
 W1_ROWS = SPEC.w1_rows
 STRIPES = SPEC.stripes
+MIX_SKIP = SPEC.mix_skip
 NET_INPUT = N_HASHED + N_MAPS          # the network's input; the bias follows it
 # the rows of the maps' working values ``mv`` (6, N_MAPS): each map's prediction, error context, where its
 # histogram starts in the flat histograms, and the prefix sums at the open range's ends and middle
@@ -248,9 +249,13 @@ def mix_sets(w1, w2, x_in, ms, ck, squash):
 
 @numba.njit(inline="always")
 def learn_sets(w1, w2, x_in, ms, ck, pm, bit):
+    """The weight sets learn at MIX_LR, except where their error is at most
+    MIX_SKIP (12 bits); the second mixer at MIX2_LR."""
     t = bit << 12
     for s in range(N_SETS):
-        update_row(w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
+        e = t - ms[PROB, s]
+        if abs(e) > MIX_SKIP:
+            update_row(w1, ms[SET_ROW, s], x_in, np.int32(e * MIX_LR))   # |err| < 2^16
     err = (t - pm) * MIX2_LR
     for s in range(N_SETS):
         w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16
