@@ -86,11 +86,15 @@ SPEC_1 = MixerSpec(
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
     n_ols: int = 0             # online least-squares predictors per colour (``v2/ols.py``): the last maps, 2 each
+    stripes: int = 16          # the column stripes of a weight set's selector
+    mix_skip: int = 64         # a weight row is not updated when its error (12 bits) is at most this
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": SPEC_1.n_maps + 6, "n_ols": 3})
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": SPEC_1.n_maps + 6, "n_ols": 3,
+                        # v1's sets; the locally best sub-predictor, the activity, the column stripe
+                        "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}

@@ -48,6 +48,8 @@ ROUND = SPEC.rounding
 SET_ROWS = SPEC.set_rows
 SET_OFFSETS = SPEC.set_offsets
 W1_ROWS = SPEC.w1_rows
+STRIPES = SPEC.stripes
+MIX_SKIP = SPEC.mix_skip
 NET_INPUT = N_HASHED + N_MAPS          # the network's input; the bias follows it
 # the rows of the maps' working values ``mv`` (6, N_MAPS): each map's prediction, error context, where its
 # histogram starts in the flat histograms, and the prefix sums at the open range's ends and middle
@@ -187,24 +189,31 @@ def learn_maps(hist, hblock, mv, blocks, c, value):
 # ---------------------------------------------------------------- the blend
 
 @numba.njit(inline="always")
+def sub_error(perr, y, x, r, c, i):
+    """Sub-predictor i's recent error around (y, x): 2W + 2N + NW + NE of its
+    errors there (those known in the strip)."""
+    err = np.int64(0)
+    if x > 0:
+        err += 2 * np.int64(perr[y, x - 1, c, i])
+    if r > 0:
+        err += 2 * np.int64(perr[y - 1, x, c, i])
+        if x > 0:
+            err += np.int64(perr[y - 1, x - 1, c, i])
+        if x + 1 < perr.shape[1]:
+            err += np.int64(perr[y - 1, x + 1, c, i])
+    return err
+
+
+@numba.njit(inline="always")
 def blend(perr, sub, y, x, r, c):
     """The sub-predictions ``sub`` blended, each weighted by the inverse
     square of its errors at W, N, NW and NE (those known in the strip); and
     the smallest of those error sums."""
-    width = perr.shape[1]
     num = np.int64(0)
     den = np.int64(0)
     best = np.int64(1 << 20)
     for i in range(N_BLEND):
-        err = np.int64(0)
-        if x > 0:
-            err += 2 * np.int64(perr[y, x - 1, c, i])
-        if r > 0:
-            err += 2 * np.int64(perr[y - 1, x, c, i])
-            if x > 0:
-                err += np.int64(perr[y - 1, x - 1, c, i])
-            if x + 1 < width:
-                err += np.int64(perr[y - 1, x + 1, c, i])
+        err = sub_error(perr, y, x, r, c, i)
         best = min(best, err)
         wt = (np.int64(1) << 32) // (err * err + 4)
         num += wt * sub[i]
@@ -240,9 +249,13 @@ def mix_sets(w1, w2, x_in, ms, ck, squash):
 
 @numba.njit(inline="always")
 def learn_sets(w1, w2, x_in, ms, ck, pm, bit):
+    """The weight sets learn at MIX_LR, except where their error is at most
+    MIX_SKIP (12 bits); the second mixer at MIX2_LR."""
     t = bit << 12
     for s in range(N_SETS):
-        update_row(w1, ms[SET_ROW, s], x_in, np.int32((t - ms[PROB, s]) * MIX_LR))   # |err| < 2^16
+        e = t - ms[PROB, s]
+        if abs(e) > MIX_SKIP:
+            update_row(w1, ms[SET_ROW, s], x_in, np.int32(e * MIX_LR))   # |err| < 2^16
     err = (t - pm) * MIX2_LR
     for s in range(N_SETS):
         w2[ck, s] += (ms[DOT, s] * err + ROUND) >> 16

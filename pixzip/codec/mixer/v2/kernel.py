@@ -29,7 +29,7 @@ import numpy as np
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
-                         SET_ROWS, SPEC, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets,
+                         SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets, sub_error,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
@@ -240,10 +240,35 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def set_rows(ms, c, k, c0, conf, qb, blended):
+def best_predictor(perr, y, x, r, c):
+    """Which of the blend's sub-predictors is locally best: the one with the
+    smallest error sum 2W + 2N + NW + NE (those known in the strip; the
+    blend's own weighting), the first on a tie; 0 where none is known."""
+    best = np.int64(0)
+    least = np.int64(1 << 20)
+    for i in range(N_BLEND):
+        err = sub_error(perr, y, x, r, c, i)
+        if err < least:
+            least = err
+            best = i
+    return best
+
+
+@numba.njit(inline="always")
+def selectors(perr, y, x, r, c, qa, sel):
+    """The sub-pixel's weight-set selectors that do not change with its bits
+    (``sel``): the locally best sub-predictor, the local activity, the column stripe."""
+    sel[0] = best_predictor(perr, y, x, r, c)
+    sel[1] = qa
+    sel[2] = (x * STRIPES) // perr.shape[1]
+
+
+@numba.njit(inline="always")
+def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     """The first mixer's weight sets for bit k: by the bits known, the
-    network's confidence, the blend's error class, and whether the blend
-    agrees with the bits known (and its next bit)."""
+    network's confidence, the blend's error class, whether the blend
+    agrees with the bits known (and its next bit), the locally best
+    sub-predictor, the local activity and the column stripe."""
     ck = c * 8 + k
     agree = 0
     if (blended >> (8 - k)) == (c0 - (np.int64(1) << k)):
@@ -252,6 +277,9 @@ def set_rows(ms, c, k, c0, conf, qb, blended):
     ms[SET_ROW, 1] = SET_OFFSETS[1] + ck * 8 + conf
     ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
     ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
+    ms[SET_ROW, 4] = SET_OFFSETS[4] + ck * N_BLEND + sel[0]
+    ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
+    ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
 
 
 @numba.njit(inline="always")
@@ -322,6 +350,7 @@ def code(st, tb, img, pos, net, side, independent):
     ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
+    sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
         r = y - pos.tops[e]
@@ -344,6 +373,7 @@ def code(st, tb, img, pos, net, side, independent):
         ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
+        selectors(st.perr, y, x, r, c, qa, sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
@@ -358,7 +388,7 @@ def code(st, tb, img, pos, net, side, independent):
             map_inputs(hist, mv, blocks, lo, half, stretch, x_in)
             x_in[NET_INPUT] = network_input(ncum, lo, half, stretch, net.has_net)
             x_in[NET_INPUT + 1] = BIAS
-            set_rows(ms, c, k, c0, conf, qb, blended)
+            set_rows(ms, c, k, c0, conf, qb, blended, sel)
             p16, pm, apms = probability(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, c0, qa, net.has_net)
             bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
