@@ -85,11 +85,12 @@ SPEC_1 = MixerSpec(
 @dataclass(frozen=True)
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
+    n_bank: int = 0            # of the residual maps, those of the predictor bank (``v2/predictors.py``), after the 8
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2})
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 16, "n_bank": 16})
 
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}
