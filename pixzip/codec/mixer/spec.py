@@ -85,12 +85,15 @@ SPEC_1 = MixerSpec(
 @dataclass(frozen=True)
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
-    n_bank: int = 0            # of the residual maps, those of the predictor bank (``v2/predictors.py``), after the 8
+    n_bank: int = 0            # the predictor bank's predictors (``v2/predictors.py``): maps from the 9th on
+    bank_keys: int = 1         # the maps of each (keyed differently): n_bank * bank_keys maps
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 16, "n_bank": 16})
+# (w1_init: version 1's 1/32 per input for 26 inputs, scaled to 64: more inputs, each weighing less at first)
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 38, "n_bank": 38,
+                                        "bank_keys": 1, "w1_init": 2048 * 26 // 64})
 
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}

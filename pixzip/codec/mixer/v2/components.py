@@ -32,6 +32,7 @@ N_HASHED = SPEC.n_hashed
 N_MAPS = SPEC.n_maps
 N_BLEND = SPEC.n_blend
 N_BANK = SPEC.n_bank            # maps 8.. are the predictor bank's (``predictors.py``)
+BANK_KEYS = SPEC.bank_keys      # each predictor's maps
 N_INPUTS = SPEC.n_inputs
 N_PAD = SPEC.n_pad
 N_SETS = SPEC.n_sets

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
-                         N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
+                         BANK_KEYS, N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
                          SET_ROWS, SPEC, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
@@ -169,9 +169,11 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
     sub-predictions, of sub-pixel ``at`` = (y, x, r, c); returns the blend,
     its error class, the local activity's class and the local coding cost's
     class (``predictors.cost_class``).  Maps 8.. are the predictor bank's
-    (``predictors.bank``; ``tp``: scratch for its taps).  Files without map m
-    got larger by (``benchmarks/context_worth.py``, the mixer alone, where
-    maps 5 and 6 predict MED and (2W + 2N + NE - NW) / 4):
+    (``predictors.bank``; ``tp``: scratch for its taps).  (Keying maps
+    0..6 also by the coding cost's class made files larger: +0.03%.)
+    Files without map m (version 1's 8 maps) got larger by
+    (``benchmarks/context_worth.py``, the mixer alone, where maps 5 and 6
+    predict MED and (2W + 2N + NE - NW) / 4):
     0 MED: +0.082%
     1 gradient (colour 0) or MED + the colour before's error: +0.037%
     2 W (+ colour difference): +0.313%
@@ -185,6 +187,7 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
     mode, mean, _ = summary
     qa, med, grad = local(nbrs)
     preds = mv[PRED]
+    qc = cost_class(costs, y, x, r, c)
     preds[0] = med
     preds[5] = mode
     preds[6] = mean
@@ -225,8 +228,7 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    qc = cost_class(costs, y, x, r, c)
-    bank(img, banked, at, N_BANK, tp[0], tp[1], preds, mv[CTX], 8, qc)
+    bank(img, banked, at, N_BANK, BANK_KEYS, tp[0], tp[1], preds, mv[CTX], 8, qc)
     return blended, qb, qa, qc
 
 

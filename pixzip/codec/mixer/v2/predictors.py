@@ -182,8 +182,64 @@ def predict(i, t):
     if i == 18:
         return n + ((w - nw + ne - nne + 1) >> 1), abs(w - nw) + abs(ne - nne)
     if i == 19:
-        return (w + ne + 2 * n - nn + 1) >> 1, max(w, ne, n, nn) - min(w, ne, n, nn)
-    return median(w, n, nw), max(w, n, nw) - min(w, n, nw)
+        return (w + ne + 2 * (n - nn) + 1) >> 1, max(w, ne, n, nn) - min(w, ne, n, nn)
+    if i == 20:
+        return median(w, n, nw), max(w, n, nw) - min(w, n, nw)
+    if i == 21:
+        return gap(t), abs(w - ww) + abs(n - nw) + abs(n - ne) + abs(w - nw) + abs(n - nn) + abs(ne - nne)
+    if i == 22:
+        return w + ((n - nw) >> 1), abs(n - nw)
+    if i == 23:
+        return n + ((w - nw) >> 1), abs(w - nw)
+    if i == 24:
+        return (n + ne + 1) >> 1, abs(n - ne)
+    if i == 25:
+        return (w + nw + 1) >> 1, abs(w - nw)
+    if i == 26:
+        return (w + n + nw + ne + ww + nn + nne + nww + 4) >> 3, max(w, n, ne, ww, nn) - min(w, n, ne, ww, nn)
+    if i == 27:
+        return (w + n + 2 * ne + 2) >> 2, max(w, n, ne) - min(w, n, ne)
+    if i == 28:
+        return ne + n - nn, abs(n - nn) + abs(ne - n)
+    if i == 29:
+        return (3 * w + ne + 2) >> 2, abs(w - ne)
+    if i == 30:
+        return (nw + ne + 1) >> 1, abs(nw - ne)
+    if i == 31:
+        return w + ne - nne + n - nn, abs(ne - nne) + abs(n - nn)
+    if i == 32:
+        return (w + ww + 1) >> 1, abs(w - ww)
+    if i == 33:
+        return (n + nn + 1) >> 1, abs(n - nn)
+    if i == 34:
+        return (3 * n + w + 2) >> 2, abs(w - n)
+    if i == 35:
+        return (w + n - nw + n + ne - nne + 1) >> 1, max(w, n, nw, ne, nne) - min(w, n, nw, ne, nne)
+    if i == 36:
+        return median(w, ne, w + ne - n), max(w, n, ne) - min(w, n, ne)
+    return median(n, ne, n + ne - nne), max(n, ne, nne) - min(n, ne, nne)
+
+
+@numba.njit(inline="always")
+def gap(t):
+    """CALIC's gradient-adjusted prediction on taps t (integers: its thresholds 80, 32, 8)."""
+    w, n, nw, ne, ww, nn, nne = t[0], t[1], t[2], t[3], t[4], t[5], t[6]
+    dh = abs(w - ww) + abs(n - nw) + abs(n - ne)
+    dv = abs(w - nw) + abs(n - nn) + abs(ne - nne)
+    if dv - dh > 80:
+        return w
+    if dh - dv > 80:
+        return n
+    p = 4 * (w + n) + 2 * (ne - nw)          # 8 times (W + N) / 2 + (NE - NW) / 4
+    if dv - dh > 32:
+        p = (p + 8 * w) >> 1
+    elif dv - dh > 8:
+        p = (3 * p + 8 * w) >> 2
+    elif dh - dv > 32:
+        p = (p + 8 * n) >> 1
+    elif dh - dv > 8:
+        p = (3 * p + 8 * n) >> 2
+    return (p + 4) >> 3
 
 
 @numba.njit(inline="always")
@@ -210,13 +266,17 @@ def error_class(berr, y, x, r, c, i):
 
 
 @numba.njit(inline="always")
-def bank(img, berr, at, nb, t0, t1, out, ctx, first, qcost):
+def bank(img, berr, at, nb, keys, t0, t1, out, ctx, first, qcost):
     """The bank's ``nb`` predictions of sub-pixel ``at`` = (y, x, r, c) into
-    out[first:first + nb] and their maps' contexts into ctx[...] (0..63):
-    each keyed by its own recent error around (``error_class``) and, for
-    colour 0, by the local coding cost's class ``qcost``; for a later colour
-    by the same predictor's error on the colour before, here (known).
-    ``t0``, ``t1``: scratch for the taps of colour c and c - 1."""
+    out[first:first + nb] and their maps' contexts (0..63) into ctx[...];
+    with ``keys`` = 2, each prediction again in out[first + nb + i], keyed
+    otherwise.  The first map of predictor i is keyed by its own recent
+    error around (``error_class``) and, for colour 0, by the local coding
+    cost's class ``qcost``, for a later colour by the same predictor's error
+    on the colour before, here (known); the second by the spread of the
+    taps it reads (of colour c, or of the colour differences c - (c - 1))
+    and the local coding cost.  ``t0``, ``t1``: scratch for the taps of
+    colour c and c - 1."""
     y, x, r, c = at
     taps(img, y, x, r, c, t0)
     if c == 0:
@@ -224,6 +284,9 @@ def bank(img, berr, at, nb, t0, t1, out, ctx, first, qcost):
             p, s = predict(i, t0)
             out[first + i] = clamp8(p)
             ctx[first + i] = error_class(berr, y, x, r, c, i) * 8 + qcost
+            if keys > 1:
+                out[first + nb + i] = out[first + i]
+                ctx[first + nb + i] = spread_class(s) * 8 + qcost
     else:
         p1 = np.int64(img[y, x, c - 1])
         taps(img, y, x, r, c - 1, t1)
@@ -232,6 +295,13 @@ def bank(img, berr, at, nb, t0, t1, out, ctx, first, qcost):
             q, s1 = predict(i, t1)
             out[first + i] = clamp8(p + p1 - q)
             ctx[first + i] = error_class(berr, y, x, r, c, i) * 8 + log_class(np.int64(berr[y, x, c - 1, i]))
+        if keys > 1:
+            for j in range(N_TAPS):
+                t1[j] = t0[j] - t1[j]
+            for i in range(nb):
+                _, s = predict(i, t1)
+                out[first + nb + i] = out[first + i]
+                ctx[first + nb + i] = spread_class(s) * 8 + qcost
 
 
 @numba.njit(inline="always")
