@@ -164,11 +164,15 @@ assert SPEC.h_limit <= 1 << 16
 
 @numba.njit(inline="always")
 def p12_map(hi, total):
-    """hi / total as a 12-bit probability (1..4095; 2048 when total is 0),
-    for 0 <= hi <= total <= 2^16, without a division: both shifted to below
-    2^12, then a reciprocal (hi * MAP_RECIP < 2^40)."""
-    if total <= 0:
-        return 2048
+    """(hi + 16) / (total + 32) as a 12-bit probability (1..4095), for
+    0 <= hi <= total <= 2^16, without a division: both shifted to below
+    2^12, then a reciprocal (hi * MAP_RECIP < 2^40).  The prior (half a
+    value's count, H_INC = 32, on each side) keeps a histogram that has
+    seen one value from saying 0 or 1: with 46 maps, a 32x32 noise image
+    cost 3.1% (one colour) and 4.4% (three) above 8 bits per sub-pixel
+    without it, 0.2% and 0.3% with it."""
+    hi += 16
+    total += 32                 # at most 2^16 + 32: MAP_SHIFT[total >> 12] is defined
     s = MAP_SHIFT[total >> 12]
     return min(4095, max(1, ((hi >> s) * MAP_RECIP[total >> s] + (1 << 15)) >> 16))
 
