@@ -163,8 +163,11 @@ def hashes_of(img, at, nbrs, summary, has_net, hashes):
         hashes[9] = mix(h0 + 10, p1 >> 3)                                           # 9: +0.234%
         hashes[10] = mix(mix(h0 + 11, clamp8(nw + p1 - nw1)), clamp8(ne + p1 - ne1))  # 10: +0.083%
         hashes[11] = mix(h0 + 12, clamp8(p1 + ((w - w1 + n - n1) >> 1)))            # 11: +0.055%
-        hashes[12] = mix(mix(mix(mix(h0 + 13, (w - w1) >> 2), (n - n1) >> 2), (ne - ne1) >> 2),
-                         p1 >> 4)                                                   # 12: +0.010%
+        # 12: the colour differences' prediction, their activity against the colour before's, the 2x2 phase
+        ad = abs(w - w1 - nw + nw1) + abs(n - n1 - nw + nw1) + abs(n - n1 - ne + ne1)
+        al = abs(w1 - nw1) + abs(n1 - nw1) + abs(n1 - ne1)
+        hashes[12] = mix(mix(mix(mix(h0 + 13, clamp8(p1 + ((w - w1 + n - n1) >> 1))), log_class(ad)),
+                             log_class(al) >> 1), (y & 1) * 2 + (x & 1))
         if c >= 2:
             w2, n2, _, _, _, _ = neighbours(img, y, x, r, c - 2)
             hashes[13] = mix(mix(h0 + 14, clamp8(w + p2 - w2)), clamp8(n + p2 - n2))  # 13: +0.122%

@@ -20,7 +20,6 @@ compiled code.
 """
 from __future__ import annotations
 
-import sys
 from typing import NamedTuple
 
 import numba
@@ -28,13 +27,15 @@ import numpy as np
 
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
-                         N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
-                         SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets, sub_error,
+                         BANK_KEYS, N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
+                         SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
+                         fetch_buckets, sub_error,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
 from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
+from .predictors import N_TAPS, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -100,6 +101,8 @@ class State(NamedTuple):
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
     ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
     oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
+    berr: np.ndarray       # uint8 (height, width, colours, N_BANK): each bank predictor's error there (at most 255)
+    costs: np.ndarray      # uint16 (height, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
 
 
 OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
@@ -145,14 +148,9 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
                  np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
-                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16))
-
-
-def state_bytes(height: int, width: int, colours: int, bits: int) -> int:
-    """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
-    from ..one_state import one_state_bytes
-    return (one_state_bytes(height, width, colours, bits, sys.modules[__name__])
-            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8 + height * width * colours * N_OLS * 2)
+                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16),
+                 np.zeros((parts, height, width, colours, max(1, N_BANK)), np.uint8),
+                 np.zeros((parts, height, width, colours), np.uint16))
 
 
 def part(states: State, p: int) -> State:
@@ -164,15 +162,27 @@ def new_state(height: int, width: int, colours: int) -> State:
     return part(new_states(1, height, width, colours, table_bits(height * width * colours)), 0)
 
 
+def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
+    """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
+    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 4 + W1_ROWS * N_PAD * 4
+            + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
+            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8
+            + height * width * colours * (N_BLEND + 1 + max(1, N_BANK) + 2 + 2 * N_OLS))
+
+
 
 
 @numba.njit(inline="always")
-def predictions(img, perr, at, nbrs, summary, mv, sub):
+def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
     """The maps' predictions and error contexts, and the blend's
     sub-predictions, of sub-pixel ``at`` = (y, x, r, c); returns the blend,
-    its error class and the local activity's class.  Files without map m
-    got larger by (``benchmarks/context_worth.py``, the mixer alone, where
-    maps 5 and 6 predict MED and (2W + 2N + NE - NW) / 4):
+    its error class, the local activity's class and the local coding cost's
+    class (``predictors.cost_class``).  Maps 8.. are the predictor bank's
+    (``predictors.bank``; ``tp``: scratch for its taps).  (Keying maps
+    0..6 also by the coding cost's class made files larger: +0.03%.)
+    Files without map m (version 1's 8 maps) got larger by
+    (``benchmarks/context_worth.py``, the mixer alone, where maps 5 and 6
+    predict MED and (2W + 2N + NE - NW) / 4):
     0 MED: +0.082%
     1 gradient (colour 0) or MED + the colour before's error: +0.037%
     2 W (+ colour difference): +0.313%
@@ -186,6 +196,7 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
     mode, mean, _ = summary
     qa, med, grad = local(nbrs)
     preds = mv[PRED]
+    qc = cost_class(costs, y, x, r, c)
     preds[0] = med
     preds[5] = mode
     preds[6] = mean
@@ -203,7 +214,7 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
         sub[5] = clamp8(n + ne - nne)
         blended, berr = blend(perr, sub, y, x, r, c)
         qb = log_class(berr)
-        for m in range(N_MAPS):
+        for m in range(8):
             mv[CTX, m] = qa * 8
         mv[CTX, 7] = qb * 8 + log_class(w - n)
     else:
@@ -226,7 +237,8 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    return blended, qb, qa
+    bank(img, banked, at, N_BANK, BANK_KEYS, tp[0], tp[1], preds, mv[CTX], 8, qc)
+    return blended, qb, qa, qc
 
 
 @numba.njit(inline="always")
@@ -350,6 +362,7 @@ def code(st, tb, img, pos, net, side, independent):
     ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
+    tp = np.zeros((2, N_TAPS), np.int64)             # the bank's taps of colours c and c - 1
     sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
@@ -368,7 +381,8 @@ def code(st, tb, img, pos, net, side, independent):
         hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
         conf = prep[slot, 2]
         nbrs = neighbours(img, y, x, r, c)
-        blended, qb, qa = predictions(img, st.perr, (y, x, r, c), nbrs, (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        blended, qb, qa, qc = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), nbrs,
+                                          (prep[slot, 0], prep[slot, 1], conf), mv, sub, tp)
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
@@ -379,6 +393,7 @@ def code(st, tb, img, pos, net, side, independent):
         c0 = np.int64(1)
         lo = np.int64(0)
         node = np.int64(1)
+        paid = np.int64(0)              # this sub-pixel's cost, in 1/16 bit (at most 8 * 192)
         for k in range(8):
             half = np.int64(128) >> k
             if k == 0 or k == 4:
@@ -392,6 +407,7 @@ def code(st, tb, img, pos, net, side, independent):
             p16, pm, apms = probability(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, c0, qa, net.has_net)
             bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
+            paid += bit_cost(p16, bit)
             if k == 3:                  # the second nibble's buckets, asked for during the updates
                 fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)
             narrow_maps(mv, bit)
@@ -407,6 +423,8 @@ def code(st, tb, img, pos, net, side, independent):
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
         ols_learn(st.ols, st.oerr, y, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
+        learn_bank(st.berr, mv[PRED], 8, N_BANK, y, x, c, lo)
+        st.costs[y, x, c] = paid
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
@@ -428,7 +446,8 @@ def code_parts(states, tb, img, pos, bounds, net, decs, data, data_starts, short
     for p in numba.prange(len(bounds) - 1):
         sel = np.nonzero((pos.xs >= bounds[p]) & (pos.xs < bounds[p + 1]))[0]
         st = State(states.table[p], states.hist[p], states.hblock[p], states.w1[p], states.w2[p], states.apm1[p],
-                   states.apm2[p], states.perr[p], states.cost[p], states.ols[p], states.oerr[p])
+                   states.apm2[p], states.perr[p], states.cost[p], states.ols[p], states.oerr[p], states.berr[p],
+                   states.costs[p])
         mine = Positions(pos.ys[sel], pos.xs[sel], pos.cs[sel], pos.tops[sel])
         # np.bool_, not the literal True: a literal would compile ``code`` a second time (45 s of CPU)
         side = Side(np.bool_(True), no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])
