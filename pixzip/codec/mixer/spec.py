@@ -85,11 +85,20 @@ SPEC_1 = MixerSpec(
 @dataclass(frozen=True)
 class MixerSpec2(MixerSpec):
     """Version 2's numbers: version 1's fields, and those of the parts it adds."""
+    n_ols: int = 0             # online least-squares predictors per colour (``v2/ols.py``): the last maps, 2 each
+    stripes: int = 16          # the column stripes of a weight set's selector
+    mix_skip: int = 64         # a weight row is not updated when its error (12 bits) is at most this
+    n_bank: int = 0            # the predictor bank's predictors (``v2/predictors.py``): maps from the 9th on
+    bank_keys: int = 1         # the maps of each (keyed differently): n_bank * bank_keys maps
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2})
+# (w1_init: version 1's 1/32 per input for 26 inputs, scaled to 64: more inputs, each weighing less at first)
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 32 + 6, "n_bank": 32, "bank_keys": 1,
+                        "n_ols": 3, "w1_init": 2048 * 26 // 64,
+                        # v1's sets; the locally best sub-predictor, the activity, the column stripe
+                        "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
 # coder id -> the spec its bytes follow (2: one state, 3: column parts)
 RELEASED = {2: SPEC_1, 3: SPEC_1}

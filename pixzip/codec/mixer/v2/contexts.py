@@ -84,6 +84,35 @@ def local(nbrs):
 
 
 @numba.njit(inline="always")
+def far(img, y, x, r, dy, dx, fallback):
+    """Pixel (y - dy, x + dx) of a one-colour image where it is known in both
+    stream orders (in the row, to the left; dy <= r rows above, in the strip,
+    up to dy columns to the right), else ``fallback``."""
+    if dy == 0:
+        ok = dx < 0 and x + dx >= 0
+    else:
+        ok = dy <= r and dx <= dy and 0 <= x + dx < img.shape[1]
+    return np.int64(img[y - dy, x + dx, 0]) if ok else fallback
+
+
+@numba.njit(inline="always")
+def gray_hashes(img, y, x, r, nbrs, h0, hashes):
+    """A one-colour image's own contexts, in place of the first colour's
+    weakest (6, 8, 12, 14, 15): longer-range extrapolations of the rows,
+    the columns and the diagonal, tuned on gray images only."""
+    w, n, nw, ne, ww, nn = nbrs
+    www = far(img, y, x, r, 0, -3, ww)
+    nnn = far(img, y, x, r, 3, 0, nn)
+    nne = far(img, y, x, r, 2, 1, ne)
+    nnne = far(img, y, x, r, 3, 1, nne)
+    hashes[6] = mix(mix(h0 + 7, clamp8(2 * n - nn)), w >> 2)
+    hashes[8] = mix(mix(h0 + 9, clamp8(2 * w - ww)), n >> 2)
+    hashes[12] = mix(mix(h0 + 13, clamp8(3 * n - 3 * nn + nnn)), clamp8(3 * w - 3 * ww + www) >> 1)
+    hashes[14] = mix(mix(h0 + 15, w), nw)
+    hashes[15] = mix(mix(h0 + 16, (w + clamp8(3 * ne - 3 * nne + nnne) + 1) >> 1), n >> 2)
+
+
+@numba.njit(inline="always")
 def hashes_of(img, at, nbrs, summary, has_net, hashes):
     """The hashed contexts of sub-pixel ``at`` = (y, x, r, c), r rows into
     its strip (``nbrs``: its ``neighbours``; ``summary``: the network's
@@ -117,6 +146,8 @@ def hashes_of(img, at, nbrs, summary, has_net, hashes):
             mix(mix(mix(h0 + 15, w), ne >> 2), nn >> 2)                             # 14: +0.009%
         hashes[15] = mix(mix(h0 + 16, mode), qa) if has_net else \
             mix(mix(mix(h0 + 16, n >> 1), w >> 1), ne >> 3)                         # 15: +0.007%
+        if img.shape[2] == 1:
+            gray_hashes(img, y, x, r, nbrs, h0, hashes)
     else:
         p1, p2, w1, n1, nw1, ne1, du, dn, med1 = previous_colours(img, y, x, r, c)
         hashes[0] = mix(mix(h0 + 1, p1), p2)                                        # 0: +0.267%
@@ -132,8 +163,11 @@ def hashes_of(img, at, nbrs, summary, has_net, hashes):
         hashes[9] = mix(h0 + 10, p1 >> 3)                                           # 9: +0.234%
         hashes[10] = mix(mix(h0 + 11, clamp8(nw + p1 - nw1)), clamp8(ne + p1 - ne1))  # 10: +0.083%
         hashes[11] = mix(h0 + 12, clamp8(p1 + ((w - w1 + n - n1) >> 1)))            # 11: +0.055%
-        hashes[12] = mix(mix(mix(mix(h0 + 13, (w - w1) >> 2), (n - n1) >> 2), (ne - ne1) >> 2),
-                         p1 >> 4)                                                   # 12: +0.010%
+        # 12: the colour differences' prediction, their activity against the colour before's, the 2x2 phase
+        ad = abs(w - w1 - nw + nw1) + abs(n - n1 - nw + nw1) + abs(n - n1 - ne + ne1)
+        al = abs(w1 - nw1) + abs(n1 - nw1) + abs(n1 - ne1)
+        hashes[12] = mix(mix(mix(mix(h0 + 13, clamp8(p1 + ((w - w1 + n - n1) >> 1))), log_class(ad)),
+                             log_class(al) >> 1), (y & 1) * 2 + (x & 1))
         if c >= 2:
             w2, n2, _, _, _, _ = neighbours(img, y, x, r, c - 2)
             hashes[13] = mix(mix(h0 + 14, clamp8(w + p2 - w2)), clamp8(n + p2 - n2))  # 13: +0.122%

@@ -27,12 +27,15 @@ import numpy as np
 
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
-                         N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
-                         SET_ROWS, SPEC, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets,
+                         BANK_KEYS, N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
+                         SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
+                         fetch_buckets, sub_error,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
+from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
+from .predictors import N_TAPS, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -96,6 +99,13 @@ class State(NamedTuple):
     perr: np.ndarray       # uint8 (height, width, colours, N_BLEND + 1): each sub-predictor's error there
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
+    ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
+    oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
+    berr: np.ndarray       # uint8 (height, width, colours, N_BANK): each bank predictor's error there (at most 255)
+    costs: np.ndarray      # uint16 (height, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
+
+
+OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
 
 
 def table_bits(n_subpixels: int) -> int:
@@ -137,7 +147,10 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
     return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
-                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)))
+                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
+                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16),
+                 np.zeros((parts, height, width, colours, max(1, N_BANK)), np.uint8),
+                 np.zeros((parts, height, width, colours), np.uint16))
 
 
 def part(states: State, p: int) -> State:
@@ -149,15 +162,27 @@ def new_state(height: int, width: int, colours: int) -> State:
     return part(new_states(1, height, width, colours, table_bits(height * width * colours)), 0)
 
 
+def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
+    """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
+    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 4 + W1_ROWS * N_PAD * 4
+            + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
+            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8
+            + height * width * colours * (N_BLEND + 1 + max(1, N_BANK) + 2 + 2 * N_OLS))
+
+
 
 
 @numba.njit(inline="always")
-def predictions(img, perr, at, nbrs, summary, mv, sub):
+def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
     """The maps' predictions and error contexts, and the blend's
     sub-predictions, of sub-pixel ``at`` = (y, x, r, c); returns the blend,
-    its error class and the local activity's class.  Files without map m
-    got larger by (``benchmarks/context_worth.py``, the mixer alone, where
-    maps 5 and 6 predict MED and (2W + 2N + NE - NW) / 4):
+    its error class, the local activity's class and the local coding cost's
+    class (``predictors.cost_class``).  Maps 8.. are the predictor bank's
+    (``predictors.bank``; ``tp``: scratch for its taps).  (Keying maps
+    0..6 also by the coding cost's class made files larger: +0.03%.)
+    Files without map m (version 1's 8 maps) got larger by
+    (``benchmarks/context_worth.py``, the mixer alone, where maps 5 and 6
+    predict MED and (2W + 2N + NE - NW) / 4):
     0 MED: +0.082%
     1 gradient (colour 0) or MED + the colour before's error: +0.037%
     2 W (+ colour difference): +0.313%
@@ -171,6 +196,7 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
     mode, mean, _ = summary
     qa, med, grad = local(nbrs)
     preds = mv[PRED]
+    qc = cost_class(costs, y, x, r, c)
     preds[0] = med
     preds[5] = mode
     preds[6] = mean
@@ -188,7 +214,7 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
         sub[5] = clamp8(n + ne - nne)
         blended, berr = blend(perr, sub, y, x, r, c)
         qb = log_class(berr)
-        for m in range(N_MAPS):
+        for m in range(8):
             mv[CTX, m] = qa * 8
         mv[CTX, 7] = qb * 8 + log_class(w - n)
     else:
@@ -207,11 +233,12 @@ def predictions(img, perr, at, nbrs, summary, mv, sub):
         qb = log_class(berr)
         # the same predictions made for the colour before: their errors are known
         e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
-        for m in range(N_MAPS):
+        for m in range(len(e1)):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    return blended, qb, qa
+    bank(img, banked, at, N_BANK, BANK_KEYS, tp[0], tp[1], preds, mv[CTX], 8, qc)
+    return blended, qb, qa, qc
 
 
 @numba.njit(inline="always")
@@ -225,10 +252,35 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def set_rows(ms, c, k, c0, conf, qb, blended):
+def best_predictor(perr, y, x, r, c):
+    """Which of the blend's sub-predictors is locally best: the one with the
+    smallest error sum 2W + 2N + NW + NE (those known in the strip; the
+    blend's own weighting), the first on a tie; 0 where none is known."""
+    best = np.int64(0)
+    least = np.int64(1 << 20)
+    for i in range(N_BLEND):
+        err = sub_error(perr, y, x, r, c, i)
+        if err < least:
+            least = err
+            best = i
+    return best
+
+
+@numba.njit(inline="always")
+def selectors(perr, y, x, r, c, qa, sel):
+    """The sub-pixel's weight-set selectors that do not change with its bits
+    (``sel``): the locally best sub-predictor, the local activity, the column stripe."""
+    sel[0] = best_predictor(perr, y, x, r, c)
+    sel[1] = qa
+    sel[2] = (x * STRIPES) // perr.shape[1]
+
+
+@numba.njit(inline="always")
+def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     """The first mixer's weight sets for bit k: by the bits known, the
-    network's confidence, the blend's error class, and whether the blend
-    agrees with the bits known (and its next bit)."""
+    network's confidence, the blend's error class, whether the blend
+    agrees with the bits known (and its next bit), the locally best
+    sub-predictor, the local activity and the column stripe."""
     ck = c * 8 + k
     agree = 0
     if (blended >> (8 - k)) == (c0 - (np.int64(1) << k)):
@@ -237,6 +289,9 @@ def set_rows(ms, c, k, c0, conf, qb, blended):
     ms[SET_ROW, 1] = SET_OFFSETS[1] + ck * 8 + conf
     ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
     ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
+    ms[SET_ROW, 4] = SET_OFFSETS[4] + ck * N_BLEND + sel[0]
+    ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
+    ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
 
 
 @numba.njit(inline="always")
@@ -304,6 +359,11 @@ def code(st, tb, img, pos, net, side, independent):
     mv = np.zeros((6, N_MAPS), np.int64)            # the maps' working values (PRED, CTX, ...)
     blocks = np.zeros((N_MAPS, 17), np.int64)       # each map's blocks' running sums
     ccost = np.zeros(3)
+    ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
+    oref = np.zeros(N_OLS, np.int64)
+    owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
+    tp = np.zeros((2, N_TAPS), np.int64)             # the bank's taps of colours c and c - 1
+    sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
         r = y - pos.tops[e]
@@ -320,14 +380,20 @@ def code(st, tb, img, pos, net, side, independent):
             fetch_buckets(table, hashes2[nxt], 0, mask, hn2[nxt])
         hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
         conf = prep[slot, 2]
-        blended, qb, qa = predictions(img, st.perr, (y, x, r, c), neighbours(img, y, x, r, c),
-                                      (prep[slot, 0], prep[slot, 1], conf), mv, sub)
+        nbrs = neighbours(img, y, x, r, c)
+        blended, qb, qa, qc = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), nbrs,
+                                          (prep[slot, 0], prep[slot, 1], conf), mv, sub, tp)
+        # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
+        ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
+                        mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
+        selectors(st.perr, y, x, r, c, qa, sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
         lo = np.int64(0)
         node = np.int64(1)
+        paid = np.int64(0)              # this sub-pixel's cost, in 1/16 bit (at most 8 * 192)
         for k in range(8):
             half = np.int64(128) >> k
             if k == 0 or k == 4:
@@ -337,10 +403,11 @@ def code(st, tb, img, pos, net, side, independent):
             map_inputs(hist, mv, blocks, lo, half, stretch, x_in)
             x_in[NET_INPUT] = network_input(ncum, lo, half, stretch, net.has_net)
             x_in[NET_INPUT + 1] = BIAS
-            set_rows(ms, c, k, c0, conf, qb, blended)
+            set_rows(ms, c, k, c0, conf, qb, blended, sel)
             p16, pm, apms = probability(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, c0, qa, net.has_net)
             bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
             ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
+            paid += bit_cost(p16, bit)
             if k == 3:                  # the second nibble's buckets, asked for during the updates
                 fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)
             narrow_maps(mv, bit)
@@ -355,6 +422,9 @@ def code(st, tb, img, pos, net, side, independent):
                 add_cost(st, ccost)
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
+        ols_learn(st.ols, st.oerr, y, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
+        learn_bank(st.berr, mv[PRED], 8, N_BANK, y, x, c, lo)
+        st.costs[y, x, c] = paid
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
@@ -376,7 +446,8 @@ def code_parts(states, tb, img, pos, bounds, net, decs, data, data_starts, short
     for p in numba.prange(len(bounds) - 1):
         sel = np.nonzero((pos.xs >= bounds[p]) & (pos.xs < bounds[p + 1]))[0]
         st = State(states.table[p], states.hist[p], states.hblock[p], states.w1[p], states.w2[p], states.apm1[p],
-                   states.apm2[p], states.perr[p], states.cost[p])
+                   states.apm2[p], states.perr[p], states.cost[p], states.ols[p], states.oerr[p], states.berr[p],
+                   states.costs[p])
         mine = Positions(pos.ys[sel], pos.xs[sel], pos.cs[sel], pos.tops[sel])
         # np.bool_, not the literal True: a literal would compile ``code`` a second time (45 s of CPU)
         side = Side(np.bool_(True), no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])

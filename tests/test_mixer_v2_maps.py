@@ -1,0 +1,96 @@
+"""Version 2's predictor bank and local coding cost (``pixzip/codec/mixer/v2/predictors.py``) and the
+maps' division-free read (``components.p12_map``)."""
+import math
+
+import numba
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pixzip.codec.mixer.v2 import coders, components, predictors
+
+from .test_mixer import image_of
+
+
+def test_the_integer_log_is_the_floor_of_log2_in_fixed_point():
+    for n in list(range(1, 300)) + [4095, 4096, 65535, 1 << 20]:
+        exact = predictors.ilog2_fixed(n)
+        assert exact <= math.log2(n) * 65536 < exact + 1.001
+
+
+def test_the_cost_table_is_minus_log2_in_sixteenths_of_a_bit():
+    cost = predictors.COST
+    assert cost.dtype == np.int32 and cost[4095] == 0 and cost[2048] == 16 and cost[1] == 192
+    for p in range(1, 4096):
+        assert abs(cost[p] - (-16 * math.log2(p / 4096))) <= 0.51
+    assert np.all(np.diff(cost[1:]) <= 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(total=st.integers(0, 1 << 16), frac=st.floats(0, 1))
+def test_a_map_is_read_without_a_division_to_within_two_4096ths(total, frac):
+    hi = int(frac * total)
+    got = components.p12_map.py_func(hi, total)
+    assert 1 <= got <= 4095
+    assert abs(got - components.p12.py_func(hi + 16, total + 32)) <= 2
+
+
+@numba.njit
+def _class_of(costs, y, x, r, c):
+    return predictors.cost_class(costs, y, x, r, c)
+
+
+def test_the_cost_class_grows_with_the_cost_around_and_stays_in_0_to_7():
+    costs = np.zeros((3, 4, 3), np.uint16)
+    classes = []
+    for v in (0, 8, 16, 32, 48, 64, 80, 96, 1536):
+        costs[:] = v
+        classes.append(_class_of(costs, 1, 1, 1, 1))
+    assert classes == sorted(classes) and classes[0] == 0 and classes[-1] == 7
+    assert _class_of(costs, 0, 0, 0, 0) == 4        # nothing known: the middle
+
+
+def test_the_kept_cost_is_the_ideal_code_length_to_the_tables_rounding():
+    img = image_of("smooth", 17, 19, 3, 3)
+    enc = coders.OneStateEncoder(img)
+    enc.add_image()
+    kept = enc.state.costs.astype(np.int64).sum() / 16
+    assert enc.state.costs.shape == img.shape and np.all(enc.state.costs <= 8 * 192)
+    assert abs(kept - enc.ideal_bits) <= 0.04 * img.size * 8 / 16 + 0.01 * enc.ideal_bits
+
+
+@numba.njit
+def _bank_of(img, berr, y, x, r, c, nb, keys):
+    t = np.zeros((2, predictors.N_TAPS), np.int64)
+    out = np.zeros(8 + nb * keys, np.int64)
+    ctx = np.zeros(8 + nb * keys, np.int64)
+    predictors.bank(img, berr, (y, x, r, c), nb, keys, t[0], t[1], out, ctx, 8, 3)
+    return out[8:], ctx[8:]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), y=st.integers(0, 5), x=st.integers(0, 6), c=st.integers(0, 2),
+       top=st.integers(0, 5))
+def test_the_banks_predictions_are_bytes_and_its_contexts_fit_the_maps(seed, y, x, c, top):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (6, 7, 3)).astype(np.uint8)
+    berr = rng.integers(0, 256, (6, 7, 3, components.N_BANK)).astype(np.uint8)
+    top = min(top, y)
+    preds, ctx = _bank_of(img, berr, y, x, y - top, c, components.N_BANK, components.BANK_KEYS)
+    assert np.all((0 <= preds) & (preds <= 255))
+    assert np.all((0 <= ctx) & (ctx < components.MAP_CONTEXTS))
+
+
+@numba.njit
+def _predict_all(t, nb):
+    out = np.zeros((nb, 2), np.int64)
+    for i in range(nb):
+        out[i, 0], out[i, 1] = predictors.predict(i, t)
+    return out
+
+
+@given(v=st.integers(0, 255))
+@settings(max_examples=20, deadline=None)
+def test_every_bank_predictor_predicts_a_flat_neighbourhood_exactly_with_no_spread(v):
+    out = _predict_all(np.full(predictors.N_TAPS, v, np.int64), components.N_BANK)
+    assert np.all(out[:, 0] == v) and np.all(out[:, 1] == 0)
