@@ -4,6 +4,7 @@ import math
 
 import numba
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def _bank_of(img, berr, y, x, r, c, nb, keys):
     return out[8:], ctx[8:]
 
 
+@pytest.mark.slow       # 200 s: it compiles the bank in a kernel of its own (the round trips run it in the default tests)
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), y=st.integers(0, 5), x=st.integers(0, 6), c=st.integers(0, 2),
        top=st.integers(0, 5))
