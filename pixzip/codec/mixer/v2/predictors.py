@@ -25,7 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .contexts import clamp8, log_class, median
+from .components import sub_error
+from .contexts import clamp8, log_class, median, neighbours
 
 # ---------------------------------------------------------------- the coding cost
 
@@ -107,21 +108,12 @@ def taps(img, y, x, r, ch, t):
     into the strip, into t; a missing one falls back on a nearer known one
     (128 at the strip's first pixel)."""
     width = img.shape[1]
-    if x > 0:
-        w = np.int64(img[y, x - 1, ch])
-    elif r > 0:
-        w = np.int64(img[y - 1, x, ch])
-    else:
-        w = np.int64(128)
-    n = np.int64(img[y - 1, x, ch]) if r > 0 else w
-    nw = np.int64(img[y - 1, x - 1, ch]) if r > 0 and x > 0 else n
-    ne = np.int64(img[y - 1, x + 1, ch]) if r > 0 and x + 1 < width else n
+    w, n, nw, ne, ww, nn = neighbours(img, y, x, r, ch)
     t[W_] = w
     t[N_] = n
     t[NW_] = nw
     t[NE_] = ne
-    t[WW_] = np.int64(img[y, x - 2, ch]) if x > 1 else w
-    nn = np.int64(img[y - 2, x, ch]) if r > 1 else n
+    t[WW_] = ww
     t[NN_] = nn
     t[NNE_] = np.int64(img[y - 2, x + 1, ch]) if r > 1 and x + 1 < width else ne
     t[NNW_] = np.int64(img[y - 2, x - 1, ch]) if r > 1 and x > 0 else nw
@@ -252,17 +244,7 @@ def spread_class(s):
 def error_class(berr, y, x, r, c, i):
     """Bank predictor i's recent errors at W, N (twice each), NW and NE of
     the same colour, those known in the strip, on a log scale (0..7)."""
-    width = berr.shape[1]
-    err = np.int64(0)
-    if x > 0:
-        err += 2 * np.int64(berr[y, x - 1, c, i])
-    if r > 0:
-        err += 2 * np.int64(berr[y - 1, x, c, i])
-        if x > 0:
-            err += np.int64(berr[y - 1, x - 1, c, i])
-        if x + 1 < width:
-            err += np.int64(berr[y - 1, x + 1, c, i])
-    return log_class(err >> 1)
+    return log_class(sub_error(berr, y, x, r, c, i) >> 1)
 
 
 @numba.njit(inline="always")
