@@ -27,7 +27,8 @@ from pixzip.codec.mixer.v2 import components, ols, predictors
 from pixzip.codec.mixer.v2 import definition as ref
 from pixzip.codec.mixer.v2.coders import OneStateEncoder, PartsEncoder
 
-from .test_mixer_definition import make_counts, make_image, raster
+from .test_mixer_definition import cases as v1_cases
+from .test_mixer_definition import make_counts, make_image, raster, two_strips
 
 # ---------------------------------------------------------------- helpers
 
@@ -183,18 +184,13 @@ def test_raster_with_network(kind, shape):
     compare(img, [with_counts(img, raster(0, h, w, c), seed=h + w)])
 
 
-def test_uniform_random_counts():
-    """Plain uniform counts in 1..65536 (confidence always 0)."""
-    img = make_image("smooth", 6, 7, 3, seed=2)
-    pos = raster(0, 6, 7, 3)
-    counts = np.random.default_rng(4).integers(1, 65537, (len(pos), 256)).astype(np.float64)
-    compare(img, [(pos, counts)])
-
-
-def test_batches_with_and_without_network_share_one_state():
-    img = make_image("noise", 6, 5, 3, seed=5)
-    a, b, c = raster(0, 2, 5, 3), raster(2, 4, 5, 3), raster(4, 6, 5, 3)
-    compare(img, [(a, None), with_counts(img, b, 1), (c, None)])
+def test_batches_without_network_with_uniform_and_peaked_counts_share_one_state():
+    """One state over batches without the network's counts, with plain uniform
+    counts in 1..65536 (confidence always 0), and with peaked ones."""
+    img = make_image("smooth", 8, 7, 3, seed=2)
+    a, b, c, d = (raster(y, y + 2, 7, 3) for y in (0, 2, 4, 6))
+    uniform = np.random.default_rng(4).integers(1, 65537, (len(b), 256)).astype(np.float64)
+    compare(img, [(a, None), (b, uniform), with_counts(img, c, 1), (d, None)])
 
 
 # ---------------------------------------------------------------- strips
@@ -203,24 +199,18 @@ def test_batches_with_and_without_network_share_one_state():
 @pytest.mark.parametrize("colours", [1, 2, 3])
 def test_two_strips(net, colours):
     img = make_image("smooth", 8, 5, colours, seed=colours)
-    s0, s1 = raster(0, 4, 5, colours, top=0), raster(4, 8, 5, colours, top=4)
-    if net:
-        compare(img, [with_counts(img, s0, 2), with_counts(img, s1, 3)])
-    else:
-        compare(img, [(s0, None), (s1, None)])
+    strips = raster(0, 4, 5, colours, top=0), raster(4, 8, 5, colours, top=4)
+    compare(img, [with_counts(img, s, 2 + i) if net else (s, None) for i, s in enumerate(strips)])
 
 
 def test_strips_coded_second_first_and_interleaved():
     """Strips are independent: any order that codes each strip in raster order
     is valid, including the lower strip first and rows of both alternating."""
     img = make_image("noise", 6, 4, 3, seed=8)
-    s0, s1 = raster(0, 3, 4, 3, top=0), raster(3, 6, 4, 3, top=3)
+    s0, s1 = two_strips(4, 3)
     compare(img, [(s1 + s0, None)])
-    per_row = 4 * 3
-    woven = []
-    for r in range(3):
-        woven += s0[r * per_row:(r + 1) * per_row] + s1[r * per_row:(r + 1) * per_row]
-    compare(img, [with_counts(img, woven, 6)])
+    row = 4 * 3
+    compare(img, [with_counts(img, [p for r in range(3) for s in (s0, s1) for p in s[r * row:(r + 1) * row]], 6)])
 
 
 def test_a_strip_of_one_row_and_uneven_strips():
@@ -262,23 +252,12 @@ def test_residual_maps_reach_their_halving_limit():
 
 # ---------------------------------------------------------------- hypothesis
 
-@st.composite
-def cases(draw):
-    h = draw(st.integers(1, 6))
-    w = draw(st.integers(1, 7))
-    colours = draw(st.sampled_from([1, 2, 3]))
-    kind = draw(st.sampled_from(["noise", "constant", "gradient", "smooth"]))
-    seed = draw(st.integers(0, 2 ** 16))
-    cuts = sorted(draw(st.sets(st.integers(1, h - 1), max_size=2))) if h > 1 else []
-    strips = draw(st.booleans())            # each block its own strip, or all one strip
-    net = draw(st.lists(st.booleans(), min_size=len(cuts) + 1, max_size=len(cuts) + 1))
-    return h, w, colours, kind, seed, cuts, strips, net
-
-
 @settings(max_examples=20, deadline=None, database=None)
-@given(cases())
-def test_hypothesis_definition_equals_compiled(case):
-    h, w, colours, kind, seed, cuts, strips, net = case
+@given(v1_cases(), st.sampled_from([1, 2, 3]))
+def test_hypothesis_definition_equals_compiled(case, colours):
+    """Version 1's cases (a small image, its rows cut into blocks, each its own strip or not, each coded with
+    the network's counts or without), in 1, 2 or 3 colours."""
+    h, w, _, kind, seed, cuts, strips, net = case
     img = make_image(kind, h, w, colours, seed)
     batches = []
     for i, (y0, y1) in enumerate(itertools.pairwise([0] + cuts + [h])):
