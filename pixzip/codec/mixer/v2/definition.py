@@ -24,7 +24,7 @@ those rules read from ``SPEC_1`` are asserted equal in ``SPEC_2``.)  What it
 changes or adds is written here:
 
 - hashed contexts: a one-colour image replaces contexts 6, 8, 12, 14, 15 of
-  its colour by longer-range extrapolations (``gray_hashes``); a later
+  its colour by longer-range extrapolations (``hashed_contexts``); a later
   colour's context 12 is the colour differences' prediction, their activity
   against the colour before's, and the pixel's 2x2 phase;
 - residual maps read as (upper + 16) / (total + 32) through a reciprocal
@@ -78,7 +78,7 @@ Neighbourhood = v1.Neighbourhood       # W, N, NW, NE, WW, NN, NNE with their fa
 NetworkView = v1.NetworkView           # the network's counts: P(bit), mode, mean, confidence
 BlendPredictor = v1.BlendPredictor     # six sub-predictions weighted by their recent errors
 HashedContexts = v1.HashedContexts     # buckets of 15 counters per nibble, two candidates per context
-FirstMaps = v1.SubpixelContext         # the hashed contexts and maps 0..7 (amended by ``hashes``)
+FirstMaps = v1.SubpixelContext         # the hashed contexts and maps 0..7 (amended by ``hashed_contexts``)
 RangeEncoder, encode_decisions, ideal_bits = v1.RangeEncoder, v1.encode_decisions, v1.ideal_bits
 
 
@@ -145,7 +145,7 @@ def around(y: int, x: int, r: int, width: int) -> list[tuple[int, int, int]]:
 
 # ---------------------------------------------------------------- hashed contexts
 
-def hashes(img, y: int, x: int, r: int, c: int, first: list[int]) -> list[int]:
+def hashed_contexts(img, y: int, x: int, r: int, c: int, first: list[int]) -> list[int]:
     """Version 2's hashed contexts: version 1's (``first``), except where amended."""
     h = list(first)
     seed = (c + 1) << 16
@@ -644,7 +644,7 @@ class ReferenceModel:
         r = y - top
         net = NetworkView(counts_row) if counts_row is not None else None
         ctx = FirstMaps(img, y, x, c, top, net, self.blender)
-        contexts = hashes(img, y, x, r, c, ctx.hashes)
+        contexts = hashed_contexts(img, y, x, r, c, ctx.hashes)
         qcost = cost_class(self.costs, y, x, r, c, width)
         bank_preds, bank_ctx = self.bank.predictions(img, y, x, r, c, qcost)
         ref = Neighbourhood(img, y, x, r, c).w
