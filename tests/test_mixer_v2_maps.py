@@ -62,10 +62,10 @@ def test_the_kept_cost_is_the_ideal_code_length_to_the_tables_rounding():
 
 @numba.njit
 def _bank_of(img, berr, y, x, r, c, nb, keys):
-    t = np.zeros((2, predictors.N_TAPS), np.int64)
+    tp = np.zeros((6, predictors.N_FORMULAS), np.int64)
     out = np.zeros(8 + nb * keys, np.int64)
     ctx = np.zeros(8 + nb * keys, np.int64)
-    predictors.bank(img, berr, (y, x, r, c), nb, keys, t[0], t[1], out, ctx, 8, 3)
+    predictors.bank(img, berr, (y, x, r, c), nb, keys, tp, out, ctx, 8, 3)
     return out[8:], ctx[8:]
 
 
@@ -84,15 +84,14 @@ def test_the_banks_predictions_are_bytes_and_its_contexts_fit_the_maps(seed, y, 
 
 
 @numba.njit
-def _predict_all(t, nb):
-    out = np.zeros((nb, 2), np.int64)
-    for i in range(nb):
-        out[i, 0], out[i, 1] = predictors.predict(i, t)
+def _predict_all(t):
+    out = np.zeros((2, predictors.N_FORMULAS), np.int64)
+    predictors.predict_all(t, out[0], out[1])
     return out
 
 
 @given(v=st.integers(0, 255))
 @settings(max_examples=20, deadline=None)
 def test_every_bank_predictor_predicts_a_flat_neighbourhood_exactly_with_no_spread(v):
-    out = _predict_all(np.full(predictors.N_TAPS, v, np.int64), components.N_BANK)
-    assert np.all(out[:, 0] == v) and np.all(out[:, 1] == 0)
+    out = _predict_all(np.full(predictors.N_TAPS, v, np.int64))
+    assert np.all(out[0] == v) and np.all(out[1] == 0)

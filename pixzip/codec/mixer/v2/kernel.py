@@ -35,7 +35,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
 from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
-from .predictors import N_TAPS, bank, bit_cost, cost_class, learn_bank
+from .predictors import N_FORMULAS, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -237,7 +237,7 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    bank(img, banked, at, N_BANK, BANK_KEYS, tp[0], tp[1], preds, mv[CTX], 8, qc)
+    bank(img, banked, at, N_BANK, BANK_KEYS, tp, preds, mv[CTX], 8, qc)
     return blended, qb, qa, qc
 
 
@@ -362,7 +362,7 @@ def code(st, tb, img, pos, net, side, independent):
     ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
-    tp = np.zeros((2, N_TAPS), np.int64)             # the bank's taps of colours c and c - 1
+    tp = np.zeros((6, N_FORMULAS), np.int64)         # the bank's scratch (``predictors.bank``)
     sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
