@@ -104,12 +104,15 @@ def test_every_bank_predictor_and_its_spread_are_the_kernels():
     cases = [rng.integers(0, 256, 9) for _ in range(150)] + [rng.integers(-255, 256, 9) for _ in range(150)]
     cases += [np.full(9, v) for v in (0, 255, -255)] + [rng.choice([0, 255], 9) for _ in range(40)]
     cases += [rng.choice([-255, 255], 9) for _ in range(40)]
+    assert len(ref.PREDICTORS) == predictors.N_FORMULAS == 38
+    p, s = np.zeros(38, np.int64), np.zeros(38, np.int64)
     for t in cases:
         t = _i64(t)
+        predictors.predict_all(t, p, s)
         taps = ref.Taps(*(int(v) for v in t))
         for i in range(len(ref.PREDICTORS)):
-            assert ref.PREDICTORS[i](taps) == tuple(int(v) for v in predictors.predict(i, t)), (i, t)
-    assert len(ref.PREDICTORS) == 38
+            assert ref.PREDICTORS[i](taps) == (p[i], s[i]), (i, t)
+    assert ref.BANK == tuple(predictors.BANK_IDS[:ref.SPEC.n_bank].tolist())
 
 
 @pytest.mark.parametrize("extreme", [False, True], ids=["random", "extreme"])
