@@ -318,3 +318,51 @@ def test_column_parts_in_the_networks_stream_order(shape, strip):
     payload, bits, _, _ = with_network.encode_in_parts(img, net, None, strip, "cpu", None, False, 2,
                                                        encoder=PartsEncoder)
     assert payload == ref.encode_parts(img, positions, counts, 2)
+
+
+# ---------------------------------------------------------------- another spec
+
+_OTHER_SPEC = r'''
+import dataclasses, sys
+import numpy as np
+from pixzip.codec.mixer import spec
+bank = (21, 8, 3, 36, 0, 37, 11)
+spec.SPEC_2 = dataclasses.replace(spec.SPEC_2, bank=bank, n_bank=len(bank), bank_keys=2,
+                                  n_maps=8 + 2 * len(bank) + 2 * spec.SPEC_2.n_ols, h_limit=1 << 12)
+from pixzip.codec.mixer.v2 import definition as ref, kernel
+from pixzip.codec.mixer.v2.coders import OneStateEncoder, PartsEncoder
+from tests.test_mixer_definition import make_counts, make_image, raster
+assert kernel.N_MAPS == ref.N_MAPS == 8 + 14 + 2 * ref.N_OLS and kernel.H_LIMIT == 1 << 12
+halvings = 0
+for i, (h, w, c, kind, strip) in enumerate([(14, 12, 3, "smooth", 0), (20, 16, 1, "smooth", 5),
+                                            (9, 10, 2, "noise", 3), (30, 12, 1, "constant", 0)]):
+    img = make_image(kind, h, w, c, i)
+    pos = [p for y0 in range(0, h, strip or h) for p in raster(y0, min(h, y0 + (strip or h)), w, c, top=y0)]
+    counts = make_counts(len(pos), i, img, pos) if i % 2 else None
+    ys, xs, cs, tops = (np.array([p[j] for p in pos], np.int64) for j in range(4))
+    rp = [p + (q,) for q, p in enumerate(pos)] if i % 2 else pos
+    enc = OneStateEncoder(img)
+    enc.add(ys, xs, cs, tops, counts)
+    model = ref.ReferenceModel(img)
+    assert ref.encode_decisions(ref.trace(img, rp, counts, model)) == enc.finish(), (h, w, c, kind)
+    halvings += model.maps.halvings
+    enc = PartsEncoder(img, 2)
+    enc.add(ys, xs, cs, tops, counts)
+    assert ref.encode_parts(img, rp, counts, 2) == enc.finish(), (h, w, c, kind)
+assert halvings > 0
+print("same bytes")
+'''
+
+
+@pytest.mark.slow
+def test_the_definition_follows_another_spec():
+    """Under another SPEC_2 (patched before the kernel is imported, in a
+    process of its own: the kernel freezes its numbers when it compiles): 7
+    of the bank's predictors, in another order, with two maps each, and
+    histograms halved at 2^12.  (About 3 minutes: a kernel compiled anew.)"""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", _OTHER_SPEC], cwd=root, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0 and "same bytes" in done.stdout, done.stderr[-3000:]
