@@ -70,7 +70,6 @@ for _field in ("n_hashed", "n_blend", "count_max", "table_bits_min", "table_bits
 # ---------------------------------------------------------------- what version 2 keeps of version 1
 
 squash, stretch = v1.squash, v1.stretch
-p12 = v1._p12                    # the rounded 12-bit probability upper / total
 wrap32 = v1._wrap32              # a store into an int32 array
 hash_of = v1._hash               # the context hash of a sequence of values
 clamp8, log_class, median = v1._clamp8, v1._log_class, v1._median
@@ -99,7 +98,7 @@ def checked(v: int) -> int:
 
 N_HASHED = SPEC.n_hashed
 N_BLEND = SPEC.n_blend
-BANK = tuple(getattr(SPEC, "bank", range(SPEC.n_bank)))     # the bank's predictors: indices into PREDICTORS
+BANK = tuple(SPEC.bank)        # the bank's predictors: indices into PREDICTORS
 BANK_KEYS = SPEC.bank_keys
 N_OLS = SPEC.n_ols
 N_MAPS = SPEC.n_maps
@@ -613,6 +612,11 @@ class ReferenceModel:
                 for i in range(N_BLEND)]
         return sums.index(min(sums))
 
+    def ols_error(self, y, x, c, k) -> int:
+        """Least-squares predictor k's signed error at (y, x) in colour c (0 where this model did not code it)."""
+        errors = self.ols_errors.get((y, x, c))
+        return errors[k] if errors else 0
+
     def least_squares_maps(self, y, x, r, c, ref, qa):
         """Each least-squares predictor's inputs, and its two maps' predictions and contexts (in
         map order: the first maps of every predictor, then the second ones).  The first: the class
@@ -625,14 +629,13 @@ class ReferenceModel:
             f = model.features(self.img, y, x, r, c, ref)
             feats.append(f)
             preds.append(clamp8(ref + model.predict(f)))
-            err = sum(wt * abs(self.ols_errors.get((yy, xx, c), [0] * N_OLS)[k]) for wt, yy, xx in around(y, x, r, width))
-            qe = log_class(err >> 1)
+            qe = log_class(sum(wt * abs(self.ols_error(yy, xx, c, k)) for wt, yy, xx in around(y, x, r, width)) >> 1)
             first.append(qe * 8 + qa)
             if c > 0:
-                second.append(signed_class(self.ols_errors.get((y, x, c - 1), [0] * N_OLS)[k]) * 8 + qe)
+                second.append(signed_class(self.ols_error(y, x, c - 1, k)) * 8 + qe)
             else:
-                ew = self.ols_errors.get((y, x - 1, c), [0] * N_OLS)[k] if x > 0 else 0
-                en = self.ols_errors.get((y - 1, x, c), [0] * N_OLS)[k] if r > 0 else 0
+                ew = self.ols_error(y, x - 1, c, k) if x > 0 else 0
+                en = self.ols_error(y - 1, x, c, k) if r > 0 else 0
                 second.append(signed_class(ew) * 8 + signed_class(en))
         return feats, preds + preds, first + second
 
