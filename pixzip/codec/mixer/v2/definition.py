@@ -29,7 +29,7 @@ changes or adds is written here:
   against the colour before's, and the pixel's 2x2 phase;
 - residual maps read as (upper + 16) / (total + 32) through a reciprocal
   table, and after version 1's 8 maps come the bank's (``PredictorBank``:
-  predictors of ``PREDICTORS``, the ids ``BANK``, each through 1 or 2 maps
+  predictors of ``PREDICTORS`` named by the spec's ``bank``, each through 1 or 2 maps
   keyed by its recent error, the colour before's error, the spread of its
   taps and the local coding cost) and the least-squares predictors'
   (``LeastSquares``, two maps each);
@@ -726,8 +726,9 @@ def encode_parts(img, positions, counts, parts: int) -> bytes:
     columns w*p//parts .. w*(p+1)//parts - 1), each coded by a model of its
     own (its table sized for the widest part's sub-pixels, at most 2^20
     buckets) over its own positions, in the order given, all reading the
-    one image.  Then the part count, the lengths of all parts but the last
-    (uint32 little-endian), and the streams."""
+    one image (a neighbour in another part is known; its errors and costs,
+    this part's model's own memory, read 0).  Then the part count, the
+    lengths of all parts but the last (uint32 little-endian), and the streams."""
     h, w, colours = img.shape
     bounds = [w * p // parts for p in range(parts + 1)]
     widest = max(b - a for a, b in zip(bounds, bounds[1:]))
