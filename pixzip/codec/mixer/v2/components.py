@@ -31,8 +31,6 @@ SPEC = SPEC_2
 N_HASHED = SPEC.n_hashed
 N_MAPS = SPEC.n_maps
 N_BLEND = SPEC.n_blend
-N_BANK = SPEC.n_bank            # maps 8.. are the predictor bank's (``predictors.py``)
-BANK_KEYS = SPEC.bank_keys      # each predictor's maps
 N_INPUTS = SPEC.n_inputs
 N_PAD = SPEC.n_pad
 N_SETS = SPEC.n_sets
@@ -159,7 +157,9 @@ def make_map_reciprocals() -> np.ndarray:
 
 
 MAP_RECIP = make_map_reciprocals()
-# a map's total t (at most H_LIMIT = 2^16) is read at 12 bits: t >> MAP_SHIFT[t >> 12] < 4096
+# a map's bins and totals are below 2^16 (uint16): a bin reaches at most H_LIMIT + H_INC before it is halved
+assert H_LIMIT + H_INC < 1 << 16
+# a map's total t (at most H_LIMIT < 2^16) is read at 12 bits: t >> MAP_SHIFT[t >> 12] < 4096
 MAP_SHIFT = np.array([0] + [int(v).bit_length() for v in range(1, 17)], np.int64)
 assert SPEC.h_limit <= 1 << 16
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
-                         BANK_KEYS, N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
+                         N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
                          SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
                          fetch_buckets, sub_error,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
@@ -35,7 +35,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
 from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
-from .predictors import N_FORMULAS, bank, bit_cost, cost_class, learn_bank
+from .predictors import BANK_ERRORS, BANK_SCRATCH, BP, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -90,8 +90,8 @@ class Tables(NamedTuple):
 class State(NamedTuple):
     """The adaptive state, identical on both sides after every bit."""
     table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
-    hist: np.ndarray       # int32 (N_MAPS, colours, MAP_CONTEXTS, 256)
-    hblock: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
+    hist: np.ndarray       # uint16 (N_MAPS, colours, MAP_CONTEXTS, 256): below 2^16 (``components.learn_maps``)
+    hblock: np.ndarray     # uint16 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
     w1: np.ndarray         # int32 (W1_ROWS, N_PAD): columns past N_INPUTS meet zero inputs, never change
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
@@ -101,7 +101,7 @@ class State(NamedTuple):
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
     ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
     oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
-    berr: np.ndarray       # uint8 (height, width, colours, N_BANK): each bank predictor's error there (at most 255)
+    berr: np.ndarray       # uint8 (height, width, colours, BANK_ERRORS): the bank's errors there (at most 255)
     costs: np.ndarray      # uint16 (height, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
 
 
@@ -144,12 +144,12 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
 
     def stack(a):
         return np.repeat(a[None], parts, axis=0)
-    return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
-                 np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
+    return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.uint16),
+                 np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.uint16),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
                  np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
                  stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16),
-                 np.zeros((parts, height, width, colours, max(1, N_BANK)), np.uint8),
+                 np.zeros((parts, height, width, colours, BANK_ERRORS), np.uint8),
                  np.zeros((parts, height, width, colours), np.uint16))
 
 
@@ -164,10 +164,10 @@ def new_state(height: int, width: int, colours: int) -> State:
 
 def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
     """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
-    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 4 + W1_ROWS * N_PAD * 4
+    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 2 + W1_ROWS * N_PAD * 4
             + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
             + colours * N_OLS * (OLS_N + 3) * OLS_N * 8
-            + height * width * colours * (N_BLEND + 1 + max(1, N_BANK) + 2 + 2 * N_OLS))
+            + height * width * colours * (N_BLEND + 1 + BANK_ERRORS + 2 + 2 * N_OLS))
 
 
 
@@ -237,7 +237,7 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    bank(img, banked, at, N_BANK, BANK_KEYS, tp, preds, mv[CTX], 8, qc)
+    bank(img, banked, at, tp, preds, mv[CTX], 8, qc)
     return blended, qb, qa, qc
 
 
@@ -362,7 +362,7 @@ def code(st, tb, img, pos, net, side, independent):
     ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
-    tp = np.zeros((6, N_FORMULAS), np.int64)         # the bank's scratch (``predictors.bank``)
+    tp = np.zeros(BANK_SCRATCH, np.int64)            # the bank's scratch (``predictors.bank``)
     sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
@@ -423,7 +423,7 @@ def code(st, tb, img, pos, net, side, independent):
                 return e + 1
         learn_blend(st.perr, sub, y, x, c, lo, blended)
         ols_learn(st.ols, st.oerr, y, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
-        learn_bank(st.berr, mv[PRED], 8, N_BANK, y, x, c, lo)
+        learn_bank(st.berr, tp[BP], y, x, c, lo)
         st.costs[y, x, c] = paid
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
