@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
-from pixzip.codec.coders import BY_METHOD
+from pixzip.codec.coders import making
 from pixzip.codec.format import container
 from pixzip.codec.format.container import DEFLATE, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW
 from pixzip.codec.format.metadata import Metadata
@@ -40,7 +40,7 @@ from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .conftest import tiny_int_model
 
-network_min_bytes = BY_METHOD["network"].min_payload_bytes    # coder 1's least payload (n_subpixels, model)
+network_min_bytes = making("network", 2).min_payload_bytes    # coder 1's least payload (n_subpixels, model)
 
 DATA = Path(__file__).parent / "data"
 CASE_SECONDS = 10.0              # no case may run longer (it is interrupted at this bound)

@@ -24,7 +24,7 @@ def run(model=None, image=SAMPLE, on_compile=None) -> dict:
     from ..codec.levels import level_choice
     from .bench import pixzip_round_trip, png
     pixels = read_image(image)
-    method, alias = level_choice(None)
+    method, alias, _ = level_choice(None)
     name = model if model is not None else alias
     net = codec.load_model(name)
     compiling = not kernel_cache.compiled(method)

@@ -64,29 +64,30 @@ def bit_cost(p16, bit):
 
 
 @numba.njit(inline="always")
-def cost_class(costs, y, x, r, c):
+def cost_class(costs, y0, y1, x, r, c):
     """The local coding cost's class, 0..7: the cost paid at W, N (twice
     each), NW and NE of the same colour, and (colour c >= 1) at the pixel's
     colour before (twice), those known in the strip; quantised on a log
     scale (a sub-pixel that cost about a bit, everywhere around: class 2).
-    ``costs``: uint16 (height, width, colours), in 1/16 bit."""
+    ``costs``: uint16 (ring rows, width, colours), in 1/16 bit: y0 is row
+    y's ring row, y1 row y - 1's (``kernel.ring_rows``)."""
     width = costs.shape[1]
     tot = np.int64(0)
     n = np.int64(0)
     if x > 0:
-        tot += 2 * np.int64(costs[y, x - 1, c])
+        tot += 2 * np.int64(costs[y0, x - 1, c])
         n += 2
     if r > 0:
-        tot += 2 * np.int64(costs[y - 1, x, c])
+        tot += 2 * np.int64(costs[y1, x, c])
         n += 2
         if x > 0:
-            tot += np.int64(costs[y - 1, x - 1, c])
+            tot += np.int64(costs[y1, x - 1, c])
             n += 1
         if x + 1 < width:
-            tot += np.int64(costs[y - 1, x + 1, c])
+            tot += np.int64(costs[y1, x + 1, c])
             n += 1
     if c > 0:
-        tot += 2 * np.int64(costs[y, x, c - 1])
+        tot += 2 * np.int64(costs[y0, x, c - 1])
         n += 2
     if n == 0:
         return np.int64(4)
@@ -219,7 +220,7 @@ BLEND_WEIGHT = np.array([(1 << 32) // (e * e + 4) for e in range(MAX_ERR_SUM + 1
 
 
 @numba.njit(inline="always")
-def bank(img, berr, at, tp, out, ctx, first, qcost):
+def bank(img, berr, at, ring, tp, out, ctx, first, qcost):
     """The bank of sub-pixel ``at`` = (y, x, r, c): predictors BANK_IDS (of
     ``predict_all``; a later colour carries the colour before's error over,
     P(c) + p1 - P(c - 1)) into bp = tp[BP], and after them the derived
@@ -232,8 +233,10 @@ def bank(img, berr, at, tp, out, ctx, first, qcost):
     a log scale) and,
     for colour 0, the local coding cost's class ``qcost``, for a later colour
     the same predictor's error on the colour before, here (known).  ``tp``:
-    scratch (``BANK_SCRATCH``)."""
+    scratch (``BANK_SCRATCH``); ``ring``: the ring rows (y0, y1) of ``berr``
+    (``kernel.ring_rows``)."""
     y, x, r, c = at
+    y0, y1 = ring
     t0, t1, p0, p1s, errs, bp = tp[0], tp[1], tp[2], tp[3], tp[4], tp[BP]
     taps(img, y, x, r, c, t0)
     predict_all(t0, p0)
@@ -248,7 +251,7 @@ def bank(img, berr, at, tp, out, ctx, first, qcost):
             j = BANK_IDS[i]
             bp[i] = clamp8(p0[j] + v1 - p1s[j])
     for i in range(N_BANK + BANK_DERIVED):
-        errs[i] = sub_error(berr, y, x, r, c, i)
+        errs[i] = sub_error(berr, y0, y1, x, r, c, i)
     if BANK_DERIVED > 0:
         num = np.int64(0)
         den = np.int64(0)
@@ -267,12 +270,12 @@ def bank(img, berr, at, tp, out, ctx, first, qcost):
         if i < BANK_MAPS or i >= N_BANK:
             out[first + k] = bp[i]
             ctx[first + k] = log_class(errs[i] >> 1) * 8 + (
-                qcost if c == 0 else log_class(np.int64(berr[y, x, c - 1, i])))
+                qcost if c == 0 else log_class(np.int64(berr[y0, x, c - 1, i])))
             k += 1
 
 
 @numba.njit(inline="always")
-def learn_bank(berr, bp, y, x, c, value):
+def learn_bank(berr, bp, y0, x, c, value):
     """Each bank predictor's and derived prediction's error here, at most 255."""
     for i in range(N_BANK + BANK_DERIVED):
-        berr[y, x, c, i] = min(255, abs(value - bp[i]))
+        berr[y0, x, c, i] = min(255, abs(value - bp[i]))
