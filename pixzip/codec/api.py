@@ -259,14 +259,15 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
     return made + [(coders.STORED[k], coders.STORED[k].encode(pixels, None, job)) for k in plan.stored]
 
 
-def warm_up(model: ModelLike = None, method: str = "network") -> None:
+def warm_up(model: ModelLike = None, method: str = "network", level: int | None = None) -> None:
     """Load (or compile) the kernels with a 2x2 round trip through ``method``
     (the automatic choice would store so small an image raw, and compile
-    nothing), so that timings that follow measure the coding alone."""
+    nothing), so that timings that follow measure the coding alone;
+    ``level``: whose mixer version (None: the default level's)."""
     method = new_name(method)
     net = None if method == MIXER else load_model(model)
     c = net.colors if net is not None else 3     # one compiled mixer serves every colour mode
-    decompress(compress(np.zeros((2, 2, c), np.uint8), net, payload=method), net)
+    decompress(compress(np.zeros((2, 2, c), np.uint8), net, level=level, payload=method), net)
 
 
 def ideal_bits(image: ImageLike, model: ModelLike = None) -> float:

@@ -43,9 +43,9 @@ MIXER_VERSION = 2            # the newest mixer: what a method makes without a l
 
 DEFAULT_LEVEL = 6
 LEVELS = {
-    1: Level(MIXER, None),
-    DEFAULT_LEVEL: Level(MIXER_NETWORK, "fast"),
-    9: Level(MIXER_NETWORK, "max"),
+    1: Level(MIXER, None, 1),
+    DEFAULT_LEVEL: Level(MIXER, None, 2),
+    9: Level(MIXER_NETWORK, "max", 2),
 }
 METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
