@@ -109,5 +109,5 @@ SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 32 + 6, "n_
                         # v1's sets; the locally best sub-predictor, the activity, the column stripe
                         "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
-# coder id -> the spec its bytes follow (2: one state, 3: column parts)
-RELEASED = {2: SPEC_1, 3: SPEC_1}
+# coder id -> the spec its bytes follow (2 and 5: one state, 3 and 6: column parts)
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2}
