@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from pixzip.codec import api as codec
+from pixzip.codec import levels
 from pixzip.codec.format import container
 from pixzip.codec.format.metadata import Metadata
 from pixzip.codec.network.modelfile import ModelFile
@@ -168,6 +169,13 @@ FORMAT3 = {
     "l-trns": ({"level": 1, "payload": "coded"}, None),
     "rgb-trns": ({"level": 1, "payload": "coded"}, None),
 }
+# the levels these were made with (0.7's: every one with the mixer 1, -6 with the "fast" network)
+LEVELS_OF_0_7 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer+network", "fast", 1),
+                 9: levels.Level("mixer+network", "max", 1)}
+# the same pictures with the mixer 2 (this release's -6 and -9; written by --record-format3-mixer2, once)
+FORMAT3_MIXER2 = {"rgba-network-2": ("rgba-network", {"payload": "mixer+network"}, RGB),
+                  "p-colours-2": ("p-colours", {"level": 9, "payload": "coded"}, None),
+                  "la-2": ("la", {"payload": "coded"}, None)}
 
 
 def _format3_sources() -> dict:
@@ -220,6 +228,7 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     from pixzip.codec import coders
     from pixzip.codec.format import picture
     monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
+    monkeypatch.setattr(levels, "LEVELS", LEVELS_OF_0_7)
     kw, model = FORMAT3[name]
     want = _load_format3_pictures()[name]
     golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
@@ -229,6 +238,33 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     assert codec.read_header(golden).version == 3 and codec.read_header(golden).mode == want.mode
     assert codec.compress(want, net, **kw) == golden
     assert len(golden) < 700
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2))
+def test_format_3_golden_file_of_the_mixer_2_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
+    from pixzip.codec import coders
+    from pixzip.codec.format import picture
+    monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
+    source, kw, model = FORMAT3_MIXER2[name]
+    want = _load_format3_pictures()[source]
+    golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
+    net = ModelFile.load(model) if model else None
+    got, _ = codec.decompress_picture(golden, net)
+    assert picture.same(got, want)
+    assert {s.coder for s in codec.read_header(golden).sections} & {container.MIXER2_CODER, container.PARTS2_CODER}
+    assert codec.compress(want, net, **kw) == golden
+
+
+def _record_format3_mixer2() -> None:
+    from pixzip.codec import coders
+    coders.Deep.available = staticmethod(lambda: False)
+    pictures = _load_format3_pictures()
+    for name, (source, kw, model) in FORMAT3_MIXER2.items():
+        path = FORMAT3_DIR / f"{name}.pxz"
+        if path.exists():
+            raise SystemExit(f"{path} is recorded; never rewrite a golden file")
+        path.write_bytes(codec.compress(pictures[source], ModelFile.load(model) if model else None, **kw))
+        print("wrote", path)
 
 
 def test_format_3_golden_files_cover_every_new_mode_and_section_kind():
@@ -314,6 +350,8 @@ if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["--record-format2"]:
         _record_format2()
+    elif sys.argv[1:] == ["--record-format3-mixer2"]:
+        _record_format3_mixer2()
     elif sys.argv[1:] == ["--record-format3"]:
         _record_format3()
     elif sys.argv[1:] == ["--record-format3-deep"]:
