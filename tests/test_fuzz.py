@@ -111,6 +111,13 @@ def make_seeds() -> list[Seed]:
         name = f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}{f'-s{strip}' if strip else ''}" \
                f"{'-meta' if meta else ''}-{content}"
         seeds.append(Seed(name, data, img, nets[c]))
+    # the mixer 1 (coders 2 and 3, -1's level): the seeds above make the mixer 2's (coders 5 and 6)
+    for c, h, w, payload, strip in ((3, 10, 12, "mixer", 0), (3, 12, 14, "mixer+network", 0),
+                                    (1, 11, 6, "mixer+network", 3)):
+        img = _image(rng, h, w, c, "smooth")
+        data = codec.compress(img, nets[c], level=1, payload=payload, options=codec.Options(strip_height=strip))
+        seeds.append(Seed(f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}-mixer1{f'-s{strip}' if strip else ''}",
+                          data, img, nets[c]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):
