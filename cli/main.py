@@ -775,7 +775,8 @@ def demo(model) -> None:
     click.echo(f"image:  {r['width']}x{r['height']} {'RGB' if r['channels'] == 3 else 'L'}, "
                f"{r['subpixels']} bytes raw")
     click.echo(f"pixzip: {r['pixzip_bytes']:>8} bytes  {bpsp(r['pixzip_bytes']):.3f} bits/sub-pixel  "
-               f"(the mixer with {_printable(r['model'])}'s counts; encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
+               f"({'the mixer alone' if r['model'] is None else 'the mixer with ' + _printable(r['model']) + chr(39) + 's counts'}; "
+               f"encode {r['encode_s']:.1f} s, decode {r['decode_s']:.1f} s, "
                f"decoded pixel-exact)")
     click.echo(f"PNG:    {r['png_bytes']:>8} bytes  {bpsp(r['png_bytes']):.3f} bits/sub-pixel  (Pillow, optimize)")
     click.echo(f"pixzip is {100 * (1 - r['pixzip_bytes'] / r['png_bytes']):.1f}% smaller than PNG.")

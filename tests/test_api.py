@@ -31,12 +31,13 @@ LEVELS = (None, 1, 6, 9, 5)
 def plan_as_before(level, model, method, payload):
     """``compress``'s choice as the release before the plan wrote it, inline
     in its if/elif ("mixed" read as "mixer+network", the alias "default" as
-    "max", the same file): (method, model, stored payloads, by_level), or
-    ValueError."""
+    "max", the same file), with this release's levels (-1 the mixer 1
+    alone, -6 the mixer 2 alone, -9 the mixer 2 with "max"): (method, model,
+    stored payloads, by_level, mixer version), or ValueError."""
     if payload not in levels.PAYLOADS or level not in (None, 1, 6, 9):
         return ValueError
-    level_method, level_model = {None: ("mixer+network", "fast"), 1: ("mixer", None),
-                                 6: ("mixer+network", "fast"), 9: ("mixer+network", "max")}[level]
+    level_method, level_model, mixer = {None: ("mixer", None, 2), 1: ("mixer", None, 1),
+                                        6: ("mixer", None, 2), 9: ("mixer+network", "max", 2)}[level]
     forced = method is not None and level is None
     by_level = model is None and method is None and payload in ("auto", "coded")
     if method is None:
@@ -51,10 +52,10 @@ def plan_as_before(level, model, method, payload):
         method = payload
     stored = tuple(k for k in ("raw", "deflate") if payload in ("auto", k))
     if payload in ("raw", "deflate"):
-        return None, None, stored, by_level
+        return None, None, stored, by_level, mixer
     if method == "mixer":
-        return "mixer", None, stored, by_level
-    return method, "max" if model is None else model, stored, by_level     # load_model(None): "max"
+        return "mixer", None, stored, by_level, mixer
+    return method, "max" if model is None else model, stored, by_level, mixer     # load_model(None): "max"
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -75,7 +76,8 @@ def test_a_plan_fits_the_image_colours_or_refuses_a_network_asked_for_by_name():
         if plan.method in (None, "mixer") or channels == colors:
             assert plan.for_image(channels, colors, "net") == plan
         elif plan.by_level:         # the level chose the network: the mixer alone codes the image
-            assert plan.for_image(channels, colors, "net") == levels.Plan("mixer", None, plan.stored, True)
+            assert plan.for_image(channels, colors, "net") == levels.Plan("mixer", None, plan.stored, True,
+                                                                          plan.mixer)
         else:
             with pytest.raises(UnknownModelError, match="model 'net' codes"):
                 plan.for_image(channels, colors, "net")
@@ -107,7 +109,8 @@ def test_every_coder_in_the_table_round_trips_a_small_image(key):
         return
     img = image()
     name = coder.method or container.KINDS[coder.kind]
-    data = codec.compress(img, net if coder.uses_network else None, payload=name)
+    level = 1 if getattr(coder, "version", 2) == 1 else None     # -1's mixer is version 1; the others', 2
+    data = codec.compress(img, net if coder.uses_network else None, level=level, payload=name)
     assert coders.for_header(codec.read_header(data)) is coder
     assert np.array_equal(codec.decompress(data, net), img)
     assert coders.payload_name(coder) == name
@@ -120,7 +123,7 @@ def test_each_coders_decode_memory_and_least_payload_are_what_the_functions_befo
     before = json.loads((DATA / "coder-memory-before.json").read_text())
     nets = {"golden-tiny": ModelFile.load(TINY), "fast": codec.load_model("fast"), "max": codec.load_model("max"),
             None: None}
-    by = coders.BY_METHOD
+    by = {m: coders.making(m, 1) for m in ("network", "mixer", "mixer+network")}     # version 1's, as before
     for name, h, w, c, strip, mixer, parts, need in before["decode_memory"]:
         net = nets[name]
         frame = coders.Frame(h, w, c, strip, parts)
@@ -150,7 +153,7 @@ def _call(case):
     return kw.pop("model", None), kw, options
 
 
-def test_new_archives_are_byte_identical_to_those_made_before_the_coder_table():
+def test_new_archives_are_byte_identical_to_those_made_before_the_coder_table(monkeypatch):
     """tests/data/archive-sha256s.json: the sha256 of each archive (or the
     error) that compress made before, for three small images (RGB smooth,
     RGB noise, L) at every level, method and payload, a few models, parts
@@ -159,6 +162,10 @@ def test_new_archives_are_byte_identical_to_those_made_before_the_coder_table():
     images = {k: np.frombuffer(bytes.fromhex(v["hex"]), np.uint8).reshape(v["shape"])
               for k, v in recorded["images"].items()}
     assert len(recorded["cases"]) == 144
+    # the levels those archives were made with, every one with the mixer 1 (this release's -6 and -9
+    # code with the mixer 2, whose bytes the golden files pin)
+    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer+network", "fast", 1),
+                                           9: levels.Level("mixer+network", "max", 1)})
     for case in recorded["cases"]:
         model, kw, options = _call(case)
         try:
@@ -227,7 +234,7 @@ def test_pixzip_models_shows_which_level_uses_which_alias():
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0, r.output
     lines = {line.split()[0]: line for line in r.output.splitlines() if "->" in line}
-    assert lines["fast"].endswith("(level 6, the default level)")
+    assert "level" not in lines["fast"]         # the default level, -6, is the mixer 2 alone
     assert lines["max"].endswith("(level 9; --method without a level)")
     assert lines["default"].endswith("(the old name of max, deprecated)")
 
@@ -235,8 +242,8 @@ def test_pixzip_models_shows_which_level_uses_which_alias():
 def test_bench_without_a_model_measures_every_level_and_labels_its_columns_by_level():
     from pixzip.app import bench
     under_test = bench._levels_under_test(bench.METHODS)
-    assert [(m.label, m.method) for m in under_test] == [
-        ("pixzip -1", "mixer"), ("pixzip -6", "mixer+network"), ("pixzip -9", "mixer+network"),
-        ("pixzip-max", "network")]
-    assert under_test[1].net.name == codec.load_model("fast").name
+    assert [(m.label, m.method, m.level) for m in under_test] == [
+        ("pixzip -1", "mixer", 1), ("pixzip -6", "mixer", 6), ("pixzip -9", "mixer+network", 9),
+        ("pixzip-max", "network", None)]
+    assert under_test[0].net is None and under_test[1].net is None
     assert under_test[2].net.name == under_test[3].net.name == codec.load_model("max").name

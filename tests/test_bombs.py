@@ -199,12 +199,13 @@ def test_the_raw_kind_obeys_the_memory_limit():
     _refused(_decode(data, max_memory=256 << 10)[0], LimitError, "400x300", "--memory")
 
 
-def test_the_default_memory_limit_is_absolute():
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_default_memory_limit_is_absolute(version):
     """Not a ratio of the claim: the same limit for every image, and every
-    level's 768 x 512 photo within it with room to spare."""
+    level's 768 x 512 photo within it with room to spare, with either mixer."""
     assert codec.memory_limit() == codec.DEFAULT_MEMORY
-    from pixzip.codec.coders import BY_METHOD, Frame
-    mixer, mixed, network = (BY_METHOD[m] for m in ("mixer", "mixer+network", "network"))
+    from pixzip.codec.coders import Frame, making
+    mixer, mixed, network = (making(m, version) for m in ("mixer", "mixer+network", "network"))
     fast, big = codec.load_model("fast"), codec.load_model("max")
     photo = [mixer.decode_memory(Frame(512, 768, 3)),
              mixed.decode_memory(Frame(512, 768, 3, parts=2), fast),

@@ -173,22 +173,22 @@ def levels(model_dir):
 
 
 def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
-    # the default level mixes with the shipped 'fast' model, -1 is the mixer alone, -m and --method force
-    # them, --method alone codes with the shipped 'default' model; a user's aliases.json cannot repoint
+    # the default level is the mixer 2 alone, -1 the mixer 1 alone, -m and --method force a network,
+    # --method alone codes with the shipped 'max' model; a user's aliases.json cannot repoint
     # a level's alias, and its own aliases are used when named
-    for flags, payload, name in (([], "network", "photo-g36x4-v1"), (["-1"], "mixer", None),
-                                 (["--method", "network"], "network", "photo-g66x8-v1"),
-                                 (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1"),
-                                 (["-m", "mine", "--method", "network"], "network", "tinyfast"),
-                                 (["-m", "tiny3", "--method", "mixed"], "network", "tiny3"),
-                                 (["--method", "mixer"], "mixer", None)):
+    for flags, payload, name, coder in (
+            ([], "mixer", None, "5: context mixer 2"), (["-1"], "mixer", None, "2: context mixer 1"),
+            (["--method", "network"], "network", "photo-g66x8-v1", "1: range coder"),
+            (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1", "1: range coder"),
+            (["-m", "mine", "--method", "network"], "network", "tinyfast", "1: range coder"),
+            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "6: context mixer 2 in column parts"),
+            (["-1", "-m", "tiny3", "--method", "mixed"], "network", "tiny3", "3: context mixer 1 in column parts"),
+            (["--method", "mixer"], "mixer", None, "5: context mixer 2")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output
         info = run("info", images[0].with_name("img0.png.pxz"))
         assert f"payload            {payload}" in info.output, (flags, info.output)
         assert (f"model              {name}" in info.output) if name else "model " not in info.output
-        coder = "1: range coder" if "network" in flags else \
-            "2: context mixer" if payload == "mixer" else "3: context mixer 1 in column parts"
         assert coder in info.output, (flags, info.output)
         assert run("test", images[0].with_name("img0.png.pxz")).exit_code == 0
     assert run("compress", images[0], "-f", "-1", "-m", "tiny3").exit_code == 2

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
-from pixzip.codec.coders import BY_METHOD
+from pixzip.codec.coders import making
 from pixzip.codec.format import container
 from pixzip.codec.format.container import DEFLATE, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW
 from pixzip.codec.format.metadata import Metadata
@@ -40,7 +40,7 @@ from pixzip.errors import CorruptError, LimitError, PixzipError
 
 from .conftest import tiny_int_model
 
-network_min_bytes = BY_METHOD["network"].min_payload_bytes    # coder 1's least payload (n_subpixels, model)
+network_min_bytes = making("network", 2).min_payload_bytes    # coder 1's least payload (n_subpixels, model)
 
 DATA = Path(__file__).parent / "data"
 CASE_SECONDS = 10.0              # no case may run longer (it is interrupted at this bound)
@@ -111,6 +111,13 @@ def make_seeds() -> list[Seed]:
         name = f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}{f'-s{strip}' if strip else ''}" \
                f"{'-meta' if meta else ''}-{content}"
         seeds.append(Seed(name, data, img, nets[c]))
+    # the mixer 1 (coders 2 and 3, -1's level): the seeds above make the mixer 2's (coders 5 and 6)
+    for c, h, w, payload, strip in ((3, 10, 12, "mixer", 0), (3, 12, 14, "mixer+network", 0),
+                                    (1, 11, 6, "mixer+network", 3)):
+        img = _image(rng, h, w, c, "smooth")
+        data = codec.compress(img, nets[c], level=1, payload=payload, options=codec.Options(strip_height=strip))
+        seeds.append(Seed(f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}-mixer1{f'-s{strip}' if strip else ''}",
+                          data, img, nets[c]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):

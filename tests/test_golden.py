@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from pixzip.codec import api as codec
+from pixzip.codec import levels
 from pixzip.codec.format import container
 from pixzip.codec.format.metadata import Metadata
 from pixzip.codec.network.modelfile import ModelFile
@@ -32,12 +33,23 @@ FORMAT2 = {
     "gray": (DATA / "format1" / "gray.png", GRAY, {"payload": "network"}),
     "rgb-strips": (DATA / "format1" / "rgb-strips.png", RGB, {"payload": "network", "strip_height": 5}),
     "raw": (DATA / "golden.png", RGB, {"payload": "raw"}),
-    "parts": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
-    "parts-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
-    "parts-gray-strips": (DATA / "format1" / "gray.png", GRAY, {"payload": "mixer+network", "strip_height": 5}),
-    "parts-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),   # 40x48 of the bundled sample
-    "mixer": (DATA / "golden.png", RGB, {"payload": "mixer"}),
-    "mixer-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer"}),
+    # the mixer 1 (coders 2 and 3): -1's level still makes it
+    "parts": (DATA / "golden.png", RGB, {"payload": "mixer+network", "level": 1}),
+    "parts-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3, "level": 1}),
+    "parts-gray-strips": (DATA / "format1" / "gray.png", GRAY, {"payload": "mixer+network", "strip_height": 5,
+                                                                "level": 1}),
+    "parts-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "level": 1}),   # 40x48 of the sample
+    "mixer": (DATA / "golden.png", RGB, {"payload": "mixer", "level": 1}),
+    "mixer-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer", "level": 1}),
+    # the mixer 2 (coders 5 and 6), every other level's (written once by --record-format2)
+    "parts2": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    "parts2-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
+    "parts2-gray-strips": (DATA / "format1" / "gray.png", GRAY, {"payload": "mixer+network", "strip_height": 5}),
+    "parts2-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
+    "parts2-photo-strips": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    "mixer2": (DATA / "golden.png", RGB, {"payload": "mixer"}),
+    "mixer2-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer"}),
+    "mixer2-gray": (DATA / "format1" / "gray.png", GRAY, {"payload": "mixer"}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
         format="TIFF", icc=bytes(range(256)) * 2, exif=b"MM\x00*\x00\x00\x00\x08\x00\x00", xmp=b"<x:xmpmeta/>",
         dpi=(300.0, 72.5), text=(("Title", "golden"), ("Comment", "caf\u00e9")))}),
@@ -50,7 +62,7 @@ def test_golden_file_is_reproduced_bit_for_bit(name):
     net = ModelFile.load(model)
     img = image(src)
     golden = (DATA / "format2" / f"{name}.pxz").read_bytes()
-    kept = {k: v for k, v in options.items() if k in ("payload", "metadata")}
+    kept = {k: v for k, v in options.items() if k in ("payload", "metadata", "level")}
     coding = codec.Options(**{k: v for k, v in options.items() if k not in kept})
     assert codec.compress(img, net, **kept, options=coding) == golden
     out, md = codec.decompress_with_metadata(golden, net)
@@ -58,11 +70,14 @@ def test_golden_file_is_reproduced_bit_for_bit(name):
     assert md == options.get("metadata", Metadata())
     h = codec.read_header(golden)
     assert h.version == container.VERSION == 2
+    first = options.get("level") == 1       # the mixer 1's
     if options["payload"] in ("network", "mixer+network"):
         assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16]
-        assert h.coder == (1 if options["payload"] == "network" else container.PARTS_CODER)
+        assert h.coder == (1 if options["payload"] == "network" else
+                           container.PARTS_CODER if first else container.PARTS2_CODER)
     if options["payload"] == "mixer":
-        assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER, "")
+        assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER if first
+                                                   else container.MIXER2_CODER, "")
 
 
 # coder 2, the mixer with the network in one state: written by 0.3.0, still read
@@ -154,6 +169,13 @@ FORMAT3 = {
     "l-trns": ({"level": 1, "payload": "coded"}, None),
     "rgb-trns": ({"level": 1, "payload": "coded"}, None),
 }
+# the levels these were made with (0.7's: every one with the mixer 1, -6 with the "fast" network)
+LEVELS_OF_0_7 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer+network", "fast", 1),
+                 9: levels.Level("mixer+network", "max", 1)}
+# the same pictures with the mixer 2 (this release's -6 and -9; written by --record-format3-mixer2, once)
+FORMAT3_MIXER2 = {"rgba-network-2": ("rgba-network", {"payload": "mixer+network"}, RGB),
+                  "p-colours-2": ("p-colours", {"level": 9, "payload": "coded"}, None),
+                  "la-2": ("la", {"payload": "coded"}, None)}
 
 
 def _format3_sources() -> dict:
@@ -206,6 +228,7 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     from pixzip.codec import coders
     from pixzip.codec.format import picture
     monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
+    monkeypatch.setattr(levels, "LEVELS", LEVELS_OF_0_7)
     kw, model = FORMAT3[name]
     want = _load_format3_pictures()[name]
     golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
@@ -215,6 +238,33 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     assert codec.read_header(golden).version == 3 and codec.read_header(golden).mode == want.mode
     assert codec.compress(want, net, **kw) == golden
     assert len(golden) < 700
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2))
+def test_format_3_golden_file_of_the_mixer_2_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
+    from pixzip.codec import coders
+    from pixzip.codec.format import picture
+    monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
+    source, kw, model = FORMAT3_MIXER2[name]
+    want = _load_format3_pictures()[source]
+    golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
+    net = ModelFile.load(model) if model else None
+    got, _ = codec.decompress_picture(golden, net)
+    assert picture.same(got, want)
+    assert {s.coder for s in codec.read_header(golden).sections} & {container.MIXER2_CODER, container.PARTS2_CODER}
+    assert codec.compress(want, net, **kw) == golden
+
+
+def _record_format3_mixer2() -> None:
+    from pixzip.codec import coders
+    coders.Deep.available = staticmethod(lambda: False)
+    pictures = _load_format3_pictures()
+    for name, (source, kw, model) in FORMAT3_MIXER2.items():
+        path = FORMAT3_DIR / f"{name}.pxz"
+        if path.exists():
+            raise SystemExit(f"{path} is recorded; never rewrite a golden file")
+        path.write_bytes(codec.compress(pictures[source], ModelFile.load(model) if model else None, **kw))
+        print("wrote", path)
 
 
 def test_format_3_golden_files_cover_every_new_mode_and_section_kind():
@@ -284,9 +334,25 @@ def _record_format3_deep() -> None:
     np.savez_compressed(FORMAT3_DIR / "pictures-deep.npz", **{name: p.pixels for name, p in pictures.items()})
 
 
+def _record_format2() -> None:
+    """Write the format-2 golden files not yet written (a new coder's); never rewrite one."""
+    for name, (src, model, options) in sorted(FORMAT2.items()):
+        path = DATA / "format2" / f"{name}.pxz"
+        if path.exists():
+            continue
+        kept = {k: v for k, v in options.items() if k in ("payload", "metadata", "level")}
+        coding = codec.Options(**{k: v for k, v in options.items() if k not in kept})
+        path.write_bytes(codec.compress(image(src), ModelFile.load(model), **kept, options=coding))
+        print("wrote", path)
+
+
 if __name__ == "__main__":
     import sys
-    if sys.argv[1:] == ["--record-format3"]:
+    if sys.argv[1:] == ["--record-format2"]:
+        _record_format2()
+    elif sys.argv[1:] == ["--record-format3-mixer2"]:
+        _record_format3_mixer2()
+    elif sys.argv[1:] == ["--record-format3"]:
         _record_format3()
     elif sys.argv[1:] == ["--record-format3-deep"]:
         _record_format3_deep()

@@ -140,22 +140,25 @@ def test_constant_and_smooth_images_cost_almost_nothing():
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(h=st.integers(1, 30), w=st.integers(1, 30), c=st.sampled_from([1, 3]),
        kind=st.sampled_from(["noise", "constant", "smooth"]), parts=st.integers(1, 5),
-       strip=st.sampled_from([0, 0, 4]), seed=st.integers(0, 2**16))
-def test_every_image_comes_back_exactly_in_any_number_of_column_parts(h, w, c, kind, parts, strip, seed):
-    """Coder 3 with 1 to 5 parts, more parts than columns among them."""
+       strip=st.sampled_from([0, 0, 4]), seed=st.integers(0, 2**16), level=st.sampled_from([1, 9]))
+def test_every_image_comes_back_exactly_in_any_number_of_column_parts(h, w, c, kind, parts, strip, seed, level):
+    """Coders 3 (the mixer 1, -1's) and 6 (the mixer 2, -9's) with 1 to 5 parts, more parts than columns among
+    them."""
     img = image_of(kind, h, w, c, seed)
     net = tiny_int_model(c)
-    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=strip, parts=parts))
-    assert data[7] == 3 and np.array_equal(codec.decompress(data, net), img)
+    data = codec.compress(img, net, level=level, payload="mixer+network",
+                          options=codec.Options(strip_height=strip, parts=parts))
+    assert data[7] == (3 if level == 1 else 6) and np.array_equal(codec.decompress(data, net), img)
 
 
 def test_column_parts_decode_the_same_on_one_and_two_threads_and_cost_little():
     """The parts decode at once, one per thread; on one thread, one after
     the other: the same pixels.  Two parts of a smooth image cost at most
-    a few percent over one."""
+    a few percent over one (coder 3, the mixer 1's)."""
     net = tiny_int_model(3)
     img = image_of("smooth", 40, 64, 3, 9)
-    one, two = (codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=p)) for p in (1, 2))
+    one, two = (codec.compress(img, net, level=1, payload="mixer+network", options=codec.Options(parts=p))
+                for p in (1, 2))
     assert len(two) < 1.05 * len(one)
     threads = numba.get_num_threads()
     try:

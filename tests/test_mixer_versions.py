@@ -23,6 +23,14 @@ import pytest
 from pixzip.codec.format import container
 from pixzip.codec.mixer import column_parts, one_state
 from pixzip.codec.mixer.spec import RELEASED
+from pixzip.codec.mixer.v2 import coders as v2
+
+# each released coder id's (one-state encoder, decoder) or (column parts' encoder, decoder)
+CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
+           container.PARTS_CODER: (column_parts.Encoder, column_parts.Decoder),
+           container.MIXER2_CODER: (v2.OneStateEncoder, v2.OneStateDecoder),
+           container.PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder)}
+ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER)
 
 RECORD = Path(__file__).parent / "data" / "mixer-versions.json"
 RULE = ("a mixer byte changed: any change to a mixer byte is a new spec version (mixer/spec.py) and a new coder "
@@ -52,14 +60,14 @@ def encode(coder: int, case: str, shape) -> bytes:
     h, w, c = shape
     pos = one_state.raster_positions(0, h, w, c)
     counts = made_up_counts(h * w * c) if case == "counts" else None
-    if coder == container.MIXER_CODER:
-        enc = one_state.Encoder(img)
+    if coder in ONE_STATE:
+        enc = CLASSES[coder][0](img)
         if counts is None:
             enc.add_image()
         else:
             enc.add(*pos, counts)
         return enc.finish()
-    enc = column_parts.Encoder(img, 2)
+    enc = CLASSES[coder][0](img, 2)
     enc.add(*pos, counts)
     return enc.finish()
 
@@ -69,14 +77,14 @@ def decode(coder: int, case: str, shape, data: bytes) -> np.ndarray:
     h, w, c = shape
     ys, xs, cs, tops = one_state.raster_positions(0, h, w, c)
     counts = made_up_counts(h * w * c) if case == "counts" else None
-    dec = (one_state.Decoder if coder == container.MIXER_CODER else column_parts.Decoder)(data, h, w, c)
+    dec = CLASSES[coder][1](data, h, w, c)
     for e in range(len(ys)):
         at = slice(e, e + 1)
         dec.take(ys[at], xs[at], cs[at], tops[at], None if counts is None else counts[at])
     return dec.finish()
 
 
-CASES = {container.MIXER_CODER: ("alone", "counts"), container.PARTS_CODER: ("alone", "counts")}
+CASES = {coder: ("alone", "counts") for coder in CLASSES}
 
 
 def measured() -> dict:

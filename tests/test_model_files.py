@@ -283,13 +283,15 @@ def test_a_level_codes_with_the_shipped_model_whatever_the_user_folder_holds(tmp
         (d / f"{name}.pxm").write_bytes(ok)
     impostor = mutated(tiny, meta={"name": "photo-g36x4-v1"})
     (d / "photo-g36x4-v1.pxm").write_bytes(impostor)
+    (d / "photo-g66x8-v1.pxm").write_bytes(mutated(tiny, meta={"name": "photo-g66x8-v1"}))
     (d / "aliases.json").write_text(json.dumps({"fast": "ok-copy", "max": "ok-copy", "default": "ok-copy",
                                                 "mine": "ok-copy"}))
     monkeypatch.setenv("PIXZIP_MODELS", str(d))
     shipped = ModelFile.load(SHIPPED / "photo-g36x4-v1.pxm")
     x = np.random.default_rng(0).integers(0, 256, (3, 4, 3), dtype=np.uint8)
-    header = container.parse(codec.compress(x, payload="coded"))[0]
-    assert (header.model_name, header.model_hash.hex()) == ("photo-g36x4-v1", shipped.sha256[:16])
+    header = container.parse(codec.compress(x, level=9, payload="coded"))[0]       # -9's network: max
+    shipped_max = ModelFile.load(SHIPPED / "photo-g66x8-v1.pxm")
+    assert (header.model_name, header.model_hash.hex()) == ("photo-g66x8-v1", shipped_max.sha256[:16])
     for alias, name in (("fast", "photo-g36x4-v1"), ("max", "photo-g66x8-v1"), ("default", "photo-g66x8-v1")):
         with warnings.catch_warnings(record=True) as said:     # "default" is deprecated, and says so
             warnings.simplefilter("always")

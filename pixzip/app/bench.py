@@ -132,28 +132,30 @@ def _check(name: str, path, pixels: np.ndarray, decoded: np.ndarray) -> None:
         raise RoundTripError(f"{path}: {name} round trip is not pixel-exact")
 
 
-def pixzip_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK) -> tuple[bytes, float, float]:
+def pixzip_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK,
+                      level: int | None = None) -> tuple[bytes, float, float]:
     """(file, encode s, decode s) of an image through pixzip's ``method``
-    (``METHODS``; the mixer alone needs no ``net``), checked pixel-exact."""
-    data, t_enc, t_dec, _ = _round_trip(path, pixels, net, method, measure=False)
+    (``METHODS``; the mixer alone needs no ``net``) with ``level``'s mixer
+    version (None: the default level's), checked pixel-exact."""
+    data, t_enc, t_dec, _ = _round_trip(path, pixels, net, method, level, measure=False)
     return data, t_enc, t_dec
 
 
-def measured_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK) -> tuple[bytes, float, float,
-                                                                                       codec.Stats]:
+def measured_round_trip(path, pixels: np.ndarray, net, method: str = NETWORK,
+                        level: int | None = None) -> tuple[bytes, float, float, codec.Stats]:
     """``pixzip_round_trip``, and the ``codec.Stats`` of the same pass; the
     encode seconds leave out the time spent measuring them."""
-    return _round_trip(path, pixels, net, method, measure=True)
+    return _round_trip(path, pixels, net, method, level, measure=True)
 
 
-def _round_trip(path, pixels, net, method, measure):
+def _round_trip(path, pixels, net, method, level, measure):
     # the coded payload always: the bench measures the models (a stored payload wins only on
     # tiny, flat or noise images, where its overhead figure would mean nothing)
     if measure:
-        (data, stats), t_enc = _timed(lambda: codec.compress_with_stats(pixels, net, payload=method))
+        (data, stats), t_enc = _timed(lambda: codec.compress_with_stats(pixels, net, level=level, payload=method))
         t_enc -= stats.ideal_s
     else:
-        (data, t_enc), stats = _timed(lambda: codec.compress(pixels, net, payload=method)), None
+        (data, t_enc), stats = _timed(lambda: codec.compress(pixels, net, level=level, payload=method)), None
     decoded, t_dec = _timed(lambda: codec.decompress(data, net))
     _check("pixzip", path, pixels, decoded)
     return data, t_enc, t_dec, stats
@@ -266,6 +268,7 @@ class ModelUnderTest:
     net: object
     float_model: object = None
     method: str = "network"
+    level: int | None = None        # the level whose mixer version codes (None: the default level's)
 
 
 def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | None = None) -> ImageReport:
@@ -274,7 +277,7 @@ def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | N
     rep = ImageReport(str(path), w, h, c)
     floats: dict = {}
     for m in models:
-        data, t_enc, t_dec, stats = measured_round_trip(path, pixels, m.net, m.method)
+        data, t_enc, t_dec, stats = measured_round_trip(path, pixels, m.net, m.method, m.level)
         rep.codecs[m.label] = Result(len(data), t_enc, t_dec)
         if m.float_model is not None and id(m.float_model) not in floats:
             floats[id(m.float_model)] = float_bpd(m.float_model, pixels)
@@ -430,7 +433,7 @@ def run(files, models=None, against=CODECS, float_checkpoints=None, progress=Non
         raise PixzipError("the same model is named twice")
     jxl = jxl_backend() if "jxl" in against else None
     for m in under_test:
-        codec.warm_up(m.net, m.method)
+        codec.warm_up(m.net, m.method, m.level)
     reports = []
     for f in files:
         reports.append(bench_image(f, under_test, against, jxl))
@@ -464,7 +467,7 @@ def _levels_under_test(methods) -> list[ModelUnderTest]:
                 nets[level.model] = codec.load_model(level.model)
             net = nets.get(level.model)
             fm = float_model_for(net.name) if net is not None else None
-            out.append(ModelUnderTest(f"pixzip -{n}", net, fm, level.method))
+            out.append(ModelUnderTest(f"pixzip -{n}", net, fm, level.method, n))
     if NETWORK in methods:
         net = nets.get(METHOD_MODEL) or codec.load_model(METHOD_MODEL)
         out.append(ModelUnderTest(_label(METHOD_MODEL), net, float_model_for(net.name), NETWORK))

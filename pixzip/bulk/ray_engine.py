@@ -58,7 +58,7 @@ def _warm(task) -> None:
     o = task.options
     method, model = o.get("method"), o.get("model")
     if method is None and model is None:
-        method, model = levels.level_choice(o.get("level"))
+        method, model, _ = levels.level_choice(o.get("level"))
     try:
         api.warm_up(model, method or levels.MIXER_NETWORK)
     except Exception:   # noqa: BLE001  (an unknown model, ...: said per file, in its line)

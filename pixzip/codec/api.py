@@ -159,7 +159,7 @@ def _compress(image: ImageLike, plan: Plan, metadata: Metadata | None, options: 
         return _compress_picture(pic, plan, md, chunks, options, measure)
     pixels = pic.pixels
     net = None
-    if plan.method is not None and coders.BY_METHOD[plan.method].uses_network:
+    if plan.method is not None and coders.making(plan.method, plan.mixer).uses_network:
         net = load_model(plan.model)
         plan = plan.for_image(c, net.colors, net.name)
     made = _payloads(pixels, plan, net, options, measure)
@@ -201,7 +201,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     sections (``planes.encode``), each group of planes coded by the plan as
     an image of its own is (``_payloads``), the smallest kept."""
     net = None
-    if plan.method is not None and coders.BY_METHOD[plan.method].uses_network:
+    if plan.method is not None and coders.making(plan.method, plan.mixer).uses_network:
         net = load_model(plan.model)
         main = 3 if pic.mode == "P" else planes.groups(pic, container.SAMPLES)[0][1]   # P: its colours
         plan.for_image(main, net.colors, net.name)     # a model, method or payload named for other colours: refused
@@ -210,7 +210,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
     def code(group: np.ndarray, main: bool) -> tuple[int, int, bytes]:
         method = plan.method if main or plan.method is None else MIXER
         group_plan = replace(plan, method=method) if method != plan.method else plan
-        if net is not None and method is not None and coders.BY_METHOD[method].uses_network \
+        if net is not None and method is not None and coders.making(method, plan.mixer).uses_network \
                 and net.colors != group.shape[2]:
             group_plan = replace(plan, method=MIXER)
         coder, coded = min(_payloads(group, group_plan, net if group_plan.method != MIXER else None, options,
@@ -251,7 +251,7 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
                      measure)
     made = []
     if plan.method is not None:
-        coder = coders.BY_METHOD[plan.method]
+        coder = coders.making(plan.method, plan.mixer)
         frame = coders.Frame(h, w, c, options.strip_height if coder.uses_network else 0,
                              options.parts if coder.method == MIXER_NETWORK else 0)
         _refuse_over_limit(coder, frame, net, options.max_memory, making=True)
@@ -259,14 +259,15 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
     return made + [(coders.STORED[k], coders.STORED[k].encode(pixels, None, job)) for k in plan.stored]
 
 
-def warm_up(model: ModelLike = None, method: str = "network") -> None:
+def warm_up(model: ModelLike = None, method: str = "network", level: int | None = None) -> None:
     """Load (or compile) the kernels with a 2x2 round trip through ``method``
     (the automatic choice would store so small an image raw, and compile
-    nothing), so that timings that follow measure the coding alone."""
+    nothing), so that timings that follow measure the coding alone;
+    ``level``: whose mixer version (None: the default level's)."""
     method = new_name(method)
     net = None if method == MIXER else load_model(model)
     c = net.colors if net is not None else 3     # one compiled mixer serves every colour mode
-    decompress(compress(np.zeros((2, 2, c), np.uint8), net, payload=method), net)
+    decompress(compress(np.zeros((2, 2, c), np.uint8), net, level=level, payload=method), net)
 
 
 def ideal_bits(image: ImageLike, model: ModelLike = None) -> float:

@@ -185,26 +185,34 @@ class Network(Coder):
         return int(n_subpixels * bits / 2 / 8) - 8
 
 
+def _mixer_classes(version: int):
+    """Mixer version ``version``'s (one-state encoder, decoder, column parts' encoder, decoder)."""
+    if version == 1:
+        from .mixer import column_parts, one_state
+        return one_state.Encoder, one_state.Decoder, column_parts.Encoder, column_parts.Decoder
+    from .mixer.v2 import coders as v2
+    return v2.OneStateEncoder, v2.OneStateDecoder, v2.PartsEncoder, v2.PartsDecoder
+
+
 class Mixer(Coder):
-    """The context mixer alone (coder 2 in a mixer payload), in raster order."""
+    """The context mixer alone (coder 2 in a mixer payload: version 1), in raster order."""
     kind, coder_id, method = container.MIXER, container.MIXER_CODER, MIXER
+    version = 1          # the mixer's (``mixer/spec.py``)
 
     def encode(self, pixels, net, job) -> Coded:
-        from .mixer.one_state import Encoder
-        enc = Encoder(pixels)
+        enc = _mixer_classes(self.version)[0](pixels)
         enc.add_image(job.progress)
         data = enc.finish()
         return Coded(data, enc.ideal_bits if job.measure else None)
 
     def decode(self, payload, frame, net, progress):
-        from .mixer.one_state import Decoder
-        dec = Decoder(payload, frame.height, frame.width, frame.channels)
+        dec = _mixer_classes(self.version)[1](payload, frame.height, frame.width, frame.channels)
         dec.take_image(progress)
         return dec.finish()
 
     def decode_memory(self, frame, net=None, payload_bytes=0):
         from .mixer.one_state import state_bytes
-        return state_bytes(frame.height, frame.width, frame.channels)
+        return state_bytes(frame.height, frame.width, frame.channels, _mixer_classes(self.version)[1].kernel)
 
     def min_payload_bytes(self, n_subpixels, net=None):
         from .mixer.one_state import min_payload_bytes
@@ -234,12 +242,14 @@ class MixerWithNetwork(Mixer):
     def encode(self, pixels, net, job) -> Coded:
         from .mixer import with_network
         data, ideal, network_bits, seconds = with_network.encode_in_parts(
-            pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts)
+            pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts,
+            encoder=_mixer_classes(self.version)[2])
         return Coded(data, ideal if job.measure else None, network_bits, seconds)
 
     def decode(self, payload, frame, net, progress):
         from .mixer import with_network
-        return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress)
+        return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress,
+                                   decoder=_mixer_classes(self.version)[3])
 
     def section_frame(self, height, width, channels, strip_height, payload) -> Frame:
         from .mixer.column_parts import split_payload
@@ -251,7 +261,20 @@ class MixerWithNetwork(Mixer):
         network = Network().decode_memory(frame, net) if net is not None else 0
         if not frame.parts:         # (a caller's 0 parts: the one state's, as before)
             return network + super().decode_memory(frame)
-        return network + column_parts.state_bytes(frame.height, frame.width, frame.channels, frame.parts)
+        from .network.schedule import strip_layout
+        return network + column_parts.state_bytes(frame.height, frame.width, frame.channels, frame.parts,
+                                                  _mixer_classes(self.version)[3].kernel,
+                                                  strip_layout(frame.height, frame.strip_height)[1])
+
+
+class Mixer2(Mixer):
+    """The context mixer version 2 alone (coder 5 in a mixer payload)."""
+    coder_id, version = container.MIXER2_CODER, 2
+
+
+class Mixer2WithNetwork(MixerWithNetwork):
+    """The context mixer version 2 with the network's counts, in column parts (coder 6)."""
+    coder_id, version = container.PARTS2_CODER, 2
 
 
 def _deep():
@@ -296,10 +319,19 @@ class Deep(Coder):
 
 
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
-    Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork())}
+    Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork(), Mixer2(),
+    Mixer2WithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
-BY_METHOD: dict[str, Coder] = {c.method: c for c in CODERS.values() if c.method}
+# the coder a method makes, by (method, mixer version): a method makes one coder in each version
+BY_METHOD: dict[tuple[str, int], Coder] = {
+    (c.method, v): c for c in CODERS.values() if c.method for v in (1, 2)
+    if getattr(c, "version", v) == v}
+
+
+def making(method: str, mixer: int) -> Coder:
+    """The coder that ``method`` makes with mixer version ``mixer`` (the network alone has no mixer)."""
+    return BY_METHOD[method, mixer]
 STORED = {"raw": CODERS[container.RAW, 0], "deflate": CODERS[container.DEFLATE, 0]}
 
 

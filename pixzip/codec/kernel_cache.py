@@ -31,7 +31,8 @@ from numba.core.dispatcher import Dispatcher
 
 HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
-           + sorted((HERE / "mixer").glob("*.py")) + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
+           + sorted((HERE / "mixer").glob("*.py")) + sorted((HERE / "mixer" / "v2").glob("*.py"))
+           + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
@@ -99,8 +100,9 @@ def _modules(method: str | None = None) -> list:
     from .deep import kernel as deep
     from .mixer import bitcoder
     from .mixer import kernel as mixer
+    from .mixer.v2 import kernel as mixer2
     from .network.kernels import decoder, encoder, gemm, layers, pipeline
-    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer]
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2]
     if method == "mixer+network":
         return network + mix + [pipeline]
     return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, deep])

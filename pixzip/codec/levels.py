@@ -35,13 +35,17 @@ OLD_NAMES = {"mixed": MIXER_NETWORK}       # still accepted, with a DeprecationW
 class Level(NamedTuple):
     method: str              # one of METHODS
     model: str | None        # the model alias, None for the mixer alone
+    mixer: int = 2           # the mixer's version (``mixer/spec.py``): its coder ids
+
+
+MIXER_VERSION = 2            # the newest mixer: what a method makes without a level
 
 
 DEFAULT_LEVEL = 6
 LEVELS = {
-    1: Level(MIXER, None),
-    DEFAULT_LEVEL: Level(MIXER_NETWORK, "fast"),
-    9: Level(MIXER_NETWORK, "max"),
+    1: Level(MIXER, None, 1),
+    DEFAULT_LEVEL: Level(MIXER, None, 2),
+    9: Level(MIXER_NETWORK, "max", 2),
 }
 METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
@@ -77,6 +81,7 @@ class Plan:
     model: Any
     stored: tuple[str, ...]
     by_level: bool
+    mixer: int = MIXER_VERSION      # the mixer's version (the level's)
 
     def for_image(self, channels: int, model_colors: int | None, model_name: str = "") -> "Plan":
         """The plan for an image of ``channels`` colours, the plan's network
@@ -113,7 +118,7 @@ def choose(level: int | None = None, model: Any = None, method: str | None = Non
     method, payload = new_name(method, "method", 4), new_name(payload, "payload", 4)    # the caller of compress
     if payload not in PAYLOADS:
         raise ValueError(f"payload must be one of {', '.join(PAYLOADS)}")
-    level_method, level_model = level_choice(level)
+    level_method, level_model, mixer = level_choice(level)
     if method is not None and method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}")
     by_level = model is None and method is None and payload in ("auto", "coded")
@@ -132,4 +137,4 @@ def choose(level: int | None = None, model: Any = None, method: str | None = Non
     elif model is None:         # a network method where the level has no network
         model = METHOD_MODEL
     stored = STORED if payload == "auto" else (payload,) if payload in STORED else ()
-    return Plan(method, model, stored, by_level)
+    return Plan(method, model, stored, by_level, mixer)

@@ -45,14 +45,24 @@ def part_bits(height: int, width: int, colours: int, parts: int, k=kernel) -> in
     return k.part_table_bits(height * -(-width // parts) * colours)
 
 
-def state_bytes(height: int, width: int, colours: int, parts: int = PARTS, k=kernel) -> int:
-    """What the parts' states and their image take, in bytes (kernel module ``k``)."""
-    one = one_state_bytes(height, width, colours, part_bits(height, width, colours, parts, k), k)
+def _strips(k, strip_rows: int) -> tuple:
+    """The strips' rows as kernel module ``k`` takes them: version 2's states keep rings of rows per strip
+    (``v2/kernel.RING``); version 1's whole rows."""
+    return (strip_rows,) if hasattr(k, "RING") else ()
+
+
+def state_bytes(height: int, width: int, colours: int, parts: int = PARTS, k=kernel, strip_rows: int = 0) -> int:
+    """What the parts' states and their image take, in bytes (kernel module ``k``; strips of ``strip_rows``
+    rows, 0: one strip)."""
+    bits = part_bits(height, width, colours, parts, k)
+    one = (k.one_state_bytes(height, width, colours, bits, *_strips(k, strip_rows)) if hasattr(k, "RING")
+           else one_state_bytes(height, width, colours, bits, k))
     return parts * one + height * width * colours
 
 
-def _states(height: int, width: int, colours: int, parts: int, k):
-    return k.new_states(parts, height, width, colours, part_bits(height, width, colours, parts, k))
+def _states(height: int, width: int, colours: int, parts: int, k, strip_rows: int = 0):
+    return k.new_states(parts, height, width, colours, part_bits(height, width, colours, parts, k),
+                        *_strips(k, strip_rows))
 
 
 class Encoder:
@@ -62,7 +72,7 @@ class Encoder:
     ``kernel``: the mixer version's kernel module."""
     kernel = kernel
 
-    def __init__(self, pixels: np.ndarray, parts: int = PARTS):
+    def __init__(self, pixels: np.ndarray, parts: int = PARTS, strip_rows: int = 0):
         if not 1 <= parts <= MAX_PARTS:
             raise ValueError(f"parts must be 1..{MAX_PARTS}")
         cache.enable()
@@ -70,7 +80,7 @@ class Encoder:
         h, w, c = self.img.shape
         self.parts = parts
         self.bounds = column_bounds(w, parts)
-        self.state = _states(h, w, c, parts, self.kernel)
+        self.state = _states(h, w, c, parts, self.kernel, strip_rows)
         self.tables = self.kernel.tables()
         self.encs = [bitcoder.new_encoder() for _ in range(parts)]
         self.outs = [np.zeros(1024, np.uint8) for _ in range(parts)]
@@ -135,13 +145,13 @@ class Decoder:
     ``kernel``)."""
     kernel = kernel
 
-    def __init__(self, data: bytes, height: int, width: int, colours: int):
+    def __init__(self, data: bytes, height: int, width: int, colours: int, strip_rows: int = 0):
         parts, self.starts = split_payload(data)
         cache.enable()
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
         self.bounds = column_bounds(width, parts)
-        self.state = _states(height, width, colours, parts, self.kernel)
+        self.state = _states(height, width, colours, parts, self.kernel, strip_rows)
         self.tables = self.kernel.tables()
         self.decs = np.stack([bitcoder.new_decoder(self.data[self.starts[p]:self.starts[p + 1]])
                               for p in range(parts)])

@@ -36,15 +36,18 @@ RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 
 
 def one_state_bytes(height: int, width: int, colours: int, bits: int, k=kernel) -> int:
-    """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes (kernel module ``k``)."""
+    """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes (kernel module ``k``:
+    its own ``one_state_bytes`` where it has one, a later version's state holding more)."""
+    if hasattr(k, "one_state_bytes"):
+        return k.one_state_bytes(height, width, colours, bits)
     return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_PAD * 4
             + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4 + height * width * colours * (k.N_BLEND + 1))
 
 
-def state_bytes(height: int, width: int, colours: int) -> int:
-    """What the mixer's state, its image and its positions take, in bytes."""
+def state_bytes(height: int, width: int, colours: int, k=kernel) -> int:
+    """What the mixer's state, its image and its positions take, in bytes (kernel module ``k``)."""
     n = height * width * colours
-    return one_state_bytes(height, width, colours, kernel.table_bits(n)) + n + 4 * 8 * colours * RASTER_PIXELS
+    return one_state_bytes(height, width, colours, k.table_bits(n), k) + n + 4 * 8 * colours * RASTER_PIXELS
 
 
 class Encoder:

@@ -49,8 +49,9 @@ class MixerSpec:
 
     @property
     def n_pad(self) -> int:
-        """The inputs padded with zeros to a power of two: whole vectors."""
-        return 1 << (self.n_inputs - 1).bit_length()
+        """The inputs padded with zeros to a multiple of 16: whole vectors (version 1's 26 inputs: 32, as
+        when this was the next power of two; version 2's 42: 48, a quarter less work than 64)."""
+        return -(-self.n_inputs // 16) * 16
 
     @property
     def n_sets(self) -> int:
@@ -88,22 +89,29 @@ class MixerSpec2(MixerSpec):
     n_ols: int = 0             # online least-squares predictors per colour (``v2/ols.py``): the last maps, 2 each
     stripes: int = 16          # the column stripes of a weight set's selector
     mix_skip: int = 64         # a weight row is not updated when its error (12 bits) is at most this
-    n_bank: int = 0            # the predictor bank's predictors (``v2/predictors.py``): maps from the 9th on
-    bank_keys: int = 1         # the maps of each (keyed differently): n_bank * bank_keys maps
-    bank: tuple = ()           # which predictors (``v2/predictors.predict_all``), n_bank of them
+    n_bank: int = 0            # the predictor bank's predictors (``v2/predictors.py``), tracked
+    bank: tuple = ()           # which (``v2/predictors.predict_all``), n_bank of them
+    bank_maps: int = 0         # the first of them with a map each: maps from the 9th on
+    bank_derived: int = 0      # and derived predictions, each with a map: the bank blended (1), and its best (2)
 
     def __post_init__(self):
-        if len(self.bank) != self.n_bank or self.n_maps != 8 + self.n_bank * self.bank_keys + 2 * self.n_ols:
+        if len(self.bank) != self.n_bank or self.bank_maps > self.n_bank or self.bank_derived > 2 \
+                or self.n_maps != 8 + self.bank_maps + self.bank_derived + 2 * self.n_ols:
             raise ValueError(f"mixer spec {self.version}: the bank and the maps do not agree")
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
 # ``benchmarks/mixer_tune.py``
 # (w1_init: version 1's 1/32 per input for 26 inputs, scaled to 64: more inputs, each weighing less at first)
-SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2, "n_maps": 8 + 32 + 6, "n_bank": 32, "bank_keys": 1, "bank": tuple(range(32)),
-                        "n_ols": 3, "w1_init": 2048 * 26 // 64,
+SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2,
+                        # 32 predictors tracked, the first 8 with a map each, and the 2 derived ones (each with a
+                        # map); the least-squares predictors' 6 maps
+                        "n_bank": 32, "bank": tuple(range(32)), "bank_maps": 8, "bank_derived": 2,
+                        "n_maps": 8 + 8 + 2 + 6, "n_ols": 3, "w1_init": 2048 * 26 // 64,
+                        # the maps' bins are uint16: a bin reaches at most h_limit + h_inc < 2^16 before halving
+                        "h_limit": (1 << 16) - 64,
                         # v1's sets; the locally best sub-predictor, the activity, the column stripe
                         "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
-# coder id -> the spec its bytes follow (2: one state, 3: column parts)
-RELEASED = {2: SPEC_1, 3: SPEC_1}
+# coder id -> the spec its bytes follow (2 and 5: one state, 3 and 6: column parts)
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2}

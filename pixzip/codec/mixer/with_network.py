@@ -41,10 +41,11 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
 
     from ..network.enc_stream import encode_device, symbols_and_counts
     from .column_parts import Encoder
+    from ..network.schedule import strip_layout
     Encoder = encoder or Encoder
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
-    enc = Encoder(pixels, parts)
+    enc = Encoder(pixels, parts, strip_layout(pixels.shape[0], strip_height)[1])
     network_bits = seconds = 0.0
     threads = numba.get_num_threads()
     coders = [ThreadPoolExecutor(1, thread_name_prefix=f"pixzip-part{p}") for p in range(parts)]
@@ -91,7 +92,10 @@ def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip
     if net.reach < 1:
         raise CorruptError(f"model {net.name!r} cannot have made a mixed payload")
     _, S = strip_layout(height, strip_height)
-    dec = (decoder or (column_parts.Decoder if in_parts else one_state.Decoder))(payload, height, width, colours)
+    if in_parts:
+        dec = (decoder or column_parts.Decoder)(payload, height, width, colours, S)
+    else:
+        dec = (decoder or one_state.Decoder)(payload, height, width, colours)
     if in_parts and len(dec.bounds) > 2 and pipeline.handles(dec.kernel):
         # two parts or more: the network and the parts in one compiled loop per core
         decode_parts(net, height, width, strip_height, dec, progress)

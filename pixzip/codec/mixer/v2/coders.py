@@ -2,8 +2,11 @@
 over this version's kernel."""
 from __future__ import annotations
 
+from ...network.kernels import pipeline
 from .. import column_parts, one_state
 from . import kernel
+
+pipeline.register(kernel)       # the -9 decoder's compiled loop decodes this version's parts too
 
 
 class OneStateEncoder(one_state.Encoder):

@@ -31,8 +31,6 @@ SPEC = SPEC_2
 N_HASHED = SPEC.n_hashed
 N_MAPS = SPEC.n_maps
 N_BLEND = SPEC.n_blend
-N_BANK = SPEC.n_bank            # maps 8.. are the predictor bank's (``predictors.py``)
-BANK_KEYS = SPEC.bank_keys      # each predictor's maps
 N_INPUTS = SPEC.n_inputs
 N_PAD = SPEC.n_pad
 N_SETS = SPEC.n_sets
@@ -159,7 +157,9 @@ def make_map_reciprocals() -> np.ndarray:
 
 
 MAP_RECIP = make_map_reciprocals()
-# a map's total t (at most H_LIMIT = 2^16) is read at 12 bits: t >> MAP_SHIFT[t >> 12] < 4096
+# a map's bins and totals are below 2^16 (uint16): a bin reaches at most H_LIMIT + H_INC before it is halved
+assert H_LIMIT + H_INC < 1 << 16
+# a map's total t (at most H_LIMIT < 2^16) is read at 12 bits: t >> MAP_SHIFT[t >> 12] < 4096
 MAP_SHIFT = np.array([0] + [int(v).bit_length() for v in range(1, 17)], np.int64)
 assert SPEC.h_limit <= 1 << 16
 
@@ -220,23 +220,24 @@ def learn_maps(hist, hblock, mv, blocks, c, value):
 # ---------------------------------------------------------------- the blend
 
 @numba.njit(inline="always")
-def sub_error(perr, y, x, r, c, i):
+def sub_error(perr, y0, y1, x, r, c, i):
     """Sub-predictor i's recent error around (y, x): 2W + 2N + NW + NE of its
-    errors there (those known in the strip)."""
+    errors there (those known in the strip).  ``perr`` is a ring of rows
+    (``kernel.ring_rows``): y0 is row y's, y1 row y - 1's (when r > 0)."""
     err = np.int64(0)
     if x > 0:
-        err += 2 * np.int64(perr[y, x - 1, c, i])
+        err += 2 * np.int64(perr[y0, x - 1, c, i])
     if r > 0:
-        err += 2 * np.int64(perr[y - 1, x, c, i])
+        err += 2 * np.int64(perr[y1, x, c, i])
         if x > 0:
-            err += np.int64(perr[y - 1, x - 1, c, i])
+            err += np.int64(perr[y1, x - 1, c, i])
         if x + 1 < perr.shape[1]:
-            err += np.int64(perr[y - 1, x + 1, c, i])
+            err += np.int64(perr[y1, x + 1, c, i])
     return err
 
 
 @numba.njit(inline="always")
-def blend(perr, sub, y, x, r, c):
+def blend(perr, sub, y0, y1, x, r, c):
     """The sub-predictions ``sub`` blended, each weighted by the inverse
     square of its errors at W, N, NW and NE (those known in the strip); and
     the smallest of those error sums."""
@@ -244,7 +245,7 @@ def blend(perr, sub, y, x, r, c):
     den = np.int64(0)
     best = np.int64(1 << 20)
     for i in range(N_BLEND):
-        err = sub_error(perr, y, x, r, c, i)
+        err = sub_error(perr, y0, y1, x, r, c, i)
         best = min(best, err)
         wt = (np.int64(1) << 32) // (err * err + 4)
         num += wt * sub[i]
@@ -253,11 +254,11 @@ def blend(perr, sub, y, x, r, c):
 
 
 @numba.njit(inline="always")
-def learn_blend(perr, sub, y, x, c, value, blended):
+def learn_blend(perr, sub, y0, x, c, value, blended):
     """Each sub-predictor's error here (at most 255), and the blend's residual mod 256."""
     for i in range(N_BLEND):
-        perr[y, x, c, i] = min(255, abs(value - sub[i]))
-    perr[y, x, c, N_BLEND] = (value - blended) & 255
+        perr[y0, x, c, i] = min(255, abs(value - sub[i]))
+    perr[y0, x, c, N_BLEND] = (value - blended) & 255
 
 
 # ---------------------------------------------------------------- the mixers

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
-                         BANK_KEYS, N_BANK, N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
+                         N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
                          SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
                          fetch_buckets, sub_error,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
@@ -35,7 +35,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
 from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
-from .predictors import N_FORMULAS, bank, bit_cost, cost_class, learn_bank
+from .predictors import BANK_ERRORS, BANK_SCRATCH, BP, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
 
@@ -90,19 +90,33 @@ class Tables(NamedTuple):
 class State(NamedTuple):
     """The adaptive state, identical on both sides after every bit."""
     table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
-    hist: np.ndarray       # int32 (N_MAPS, colours, MAP_CONTEXTS, 256)
-    hblock: np.ndarray     # int32 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
+    hist: np.ndarray       # uint16 (N_MAPS, colours, MAP_CONTEXTS, 256): below 2^16 (``components.learn_maps``)
+    hblock: np.ndarray     # uint16 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
     w1: np.ndarray         # int32 (W1_ROWS, N_PAD): columns past N_INPUTS meet zero inputs, never change
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
     apm1: np.ndarray       # int32 (colours * 256, 33)
     apm2: np.ndarray       # int32 (colours * 8 * 16, 33)
-    perr: np.ndarray       # uint8 (height, width, colours, N_BLEND + 1): each sub-predictor's error there
+    perr: np.ndarray       # uint8 (ring rows, width, colours, N_BLEND + 1): each sub-predictor's error there
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
     ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
-    oerr: np.ndarray       # int16 (height, width, colours, N_OLS): each one's error there
-    berr: np.ndarray       # uint8 (height, width, colours, N_BANK): each bank predictor's error there (at most 255)
-    costs: np.ndarray      # uint16 (height, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
+    oerr: np.ndarray       # int16 (ring rows, width, colours, N_OLS): each one's error there
+    berr: np.ndarray       # uint8 (ring rows, width, colours, BANK_ERRORS): the bank's errors there (at most 255)
+    costs: np.ndarray      # uint16 (ring rows, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
+    strip: np.ndarray      # int64 (1,): the rows of a strip (the image's height for one strip)
+
+
+# The per-sub-pixel memories (perr, oerr, berr, costs) are read at the row
+# coded and the one above only, so each strip keeps RING rows of them, row
+# y of a strip whose first row is ``top`` in ring row ``ring_rows``: a row
+# overwrites the one RING rows above, which every later sub-pixel has done
+# reading in both stream orders (raster; the network's wavefront, where row
+# y - 1 runs at least a column ahead of row y, so that row y - 2's last
+# reader, row y - 1 at column x + 1, comes before row y's write at column x
+# for any lag >= 1).  (3 rows, not 2: with 2, a lag of 1 would put that reader and
+# writer in the same step.)  A 24 Mpx photo's memories take
+# strips * 3 rows instead of 4000.
+RING = 3
 
 
 OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
@@ -130,10 +144,26 @@ def tables() -> Tables:
     return Tables(SQUASH, STRETCH, RECIPROCALS)
 
 
-def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> State:
+def ring_count(height: int, strip_rows: int) -> int:
+    """The ring rows of the per-sub-pixel memories: RING per strip of ``strip_rows`` (0: one strip)."""
+    rows = min(strip_rows, height) if strip_rows > 0 else height
+    return RING * -(-height // max(1, rows))
+
+
+@numba.njit(inline="always")
+def ring_rows(strip, top, r):
+    """The ring rows of row y = top + r of the strip starting at ``top`` and of row y - 1 (r > 0)."""
+    base = (top // strip[0]) * RING
+    return base + r % RING, base + (r + RING - 1) % RING
+
+
+def new_states(parts: int, height: int, width: int, colours: int, bits: int, strip_rows: int = 0) -> State:
     """``parts`` adaptive states, each as ``new_state`` with a table of 2^bits
-    buckets, stacked: every array of the State has a leading axis of parts
-    (``part`` gives one part's State)."""
+    buckets, for strips of ``strip_rows`` rows (0: one strip), stacked:
+    every array of the State has a leading axis of parts (``part`` gives
+    one part's State)."""
+    rows = ring_count(height, strip_rows)
+    strip = np.full((parts, 1), max(1, min(strip_rows, height) if strip_rows > 0 else height), np.int64)
     table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
     table[:, ::16] = 0
     identity = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
@@ -144,13 +174,13 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
 
     def stack(a):
         return np.repeat(a[None], parts, axis=0)
-    return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.int32),
-                 np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.int32),
+    return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.uint16),
+                 np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.uint16),
                  np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
-                 np.zeros((parts, height, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
-                 stack(new_ols(colours)), np.zeros((parts, height, width, colours, N_OLS), np.int16),
-                 np.zeros((parts, height, width, colours, max(1, N_BANK)), np.uint8),
-                 np.zeros((parts, height, width, colours), np.uint16))
+                 np.zeros((parts, rows, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
+                 stack(new_ols(colours)), np.zeros((parts, rows, width, colours, N_OLS), np.int16),
+                 np.zeros((parts, rows, width, colours, BANK_ERRORS), np.uint8),
+                 np.zeros((parts, rows, width, colours), np.uint16), strip)
 
 
 def part(states: State, p: int) -> State:
@@ -162,18 +192,18 @@ def new_state(height: int, width: int, colours: int) -> State:
     return part(new_states(1, height, width, colours, table_bits(height * width * colours)), 0)
 
 
-def one_state_bytes(height: int, width: int, colours: int, bits: int) -> int:
+def one_state_bytes(height: int, width: int, colours: int, bits: int, strip_rows: int = 0) -> int:
     """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
-    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 4 + W1_ROWS * N_PAD * 4
+    return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 2 + W1_ROWS * N_PAD * 4
             + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
             + colours * N_OLS * (OLS_N + 3) * OLS_N * 8
-            + height * width * colours * (N_BLEND + 1 + max(1, N_BANK) + 2 + 2 * N_OLS))
+            + ring_count(height, strip_rows) * width * colours * (N_BLEND + 1 + BANK_ERRORS + 2 + 2 * N_OLS))
 
 
 
 
 @numba.njit(inline="always")
-def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
+def predictions(img, perr, banked, costs, at, ring, nbrs, summary, mv, sub, tp):
     """The maps' predictions and error contexts, and the blend's
     sub-predictions, of sub-pixel ``at`` = (y, x, r, c); returns the blend,
     its error class, the local activity's class and the local coding cost's
@@ -192,11 +222,12 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
     6 its mean: +0.217%
     7 the blend: +0.586%"""
     y, x, r, c = at
+    y0, y1 = ring           # the ring rows of the per-sub-pixel memories (``ring_rows``)
     w, n, nw, ne, _, _ = nbrs
     mode, mean, _ = summary
     qa, med, grad = local(nbrs)
     preds = mv[PRED]
-    qc = cost_class(costs, y, x, r, c)
+    qc = cost_class(costs, y0, y1, x, r, c)
     preds[0] = med
     preds[5] = mode
     preds[6] = mean
@@ -212,7 +243,7 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
         sub[3] = grad
         sub[4] = (w + ne + 1) >> 1
         sub[5] = clamp8(n + ne - nne)
-        blended, berr = blend(perr, sub, y, x, r, c)
+        blended, berr = blend(perr, sub, y0, y1, x, r, c)
         qb = log_class(berr)
         for m in range(8):
             mv[CTX, m] = qa * 8
@@ -229,15 +260,15 @@ def predictions(img, perr, banked, costs, at, nbrs, summary, mv, sub, tp):
         sub[3] = clamp8(grad + p1 - clamp8(w1 + n1 - nw1))
         sub[4] = clamp8(med + p1 - med1)
         sub[5] = clamp8(nw + p1 - nw1)
-        blended, berr = blend(perr, sub, y, x, r, c)
+        blended, berr = blend(perr, sub, y0, y1, x, r, c)
         qb = log_class(berr)
         # the same predictions made for the colour before: their errors are known
         e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
         for m in range(len(e1)):
             mv[CTX, m] = qa * 8 + log_class(e1[m])
-        mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y, x, c - 1, N_BLEND]) + 128) & 255) - 128)
+        mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y0, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
-    bank(img, banked, at, N_BANK, BANK_KEYS, tp, preds, mv[CTX], 8, qc)
+    bank(img, banked, at, ring, tp, preds, mv[CTX], 8, qc)
     return blended, qb, qa, qc
 
 
@@ -252,14 +283,14 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def best_predictor(perr, y, x, r, c):
+def best_predictor(perr, y0, y1, x, r, c):
     """Which of the blend's sub-predictors is locally best: the one with the
     smallest error sum 2W + 2N + NW + NE (those known in the strip; the
     blend's own weighting), the first on a tie; 0 where none is known."""
     best = np.int64(0)
     least = np.int64(1 << 20)
     for i in range(N_BLEND):
-        err = sub_error(perr, y, x, r, c, i)
+        err = sub_error(perr, y0, y1, x, r, c, i)
         if err < least:
             least = err
             best = i
@@ -267,10 +298,10 @@ def best_predictor(perr, y, x, r, c):
 
 
 @numba.njit(inline="always")
-def selectors(perr, y, x, r, c, qa, sel):
+def selectors(perr, y0, y1, x, r, c, qa, sel):
     """The sub-pixel's weight-set selectors that do not change with its bits
     (``sel``): the locally best sub-predictor, the local activity, the column stripe."""
-    sel[0] = best_predictor(perr, y, x, r, c)
+    sel[0] = best_predictor(perr, y0, y1, x, r, c)
     sel[1] = qa
     sel[2] = (x * STRIPES) // perr.shape[1]
 
@@ -362,7 +393,7 @@ def code(st, tb, img, pos, net, side, independent):
     ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
-    tp = np.zeros((6, N_FORMULAS), np.int64)         # the bank's scratch (``predictors.bank``)
+    tp = np.zeros(BANK_SCRATCH, np.int64)            # the bank's scratch (``predictors.bank``)
     sel = np.zeros(4, np.int64)                     # the weight sets' selectors of the sub-pixel (``selectors``)
     for e in range(len(pos.ys)):
         y, x, c = np.int64(pos.ys[e]), np.int64(pos.xs[e]), np.int64(pos.cs[e])
@@ -381,13 +412,14 @@ def code(st, tb, img, pos, net, side, independent):
         hashes, ncum, hn = hashes2[slot], ncum2[slot], hn2[slot]
         conf = prep[slot, 2]
         nbrs = neighbours(img, y, x, r, c)
-        blended, qb, qa, qc = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), nbrs,
+        y0, y1 = ring_rows(st.strip, pos.tops[e], r)
+        blended, qb, qa, qc = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), (y0, y1), nbrs,
                                           (prep[slot, 0], prep[slot, 1], conf), mv, sub, tp)
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
-        ols_predictions(st.ols, st.oerr, img, y, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
+        ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
-        selectors(st.perr, y, x, r, c, qa, sel)
+        selectors(st.perr, y0, y1, x, r, c, qa, sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
@@ -421,10 +453,10 @@ def code(st, tb, img, pos, net, side, independent):
             if dec[bitcoder.D_OVER] > 8:
                 add_cost(st, ccost)
                 return e + 1
-        learn_blend(st.perr, sub, y, x, c, lo, blended)
-        ols_learn(st.ols, st.oerr, y, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
-        learn_bank(st.berr, mv[PRED], 8, N_BANK, y, x, c, lo)
-        st.costs[y, x, c] = paid
+        learn_blend(st.perr, sub, y0, x, c, lo, blended)
+        ols_learn(st.ols, st.oerr, y0, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
+        learn_bank(st.berr, tp[BP], y0, x, c, lo)
+        st.costs[y0, x, c] = paid
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
@@ -447,7 +479,7 @@ def code_parts(states, tb, img, pos, bounds, net, decs, data, data_starts, short
         sel = np.nonzero((pos.xs >= bounds[p]) & (pos.xs < bounds[p + 1]))[0]
         st = State(states.table[p], states.hist[p], states.hblock[p], states.w1[p], states.w2[p], states.apm1[p],
                    states.apm2[p], states.perr[p], states.cost[p], states.ols[p], states.oerr[p], states.berr[p],
-                   states.costs[p])
+                   states.costs[p], states.strip[p])
         mine = Positions(pos.ys[sel], pos.xs[sel], pos.cs[sel], pos.tops[sel])
         # np.bool_, not the literal True: a literal would compile ``code`` a second time (45 s of CPU)
         side = Side(np.bool_(True), no_enc, no_out, decs[p], data[data_starts[p]:data_starts[p + 1]])

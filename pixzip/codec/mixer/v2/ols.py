@@ -264,12 +264,13 @@ def signed_class(e):
 
 
 @numba.njit(inline="always")
-def ols_predictions(ols, oerr, img, y, x, r, c, ref, feats, refs, preds, ctxs, qa):
+def ols_predictions(ols, oerr, img, y, y0, y1, x, r, c, ref, feats, refs, preds, ctxs, qa):
     """Each predictor's prediction, twice (``preds``: k and N_OLS + k), and
     its maps' contexts (``ctxs``): the class of its own errors at W, N, NW and
     NE with the local activity ``qa``; and its signed error at this pixel's
     colour before (for colour 0: at W and N).  Keeps each one's inputs
-    (``feats``) and reference (``refs``) for ``ols_learn``."""
+    (``feats``) and reference (``refs``) for ``ols_learn``.  ``oerr`` is a
+    ring of rows: y0 is row y's, y1 row y - 1's (``kernel.ring_rows``)."""
     colours = ols.shape[0]
     g = input_set(colours, c)
     width = img.shape[1]
@@ -283,26 +284,26 @@ def ols_predictions(ols, oerr, img, y, x, r, c, ref, feats, refs, preds, ctxs, q
         for i in range(4):      # W and N count twice, NW and NE once
             dy, dx = ERR_AT[i, 0], ERR_AT[i, 1]
             if known(y, x, r, dy, dx, width):
-                err += abs(np.int64(oerr[y - dy, x + dx, c, k])) << ERR_AT[i, 2]
+                err += abs(np.int64(oerr[y0 if dy == 0 else y1, x + dx, c, k])) << ERR_AT[i, 2]
         qe = log_class(err >> 1)
         ctxs[k] = qe * 8 + qa
         if c > 0:
-            ctxs[N_OLS + k] = signed_class(np.int64(oerr[y, x, c - 1, k])) * 8 + qe
+            ctxs[N_OLS + k] = signed_class(np.int64(oerr[y0, x, c - 1, k])) * 8 + qe
         else:
-            ew = np.int64(oerr[y, x - 1, c, k]) if x > 0 else np.int64(0)
-            en = np.int64(oerr[y - 1, x, c, k]) if r > 0 else np.int64(0)
+            ew = np.int64(oerr[y0, x - 1, c, k]) if x > 0 else np.int64(0)
+            en = np.int64(oerr[y1, x, c, k]) if r > 0 else np.int64(0)
             ctxs[N_OLS + k] = signed_class(ew) * 8 + signed_class(en)
 
 
 @numba.njit(inline="always")
-def ols_learn(ols, oerr, y, x, c, value, feats, refs, preds, work):
+def ols_learn(ols, oerr, y0, x, c, value, feats, refs, preds, work):
     """After the sub-pixel's value: each predictor's error here, its update, and its solve when due."""
     colours = ols.shape[0]
     g = input_set(colours, c)
     for k in range(N_OLS):
         st = ols[c, k]
         n = N_FEATURES[g, k]
-        oerr[y, x, c, k] = value - preds[k]
+        oerr[y0, x, c, k] = value - preds[k]
         update(st, feats[k], n, value - refs[k], SHIFT[g, k])
         if st[ROW_COUNT, 0] % EVERY[g, k] == 0:
             solve(st, n, RIDGE[g, k], SHIFT[g, k], work)

@@ -64,29 +64,30 @@ def bit_cost(p16, bit):
 
 
 @numba.njit(inline="always")
-def cost_class(costs, y, x, r, c):
+def cost_class(costs, y0, y1, x, r, c):
     """The local coding cost's class, 0..7: the cost paid at W, N (twice
     each), NW and NE of the same colour, and (colour c >= 1) at the pixel's
     colour before (twice), those known in the strip; quantised on a log
     scale (a sub-pixel that cost about a bit, everywhere around: class 2).
-    ``costs``: uint16 (height, width, colours), in 1/16 bit."""
+    ``costs``: uint16 (ring rows, width, colours), in 1/16 bit: y0 is row
+    y's ring row, y1 row y - 1's (``kernel.ring_rows``)."""
     width = costs.shape[1]
     tot = np.int64(0)
     n = np.int64(0)
     if x > 0:
-        tot += 2 * np.int64(costs[y, x - 1, c])
+        tot += 2 * np.int64(costs[y0, x - 1, c])
         n += 2
     if r > 0:
-        tot += 2 * np.int64(costs[y - 1, x, c])
+        tot += 2 * np.int64(costs[y1, x, c])
         n += 2
         if x > 0:
-            tot += np.int64(costs[y - 1, x - 1, c])
+            tot += np.int64(costs[y1, x - 1, c])
             n += 1
         if x + 1 < width:
-            tot += np.int64(costs[y - 1, x + 1, c])
+            tot += np.int64(costs[y1, x + 1, c])
             n += 1
     if c > 0:
-        tot += 2 * np.int64(costs[y, x, c - 1])
+        tot += 2 * np.int64(costs[y0, x, c - 1])
         n += 2
     if n == 0:
         return np.int64(4)
@@ -134,90 +135,61 @@ def paeth(w, n, nw):
 
 N_FORMULAS = 38     # the predictors the bank may take (``SPEC_2.bank`` names those it does)
 BANK_IDS = np.array(SPEC_2.bank + (0,), np.int64)     # (a trailing 0: never empty)
+N_BANK = SPEC_2.n_bank                  # the predictors the bank tracks
+BANK_MAPS = SPEC_2.bank_maps            # the first of them with a map each
+BANK_DERIVED = SPEC_2.bank_derived      # the derived predictions (the blend, the best), each with a map
+BANK_N_MAPS = BANK_MAPS + BANK_DERIVED
+BANK_ERRORS = max(1, N_BANK + BANK_DERIVED)      # the errors kept per sub-pixel (``kernel.State.berr``)
+BP = 5                                  # the row of the bank's scratch holding its predictions
+BANK_SCRATCH = (6, max(N_FORMULAS, N_BANK + BANK_DERIVED))
 
 
 @numba.njit(inline="always")
-def predict_all(t, p, s):
-    """Every predictor's prediction on taps t into p, unclamped (|value| < 2^11),
-    and the spread of the taps it reads into s: straight-line code, no branch
-    on the predictor (an if-chain on i cost 0.067 us per sub-pixel for 32, this 0.047)."""
+def predict_all(t, p):
+    """Every predictor's prediction on taps t into p, unclamped (|value| < 2^11):
+    straight-line code, no branch on the predictor (an if-chain on i cost
+    0.067 us per sub-pixel for 32, this 0.047).  (A second map per predictor
+    keyed by the spread of the taps it reads: rgb +0.00%, smooth -0.12%,
+    gray +0.05%, for 16 more maps: dropped.)"""
     w, n, nw, ne, ww, nn, nne, nnw, nww = t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]
     p[0] = w
-    s[0] = abs(w - nw) + abs(w - ww)
     p[1] = n
-    s[1] = abs(n - nw) + abs(n - nn)
     p[2] = w + n - nw
-    s[2] = max(w, n, nw) - min(w, n, nw)
     p[3] = w + ne - n
-    s[3] = max(w, n, ne) - min(w, n, ne)
     p[4] = n + ne - nne
-    s[4] = max(n, ne, nne) - min(n, ne, nne)
     p[5] = (w + ne + 1) >> 1
-    s[5] = abs(w - ne)
     p[6] = 2 * w - ww
-    s[6] = abs(w - ww)
     p[7] = 2 * n - nn
-    s[7] = abs(n - nn)
     p[8] = paeth(w, n, nw)
-    s[8] = max(w, n, nw) - min(w, n, nw)
     p[9] = (2 * w + 2 * n + ne - nw + 2) >> 2
-    s[9] = max(w, n, nw, ne) - min(w, n, nw, ne)
     p[10] = ne
-    s[10] = abs(ne - n) + abs(ne - nne)
     p[11] = nw + w - nww
-    s[11] = max(w, nw, nww) - min(w, nw, nww)
     p[12] = n + nw - nnw
-    s[12] = max(n, nw, nnw) - min(n, nw, nnw)
     p[13] = (w + n + 1) >> 1
-    s[13] = abs(w - n)
     p[14] = w + ((ne - nw) >> 1)
-    s[14] = max(w, ne, nw) - min(w, ne, nw)
     p[15] = (w + n + nw + ne + 2) >> 2
-    s[15] = max(w, n, nw, ne) - min(w, n, nw, ne)
     p[16] = median(w, n, ne)
-    s[16] = max(w, n, ne) - min(w, n, ne)
     p[17] = (3 * w - ww + 3 * n - nn + 2) >> 2
-    s[17] = abs(w - ww) + abs(n - nn)
     p[18] = n + ((w - nw + ne - nne + 1) >> 1)
-    s[18] = abs(w - nw) + abs(ne - nne)
     p[19] = (w + ne + 2 * (n - nn) + 1) >> 1
-    s[19] = max(w, ne, n, nn) - min(w, ne, n, nn)
     p[20] = median(w, n, nw)
-    s[20] = max(w, n, nw) - min(w, n, nw)
     p[21] = gap(t)
-    s[21] = abs(w - ww) + abs(n - nw) + abs(n - ne) + abs(w - nw) + abs(n - nn) + abs(ne - nne)
     p[22] = w + ((n - nw) >> 1)
-    s[22] = abs(n - nw)
     p[23] = n + ((w - nw) >> 1)
-    s[23] = abs(w - nw)
     p[24] = (n + ne + 1) >> 1
-    s[24] = abs(n - ne)
     p[25] = (w + nw + 1) >> 1
-    s[25] = abs(w - nw)
     p[26] = (w + n + nw + ne + ww + nn + nne + nww + 4) >> 3
-    s[26] = max(w, n, ne, ww, nn) - min(w, n, ne, ww, nn)
     p[27] = (w + n + 2 * ne + 2) >> 2
-    s[27] = max(w, n, ne) - min(w, n, ne)
     p[28] = ne + n - nn
-    s[28] = abs(n - nn) + abs(ne - n)
     p[29] = (3 * w + ne + 2) >> 2
-    s[29] = abs(w - ne)
     p[30] = (nw + ne + 1) >> 1
-    s[30] = abs(nw - ne)
     p[31] = w + ne - nne + n - nn
-    s[31] = abs(ne - nne) + abs(n - nn)
     p[32] = (w + ww + 1) >> 1
-    s[32] = abs(w - ww)
     p[33] = (n + nn + 1) >> 1
-    s[33] = abs(n - nn)
     p[34] = (3 * n + w + 2) >> 2
-    s[34] = abs(w - n)
     p[35] = (w + n - nw + n + ne - nne + 1) >> 1
-    s[35] = max(w, n, nw, ne, nne) - min(w, n, nw, ne, nne)
     p[36] = median(w, ne, w + ne - n)
-    s[36] = max(w, n, ne) - min(w, n, ne)
     p[37] = median(n, ne, n + ne - nne)
-    s[37] = max(n, ne, nne) - min(n, ne, nne)
 
 
 @numba.njit(inline="always")
@@ -242,63 +214,68 @@ def gap(t):
     return (p + 4) >> 3
 
 
-@numba.njit(inline="always")
-def spread_class(s):
-    """The spread of a predictor's taps, 0..7 (log scale)."""
-    return log_class(s >> 1)
+# the derived predictions' weights: round(2^32 / (e^2 + 4)) for an error sum e (at most 6 * 255), as ``components.blend``
+MAX_ERR_SUM = 6 * 255
+BLEND_WEIGHT = np.array([(1 << 32) // (e * e + 4) for e in range(MAX_ERR_SUM + 1)], np.int64)
 
 
 @numba.njit(inline="always")
-def error_class(berr, y, x, r, c, i):
-    """Bank predictor i's recent errors at W, N (twice each), NW and NE of
-    the same colour, those known in the strip, on a log scale (0..7)."""
-    return log_class(sub_error(berr, y, x, r, c, i) >> 1)
-
-
-@numba.njit(inline="always")
-def bank(img, berr, at, nb, keys, tp, out, ctx, first, qcost):
-    """The bank's ``nb`` predictions of sub-pixel ``at`` = (y, x, r, c)
-    (predictors BANK_IDS[:nb] of ``predict_all``) into out[first:first + nb]
-    and their maps' contexts (0..63) into ctx[...]; with ``keys`` = 2, each
-    prediction again in out[first + nb + i], keyed otherwise.  The first map
-    of predictor i is keyed by its own recent error around
-    (``error_class``) and, for colour 0, by the local coding cost's class
-    ``qcost``, for a later colour by the same predictor's error on the
-    colour before, here (known); the second by the spread of the taps it
-    reads (of colour c, or of the colour differences c - (c - 1)) and the
-    local coding cost.  ``tp``: scratch (6, N_FORMULAS): the taps of colour c
-    and c - 1, the predictions and spreads on them."""
+def bank(img, berr, at, ring, tp, out, ctx, first, qcost):
+    """The bank of sub-pixel ``at`` = (y, x, r, c): predictors BANK_IDS (of
+    ``predict_all``; a later colour carries the colour before's error over,
+    P(c) + p1 - P(c - 1)) into bp = tp[BP], and after them the derived
+    predictions: the bank blended by the inverse square of each one's recent
+    error around, then the locally best one (the least error).  The first
+    BANK_MAPS predictors and the derived ones each have a map: its
+    prediction into out[first:...] and its context (0..63) into ctx[...],
+    keyed by the predictor's own recent error around (its errors at W, N
+    (twice each), NW and NE of the same colour, ``components.sub_error``, on
+    a log scale) and,
+    for colour 0, the local coding cost's class ``qcost``, for a later colour
+    the same predictor's error on the colour before, here (known).  ``tp``:
+    scratch (``BANK_SCRATCH``); ``ring``: the ring rows (y0, y1) of ``berr``
+    (``kernel.ring_rows``)."""
     y, x, r, c = at
-    t0, t1, p0, p1s, s0, s1 = tp[0], tp[1], tp[2], tp[3], tp[4], tp[5]
+    y0, y1 = ring
+    t0, t1, p0, p1s, errs, bp = tp[0], tp[1], tp[2], tp[3], tp[4], tp[BP]
     taps(img, y, x, r, c, t0)
-    predict_all(t0, p0, s0)
+    predict_all(t0, p0)
     if c == 0:
-        for i in range(nb):
-            j = BANK_IDS[i]
-            out[first + i] = clamp8(p0[j])
-            ctx[first + i] = error_class(berr, y, x, r, c, i) * 8 + qcost
-            if keys > 1:
-                out[first + nb + i] = out[first + i]
-                ctx[first + nb + i] = spread_class(s0[j]) * 8 + qcost
+        for i in range(N_BANK):
+            bp[i] = clamp8(p0[BANK_IDS[i]])
     else:
         v1 = np.int64(img[y, x, c - 1])
         taps(img, y, x, r, c - 1, t1)
-        predict_all(t1, p1s, s1)
-        for i in range(nb):
+        predict_all(t1, p1s)
+        for i in range(N_BANK):
             j = BANK_IDS[i]
-            out[first + i] = clamp8(p0[j] + v1 - p1s[j])
-            ctx[first + i] = error_class(berr, y, x, r, c, i) * 8 + log_class(np.int64(berr[y, x, c - 1, i]))
-        if keys > 1:
-            for j in range(N_TAPS):
-                t1[j] = t0[j] - t1[j]
-            predict_all(t1, p1s, s1)
-            for i in range(nb):
-                out[first + nb + i] = out[first + i]
-                ctx[first + nb + i] = spread_class(s1[BANK_IDS[i]]) * 8 + qcost
+            bp[i] = clamp8(p0[j] + v1 - p1s[j])
+    for i in range(N_BANK + BANK_DERIVED):
+        errs[i] = sub_error(berr, y0, y1, x, r, c, i)
+    if BANK_DERIVED > 0:
+        num = np.int64(0)
+        den = np.int64(0)
+        best = np.int64(0)
+        for i in range(N_BANK):     # num < 32 * 2^30 * 255: no overflow
+            wt = BLEND_WEIGHT[errs[i]]
+            num += wt * bp[i]
+            den += wt
+            if errs[i] < errs[best]:
+                best = i
+        bp[N_BANK] = (num + (den >> 1)) // den
+        if BANK_DERIVED > 1:
+            bp[N_BANK + 1] = bp[best]
+    k = 0
+    for i in range(N_BANK + BANK_DERIVED):
+        if i < BANK_MAPS or i >= N_BANK:
+            out[first + k] = bp[i]
+            ctx[first + k] = log_class(errs[i] >> 1) * 8 + (
+                qcost if c == 0 else log_class(np.int64(berr[y0, x, c - 1, i])))
+            k += 1
 
 
 @numba.njit(inline="always")
-def learn_bank(berr, preds, first, nb, y, x, c, value):
-    """Each bank predictor's error here, at most 255."""
-    for i in range(nb):
-        berr[y, x, c, i] = min(255, abs(value - preds[first + i]))
+def learn_bank(berr, bp, y0, x, c, value):
+    """Each bank predictor's and derived prediction's error here, at most 255."""
+    for i in range(N_BANK + BANK_DERIVED):
+        berr[y0, x, c, i] = min(255, abs(value - bp[i]))

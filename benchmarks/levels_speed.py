@@ -1,0 +1,115 @@
+"""The levels' speed against the previous release's codings, by the same build in one run.
+
+    python benchmarks/levels_speed.py IMAGE... [--rounds 3]
+
+For each image, every coding below is compressed and decompressed
+``--rounds`` times, the codings alternated within a round (so that a
+neighbour's load falls on all of them alike), each decode checked
+pixel-exact.  Prints each coding's median encode and decode seconds and
+its file's bits per sub-pixel, and the ratios the release's speed bars are
+stated in:
+
+- ``-9`` (the mixer 2 with the ``max`` network, coder 6) against the mixer 1
+  with the same network (coder 3, 0.7's ``-9``);
+- ``-6`` (the mixer 2 alone, coder 5) and ``-1`` (the mixer 1 alone, coder 2,
+  unchanged) against 0.7's ``-1``, the same coder.
+
+Then the mixer stage alone on one core, in microseconds per sub-pixel: each
+mixer version alone (raster order, one state), and over the network's counts
+in two column parts (the counts' making between its calls not counted); and the
+peak resident memory of the process (``ru_maxrss``).
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import click
+import numpy as np
+
+
+def _timed(f):
+    t = time.perf_counter()
+    out = f()
+    return out, time.perf_counter() - t
+
+
+def _mixer_alone(img, version: int) -> float:
+    from pixzip.codec.coders import _mixer_classes
+    enc = _mixer_classes(version)[0](img)
+    _, s = _timed(enc.add_image)
+    return s
+
+
+def _mixer_over_counts(img, net, version: int) -> float:
+    """Seconds the column parts' encoder takes over the network's counts, one core (the counts' making
+    between its calls is not counted)."""
+    from pixzip.codec.coders import _mixer_classes
+    from pixzip.codec.network.enc_stream import symbols_and_counts
+    enc = _mixer_classes(version)[2](img, 2)
+    total = 0.0
+    for _, counts, _, where in symbols_and_counts(net, img, None, 0, "cpu", positions=True):
+        t = time.perf_counter()
+        enc.add(*where, counts)
+        total += time.perf_counter() - t
+    return total
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--rounds", default=3, show_default=True)
+def main(images, rounds):
+    import numba
+
+    from pixzip.app.bench import machine
+    from pixzip.codec import api as codec
+    from pixzip.codec.format.images import read_image
+    # coding: (level, model, payload)
+    codings = {"-9 (mixer 2 + max)": (9, "max", "mixer+network"), "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network"),
+               "-6 (mixer 2 alone)": (6, None, "mixer"), "-1 (mixer 1 alone)": (1, None, "mixer")}
+    print(f"machine: {machine()['cpu']}, {numba.config.NUMBA_NUM_THREADS} threads; rounds {rounds}")
+    for level, model, payload in codings.values():
+        codec.warm_up(model, payload, level)
+    for path in images:
+        img = np.ascontiguousarray(read_image(path))
+        times = {k: ([], []) for k in codings}
+        size = {}
+        for r in range(rounds):
+            order = list(codings) if r % 2 == 0 else list(reversed(codings))
+            for k in order:
+                level, model, payload = codings[k]
+                data, te = _timed(lambda: codec.compress(img, model, level=level, payload=payload))
+                out, td = _timed(lambda: codec.decompress(data))
+                assert np.array_equal(out.reshape(img.shape), img), k
+                times[k][0].append(te)
+                times[k][1].append(td)
+                size[k] = len(data) * 8 / img.size
+        print(f"\n{path} ({img.shape[1]}x{img.shape[0]}x{img.shape[2] if img.ndim == 3 else 1})")
+        print(f"{'coding':26s} {'bits/sp':>8s} {'encode s':>9s} {'decode s':>9s}")
+        med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
+        for k in codings:
+            print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
+        new, old = med["-9 (mixer 2 + max)"], med["0.7 -9 (mixer 1 + max)"]
+        print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
+        six, one = med["-6 (mixer 2 alone)"], med["-1 (mixer 1 alone)"]
+        print(f"-6 against 0.7's -1: encode {six[0] / one[0]:.2f}x, decode {six[1] / one[1]:.2f}x")
+        im = img if img.ndim == 3 else img[:, :, None]
+        im = np.ascontiguousarray(im)
+        numba.set_num_threads(1)
+        try:
+            for v in (1, 2):
+                s = statistics.median(_mixer_alone(im, v) for _ in range(rounds))
+                print(f"mixer {v} alone, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
+            if im.shape[2] == 3:
+                net = codec.load_model("max")
+                for v in (1, 2):
+                    s = statistics.median(_mixer_over_counts(im, net, v) for _ in range(rounds))
+                    print(f"mixer {v} over max's counts, two parts, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    print(f"\npeak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
