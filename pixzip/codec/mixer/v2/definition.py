@@ -29,10 +29,11 @@ changes or adds is written here:
   against the colour before's, and the pixel's 2x2 phase;
 - residual maps read as (upper + 16) / (total + 32) through a reciprocal
   table, and after version 1's 8 maps come the bank's (``PredictorBank``:
-  predictors of ``PREDICTORS`` named by the spec's ``bank``, each through 1 or 2 maps
-  keyed by its recent error, the colour before's error, the spread of its
-  taps and the local coding cost) and the least-squares predictors'
-  (``LeastSquares``, two maps each);
+  the predictors of ``PREDICTORS`` that the spec's ``bank`` names, the first
+  ``bank_maps`` of them and the bank's blend and best through a map each,
+  keyed by the prediction's recent error and the local coding cost or the
+  colour before's error) and the least-squares predictors' (``LeastSquares``,
+  two maps each);
 - the local coding cost (``COST``, ``cost_class``): what the mixer paid at the
   neighbouring sub-pixels, a small class;
 - 7 weight sets (``weight_set_keys``): version 1's 4 and the locally best
@@ -44,6 +45,13 @@ changes or adds is written here:
 - ``encode(img, positions, counts)``: the payload (one state);
 - ``encode_parts(img, positions, counts, parts)``: the payload in column parts;
 - ``ideal_bits(trace)``: the ideal code length of a trace.
+
+The kernel keeps the memories per sub-pixel (the blend's, the bank's and the
+least-squares predictors' errors, the costs paid) for the row coded and the
+row above only, in rings of 3 rows per strip (``kernel.RING``); kept here by
+pixel, they are the same in every order the coders use: each strip's rows
+in order (raster, or the network's wavefront), and strips interleaved only
+in a state made for those strips (the column parts' ``strip_rows``).
 
 ``positions`` yields (y, x, colour, strip_top) per sub-pixel, in coding order,
 and with a network (``counts`` given) a fifth item: the index of the
@@ -98,12 +106,14 @@ def checked(v: int) -> int:
 
 N_HASHED = SPEC.n_hashed
 N_BLEND = SPEC.n_blend
-BANK = tuple(SPEC.bank)        # the bank's predictors: indices into PREDICTORS
-BANK_KEYS = SPEC.bank_keys
+BANK = tuple(SPEC.bank)        # the predictors the bank tracks: indices into PREDICTORS
+BANK_MAPS = SPEC.bank_maps     # the first of them with a map each
+BLEND, BEST = "blend", "best"  # the bank's derived predictions, each with a map
+DERIVED = (BLEND, BEST)[:SPEC.bank_derived]
 N_OLS = SPEC.n_ols
 N_MAPS = SPEC.n_maps
-assert BANK_KEYS in (1, 2) and len(BANK) == SPEC.n_bank
-assert N_MAPS == 8 + len(BANK) * BANK_KEYS + 2 * N_OLS      # version 1's maps, the bank's, the least squares'
+assert len(BANK) == SPEC.n_bank and BANK_MAPS <= len(BANK) and len(DERIVED) == SPEC.bank_derived
+assert N_MAPS == 8 + BANK_MAPS + len(DERIVED) + 2 * N_OLS   # version 1's maps, the bank's, the least squares'
 N_INPUTS = N_HASHED + N_MAPS + 2                            # hashed contexts, maps, the network, the bias
 assert N_INPUTS == SPEC.n_inputs
 BIAS = SPEC.bias
@@ -239,10 +249,6 @@ def taps(img, y: int, x: int, r: int, ch: int) -> Taps:
     return Taps(nb.w, nb.n, nb.nw, nb.ne, nb.ww, nb.nn, nb.nne, nnw, nww)
 
 
-def spread(*values: int) -> int:
-    return max(values) - min(values)
-
-
 def paeth(w: int, n: int, nw: int) -> int:
     """PNG's Paeth predictor: of W, N, NW the nearest to W + N - NW (in that order on a tie)."""
     g = w + n - nw
@@ -269,101 +275,101 @@ def gap(t: Taps) -> int:
     return (p8 + 4) >> 3
 
 
-# Each predictor: taps -> (its prediction, unclamped, and the spread of the taps it reads).
+# Each predictor: taps -> its prediction, unclamped.
 PREDICTORS = (
-    lambda t: (t.w, abs(t.w - t.nw) + abs(t.w - t.ww)),                              # 0 W
-    lambda t: (t.n, abs(t.n - t.nw) + abs(t.n - t.nn)),                              # 1 N
-    lambda t: (t.w + t.n - t.nw, spread(t.w, t.n, t.nw)),                            # 2 the plane through W, N, NW
-    lambda t: (t.w + t.ne - t.n, spread(t.w, t.n, t.ne)),                            # 3 W, NE, N
-    lambda t: (t.n + t.ne - t.nne, spread(t.n, t.ne, t.nne)),                        # 4 N, NE, NNE
-    lambda t: ((t.w + t.ne + 1) >> 1, abs(t.w - t.ne)),                              # 5 (W + NE) / 2
-    lambda t: (2 * t.w - t.ww, abs(t.w - t.ww)),                                     # 6 the row, extrapolated
-    lambda t: (2 * t.n - t.nn, abs(t.n - t.nn)),                                     # 7 the column, extrapolated
-    lambda t: (paeth(t.w, t.n, t.nw), spread(t.w, t.n, t.nw)),                       # 8 Paeth
-    lambda t: ((2 * t.w + 2 * t.n + t.ne - t.nw + 2) >> 2, spread(t.w, t.n, t.nw, t.ne)),  # 9
-    lambda t: (t.ne, abs(t.ne - t.n) + abs(t.ne - t.nne)),                           # 10 NE
-    lambda t: (t.nw + t.w - t.nww, spread(t.w, t.nw, t.nww)),                        # 11 the plane at NW, W
-    lambda t: (t.n + t.nw - t.nnw, spread(t.n, t.nw, t.nnw)),                        # 12 the plane at N, NW
-    lambda t: ((t.w + t.n + 1) >> 1, abs(t.w - t.n)),                                # 13 (W + N) / 2
-    lambda t: (t.w + ((t.ne - t.nw) >> 1), spread(t.w, t.ne, t.nw)),                 # 14
-    lambda t: ((t.w + t.n + t.nw + t.ne + 2) >> 2, spread(t.w, t.n, t.nw, t.ne)),    # 15 the mean of 4
-    lambda t: (median(t.w, t.n, t.ne), spread(t.w, t.n, t.ne)),                      # 16 MED of W, N, NE
-    lambda t: ((3 * t.w - t.ww + 3 * t.n - t.nn + 2) >> 2, abs(t.w - t.ww) + abs(t.n - t.nn)),  # 17
-    lambda t: (t.n + ((t.w - t.nw + t.ne - t.nne + 1) >> 1), abs(t.w - t.nw) + abs(t.ne - t.nne)),  # 18
-    lambda t: ((t.w + t.ne + 2 * (t.n - t.nn) + 1) >> 1, spread(t.w, t.ne, t.n, t.nn)),  # 19
-    lambda t: (median(t.w, t.n, t.nw), spread(t.w, t.n, t.nw)),                      # 20 MED (LOCO-I)
-    lambda t: (gap(t), abs(t.w - t.ww) + abs(t.n - t.nw) + abs(t.n - t.ne) + abs(t.w - t.nw)
-               + abs(t.n - t.nn) + abs(t.ne - t.nne)),                               # 21 CALIC's GAP
-    lambda t: (t.w + ((t.n - t.nw) >> 1), abs(t.n - t.nw)),                          # 22
-    lambda t: (t.n + ((t.w - t.nw) >> 1), abs(t.w - t.nw)),                          # 23
-    lambda t: ((t.n + t.ne + 1) >> 1, abs(t.n - t.ne)),                              # 24
-    lambda t: ((t.w + t.nw + 1) >> 1, abs(t.w - t.nw)),                              # 25
-    lambda t: ((t.w + t.n + t.nw + t.ne + t.ww + t.nn + t.nne + t.nww + 4) >> 3,
-               spread(t.w, t.n, t.ne, t.ww, t.nn)),                                  # 26 the mean of 8
-    lambda t: ((t.w + t.n + 2 * t.ne + 2) >> 2, spread(t.w, t.n, t.ne)),             # 27
-    lambda t: (t.ne + t.n - t.nn, abs(t.n - t.nn) + abs(t.ne - t.n)),                # 28
-    lambda t: ((3 * t.w + t.ne + 2) >> 2, abs(t.w - t.ne)),                          # 29
-    lambda t: ((t.nw + t.ne + 1) >> 1, abs(t.nw - t.ne)),                            # 30
-    lambda t: (t.w + t.ne - t.nne + t.n - t.nn, abs(t.ne - t.nne) + abs(t.n - t.nn)),  # 31
-    lambda t: ((t.w + t.ww + 1) >> 1, abs(t.w - t.ww)),                              # 32
-    lambda t: ((t.n + t.nn + 1) >> 1, abs(t.n - t.nn)),                              # 33
-    lambda t: ((3 * t.n + t.w + 2) >> 2, abs(t.w - t.n)),                            # 34
-    lambda t: ((t.w + t.n - t.nw + t.n + t.ne - t.nne + 1) >> 1,
-               spread(t.w, t.n, t.nw, t.ne, t.nne)),                                 # 35 two planes' mean
-    lambda t: (median(t.w, t.ne, t.w + t.ne - t.n), spread(t.w, t.n, t.ne)),         # 36
-    lambda t: (median(t.n, t.ne, t.n + t.ne - t.nne), spread(t.n, t.ne, t.nne)),     # 37
+    lambda t: t.w,                                                      # 0 W
+    lambda t: t.n,                                                      # 1 N
+    lambda t: t.w + t.n - t.nw,                                         # 2 the plane through W, N, NW
+    lambda t: t.w + t.ne - t.n,                                         # 3 the plane through W, N, NE
+    lambda t: t.n + t.ne - t.nne,                                       # 4 the plane through N, NE, NNE
+    lambda t: (t.w + t.ne + 1) >> 1,                                    # 5 (W + NE) / 2
+    lambda t: 2 * t.w - t.ww,                                           # 6 the row, extrapolated
+    lambda t: 2 * t.n - t.nn,                                           # 7 the column, extrapolated
+    lambda t: paeth(t.w, t.n, t.nw),                                    # 8 Paeth
+    lambda t: (2 * t.w + 2 * t.n + t.ne - t.nw + 2) >> 2,               # 9 (2W + 2N + NE - NW) / 4
+    lambda t: t.ne,                                                     # 10 NE
+    lambda t: t.nw + t.w - t.nww,                                       # 11 the plane through NWW, NW, W
+    lambda t: t.n + t.nw - t.nnw,                                       # 12 the plane through NNW, NW, N
+    lambda t: (t.w + t.n + 1) >> 1,                                     # 13 (W + N) / 2
+    lambda t: t.w + ((t.ne - t.nw) >> 1),                               # 14 W + (NE - NW) / 2
+    lambda t: (t.w + t.n + t.nw + t.ne + 2) >> 2,                       # 15 the mean of W, N, NW, NE
+    lambda t: median(t.w, t.n, t.ne),                                   # 16 the median of W, N, NE
+    lambda t: (3 * t.w - t.ww + 3 * t.n - t.nn + 2) >> 2,               # 17 the row's and column's trends
+    lambda t: t.n + ((t.w - t.nw + t.ne - t.nne + 1) >> 1),             # 18
+    lambda t: (t.w + t.ne + 2 * (t.n - t.nn) + 1) >> 1,                 # 19
+    lambda t: median(t.w, t.n, t.nw),                                   # 20 MED (LOCO-I)
+    gap,                                                                # 21 CALIC's GAP
+    lambda t: t.w + ((t.n - t.nw) >> 1),                                # 22
+    lambda t: t.n + ((t.w - t.nw) >> 1),                                # 23
+    lambda t: (t.n + t.ne + 1) >> 1,                                    # 24
+    lambda t: (t.w + t.nw + 1) >> 1,                                    # 25
+    lambda t: (t.w + t.n + t.nw + t.ne + t.ww + t.nn + t.nne + t.nww + 4) >> 3,  # 26 the mean of 8
+    lambda t: (t.w + t.n + 2 * t.ne + 2) >> 2,                          # 27
+    lambda t: t.ne + t.n - t.nn,                                        # 28 NE with the column's trend
+    lambda t: (3 * t.w + t.ne + 2) >> 2,                                # 29
+    lambda t: (t.nw + t.ne + 1) >> 1,                                   # 30
+    lambda t: t.w + t.ne - t.nne + t.n - t.nn,                          # 31
+    lambda t: (t.w + t.ww + 1) >> 1,                                    # 32
+    lambda t: (t.n + t.nn + 1) >> 1,                                    # 33
+    lambda t: (3 * t.n + t.w + 2) >> 2,                                 # 34
+    lambda t: (t.w + t.n - t.nw + t.n + t.ne - t.nne + 1) >> 1,         # 35 two planes' mean
+    lambda t: median(t.w, t.ne, t.w + t.ne - t.n),                      # 36
+    lambda t: median(t.n, t.ne, t.n + t.ne - t.nne),                    # 37
 )
 assert all(0 <= i < len(PREDICTORS) for i in BANK) and len(set(BANK)) == len(BANK)
 
 
 class PredictorBank:
-    """The bank's predictors (``BANK``), each read through residual maps of
-    its own, and their recent errors, kept per pixel, colour and predictor
-    (0 where this model did not code the sub-pixel).
+    """The bank: the predictors ``BANK`` tracked, and the predictions derived
+    from them; the first BANK_MAPS predictors and the derived ones each read
+    through a residual map of its own.
 
     Colour 0 predicts from its own taps; a later colour carries the colour
-    before's error over: P(c) + p1 - P(c - 1), clamped to 0..255.  The
-    first map of each predictor is keyed by its recent error around the
-    pixel (the class of 2W + 2N + NW + NE of its errors, halved) and, for
-    colour 0, by the local coding cost's class, for a later colour by its
-    own error on the colour before, here.  The second (BANK_KEYS = 2) by the
-    spread of the taps it reads (of the colour differences c - (c - 1) for
-    a later colour), halved, and the local coding cost's class."""
+    before's error over: P(c) + p1 - P(c - 1); clamped to 0..255.  The
+    derived predictions (BANK_DERIVED of them, in this order): the bank's
+    predictions blended, each weighted 2^32 // (e^2 + 4) by its error sum
+    e around, as the blend of version 1 weighs its sub-predictions; and the
+    prediction of the locally best predictor (the least error sum, the
+    first in BANK on a tie).  A map's context: the class of its
+    prediction's error sum around (halved) and, for colour 0, the local
+    coding cost's class, for a later colour its prediction's error on the
+    colour before, here.
+
+    The errors, each at most 255, are kept per pixel, colour and prediction
+    (a predictor's index in PREDICTORS, or BLEND, BEST); 0 where this model
+    did not code the sub-pixel."""
 
     def __init__(self):
-        self.errors = {}     # (y, x, c) -> {predictor: |value - its clamped prediction|, at most 255}
+        self.errors = {}     # (y, x, c) -> {prediction: |value - it|, at most 255}
 
-    def error_class(self, y, x, r, c, width, i):
-        total = sum(wt * self.errors.get((yy, xx, c), {}).get(i, 0) for wt, yy, xx in around(y, x, r, width))
-        return log_class(total >> 1)
+    def error_sum(self, y, x, r, c, width, name) -> int:
+        return sum(wt * self.errors.get((yy, xx, c), {}).get(name, 0) for wt, yy, xx in around(y, x, r, width))
 
     def predictions(self, img, y, x, r, c, qcost):
-        """(predictions, map contexts) of the bank's maps, in map order: the
-        first maps of every predictor, then the second ones."""
+        """(every prediction by name, and the maps' predictions and contexts in map order)."""
         width = img.shape[1]
         t0 = taps(img, y, x, r, c)
-        preds, first, second = [], [], []
         if c == 0:
-            for i in BANK:
-                p, s = PREDICTORS[i](t0)
-                preds.append(clamp8(p))
-                first.append(self.error_class(y, x, r, c, width, i) * 8 + qcost)
-                second.append(log_class(s >> 1) * 8 + qcost)
+            preds = {i: clamp8(PREDICTORS[i](t0)) for i in BANK}
         else:
             p1 = int(img[y, x, c - 1])
             t1 = taps(img, y, x, r, c - 1)
-            diff = Taps(*(a - b for a, b in zip(t0, t1)))
-            before = self.errors.get((y, x, c - 1), {})
-            for i in BANK:
-                preds.append(clamp8(PREDICTORS[i](t0)[0] + p1 - PREDICTORS[i](t1)[0]))
-                first.append(self.error_class(y, x, r, c, width, i) * 8 + log_class(before.get(i, 0)))
-                second.append(log_class(PREDICTORS[i](diff)[1] >> 1) * 8 + qcost)
-        if BANK_KEYS == 2:
-            return preds + preds, first + second
-        return preds, first
+            preds = {i: clamp8(PREDICTORS[i](t0) + p1 - PREDICTORS[i](t1)) for i in BANK}
+        errs = {name: self.error_sum(y, x, r, c, width, name) for name in BANK + DERIVED}
+        if BLEND in DERIVED:
+            weights = [(1 << 32) // (errs[i] * errs[i] + 4) for i in BANK]
+            total = sum(weights)
+            preds[BLEND] = (sum(wt * preds[i] for wt, i in zip(weights, BANK)) + total // 2) // total
+        if BEST in DERIVED:
+            preds[BEST] = preds[min(BANK, key=lambda i: errs[i])]      # min: the first of the least
+        before = self.errors.get((y, x, c - 1), {})
+        mapped = BANK[:BANK_MAPS] + DERIVED
+        ctx = [log_class(errs[name] >> 1) * 8 + (qcost if c == 0 else log_class(before.get(name, 0)))
+               for name in mapped]
+        return preds, [preds[name] for name in mapped], ctx
 
     def learn(self, y, x, c, preds, value):
-        self.errors[(y, x, c)] = {i: min(255, abs(value - p)) for i, p in zip(BANK, preds)}
+        self.errors[(y, x, c)] = {name: min(255, abs(value - p)) for name, p in preds.items()}
 
 
 # ---------------------------------------------------------------- online least squares
@@ -525,6 +531,7 @@ class ResidualMaps(v1.ResidualMaps):
 
     def learn(self, m, c, ctx, pred, value) -> None:
         before = self.total.get((m, c, ctx), 0)
+        assert before + self.INC < 1 << 16          # the kernel's bins and totals are uint16
         super().learn(m, c, ctx, pred, value)
         self.halvings += self.total[m, c, ctx] != before + self.INC
 
@@ -649,7 +656,7 @@ class ReferenceModel:
         ctx = FirstMaps(img, y, x, c, top, net, self.blender)
         contexts = hashed_contexts(img, y, x, r, c, ctx.hashes)
         qcost = cost_class(self.costs, y, x, r, c, width)
-        bank_preds, bank_ctx = self.bank.predictions(img, y, x, r, c, qcost)
+        bank_all, bank_preds, bank_ctx = self.bank.predictions(img, y, x, r, c, qcost)
         ref = Neighbourhood(img, y, x, r, c).w
         feats, ols_preds, ols_ctx = self.least_squares_maps(y, x, r, c, ref, ctx.qa)
         preds = ctx.preds + bank_preds + ols_preds
@@ -693,7 +700,7 @@ class ReferenceModel:
         for m in range(N_MAPS):
             self.maps.learn(m, c, map_ctx[m], preds[m], value)
         self.blender.learn(ctx.subs, ctx.blend, y, x, c, value)
-        self.bank.learn(y, x, c, bank_preds, value)
+        self.bank.learn(y, x, c, bank_all, value)
         self.ols_errors[(y, x, c)] = [value - p for p in ols_preds[:N_OLS]]
         for k in range(N_OLS):
             self.ols[c, k].learn(feats[k], value - ref)
