@@ -1,5 +1,5 @@
-"""Version 2's compiled context mixer (``mixer/v2/kernel.py``) against its
-slow plain-Python definition (``mixer/v2/definition.py``).
+"""Version 2's compiled context mixer (``mixer/v2/kernel.py``, coders 5 and 6)
+against its slow plain-Python definition (``mixer/v2/definition.py``).
 
 The kernel does not report its probabilities, so they are pinned two ways:
 the compiled payload must equal the definition's range coder's bytes
@@ -10,9 +10,10 @@ pairs.  The definition's parts that the bytes could exercise only rarely
 inputs, the maps' reading at every total) are also checked one by one
 against the kernel's functions.
 
-Every encoder here compiles the same ``kernel.code`` (one signature, about
-100 s on a 2-core machine, once per process); the definition codes about
-500 sub-pixels a second."""
+Every encoder here runs the same ``kernel.code`` (one signature): compiled
+(70-110 s on a 2-core machine) when the kernel cache is cold, after an edit
+of any ``mixer/v2`` module, this definition's included; the rest of the
+file takes about 25 s (the definition codes about 500 sub-pixels a second)."""
 from __future__ import annotations
 
 import itertools

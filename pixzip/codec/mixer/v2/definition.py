@@ -1,6 +1,7 @@
-"""The readable definition of version 2 of the mixer's format: a slow,
-independent, plain-Python model of the context mixer (the compiled one is
-``v2/kernel.code``), which the tests check the kernel against, byte for byte.
+"""The readable definition of version 2 of the mixer's format (coders 5
+and 6): a slow, independent, plain-Python model of the context mixer (the
+compiled one is ``v2/kernel.code``), which the tests check the kernel
+against, byte for byte.
 
 Its numbers are the spec's (``spec.SPEC_2``, the same object the kernel
 reads), and the least-squares predictors' tables of inputs, forgetting
