@@ -373,3 +373,44 @@ def test_the_definition_follows_another_spec():
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", _OTHER_SPEC], cwd=root, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0 and "same bytes" in done.stdout, done.stderr[-3000:]
+
+
+# ---------------------------------------------------------------- the released files
+
+GOLDEN = {      # (the golden file in tests/data/format2, its picture, its model, parts, strip height)
+    "mixer2": ("golden.png", None, 0, 0),
+    "mixer2-gray": ("format1/gray.png", None, 0, 0),
+    "mixer2-photo": ("golden-photo.png", None, 0, 0),
+    "parts2": ("golden.png", "golden-tiny.pxm", 2, 0),
+    "parts2-3": ("golden.png", "golden-tiny.pxm", 3, 0),
+    "parts2-gray-strips": ("format1/gray.png", "golden-tiny-gray.pxm", 2, 5),
+    "parts2-photo-strips": ("golden-photo.png", "golden-tiny.pxm", 2, 7),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mixer2-photo" else n
+                                  for n in GOLDEN])
+def test_the_definition_makes_the_released_golden_files_payloads(name):
+    """Coders 5 and 6's golden files (``tests/test_golden.py``): their
+    payloads are the definition's, the mixer alone in raster order, or over
+    the network's stream and counts in column parts.  (The 40x48 photo's:
+    about 9 s each; the one of the mixer alone is slow.)"""
+    from pixzip.codec.format import container
+    from pixzip.codec.network.enc_stream import symbols_and_counts
+    from pixzip.codec.network.modelfile import ModelFile
+
+    from .test_golden import DATA, image
+    picture, model, parts, strip = GOLDEN[name]
+    img = image(DATA / picture)
+    header, payload, _ = container.parse((DATA / "format2" / f"{name}.pxz").read_bytes())
+    h, w, c = img.shape
+    if model is None:
+        assert header.coder == container.MIXER2_CODER
+        assert bytes(payload) == ref.encode(img, raster(0, h, w, c))
+        return
+    assert header.coder == container.PARTS2_CODER
+    chunks = list(symbols_and_counts(ModelFile.load(DATA / model), img, strip_height=strip, positions=True))
+    where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
+    counts = np.concatenate([ch[1] for ch in chunks])
+    positions = [(int(y), int(x), int(k), int(t), q) for q, (y, x, k, t) in enumerate(zip(*where))]
+    assert bytes(payload) == ref.encode_parts(img, positions, counts, parts)
