@@ -182,7 +182,6 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
             (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1", "1: range coder"),
             (["-m", "mine", "--method", "network"], "network", "tinyfast", "1: range coder"),
             (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "6: context mixer 2 in column parts"),
-            (["-1", "-m", "tiny3", "--method", "mixed"], "network", "tiny3", "3: context mixer 1 in column parts"),
             (["--method", "mixer"], "mixer", None, "5: context mixer 2")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output

@@ -1,5 +1,5 @@
 """The compiled kernels beyond this CPU: the int16 product's plain-loop twin
-gives the same integers, a generic x86-64 build decodes the golden files
+gives the same integers, a generic x86-64 build decodes the golden files (both mixers)
 pixel-exact with the reference's counts, and the compiled code is cached
 where it can be written, never stale."""
 import json
@@ -99,7 +99,8 @@ for name, model in (("rgb", "golden-tiny.pxm"), ("gray", "golden-tiny-gray.pxm")
     assert container.pixels_crc(pixels) == crc and dec.exhausted(), name
     out[name] = {"pixels": pixels.tolist(), "counts": counts}
 for name, model in (("mixed", "golden-tiny.pxm"), ("mixed-gray-strips", "golden-tiny-gray.pxm"), ("mixer", None),
-                    ("parts", "golden-tiny.pxm"), ("parts-gray-strips", "golden-tiny-gray.pxm")):
+                    ("parts", "golden-tiny.pxm"), ("parts-gray-strips", "golden-tiny-gray.pxm"), ("mixer2", None),
+                    ("parts2-gray-strips", "golden-tiny-gray.pxm"), ("parts2-photo-strips", "golden-tiny.pxm")):
     from pixzip.codec import api
     data = open(sys.argv[1] + "/format2/" + name + ".pxz", "rb").read()
     out[name] = {"pixels": api.decompress(data, sys.argv[1] + "/" + model if model else None).tolist()}
@@ -142,7 +143,8 @@ def test_a_generic_x86_64_build_decodes_the_golden_files_with_the_references_cou
             n += len(rows)
         assert n == img.size, name
     for name, src in (("mixed", "golden.png"), ("mixed-gray-strips", "format1/gray.png"), ("mixer", "golden.png"),
-                      ("parts", "golden.png"), ("parts-gray-strips", "format1/gray.png")):
+                      ("parts", "golden.png"), ("parts-gray-strips", "format1/gray.png"), ("mixer2", "golden.png"),
+                      ("parts2-gray-strips", "format1/gray.png"), ("parts2-photo-strips", "golden-photo.png")):
         img = np.array(Image.open(DATA / src))
         img = img[..., None] if img.ndim == 2 else img
         assert np.array_equal(np.array(got[name]["pixels"], np.uint8), img), name
