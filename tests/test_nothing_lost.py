@@ -207,9 +207,11 @@ def test_the_coder_is_pinned_and_named_in_the_header(network_payload):
     data = codec.compress(photo_like(3, 3), tiny_int_model(3), method="network")
     h = codec.read_header(data)
     assert h.coder == 1 and "constriction 0.5" in container.CODERS[h.coder]
-    for method, kind, coder in (("mixer+network", container.NETWORK, container.PARTS_CODER),
-                                ("mixer", container.MIXER, container.MIXER_CODER)):
-        h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), method=method))
+    for level, method, kind, coder in ((1, "mixer+network", container.NETWORK, container.PARTS_CODER),
+                                       (1, "mixer", container.MIXER, container.MIXER_CODER),
+                                       (None, "mixer+network", container.NETWORK, container.PARTS2_CODER),
+                                       (None, "mixer", container.MIXER, container.MIXER2_CODER)):
+        h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), level=level, method=method))
         assert (h.kind, h.coder) == (kind, coder) and "context mixer" in container.CODERS[h.coder]
 
 

@@ -70,8 +70,8 @@ def archive(shape, level, method, strip_height=0):
 
 
 @two_threads
-@pytest.mark.parametrize("level,method", [(None, None), (9, None), (None, "network")],
-                         ids=["default", "-9", "network"])
+@pytest.mark.parametrize("level,method", [(1, "mixer+network"), (9, None), (None, "network")],
+                         ids=["mixer1+network", "-9", "network"])       # (the default level has no network)
 @pytest.mark.parametrize("shape", [(1, 150), (150, 1)], ids=["wide", "tall"])
 def test_a_thin_image_decodes_on_one_thread(kernel_threads, two_numba_threads, shape, level, method):
     """Each step of a thin image decodes a position or two: shared, each of its
