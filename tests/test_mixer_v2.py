@@ -1,4 +1,4 @@
-"""Version 2 of the context mixer (in development, no coder id yet): lossless
+"""Version 2 of the context mixer (coders 5 and 6): lossless
 on every image, alone and over the network's counts in column parts; causal;
 the same bytes on one and two threads."""
 import numba

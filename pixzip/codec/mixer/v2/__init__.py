@@ -1,11 +1,14 @@
-"""Version 2 of the context mixer, in development: no coder id makes it yet.
+"""Version 2 of the context mixer: coders 5 (one state, ``-6``) and 6
+(column parts over the network's counts, ``-9``), released in 0.8.0.
 
-It starts as a copy of version 1's kernel files (``kernel.py``,
-``components.py``, ``contexts.py``, ``vector_ops.py``) reading ``spec.SPEC_2``;
-the parts it adds are measured by ``benchmarks/mixer_tune.py`` on whole
-photos-train images (never Kodak), each kept only where it pays.  When it is
-released it gets coder ids of its own, golden files, and a readable
-definition tested byte-equal, as version 1 has.
+It began as a copy of version 1's kernel files (``kernel.py``,
+``components.py``, ``contexts.py``, ``vector_ops.py``), reading
+``spec.SPEC_2``; the parts it adds (``predictors.py``: the bank and the
+coding cost; ``ols.py``: the least-squares predictors) were measured by
+``benchmarks/mixer_tune.py`` on whole photos-train images (never Kodak),
+each kept only where it pays (``docs/mixer2.md``).  ``definition.py`` is
+its readable definition, tested byte for byte; its bytes are frozen like
+version 1's (``tests/data/mixer-versions.json``, the golden files).
 
 ``coders.py``: version 1's one-state and column-part coders over this kernel.
 """

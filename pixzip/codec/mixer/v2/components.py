@@ -13,7 +13,7 @@ adaptive state (``kernel.State``), inlined into the coding loop:
   their outputs;
 - the APM stages: a probability refined in a context by interpolation.
 
-The numbers are version 1's (``spec.SPEC_1``): numba freezes these module
+The numbers are version 2's (``spec.SPEC_2``): numba freezes these module
 constants into the compiled code.  (``benchmarks/context_worth.py``
 builds a kernel of its own that can mute inputs; this one has no such
 check: a mask that numba should have compiled away cost about 5%.)

@@ -15,7 +15,7 @@ definition of the same arithmetic, in plain Python, and the tests check
 that both agree.
 
 This file is the loop (``code``, and ``code_parts`` for column parts) and
-the state; the numbers are version 1's (``spec.SPEC_1``), frozen into the
+the state; the numbers are version 2's (``spec.SPEC_2``), frozen into the
 compiled code.
 """
 from __future__ import annotations
@@ -115,7 +115,11 @@ class State(NamedTuple):
 # reader, row y - 1 at column x + 1, comes before row y's write at column x
 # for any lag >= 1).  (3 rows, not 2: with 2, a lag of 1 would put that reader and
 # writer in the same step.)  A 24 Mpx photo's memories take
-# strips * 3 rows instead of 4000.
+# strips * 3 rows instead of 4000.  So a state made for one strip (``new_state``:
+# coder 5, raster order) must not be given rows of several strips interleaved:
+# it would read another strip's row as the row above (losslessly, but not as
+# the definition does); the column parts' states (coder 6) are made for their
+# strips.
 RING = 3
 
 
