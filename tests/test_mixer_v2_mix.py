@@ -11,21 +11,21 @@ def test_the_locally_best_sub_predictor_is_the_one_with_the_smallest_error_aroun
     perr = np.full((3, 5, 3, cm.N_BLEND + 1), 40, np.uint8)
     perr[1, 2, 1, 4] = 0                     # W of (1, 3): sub-predictor 4 is best there, counted twice
     perr[0, 3, 1, 2] = 1                     # N of (1, 3): 2 is second
+    sub = np.zeros(cm.N_BLEND, np.int64)
     # (a whole image is a ring of its own rows: row y in row y, row y - 1 in row y - 1)
-    assert kernel.best_predictor(perr, 1, 0, 3, 1, 1) == 4
+    assert cm.blend(perr, sub, 1, 0, 3, 1, 1)[2] == 4
     # on the strip's first row only W is known
-    assert kernel.best_predictor(perr, 1, 0, 3, 0, 1) == 4
+    assert cm.blend(perr, sub, 1, 0, 3, 0, 1)[2] == 4
     # the first pixel knows nothing: sub-predictor 0
-    assert kernel.best_predictor(perr, 0, -1, 0, 0, 1) == 0
+    assert cm.blend(perr, sub, 0, -1, 0, 0, 1)[2] == 0
 
 
 def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer():
     ms = np.zeros((3, cm.N_SETS), np.int64)
     sel = np.zeros(4, np.int64)
-    perr = np.zeros((1, 37, 3, cm.N_BLEND + 1), np.uint8)
     seen = [set() for _ in range(cm.N_SETS)]
     for x in range(37):
-        kernel.selectors(perr, 0, -1, x, 0, 0, 7, sel)
+        kernel.selectors(0, 7, x, 37, sel)
         assert 0 <= sel[2] < cm.STRIPES
         for c in range(cm.MAX_COLOURS):
             for k in range(8):

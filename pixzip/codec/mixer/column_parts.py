@@ -54,9 +54,7 @@ def _strips(k, strip_rows: int) -> tuple:
 def state_bytes(height: int, width: int, colours: int, parts: int = PARTS, k=kernel, strip_rows: int = 0) -> int:
     """What the parts' states and their image take, in bytes (kernel module ``k``; strips of ``strip_rows``
     rows, 0: one strip)."""
-    bits = part_bits(height, width, colours, parts, k)
-    one = (k.one_state_bytes(height, width, colours, bits, *_strips(k, strip_rows)) if hasattr(k, "RING")
-           else one_state_bytes(height, width, colours, bits, k))
+    one = one_state_bytes(height, width, colours, part_bits(height, width, colours, parts, k), k, strip_rows)
     return parts * one + height * width * colours
 
 

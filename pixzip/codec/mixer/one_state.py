@@ -35,11 +35,12 @@ def _inputs(n, counts, k=kernel):
 RASTER_PIXELS = 4096      # pixels per call of the mixer alone
 
 
-def one_state_bytes(height: int, width: int, colours: int, bits: int, k=kernel) -> int:
+def one_state_bytes(height: int, width: int, colours: int, bits: int, k=kernel, strip_rows: int = 0) -> int:
     """What one adaptive state (``kernel.new_states``) with 2^bits buckets takes, in bytes (kernel module ``k``:
-    its own ``one_state_bytes`` where it has one, a later version's state holding more)."""
+    its own ``one_state_bytes`` where it has one, a later version's state holding more, its rings of rows
+    sized for strips of ``strip_rows``; 0: one strip)."""
     if hasattr(k, "one_state_bytes"):
-        return k.one_state_bytes(height, width, colours, bits)
+        return k.one_state_bytes(height, width, colours, bits, strip_rows)
     return ((64 << bits) + k.N_MAPS * colours * k.MAP_CONTEXTS * (256 + 16) * 4 + k.W1_ROWS * k.N_PAD * 4
             + colours * (8 * (k.N_SETS + 1) + 384 * 33) * 4 + height * width * colours * (k.N_BLEND + 1))
 

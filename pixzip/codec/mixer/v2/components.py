@@ -236,21 +236,30 @@ def sub_error(perr, y0, y1, x, r, c, i):
     return err
 
 
+# a blend's weights: round down 2^32 / (e^2 + 4) for an error sum e (2W + 2N + NW + NE of errors at most 255)
+MAX_ERR_SUM = 6 * 255
+BLEND_WEIGHT = np.array([(1 << 32) // (e * e + 4) for e in range(MAX_ERR_SUM + 1)], np.int64)
+
+
 @numba.njit(inline="always")
 def blend(perr, sub, y0, y1, x, r, c):
     """The sub-predictions ``sub`` blended, each weighted by the inverse
-    square of its errors at W, N, NW and NE (those known in the strip); and
-    the smallest of those error sums."""
+    square of its errors at W, N, NW and NE (those known in the strip); the
+    smallest of those error sums, and the locally best sub-predictor: the
+    one with it (the first on a tie; 0 where none is known)."""
     num = np.int64(0)
     den = np.int64(0)
-    best = np.int64(1 << 20)
+    least = np.int64(1 << 20)
+    best = np.int64(0)
     for i in range(N_BLEND):
         err = sub_error(perr, y0, y1, x, r, c, i)
-        best = min(best, err)
-        wt = (np.int64(1) << 32) // (err * err + 4)
+        if err < least:
+            least = err
+            best = i
+        wt = BLEND_WEIGHT[err]
         num += wt * sub[i]
         den += wt
-    return (num + (den >> 1)) // den, best
+    return (num + (den >> 1)) // den, least, best
 
 
 @numba.njit(inline="always")

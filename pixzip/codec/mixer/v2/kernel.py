@@ -29,7 +29,7 @@ from .. import bitcoder
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
                          SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
-                         fetch_buckets, sub_error,
+                         fetch_buckets,
                          find_buckets, hashed_inputs, hashed_update, learn_apm, learn_blend, learn_maps,
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
@@ -247,7 +247,7 @@ def predictions(img, perr, banked, costs, at, ring, nbrs, summary, mv, sub, tp):
         sub[3] = grad
         sub[4] = (w + ne + 1) >> 1
         sub[5] = clamp8(n + ne - nne)
-        blended, berr = blend(perr, sub, y0, y1, x, r, c)
+        blended, berr, best = blend(perr, sub, y0, y1, x, r, c)
         qb = log_class(berr)
         for m in range(8):
             mv[CTX, m] = qa * 8
@@ -264,7 +264,7 @@ def predictions(img, perr, banked, costs, at, ring, nbrs, summary, mv, sub, tp):
         sub[3] = clamp8(grad + p1 - clamp8(w1 + n1 - nw1))
         sub[4] = clamp8(med + p1 - med1)
         sub[5] = clamp8(nw + p1 - nw1)
-        blended, berr = blend(perr, sub, y0, y1, x, r, c)
+        blended, berr, best = blend(perr, sub, y0, y1, x, r, c)
         qb = log_class(berr)
         # the same predictions made for the colour before: their errors are known
         e1 = (p1 - med1, 0, du, dn, 0, 0, 0, 0)
@@ -273,7 +273,7 @@ def predictions(img, perr, banked, costs, at, ring, nbrs, summary, mv, sub, tp):
         mv[CTX, 7] = qb * 8 + log_class(((np.int64(perr[y0, x, c - 1, N_BLEND]) + 128) & 255) - 128)
     preds[7] = blended
     bank(img, banked, at, ring, tp, preds, mv[CTX], 8, qc)
-    return blended, qb, qa, qc
+    return blended, qb, qa, qc, best
 
 
 @numba.njit(inline="always")
@@ -287,27 +287,13 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def best_predictor(perr, y0, y1, x, r, c):
-    """Which of the blend's sub-predictors is locally best: the one with the
-    smallest error sum 2W + 2N + NW + NE (those known in the strip; the
-    blend's own weighting), the first on a tie; 0 where none is known."""
-    best = np.int64(0)
-    least = np.int64(1 << 20)
-    for i in range(N_BLEND):
-        err = sub_error(perr, y0, y1, x, r, c, i)
-        if err < least:
-            least = err
-            best = i
-    return best
-
-
-@numba.njit(inline="always")
-def selectors(perr, y0, y1, x, r, c, qa, sel):
+def selectors(best, qa, x, width, sel):
     """The sub-pixel's weight-set selectors that do not change with its bits
-    (``sel``): the locally best sub-predictor, the local activity, the column stripe."""
-    sel[0] = best_predictor(perr, y0, y1, x, r, c)
+    (``sel``): the locally best blend sub-predictor (``components.blend``),
+    the local activity, the column stripe."""
+    sel[0] = best
     sel[1] = qa
-    sel[2] = (x * STRIPES) // perr.shape[1]
+    sel[2] = (x * STRIPES) // width
 
 
 @numba.njit(inline="always")
@@ -417,13 +403,13 @@ def code(st, tb, img, pos, net, side, independent):
         conf = prep[slot, 2]
         nbrs = neighbours(img, y, x, r, c)
         y0, y1 = ring_rows(st.strip, pos.tops[e], r)
-        blended, qb, qa, qc = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), (y0, y1), nbrs,
+        blended, qb, qa, qc, best = predictions(img, st.perr, st.berr, st.costs, (y, x, r, c), (y0, y1), nbrs,
                                           (prep[slot, 0], prep[slot, 1], conf), mv, sub, tp)
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
         open_maps(hist, hblock, mv, blocks, c, colours)
-        selectors(st.perr, y0, y1, x, r, c, qa, sel)
+        selectors(best, qa, x, img.shape[1], sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ..spec import SPEC_2
-from .components import sub_error
+from .components import BLEND_WEIGHT, sub_error      # (the derived blend weighs as ``components.blend``)
 from .contexts import clamp8, log_class, median, neighbours
 
 # ---------------------------------------------------------------- the coding cost
@@ -213,10 +213,6 @@ def gap(t):
         p = (3 * p + 8 * n) >> 2
     return (p + 4) >> 3
 
-
-# the derived predictions' weights: round(2^32 / (e^2 + 4)) for an error sum e (at most 6 * 255), as ``components.blend``
-MAX_ERR_SUM = 6 * 255
-BLEND_WEIGHT = np.array([(1 << 32) // (e * e + 4) for e in range(MAX_ERR_SUM + 1)], np.int64)
 
 
 @numba.njit(inline="always")
