@@ -24,12 +24,15 @@ def raster_positions(y0: int, y1: int, width: int, colours: int):
 
 
 def _inputs(n, counts, k=kernel):
-    """The network's input of n sub-pixels for kernel module ``k`` (its ``Network``): their counts, or none."""
+    """The network's input of n sub-pixels for kernel module ``k`` (its ``Network``): their counts, or none.
+    The counts are float64 whatever they came as (the network's kernels make them so, exact integers),
+    and so is the placeholder row without a network: one compiled ``code`` serves every caller (counts of
+    another type made numba compile it again, about a minute)."""
     if counts is None:
         return k.Network(np.zeros((1, 256)), np.zeros(n, np.int64), False)
     if len(counts) != n:
         raise ValueError("one row of counts per sub-pixel")
-    return k.Network(counts, np.arange(n, dtype=np.int64), True)
+    return k.Network(np.ascontiguousarray(counts, np.float64), np.arange(n, dtype=np.int64), True)
 
 
 RASTER_PIXELS = 4096      # pixels per call of the mixer alone
