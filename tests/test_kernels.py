@@ -172,6 +172,19 @@ def test_the_cache_stamp_changes_with_any_kernel_source_or_the_contract(tmp_path
                                               "contract.py"}
 
 
+def test_the_cache_stamp_changes_with_a_replaced_mixer_spec(monkeypatch):
+    """A spec replaced before the kernels compile (the tuning scripts do it)
+    is frozen into their code: it must not load the code of another spec."""
+    import dataclasses
+
+    from pixzip.codec.mixer import spec
+    before = cache.sources_stamp()
+    monkeypatch.setattr(spec, "SPEC_2", dataclasses.replace(spec.SPEC_2, mix_lr=spec.SPEC_2.mix_lr + 1))
+    assert cache.sources_stamp() != before
+    monkeypatch.undo()
+    assert cache.sources_stamp() == before
+
+
 def test_a_read_only_package_folder_caches_in_the_users_cache(tmp_path, monkeypatch):
     """A system-wide install cannot write beside the kernels: the cache goes
     to $XDG_CACHE_HOME/pixzip, one folder per installation; $NUMBA_CACHE_DIR,

@@ -37,10 +37,15 @@ _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
 
 def sources_stamp() -> str:
-    """One hash of every source the kernels' machine code depends on."""
+    """One hash of every source the kernels' machine code depends on, and
+    of the mixer specs in force (numba freezes their numbers into the code:
+    a spec replaced before the kernels compile, as the tuning scripts do,
+    must not load the code of another)."""
+    from .mixer import spec
     h = hashlib.sha256()
     for path in SOURCES:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
+    h.update(spec.SPEC_1.digest().encode() + spec.SPEC_2.digest().encode())
     return h.hexdigest()
 
 

@@ -26,15 +26,14 @@ def clamp8(v):
     return min(255, max(0, v))
 
 
+# log_class's table: the bit length of 0..64, at most 7
+LOG_CLASS = np.array([min(7, v.bit_length()) for v in range(65)], np.int64)
+
+
 @numba.njit(inline="always")
 def log_class(v):
-    """0, 1, 2-3, 4-7, ... 64+ -> 0..7."""
-    v = abs(v)
-    n = 0
-    while v and n < 7:
-        v >>= 1
-        n += 1
-    return n
+    """0, 1, 2-3, 4-7, ... 64+ -> 0..7 (a table: no loop, no branch)."""
+    return LOG_CLASS[min(abs(v), 64)]
 
 
 @numba.njit(inline="always")

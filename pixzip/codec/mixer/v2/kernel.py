@@ -428,7 +428,8 @@ def code(st, tb, img, pos, net, side, independent):
             set_rows(ms, c, k, c0, conf, qb, blended, sel)
             p16, pm, apms = probability(w1, w2, apm1, apm2, x_in, ms, c * 8 + k, c0, qa, net.has_net)
             bit = code_bit(decoding, enc, out, dec, data, value, k, p16)
-            ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)   # reported, never coded
+            if not decoding:            # reported by the encoder, never coded
+                ccost[c] -= np.log2((p16 if bit else 65536 - p16) / 65536.0)
             paid += bit_cost(p16, bit)
             if k == 3:                  # the second nibble's buckets, asked for during the updates
                 fetch_buckets(table, hashes, c0 * 2 + bit, mask, hn)

@@ -246,8 +246,15 @@ def bank(img, berr, at, ring, tp, out, ctx, first, qcost):
         for i in range(N_BANK):
             j = BANK_IDS[i]
             bp[i] = clamp8(p0[j] + v1 - p1s[j])
-    for i in range(N_BANK + BANK_DERIVED):
-        errs[i] = sub_error(berr, y0, y1, x, r, c, i)
+    # (with all four neighbours known, one loop without a branch, which the compiler vectorises: with
+    # ``contexts.log_class``'s table, the bank's step took half its time before, waterloo_sail, AMD EPYC)
+    if x > 0 and r > 0 and x + 1 < berr.shape[1]:
+        bw, bn, bnw, bne = berr[y0, x - 1, c], berr[y1, x, c], berr[y1, x - 1, c], berr[y1, x + 1, c]
+        for i in range(N_BANK + BANK_DERIVED):
+            errs[i] = 2 * np.int64(bw[i]) + 2 * np.int64(bn[i]) + np.int64(bnw[i]) + np.int64(bne[i])
+    else:
+        for i in range(N_BANK + BANK_DERIVED):
+            errs[i] = sub_error(berr, y0, y1, x, r, c, i)
     if BANK_DERIVED > 0:
         num = np.int64(0)
         den = np.int64(0)
