@@ -75,10 +75,12 @@ import numpy as np
 
 from ..spec import SPEC_2
 from .contexts import log_class
+from .vector_ops import OLS_WIDTH, forget_add_row
 
 N_OLS = SPEC_2.n_ols        # predictors per colour
 OLS_MAPS = 2 * N_OLS        # their residual maps: two each
 OLS_N = 24                  # inputs of a predictor at most
+assert OLS_N == OLS_WIDTH    # (``update``'s rows are whole vectors of it)
 ROW_B, ROW_W, ROW_COUNT = OLS_N, OLS_N + 1, OLS_N + 2
 W_ONE = 16                  # weights in fixed point: 2^16 = 1
 W_MAX = 1 << 20             # |w| <= 16
@@ -184,12 +186,11 @@ def predict(st, f, n):
 
 @numba.njit(inline="always")
 def update(st, f, n, t, s):
-    """Forget at 2^-s and add the sub-pixel's inputs f and target t (bound 1)."""
+    """Forget at 2^-s and add the sub-pixel's inputs f and target t (bound 1);
+    row i of A in one vector step (``vector_ops.forget_add_row``)."""
     for i in range(n):
         fi = f[i]
-        for j in range(i, n):
-            a = st[i, j]
-            st[i, j] = a - (a >> s) + fi * f[j]
+        forget_add_row(st, i, f, n, s)
         b = st[ROW_B, i]
         st[ROW_B, i] = b - (b >> s) + fi * t
     st[ROW_COUNT, 0] += 1

@@ -164,3 +164,41 @@ def block_prefix16(typingctx, a, start, out, m):
         builder.store(builder.sext(total, i64), q16)
         return builder.sext(total, i64)
     return numba.types.int64(a, start, out, m), codegen
+
+
+OLS_WIDTH = 24          # a least-squares predictor's row (``ols.OLS_N``, which checks it)
+
+
+@intrinsic
+def forget_add_row(typingctx, st, i, f, n, s):
+    """st[i, j] = st[i, j] - (st[i, j] >> s) + f[i] * f[j] for i <= j < n,
+    the rest of row i unchanged (a least-squares predictor's normal
+    equations, ``ols.update``): row i and f read as whole vectors of
+    OLS_WIDTH int64, each product in int32 (|f| <= 255: below 2^16), every
+    value exact as ``ols``' bound 1 states.  (Numba left the loop scalar:
+    this took 63 ns against 129 for 14 inputs, AMD EPYC.)"""
+    if not (isinstance(st, numba.types.Array) and st.ndim == 2 and st.layout == "C" and st.dtype == numba.types.int64
+            and isinstance(f, numba.types.Array) and f.ndim == 1 and f.layout == "C" and f.dtype == numba.types.int64):
+        raise numba.core.errors.TypingError("int64 C-contiguous rows wanted")
+
+    def codegen(context, builder, sig, args):
+        stv, iv, fv, nv, sv = args
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        v64, v32 = ir.VectorType(i64, OLS_WIDTH), ir.VectorType(i32, OLS_WIDTH)
+        sa = context.make_array(sig.args[0])(context, builder, stv)
+        fa = context.make_array(sig.args[2])(context, builder, fv)
+        rp = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[0], sa, [iv, _ZERO], wraparound=False),
+                             v64.as_pointer())
+        fp = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[2], fa, [_ZERO], wraparound=False),
+                             v64.as_pointer())
+        row = builder.load(rp, align=8)
+        fvec = builder.load(fp, align=8)
+        fi = builder.trunc(builder.extract_element(fvec, builder.trunc(iv, i32)), i32)
+        prod = builder.sext(builder.mul(builder.trunc(fvec, v32), _splat(builder, fi, OLS_WIDTH)), v64)
+        new = builder.add(builder.sub(row, builder.ashr(row, _splat(builder, sv, OLS_WIDTH))), prod)
+        j = ir.Constant(v64, list(range(OLS_WIDTH)))
+        keep = builder.and_(builder.icmp_signed(">=", j, _splat(builder, iv, OLS_WIDTH)),
+                            builder.icmp_signed("<", j, _splat(builder, nv, OLS_WIDTH)))
+        builder.store(builder.select(keep, new, row), rp, align=8)
+        return context.get_dummy_value()
+    return numba.types.none(st, i, f, n, s), codegen
