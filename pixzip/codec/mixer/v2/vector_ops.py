@@ -5,7 +5,10 @@ scalar, integer and exact, lowered to whatever vector unit the target has.
 - ``dot_row``: a weight row's dot product with the inputs, in int64;
 - ``update_row``: a weight row's update, in int32;
 - ``masked_sum16``: the sum of the first ``count`` of 16 int32 (or uint16);
-- ``block_prefix16``: the 17 running sums of 16 uint16 (a residual map's blocks).
+- ``block_prefix16``: the 17 running sums of 16 uint16 (a residual map's blocks);
+- ``forget_add_row``: a row of a least-squares predictor's normal equations updated;
+- ``map_stretches``: every residual map's probability and its stretch at once
+  (LLVM's gathers for the tables: scalar loads where a target has none).
 
 Measured on one core (AMD EPYC Zen 4) on a photos-train image, with the
 prefetched buckets and the maps' block sums: 4.5-4.9 us per sub-pixel
@@ -22,6 +25,7 @@ from numba.extending import intrinsic
 from ..spec import SPEC_2
 
 N_PAD = SPEC_2.n_pad           # the inputs padded with zeros: whole vectors
+N_MAP_LANES = SPEC_2.n_maps    # the residual maps, read as one vector (``map_stretches``)
 ROUND = SPEC_2.rounding        # weight updates round to nearest
 
 
@@ -202,3 +206,65 @@ def forget_add_row(typingctx, st, i, f, n, s):
         builder.store(builder.select(keep, new, row), rp, align=8)
         return context.get_dummy_value()
     return numba.types.none(st, i, f, n, s), codegen
+
+
+def _gather(builder, base, idx, elem, n):
+    """<n x elem> loaded from base[idx[i]] (base: an elem pointer, idx: <n x i64>): LLVM's masked gather,
+    all lanes on (scalar loads where the target has no gather)."""
+    i64 = ir.IntType(64)
+    addr = builder.add(_splat(builder, builder.ptrtoint(base, i64), n),
+                       builder.mul(idx, ir.Constant(ir.VectorType(i64, n), [elem.width // 8] * n)))
+    ptrs = builder.inttoptr(addr, ir.VectorType(elem.as_pointer(), n))
+    vt = ir.VectorType(elem, n)
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vt, [ptrs.type, ir.IntType(32), ir.VectorType(ir.IntType(1), n), vt]),
+        f"llvm.masked.gather.v{n}i{elem.width}.v{n}p0i{elem.width}")
+    return builder.call(fn, [ptrs, ir.Constant(ir.IntType(32), elem.width // 8),
+                             ir.Constant(ir.VectorType(ir.IntType(1), n), [1] * n), ir.Constant(vt, None)])
+
+
+@intrinsic
+def map_stretches(typingctx, mv, hi_row, mid_row, lo_row, recip, stretch, x_in, first):
+    """For every map m at once (mv's N columns): x_in[first + m] =
+    stretch[p12_map(mv[hi_row, m] - mv[mid_row, m], mv[hi_row, m] - mv[lo_row, m])], exactly as
+    ``components.p12_map`` computes it one map at a time: the shift is the bit length of total >> 12 (a
+    count of leading zeros), the reciprocal and the stretch gathered from their tables."""
+    if not (isinstance(mv, numba.types.Array) and mv.ndim == 2 and mv.layout == "C" and mv.dtype == numba.types.int64
+            and _int32_c(x_in, 1) and isinstance(recip, numba.types.Array) and recip.dtype == numba.types.int64
+            and recip.layout == "C" and _int32_c(stretch, 1)):
+        raise numba.core.errors.TypingError("int64 working values, int64 reciprocals, int32 stretches and inputs")
+
+    def codegen(context, builder, sig, args):
+        mvv, hr, mr, lr, rv, sv, xv, fv = args
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        mty = sig.args[0]
+        n = N_MAP_LANES
+        v64 = ir.VectorType(i64, n)
+        ma = context.make_array(mty)(context, builder, mvv)
+
+        def row(r):
+            p = cgutils.get_item_pointer(context, builder, mty, ma, [r, _ZERO], wraparound=False)
+            return builder.load(builder.bitcast(p, v64.as_pointer()), align=8)
+        hi, mid, lo = row(hr), row(mr), row(lr)
+
+        def splat(v):
+            return _splat(builder, ir.Constant(i64, v), n)
+        a = builder.add(builder.sub(hi, mid), splat(16))
+        t = builder.add(builder.sub(hi, lo), splat(32))
+        ctlz = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v64, [v64, ir.IntType(1)]),
+                                              f"llvm.ctlz.v{n}i64")
+        s = builder.sub(splat(64), builder.call(ctlz, [builder.lshr(t, splat(12)), ir.Constant(ir.IntType(1), 0)]))
+        ra = context.make_array(sig.args[4])(context, builder, rv)
+        rec = _gather(builder, ra.data, builder.ashr(t, s), i64, n)
+        p = builder.ashr(builder.add(builder.mul(builder.ashr(a, s), rec), splat(1 << 15)), splat(16))
+        lo_ok = builder.icmp_signed(">", p, splat(1))
+        p = builder.select(lo_ok, p, splat(1))
+        hi_ok = builder.icmp_signed("<", p, splat(4095))
+        p = builder.select(hi_ok, p, splat(4095))
+        sa = context.make_array(sig.args[5])(context, builder, sv)
+        st = _gather(builder, sa.data, p, i32, n)
+        xa = context.make_array(sig.args[6])(context, builder, xv)
+        xp = cgutils.get_item_pointer(context, builder, sig.args[6], xa, [fv], wraparound=False)
+        builder.store(st, builder.bitcast(xp, ir.VectorType(i32, n).as_pointer()), align=4)
+        return context.get_dummy_value()
+    return numba.types.none(mv, hi_row, mid_row, lo_row, recip, stretch, x_in, first), codegen
