@@ -1,4 +1,7 @@
 import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +16,40 @@ def pytest_configure(config):
     if importlib.util.find_spec("pixzip.cli") is None:
         raise pytest.UsageError("pixzip.cli is not importable: install the checkout editable, "
                                 "python -m pip install -e \".[train,test,bench]\" (see the README)")
+    config.addinivalue_line("markers", "start_early(start): the test waits for a process that start(folder) "
+                                       "began when the tests were collected (``early_process``)")
+
+
+_EARLY: dict = {}       # test id -> (its process, its folder)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A selected test that waits for a long process of its own (the generic
+    x86-64 build: minutes of compiling on one core) has it started now, so
+    that it runs on another core while the other tests do."""
+    for item in items:
+        mark = item.get_closest_marker("start_early")
+        if mark is not None and item.nodeid not in _EARLY:
+            folder = Path(tempfile.mkdtemp(prefix="pixzip-early-"))
+            _EARLY[item.nodeid] = (mark.args[0](folder), folder)
+
+
+def pytest_sessionfinish(session):
+    for process, folder in _EARLY.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    _EARLY.clear()
+
+
+@pytest.fixture
+def early_process(request):
+    """(process, folder) of the test's ``start_early`` mark, started at collection (or now)."""
+    if request.node.nodeid not in _EARLY:
+        folder = Path(tempfile.mkdtemp(prefix="pixzip-early-"))
+        _EARLY[request.node.nodeid] = (request.node.get_closest_marker("start_early").args[0](folder), folder)
+    return _EARLY[request.node.nodeid]
 
 
 def tiny_model(arch="gated", colors=3, channels=6, layers=2, kernel=3, n_classes=0, seed=0, dtype=torch.float64,

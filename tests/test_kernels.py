@@ -113,18 +113,26 @@ json.dump(out, open(sys.argv[2], "w"))
 """
 
 
-def test_a_generic_x86_64_build_decodes_the_golden_files_with_the_references_counts(tmp_path):
+def start_generic_build(folder: Path) -> subprocess.Popen:
+    """The generic x86-64 build's decoding (``GENERIC``) in a process of its
+    own, in a fresh cache under ``folder``, its result in folder/out.json."""
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(folder / "cache"))
+    with open(folder / "stderr.txt", "w") as err:      # (a file, not a pipe: a full pipe would stop it)
+        return subprocess.Popen([sys.executable, "-c", GENERIC, str(DATA), str(folder / "out.json")],
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
+
+
+@pytest.mark.start_early.with_args(start_generic_build)   # (with_args: a lone function would be decorated)
+def test_a_generic_x86_64_build_decodes_the_golden_files_with_the_references_counts(early_process):
     """"Bit-exact on any machine" must not rest on this CPU's vector unit:
     the kernels compiled for LLVM's generic x86-64 (no AVX), in a fresh
     cache, decode the golden files pixel-exact, and every count equals the
-    PyTorch reference's."""
-    result = tmp_path / "out.json"
-    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    r = subprocess.run([sys.executable, "-c", GENERIC, str(DATA), str(result)], capture_output=True, text=True,
-                       env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    got = json.loads(result.read_text())
-    assert got["folder"].startswith(str(tmp_path / "cache")), "compiled afresh, in the given cache"
+    PyTorch reference's.  (Two minutes of compiling: started with the
+    session, on the other core, ``conftest.pytest_collection_modifyitems``.)"""
+    process, folder = early_process
+    assert process.wait() == 0, (folder / "stderr.txt").read_text()[-3000:]
+    got = json.loads((folder / "out.json").read_text())
+    assert got["folder"].startswith(str(folder / "cache")), "compiled afresh, in the given cache"
     # the machine code was made here (not loaded), and uses no AVX register (this host's build uses them all over)
     assert got["cpu"] == "generic" and got["inspected"] >= 5 and got["ymm"] == [], got
     for name, model, src in (("rgb", "golden-tiny.pxm", "golden.png"),
