@@ -23,6 +23,7 @@ def pytest_configure(config):
 _EARLY: dict = {}       # test id -> (its process, its folder)
 
 
+@pytest.hookimpl(trylast=True)      # after -k and -m have deselected: a deselected test starts nothing
 def pytest_collection_modifyitems(config, items):
     """A selected test that waits for a long process of its own (the generic
     x86-64 build: minutes of compiling on one core) has it started now, so

@@ -225,7 +225,8 @@ def _gather(builder, base, idx, elem, n):
 
 @intrinsic
 def map_stretches(typingctx, mv, hi_row, mid_row, lo_row, recip, stretch, x_in, first):
-    """For every map m at once (mv's N columns): x_in[first + m] =
+    """For every map m at once (mv's N_MAP_LANES columns, the spec's maps: ``mv`` is the kernel's
+    (6, N_MAPS) working values, its rows read whole): x_in[first + m] =
     stretch[p12_map(mv[hi_row, m] - mv[mid_row, m], mv[hi_row, m] - mv[lo_row, m])], exactly as
     ``components.p12_map`` computes it one map at a time: the shift is the bit length of total >> 12 (a
     count of leading zeros), the reciprocal and the stretch gathered from their tables."""
