@@ -29,10 +29,16 @@ def pytest_collection_modifyitems(config, items):
     x86-64 build: minutes of compiling on one core) has it started now, so
     that it runs on another core while the other tests do."""
     for item in items:
-        mark = item.get_closest_marker("start_early")
-        if mark is not None and item.nodeid not in _EARLY:
-            folder = Path(tempfile.mkdtemp(prefix="pixzip-early-"))
-            _EARLY[item.nodeid] = (mark.args[0](folder), folder)
+        if item.get_closest_marker("start_early") is not None:
+            _start_early(item)
+
+
+def _start_early(item):
+    """(process, folder) of the item's ``start_early`` mark, started once."""
+    if item.nodeid not in _EARLY:
+        folder = Path(tempfile.mkdtemp(prefix="pixzip-early-"))
+        _EARLY[item.nodeid] = (item.get_closest_marker("start_early").args[0](folder), folder)
+    return _EARLY[item.nodeid]
 
 
 def pytest_sessionfinish(session):
@@ -47,10 +53,7 @@ def pytest_sessionfinish(session):
 @pytest.fixture
 def early_process(request):
     """(process, folder) of the test's ``start_early`` mark, started at collection (or now)."""
-    if request.node.nodeid not in _EARLY:
-        folder = Path(tempfile.mkdtemp(prefix="pixzip-early-"))
-        _EARLY[request.node.nodeid] = (request.node.get_closest_marker("start_early").args[0](folder), folder)
-    return _EARLY[request.node.nodeid]
+    return _start_early(request.node)
 
 
 def tiny_model(arch="gated", colors=3, channels=6, layers=2, kernel=3, n_classes=0, seed=0, dtype=torch.float64,

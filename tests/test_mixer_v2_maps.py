@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pixzip.codec.mixer.v2 import coders, components, predictors
+from pixzip.codec.mixer.tables import STRETCH
+from pixzip.codec.mixer.v2 import coders, components, predictors, vector_ops
 
 from .test_mixer import image_of
 
@@ -34,6 +35,50 @@ def test_a_map_is_read_without_a_division_to_within_two_4096ths(total, frac):
     got = components.p12_map.py_func(hi, total)
     assert 1 <= got <= 4095
     assert abs(got - components.p12.py_func(hi + 16, total + 32)) <= 2
+
+
+@numba.njit
+def _map_stretches(mv, x_in):
+    vector_ops.map_stretches(mv, components.HI, components.UPPER, components.LO, components.MAP_RECIP, STRETCH,
+                             x_in, components.N_HASHED)
+
+
+def test_every_maps_vector_read_is_its_scalar_read():
+    """``vector_ops.map_stretches`` (every map at once, gathered) equals
+    ``p12_map`` and the stretch one map at a time, on ranges from empty to
+    a histogram's largest total."""
+    rng = np.random.default_rng(1)
+    n = components.N_MAPS
+    for trial in range(3000):
+        total = [rng.integers(0, (1 << 16) + 1, n), rng.integers(0, 64, n), np.full(n, 1 << 16)][trial % 3]
+        upper = np.minimum((rng.random(n) * (total + 1)).astype(np.int64), total)
+        upper = total if trial % 7 == 0 else (upper * 0 if trial % 11 == 0 else upper)
+        mv = np.zeros((6, n), np.int64)
+        mv[components.LO] = rng.integers(0, 1 << 17, n)
+        mv[components.HI] = mv[components.LO] + total
+        mv[components.UPPER] = mv[components.HI] - upper
+        x_in = np.zeros(components.N_PAD, np.int32)
+        _map_stretches(mv, x_in)
+        want = [STRETCH[components.p12_map.py_func(int(upper[m]), int(total[m]))] for m in range(n)]
+        assert x_in[components.N_HASHED:components.N_HASHED + n].tolist() == want
+        assert not x_in[:components.N_HASHED].any() and not x_in[components.N_HASHED + n:].any()
+
+
+@numba.njit
+def _block_prefix16(a, start, out, m):
+    return vector_ops.block_prefix16(a, start, out, m)
+
+
+def test_a_maps_block_sums_are_their_running_sums():
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        a = rng.integers(0, 1 << 16, 100).astype(np.uint16)
+        start, m = int(rng.integers(0, 85)), int(rng.integers(0, 3))
+        out = np.full((3, 17), -1, np.int64)
+        total = _block_prefix16(a, start, out, m)
+        want = np.concatenate([[0], np.cumsum(a[start:start + 16].astype(np.int64))])
+        assert out[m].tolist() == want.tolist() and total == want[16]
+        assert (np.delete(out, m, axis=0) == -1).all()
 
 
 @numba.njit

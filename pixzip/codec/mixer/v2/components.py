@@ -237,6 +237,21 @@ def sub_error(perr, y0, y1, x, r, c, i):
     return err
 
 
+@numba.njit(inline="always")
+def sub_errors(perr, y0, y1, x, r, c, n, out):
+    """``sub_error`` of predictors 0..n-1 into out[:n]; where all four
+    neighbours are known, in one loop without a branch, which the compiler
+    vectorises (with ``contexts.log_class``'s table, the bank's step took half
+    its time before: waterloo_sail, AMD EPYC)."""
+    if x > 0 and r > 0 and x + 1 < perr.shape[1]:
+        pw, pn, pnw, pne = perr[y0, x - 1, c], perr[y1, x, c], perr[y1, x - 1, c], perr[y1, x + 1, c]
+        for i in range(n):
+            out[i] = 2 * np.int64(pw[i]) + 2 * np.int64(pn[i]) + np.int64(pnw[i]) + np.int64(pne[i])
+    else:
+        for i in range(n):
+            out[i] = sub_error(perr, y0, y1, x, r, c, i)
+
+
 # a blend's weights: round down 2^32 / (e^2 + 4) for an error sum e (2W + 2N + NW + NE of errors at most 255)
 MAX_ERR_SUM = 6 * 255
 BLEND_WEIGHT = np.array([(1 << 32) // (e * e + 4) for e in range(MAX_ERR_SUM + 1)], np.int64)

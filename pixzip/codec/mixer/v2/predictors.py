@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ..spec import SPEC_2
-from .components import BLEND_WEIGHT, sub_error      # (the derived blend weighs as ``components.blend``)
+from .components import BLEND_WEIGHT, sub_errors     # (the derived blend weighs as ``components.blend``)
 from .contexts import clamp8, log_class, median, neighbours
 
 # ---------------------------------------------------------------- the coding cost
@@ -225,7 +225,7 @@ def bank(img, berr, at, ring, tp, out, ctx, first, qcost):
     BANK_MAPS predictors and the derived ones each have a map: its
     prediction into out[first:...] and its context (0..63) into ctx[...],
     keyed by the predictor's own recent error around (its errors at W, N
-    (twice each), NW and NE of the same colour, ``components.sub_error``, on
+    (twice each), NW and NE of the same colour, ``components.sub_errors``, on
     a log scale) and,
     for colour 0, the local coding cost's class ``qcost``, for a later colour
     the same predictor's error on the colour before, here (known).  ``tp``:
@@ -246,15 +246,7 @@ def bank(img, berr, at, ring, tp, out, ctx, first, qcost):
         for i in range(N_BANK):
             j = BANK_IDS[i]
             bp[i] = clamp8(p0[j] + v1 - p1s[j])
-    # (with all four neighbours known, one loop without a branch, which the compiler vectorises: with
-    # ``contexts.log_class``'s table, the bank's step took half its time before, waterloo_sail, AMD EPYC)
-    if x > 0 and r > 0 and x + 1 < berr.shape[1]:
-        bw, bn, bnw, bne = berr[y0, x - 1, c], berr[y1, x, c], berr[y1, x - 1, c], berr[y1, x + 1, c]
-        for i in range(N_BANK + BANK_DERIVED):
-            errs[i] = 2 * np.int64(bw[i]) + 2 * np.int64(bn[i]) + np.int64(bnw[i]) + np.int64(bne[i])
-    else:
-        for i in range(N_BANK + BANK_DERIVED):
-            errs[i] = sub_error(berr, y0, y1, x, r, c, i)
+    sub_errors(berr, y0, y1, x, r, c, N_BANK + BANK_DERIVED, errs)
     if BANK_DERIVED > 0:
         num = np.int64(0)
         den = np.int64(0)
