@@ -1,6 +1,7 @@
 """The public API: one pure plan of what ``compress`` makes, one table of
 coders for every payload, archives byte-identical to those made before the
 table, and the old names still working, with a note."""
+import dataclasses
 import hashlib
 import inspect
 import itertools
@@ -75,6 +76,11 @@ def test_a_plan_fits_the_image_colours_or_refuses_a_network_asked_for_by_name():
         plan = levels.choose(level, model, method, payload)
         if plan.method in (None, "mixer") or channels == colors:
             assert plan.for_image(channels, colors, "net") == plan
+        elif (plan.method, plan.mixer, channels, colors) == ("mixer+network", 2, 1, 3):
+            # a gray image over an RGB network (coder 7), the model named or not
+            fitted = plan.for_image(channels, colors, "net")
+            assert fitted == dataclasses.replace(plan, gray=True)
+            assert coders.making(fitted.method, fitted.mixer, fitted.gray).coder_id == container.GRAY_PARTS2_CODER
         elif plan.by_level:         # the level chose the network: the mixer alone codes the image
             assert plan.for_image(channels, colors, "net") == levels.Plan("mixer", None, plan.stored, True,
                                                                           plan.mixer)
@@ -107,7 +113,7 @@ def test_every_coder_in_the_table_round_trips_a_small_image(key):
         h = codec.read_header(data)
         assert codec.decompress(data, net).shape == (h.height, h.width, 3)
         return
-    img = image()
+    img = image(c=1 if coder.gray else 3)     # coder 7: a gray image over the RGB network
     name = coder.method or container.KINDS[coder.kind]
     level = 1 if getattr(coder, "version", 2) == 1 else None     # -1's mixer is version 1; the others', 2
     data = codec.compress(img, net if coder.uses_network else None, level=level, payload=name)

@@ -278,24 +278,33 @@ def test_the_mixers_vector_operations_equal_their_integer_definitions(seed, extr
 
 
 def test_a_level_whose_network_codes_other_colours_codes_the_image_with_the_mixer_alone(tmp_path, monkeypatch):
-    """The shipped networks are RGB: at the default level and at -9 a
-    grayscale image is coded by the mixer alone (kind 3, coder 2), exactly;
-    a model or method asked for by name is still refused."""
+    """The shipped networks are RGB.  A grayscale image at a level whose
+    network is RGB: with the mixer 2, by the mixer over the network's counts
+    of colour 0, the image seen as (L, L, L) (coder 7), exactly, also with
+    the model or the method named; with the mixer 1, by the mixer alone
+    (kind 3, coder 2), and refused when the model is named.  The network
+    alone never codes it."""
     from pixzip.codec.format import container
     from pixzip.codec import levels
     from pixzip.errors import UnknownModelError
     net = tiny_int_model(3)
-    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None), 6: levels.Level("mixer+network", net),
-                                           9: levels.Level("mixer+network", net)})
+    monkeypatch.setattr(levels, "LEVELS", {1: levels.Level("mixer", None, 1),
+                                           6: levels.Level("mixer+network", net, 1),
+                                           9: levels.Level("mixer+network", net, 2)})
     gray = image_of("smooth", 21, 17, 1, 3)
-    for level in (None, 9):
+    for level, kind, coder in ((None, container.MIXER, container.MIXER_CODER),
+                               (9, container.NETWORK, container.GRAY_PARTS2_CODER)):
         data = codec.compress(gray, level=level, payload="coded")
         header = container.parse(data)[0]
-        assert header.kind == container.MIXER and header.mode == "L"
-        assert np.array_equal(codec.decompress(data), gray)
+        assert (header.kind, header.coder, header.mode) == (kind, coder, "L")
+        assert np.array_equal(codec.decompress(data, net), gray)
     rgb = image_of("smooth", 21, 17, 3, 3)
     assert container.parse(codec.compress(rgb, level=9, payload="coded"))[0].kind == container.NETWORK
+    for named in ({"model": net, "level": 9, "payload": "coded"}, {"model": net, "level": 9, "payload": "mixer+network"}):
+        data = codec.compress(gray, named.pop("model", None), **named)
+        assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
+        assert np.array_equal(codec.decompress(data, net), gray)
     with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
-        codec.compress(gray, net, payload="coded")
+        codec.compress(gray, net, payload="network")
     with pytest.raises(UnknownModelError, match="codes RGB images, not L"):
-        codec.compress(gray, level=9, payload="mixer+network")
+        codec.compress(gray, net, payload="mixer+network")     # the default level here: the mixer 1

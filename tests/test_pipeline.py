@@ -69,6 +69,36 @@ def test_the_compiled_loop_decodes_what_the_step_kernels_decode_on_one_and_two_t
             assert np.array_equal(codec.decompress(data, net), img), (chunk, threads)
 
 
+GRAY_CASES = [((24, 40), 0, 2), ((30, 33), 5, 2), ((9, 50), 0, 5), ((17, 3), 0, 4), ((1, 1), 0, 2)]
+
+
+@two_threads
+@pytest.mark.parametrize("shape,strip,parts", GRAY_CASES)
+def test_a_gray_image_over_an_rgb_network_decodes_the_same_by_the_loop_and_by_the_step_kernels(
+        shared, monkeypatch, shape, strip, parts):
+    """Coder 7 (a gray image, seen by the RGB network as (L, L, L), the mixer 2
+    over its counts of colour 0): in strips or not, 2 to 5 parts, the
+    compiled loop in chunks of 1 or many steps on one and two threads, and
+    the step kernels driven from Python, all give the image; its code
+    length differs from the mixer alone's (the network's counts are used)."""
+    from pixzip.codec.format import container
+    net = tiny_int_model(3)
+    img = photo_like(*shape, 1)
+    options = codec.Options(strip_height=strip, parts=parts)
+    data = codec.compress(img, net, payload="mixer+network", options=options)
+    assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
+    with_net = codec.compress_with_stats(img, net, payload="mixer+network", options=options)[1].ideal_bits
+    alone = codec.compress_with_stats(img, payload="mixer", options=options)[1].ideal_bits
+    assert with_net != alone or img.size == 1     # (a lone sub-pixel may cost the same either way)
+    for chunk in (1, dec_pipeline.CHUNK_STEPS):
+        monkeypatch.setattr(dec_pipeline, "CHUNK_STEPS", chunk)
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            assert np.array_equal(codec.decompress(data, net), img), (chunk, threads)
+    old_decoder(monkeypatch)
+    assert np.array_equal(codec.decompress(data, net), img)
+
+
 @two_threads
 def test_both_threads_decode_a_share_of_each_step(shared, monkeypatch):
     """On two free cores every chunk of steps runs on two threads, each of

@@ -212,7 +212,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
         group_plan = replace(plan, method=method) if method != plan.method else plan
         if net is not None and method is not None and coders.making(method, plan.mixer).uses_network \
                 and net.colors != group.shape[2]:
-            group_plan = replace(plan, method=MIXER)
+            group_plan = replace(plan, method=method).for_image(group.shape[2], net.colors, net.name, main)
         coder, coded = min(_payloads(group, group_plan, net if group_plan.method != MIXER else None, options,
                                      measure), key=lambda m: len(m[1].data))
         made.append((coder, coded))
@@ -251,7 +251,7 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
                      measure)
     made = []
     if plan.method is not None:
-        coder = coders.making(plan.method, plan.mixer)
+        coder = coders.making(plan.method, plan.mixer, plan.gray)
         frame = coders.Frame(h, w, c, options.strip_height if coder.uses_network else 0,
                              options.parts if coder.method == MIXER_NETWORK else 0)
         _refuse_over_limit(coder, frame, net, options.max_memory, making=True)
@@ -445,7 +445,7 @@ def decompress_picture(src: Source, model: ModelLike = None, progress: Progress 
     net = None
     if coder.uses_network:
         net = model_for(header, model)
-        if net.colors != header.channels:
+        if not coder.model_fits(net.colors, header.channels):
             raise CorruptError("header colour mode does not match the model")
     frame = coder.frame(header, payload)
     if len(payload) < coder.min_payload_bytes(frame.n_subpixels, net):

@@ -84,15 +84,24 @@ class Plan:
     stored: tuple[str, ...]
     by_level: bool
     mixer: int = MIXER_VERSION      # the mixer's version (the level's)
+    gray: bool = False              # a gray image over an RGB network (coder 7; ``for_image``)
 
-    def for_image(self, channels: int, model_colors: int | None, model_name: str = "") -> "Plan":
+    def for_image(self, channels: int, model_colors: int | None, model_name: str = "",
+                  named: bool = True) -> "Plan":
         """The plan for an image of ``channels`` colours, the plan's network
-        coding ``model_colors`` (None: no network): the mixer alone when the
-        level chose a network of other colours; refused when the caller
-        named the model, the method or the coded payload."""
+        coding ``model_colors`` (None: no network): a gray image over an RGB
+        network by the mixer version 2 (``mixer+network``) with the network's
+        counts of colour 0, the image seen as (L, L, L) (coder 7: 1.4%
+        smaller than the mixer alone on gray photos); else the mixer alone
+        when the level chose a network of other colours; refused when the
+        caller named the model, the method or the coded payload (``named``
+        false: a picture's other planes, whose coding the caller did not
+        name, take the mixer alone too)."""
         if self.method in (None, MIXER) or model_colors is None or model_colors == channels:
-            return self
-        if not self.by_level:
+            return replace(self, gray=False) if self.gray else self
+        if self.method == MIXER_NETWORK and self.mixer == 2 and channels == 1 and model_colors == 3:
+            return replace(self, gray=True)
+        if not self.by_level and named:
             from .format.container import MODES
             raise UnknownModelError(f"model {model_name!r} codes {MODES[model_colors]} images, not {MODES[channels]}")
         return replace(self, method=MIXER, model=None)

@@ -299,7 +299,7 @@ def section_frames(header: container.Header, payload, net) -> tuple[list, int]:
             continue
         coder = coders.SECTION_CODERS[s.kind, s.coder]
         channels = header.channels if s.kind == DEEP else s.planes
-        if coder.uses_network and net.colors != channels:
+        if coder.uses_network and not coder.model_fits(net.colors, channels):
             raise CorruptError("a network section's planes do not match the model's colours")
         frame = coder.section_frame(h, w, channels, header.strip_height, data)
         least = coder.section_min_bytes(frame) if isinstance(coder, coders.Deep) else \

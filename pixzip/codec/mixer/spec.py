@@ -113,5 +113,6 @@ SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2,
                         # v1's sets; the locally best sub-predictor, the activity, the column stripe
                         "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
-# coder id -> the spec its bytes follow (2 and 5: one state, 3 and 6: column parts)
-RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2}
+# coder id -> the spec its bytes follow (2 and 5: one state, 3, 6 and 7: column parts; 7 is 6 over an RGB
+# network's counts of a gray image, ``with_network``)
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2}

@@ -22,7 +22,7 @@ MIXER_PARTS = 2          # the column parts written (``column_parts.PARTS``)
 
 
 def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, progress, measure: bool,
-                    parts: int, encoder=None) -> tuple[bytes, float, float | None, float]:
+                    parts: int, encoder=None, gray: bool = False) -> tuple[bytes, float, float | None, float]:
     """(payload, the mixer's ideal bits, the network's own cross-entropy in
     bits or None, the seconds spent measuring it) of the context mixer over
     the network's stream, the network's counts as inputs, in ``parts``
@@ -34,7 +34,10 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
     two buffers used in turn.  Each part codes its chunks in order, so the
     bytes never depend on the threads.  ``measure``: also the network's
     cross-entropy, for comparison.  ``encoder``: the parts' encoder class (a
-    mixer version's; ``column_parts.Encoder`` when None)."""
+    mixer version's; ``column_parts.Encoder`` when None).  ``gray``: a gray
+    image (coder 7), which an RGB network sees as (L, L, L); the mixer codes
+    its one colour with the network's counts of colour 0, the first, which
+    depend only on the pixels before."""
     from concurrent.futures import ThreadPoolExecutor
 
     import numba
@@ -46,12 +49,13 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
     if net.reach < 1:
         raise UnknownModelError(f"model {net.name!r} sees no pixel to the upper right; the mixer needs one")
     enc = Encoder(pixels, parts, strip_layout(pixels.shape[0], strip_height)[1])
+    seen = np.ascontiguousarray(np.repeat(pixels, net.colors, axis=2)) if gray else pixels
     network_bits = seconds = 0.0
     threads = numba.get_num_threads()
     coders = [ThreadPoolExecutor(1, thread_name_prefix=f"pixzip-part{p}") for p in range(parts)]
     try:
         coding: list = []          # the chunk before, being coded
-        for sym, counts, n, where in symbols_and_counts(net, pixels, strip_rows, strip_height,
+        for sym, counts, n, where in symbols_and_counts(net, seen, strip_rows, strip_height,
                                                         encode_device(device), positions=True,
                                                         next_rows_in_thread=True, reuse=2):
             # once the first block of rows is made (on every core), this
@@ -61,6 +65,9 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
             numba.set_num_threads(1)
             for f in coding:
                 f.result()
+            if gray:        # colour 0's symbols (the stream's order: step, colour, strip, row)
+                first = np.flatnonzero(where[2] == 0)
+                sym, counts, where = sym[first], counts[first], tuple(a[first] for a in where)
             coding = [coders[p].submit(enc.add_part, p, *where, counts) for p in range(parts)]
             if measure:
                 t = time.perf_counter()
@@ -80,10 +87,12 @@ def encode_in_parts(pixels, net: ModelFile, strip_rows, strip_height, device, pr
 
 
 def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip_height: int, in_parts: bool,
-           progress, decoder=None) -> np.ndarray:
+           progress, decoder=None, gray: bool = False) -> np.ndarray:
     """The pixels of a network payload of the mixer: in column parts
     (coder 3, ``in_parts``) or in one state (coder 2).  ``decoder``: the
-    decoder class (a mixer version's; version 1's when None)."""
+    decoder class (a mixer version's; version 1's when None).  ``gray``: a
+    gray image (``colours`` 1) that the RGB network sees as (L, L, L)
+    (coder 7, in parts)."""
     from ..network.dec_pipeline import decode_parts
     from ..network.dec_wavefront import decode_image
     from ..network.kernels import pipeline
@@ -98,7 +107,7 @@ def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip
         dec = (decoder or one_state.Decoder)(payload, height, width, colours)
     if in_parts and len(dec.bounds) > 2 and pipeline.handles(dec.kernel):
         # two parts or more: the network and the parts in one compiled loop per core
-        decode_parts(net, height, width, strip_height, dec, progress)
+        decode_parts(net, height, width, strip_height, dec, progress, gray=gray)
         return dec.finish()
     img = dec.img
     extra = {} if in_parts else {"independent": True}
@@ -108,5 +117,5 @@ def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip
         dec.take(rows, cols, np.full(n, colour, np.int64), (rows // S) * S, counts, **extra)
         return img[rows, cols, colour]
 
-    decode_image(net, height, width, source, progress=progress, strip_height=strip_height)
+    decode_image(net, height, width, source, progress=progress, strip_height=strip_height, gray=gray)
     return dec.finish()

@@ -69,17 +69,19 @@ def run_chunk(threads: int, t0: int, t1: int, run: Callable[[int, int, int, int]
 
 
 def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, decoder,
-                 progress: Callable[[int], None] | None = None, trace: np.ndarray | None = None) -> np.ndarray:
+                 progress: Callable[[int], None] | None = None, trace: np.ndarray | None = None,
+                 gray: bool = False) -> np.ndarray:
     """Decode a coder-3 payload into ``decoder.img`` (a ``column_parts.Decoder``
     or a mixer version's, holding the parts' states and streams); returns
-    the image.  Raises ``CorruptError`` when a part's data ends long before
+    the image.  ``gray``: the decoder's image is gray, seen by the RGB
+    network as (L, L, L) (coder 7).  Raises ``CorruptError`` when a part's data ends long before
     the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
     each thread's CPU ns per step (``kernels.pipeline.run_steps``;
     measuring only)."""
     prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height)
     parts = len(decoder.bounds) - 1
     most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
-    shape = (lay.S, lay.nb, lay.last, net.colors)
+    shape = (lay.S, lay.nb, lay.last, net.colors, 1 if gray else net.colors)
     flags = KP.flags_array(most)
     short = np.zeros(parts, np.int64)
     tables = decoder.kernel.tables()

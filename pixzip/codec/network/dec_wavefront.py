@@ -88,13 +88,16 @@ def buffers(net: ModelFile, height: int, width: int, strip_height: int = 0, labe
 
 def decode_image(net: ModelFile, height: int, width: int, source: Source, label: int | None = None,
                  progress: Callable[[int], None] | None = None, strip_height: int = 0,
-                 product: str | None = None) -> np.ndarray:
+                 product: str | None = None, gray: bool = False) -> np.ndarray:
     """Run the schedule over an (H, W) image; returns the uint8 (H, W, C) pixels.
 
     With ``strip_height`` S > 0 the image is coded as independent strips of S
     rows (no context across them), decoded in lockstep as a batch: a step then
     decodes the ready pixels of every strip, strip by strip in stream order.
-    ``product`` chooses the kernels' int16 product (``program.GEMMS``)."""
+    ``product`` chooses the kernels' int16 product (``program.GEMMS``).
+    ``gray``: the source decodes colour 0 only, of a gray image that the
+    network sees as (L, L, L); the network still computes every colour (the
+    next positions read them), each from the gray value."""
     prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height, label, product)
     R, C, lag, k2 = net.reach, net.colors, geo.lag, geo.k2
     nb, S, last = lay.nb, lay.S, lay.last
@@ -120,7 +123,8 @@ def decode_image(net: ModelFile, height: int, width: int, source: Source, label:
             sym = none
             for c in range(C):      # each sub-step first writes the colour before it
                 K.horizontal_step(threads, c, geo, pos, out, sym, rings, step, prog.weights, scratch)
-                sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
+                if c == 0 or not gray:      # (gray: colours 1 and 2 are colour 0's symbols)
+                    sym = np.asarray(source(step.counts[:n], rows, j, c), dtype=np.int64)
             K.put_symbols(out, xflat, pos, C - 1, k2, sym)
             if progress is not None:
                 progress(n)

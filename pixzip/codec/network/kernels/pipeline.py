@@ -239,7 +239,10 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
     """Thread k of ``threads``: decode steps t0..t1-1 of the wavefront, its
     share of each (the module's docstring), the others running the same
     call at once.  ``shape``: (rows per strip S, strips, rows in the last
-    strip, colours).  The network's buffers as ``dec_wavefront.decode_image``
+    strip, the network's colours C, the colours the mixer decodes: C, or 1
+    for a gray image seen by an RGB network as (L, L, L), whose every colour
+    the network computes (the next positions read them) from the one
+    decoded).  The network's buffers as ``dec_wavefront.decode_image``
     makes them, ``step`` shared by the threads (each uses its own rows,
     those after the rows of the threads before it), scratch row k of ``s``
     its own; the mixer's stacked ``states``, one per part of ``bounds``,
@@ -250,7 +253,7 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
     (measuring only), trace[k, t - trace_start] gets the CPU ns this thread's
     share of step t took, its wait at the barrier aside (trace_start is the
     first step, -R).  Returns the pixels this thread decoded."""
-    S, nb, last, C = shape
+    S, nb, last, C, coded = shape
     lag, R, k2, width = geo.lag, geo.R, geo.k2, geo.width
     ahead = R - k2
     P = len(bounds) - 1
@@ -316,7 +319,7 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
                 horizontal_block(c, geo, pos, f, min(block, base + n - f), rings, step, net, s, k)
             c1 = cycles()
             clock[k, 1] += c1 - c0
-            for p in range(first_part, end_part):
+            for p in range(first_part if c < coded else end_part, end_part):
                 m = 0
                 for q in range(base, base + n):
                     if pj[q] >= bounds[p] and pj[q] < bounds[p + 1]:
@@ -336,7 +339,8 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
             c0 = cycles()
             clock[k, 2] += c0 - c1
             for q in range(base, base + n):     # the colour into the network's input rows (``put_symbols``)
-                xf[pb[q], pi[q] + k2 + 1, (pj[q] + k2) * C + c] = 2 * np.int64(img[prow[q], pj[q], c]) - 255
+                xf[pb[q], pi[q] + k2 + 1, (pj[q] + k2) * C + c] = 2 * np.int64(img[prow[q], pj[q], min(c, coded - 1)]) \
+                    - 255
             clock[k, 3] += cycles() - c0
         decoded += n
         if tracing:
