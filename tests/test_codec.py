@@ -79,8 +79,18 @@ def test_the_modes_pixzip_keeps_come_back_from_pil_images(mode):
 
 
 def test_wrong_colour_mode_for_model(model_dir):
-    with pytest.raises(PixzipError, match="codes"):
-        pixzip.compress(pattern("noise", 3, 3, 1, 0), model="tiny3")
+    """An RGB image with a gray model, and a gray image with an RGB model
+    for the network alone or the mixer 1, are refused; the mixer 2 codes a
+    gray image over an RGB model (coder 7)."""
+    gray, rgb = pattern("noise", 3, 3, 1, 0), pattern("noise", 3, 3, 3, 0)
+    with pytest.raises(PixzipError, match="codes L images, not RGB"):
+        pixzip.compress(rgb, model="tiny1")
+    for kw in ({"method": "network"}, {"level": 1}):
+        with pytest.raises(PixzipError, match="codes RGB images, not L"):
+            pixzip.compress(gray, model="tiny3", **kw)
+    data = pixzip.compress(gray, model="tiny3", payload="coded")
+    assert pixzip.read_header(data).coder == 7
+    assert np.array_equal(pixzip.decompress(data), gray)
 
 
 def test_size_is_cross_entropy_plus_small_overhead():

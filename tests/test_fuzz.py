@@ -118,6 +118,11 @@ def make_seeds() -> list[Seed]:
         data = codec.compress(img, nets[c], level=1, payload=payload, options=codec.Options(strip_height=strip))
         seeds.append(Seed(f"{'rgb' if c == 3 else 'gray'}-{h}x{w}-{payload}-mixer1{f'-s{strip}' if strip else ''}",
                           data, img, nets[c]))
+    # coder 7: a gray image over the RGB network, in strips
+    img = _image(rng, 13, 9, 1, "smooth")
+    data = codec.compress(img, nets[3], payload="mixer+network", options=codec.Options(strip_height=4))
+    assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
+    seeds.append(Seed("gray-13x9-mixer+network-over-rgb-s4", data, img, nets[3]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):

@@ -29,7 +29,10 @@ from pixzip.codec.mixer.v2 import coders as v2
 CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
            container.PARTS_CODER: (column_parts.Encoder, column_parts.Decoder),
            container.MIXER2_CODER: (v2.OneStateEncoder, v2.OneStateDecoder),
-           container.PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder)}
+           container.PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder),
+           # coder 7 is coder 6's mixer over other counts (an RGB network's of a gray image): the same mixer
+           # bytes for the same counts; the golden files pin what counts it takes
+           container.GRAY_PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder)}
 ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER)
 
 RECORD = Path(__file__).parent / "data" / "mixer-versions.json"

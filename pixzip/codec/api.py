@@ -124,10 +124,12 @@ def compress(image: ImageLike, model: ModelLike = None, *, level: int | None = N
     rows) whenever that is smaller than the coded payload, so that no file
     is larger than its raw pixels plus the header; "coded" forces the coded
     payload, a method's name that coding, "raw" or "deflate" that stored
-    payload (``levels.choose``).  When the level chose the network and it
-    codes other colours than the image's (the shipped networks are RGB, so
-    grayscale), the mixer alone codes it; a model, method or coded payload
-    asked for by name is refused instead.
+    payload (``levels.choose``).  A grayscale image over an RGB network (the
+    shipped networks are RGB) is coded by the mixer 2 over the network's
+    counts of its first colour, the image seen as (L, L, L) (coder 7: -9's
+    coding of gray).  Otherwise, when the level chose a network that codes
+    other colours than the image's, the mixer alone codes it; a model,
+    method or coded payload asked for by name is refused instead.
 
     The metadata of a path or a PIL image (ICC profile, EXIF, XMP,
     resolution, PNG text, the file format) is kept, unless
