@@ -277,9 +277,13 @@ def bench_image(path, models: list[ModelUnderTest], against=CODECS, jxl: str | N
     rep = ImageReport(str(path), w, h, c)
     floats: dict = {}
     for m in models:
+        other_colours = m.net is not None and m.net.colors != c
+        if other_colours and m.method == NETWORK:
+            continue    # the network alone codes its own colours only (-9 codes a gray image over an RGB network
+                        # by the mixer over the network's counts of colour 0: coder 7)
         data, t_enc, t_dec, stats = measured_round_trip(path, pixels, m.net, m.method, m.level)
         rep.codecs[m.label] = Result(len(data), t_enc, t_dec)
-        if m.float_model is not None and id(m.float_model) not in floats:
+        if m.float_model is not None and not other_colours and id(m.float_model) not in floats:
             floats[id(m.float_model)] = float_bpd(m.float_model, pixels)
         network_bits = stats.ideal_bits if m.method == NETWORK else stats.network_bits
         rep.models[m.label] = ModelFigures(
@@ -388,8 +392,9 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
     lines.append("")
     lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. net CE: the "
                  "integer network's cross-entropy; cm ideal: the context mixer's ideal code length; overhead: "
-                 "payload over the ideal code length of what coded it. pixzip -N: the level N (-1: the mixer "
-                 "alone; -6, the default, and -9: the mixer with the level's network's counts as an input); "
+                 "payload over the ideal code length of what coded it. pixzip -N: the level N (-1: the mixer 1 "
+                 "alone; -6, the default: the mixer 2 alone; -9: the mixer 2 with the level's network's counts "
+                 "as an input, of colour 0 for a gray image seen as (L, L, L)); "
                  "pixzip-NAME: the network NAME alone; pixzip-NAME+cm: the mixer with NAME's counts as an input; "
                  "pixzip-cm: the mixer alone. Seconds: per image, median last.")
     return "\n".join(lines)

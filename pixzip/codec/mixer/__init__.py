@@ -1,5 +1,5 @@
 """The context mixer: version 1 here, coders 2 (one state) and 3 (column parts); version 2 in ``v2/``,
-coders 5 and 6.
+coders 5 and 6, and 7 (coder 6 over an RGB network's counts of a gray image, ``with_network``).
 
 Versions.  The mixer's bitstream has a version of its own: ``spec.MixerSpec``
 holds its numbers, ``definition.py`` is its readable definition, and

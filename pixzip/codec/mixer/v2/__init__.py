@@ -1,5 +1,6 @@
 """Version 2 of the context mixer: coders 5 (one state, ``-6``) and 6
-(column parts over the network's counts, ``-9``), released in 0.8.0 (0.8.1: the same bytes, faster).
+(column parts over the network's counts, ``-9``), released in 0.8.0 (0.8.1: the same bytes, faster);
+coder 7 (0.9.0) is coder 6 over an RGB network's counts of colour 0 of a gray image (``with_network``).
 
 It began as a copy of version 1's kernel files (``kernel.py``,
 ``components.py``, ``contexts.py``, ``vector_ops.py``), reading
