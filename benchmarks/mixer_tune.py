@@ -10,8 +10,9 @@ within 0.02% of it):
 
 - without ``-m``, the mixer alone, one state, raster order (``-1``'s coding);
 - with ``-m MODEL``, the mixer over the network's counts in two column parts
-  (``-9``'s coding with ``-m max``); a gray image is coded by the mixer alone,
-  as every level codes it.
+  (``-9``'s coding with ``-m max``); a gray image over an RGB network by
+  version 2 over its counts of colour 0, the image seen as (L, L, L) (coder
+  7, ``-9``'s coding of gray), and by version 1 alone.
 
 Prints bits per sub-pixel per image, the total of each folder given (its
 bits over its sub-pixels), and of all; with ``--against`` (an earlier
@@ -54,15 +55,19 @@ def ideal_bits(path: str, version: int, model: str | None) -> tuple[float, int, 
         img = img[:, :, None]
     one, parts = _coders(version)
     t = time.perf_counter()
-    if model is None or img.shape[2] != 3:
+    net = None
+    if model is not None:
+        from pixzip.codec.network import registry
+        net = registry.load_model(model)
+    gray = net is not None and version == 2 and img.shape[2] == 1 and net.colors == 3
+    if net is None or (img.shape[2] != net.colors and not gray):
         enc = one(img)
         enc.add_image()
         bits = enc.ideal_bits
     else:
         from pixzip.codec.mixer import with_network
-        from pixzip.codec.network import registry
-        net = registry.load_model(model)
-        _, bits, _, _ = with_network.encode_in_parts(img, net, None, 0, "cpu", None, True, 2, encoder=parts)
+        _, bits, _, _ = with_network.encode_in_parts(img, net, None, 0, "cpu", None, True, 2, encoder=parts,
+                                                     gray=gray)
     return bits, img.size, time.perf_counter() - t
 
 

@@ -57,6 +57,23 @@ def test_bench_reports_the_float_model_when_given_its_checkpoint(folder, tmp_pat
     assert summary["total"]["models"]["pixzip-tiny3"]["float_bpd"] == pytest.approx(expected)
 
 
+def test_a_gray_image_under_an_rgb_model_and_its_float_checkpoint_is_benched_by_the_mixers(tmp_path, model_dir):
+    """A gray image with an RGB model and its float checkpoint: the mixer
+    over the network's colour-0 counts (coder 7) and the mixer alone are
+    measured; the network alone and the float bits/dim, which code RGB only,
+    are left out instead of failing (the float model crashed on it)."""
+    model = tiny_model("gated", 3, 6, 2, 3, seed=11).float()
+    ckpt = tmp_path / "tiny.pt"
+    atomic_torch_save({"model_config": model.config.to_dict(), "model": model.state_dict()}, ckpt)
+    gray = tmp_path / "g.png"
+    Image.fromarray(np.add.outer(np.arange(7), 3 * np.arange(9)).astype(np.uint8)).save(gray)
+    reports, summary = bench.run([gray], "tiny3", ("png",), float_checkpoints=[ckpt])
+    codecs = reports[0].codecs
+    assert "pixzip-tiny3" not in codecs and {"pixzip-tiny3+cm", "pixzip-cm", "png"} <= set(codecs)
+    assert reports[0].models["pixzip-tiny3+cm"].float_bpd is None
+    assert reports[0].models["pixzip-tiny3+cm"].cm_bpd > 0
+
+
 def test_the_float_bits_per_dim_of_an_image_taller_than_a_strip_match_one_pass():
     model = tiny_model("gated", 3, 6, 2, 3, seed=12)   # float64: rounding stays far below a context error
     rows = 2 * bench.FLOAT_TILE_PIXELS // 256 + 40        # a 256-wide image of two strips and a part

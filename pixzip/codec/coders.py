@@ -287,8 +287,9 @@ class Mixer2GrayWithNetwork(Mixer2WithNetwork):
     network (coder 7): the network sees the image as (L, L, L) and the mixer
     takes its counts of colour 0, which depend only on the pixels before.
     Measured (the mixer's ideal code length, 2 parts, the ``max`` network,
-    ``benchmarks/mixer_tune.py``): 1.2% smaller than the mixer alone on the
-    gray tuning images, 1.4% on 15 others.  The network computes every
+    ``benchmarks/mixer_tune.py GRAY/ -m max``): 1.2% smaller than the mixer
+    alone on the gray tuning images, 1.4% on 15 others (whose files:
+    ``docs/bench-0.9.0.md``).  The network computes every
     colour (the next positions read them), so it takes an RGB image's
     network time and a third of its mixer time."""
     coder_id = container.GRAY_PARTS2_CODER

@@ -125,8 +125,8 @@ DEEP_CODER = 4
 # made and tested for those; a 4-colour image crashed it once in a measurement)
 SECTION_PLANES = {NETWORK: (1, 3), DEFLATE: (1, 3), RAW: (1, 3), MIXER: (1, 3)}
 SECTION_CODERS = {**CODERS, DEEP_CODER: "the 16-bit coder (pixzip/codec/deep/)"}
-KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER, PARTS2_CODER, GRAY_PARTS2_CODER), MIXER: (MIXER_CODER, MIXER2_CODER),
-               RAW: (0,), DEFLATE: (0,),
+KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER, PARTS2_CODER, GRAY_PARTS2_CODER),
+               MIXER: (MIXER_CODER, MIXER2_CODER), RAW: (0,), DEFLATE: (0,),
                CONSTANT: (0,), EQUAL: (0,), DEEP: (DEEP_CODER,)}
 
 _START = struct.Struct("<4sBB")

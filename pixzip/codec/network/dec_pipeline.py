@@ -74,8 +74,8 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
     """Decode a coder-3 payload into ``decoder.img`` (a ``column_parts.Decoder``
     or a mixer version's, holding the parts' states and streams); returns
     the image.  ``gray``: the decoder's image is gray, seen by the RGB
-    network as (L, L, L) (coder 7).  Raises ``CorruptError`` when a part's data ends long before
-    the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
+    network as (L, L, L) (coder 7).  Raises ``CorruptError`` when a part's
+    data ends long before the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
     each thread's CPU ns per step (``kernels.pipeline.run_steps``;
     measuring only)."""
     prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height)
