@@ -214,7 +214,7 @@ def _compress_picture(pic: Picture, plan: Plan, md: Metadata, chunks: list, opti
         group_plan = replace(plan, method=method) if method != plan.method else plan
         if net is not None and method is not None and coders.making(method, plan.mixer).uses_network \
                 and net.colors != group.shape[2]:
-            group_plan = replace(plan, method=method).for_image(group.shape[2], net.colors, net.name, main)
+            group_plan = group_plan.for_image(group.shape[2], net.colors, net.name, main)
         coder, coded = min(_payloads(group, group_plan, net if group_plan.method != MIXER else None, options,
                                      measure), key=lambda m: len(m[1].data))
         made.append((coder, coded))

@@ -87,7 +87,7 @@ class Coder:
 
     def model_fits(self, model_colors: int, channels: int) -> bool:
         """Whether a network of ``model_colors`` can code (or have coded) an image of ``channels`` with this coder."""
-        return model_colors == channels
+        return (model_colors, channels) == (3, 1) if self.gray else model_colors == channels
 
     def encode(self, pixels: np.ndarray, net: ModelFile | None, job: Job) -> Coded:
         raise NotImplementedError(f"{type(self).__name__} is only decoded")
@@ -248,13 +248,13 @@ class MixerWithNetwork(Mixer):
         from .mixer import with_network
         data, ideal, network_bits, seconds = with_network.encode_in_parts(
             pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts,
-            encoder=_mixer_classes(self.version)[2])
+            encoder=_mixer_classes(self.version)[2], gray=self.gray)
         return Coded(data, ideal if job.measure else None, network_bits, seconds)
 
     def decode(self, payload, frame, net, progress):
         from .mixer import with_network
         return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress,
-                                   decoder=_mixer_classes(self.version)[3])
+                                   decoder=_mixer_classes(self.version)[3], gray=self.gray)
 
     def section_frame(self, height, width, channels, strip_height, payload) -> Frame:
         from .mixer.column_parts import split_payload
@@ -294,21 +294,6 @@ class Mixer2GrayWithNetwork(Mixer2WithNetwork):
     network time and a third of its mixer time."""
     coder_id = container.GRAY_PARTS2_CODER
     gray = True
-
-    def model_fits(self, model_colors: int, channels: int) -> bool:
-        return model_colors == 3 and channels == 1
-
-    def encode(self, pixels, net, job) -> Coded:
-        from .mixer import with_network
-        data, ideal, network_bits, seconds = with_network.encode_in_parts(
-            pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts,
-            encoder=_mixer_classes(self.version)[2], gray=True)
-        return Coded(data, ideal if job.measure else None, network_bits, seconds)
-
-    def decode(self, payload, frame, net, progress):
-        from .mixer import with_network
-        return with_network.decode(payload, net, *frame[:4], in_parts=True, progress=progress,
-                                   decoder=_mixer_classes(self.version)[3], gray=True)
 
 
 def _deep():
@@ -357,21 +342,17 @@ CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Mixer2WithNetwork(), Mixer2GrayWithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
-# the coder a method makes, by (method, mixer version): a method makes one coder in each version
-BY_METHOD: dict[tuple[str, int], Coder] = {
-    (c.method, v): c for c in CODERS.values() if c.method and not c.gray for v in (1, 2)
+# the coder a method makes, by (method, mixer version, a gray image over an RGB network): a method makes
+# one coder in each version, and mixer+network with the mixer 2 one more for gray over RGB (coder 7)
+BY_METHOD: dict[tuple[str, int, bool], Coder] = {
+    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2)
     if getattr(c, "version", v) == v}
-GRAY_OVER_RGB = CODERS[container.NETWORK, container.GRAY_PARTS2_CODER]
 
 
 def making(method: str, mixer: int, gray: bool = False) -> Coder:
     """The coder that ``method`` makes with mixer version ``mixer`` (the network alone has no mixer);
     ``gray``: of a gray image over an RGB network (``levels.Plan.gray``), coder 7."""
-    if gray:
-        if (method, mixer) != (MIXER_NETWORK, GRAY_OVER_RGB.version):
-            raise ValueError(f"a gray image over an RGB network is coded by {MIXER_NETWORK} with mixer 2 only")
-        return GRAY_OVER_RGB
-    return BY_METHOD[method, mixer]
+    return BY_METHOD[method, mixer, gray]
 STORED = {"raw": CODERS[container.RAW, 0], "deflate": CODERS[container.DEFLATE, 0]}
 
 

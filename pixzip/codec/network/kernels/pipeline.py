@@ -338,9 +338,9 @@ def run_steps(k, threads, t0, t1, shape, geo, rings, net, cond, s, step, states,
                     store_release(flags, ABORT, 1)
             c0 = cycles()
             clock[k, 2] += c0 - c1
+            src = min(c, coded - 1)             # the decoded colour it is (gray: colour 0 into all three)
             for q in range(base, base + n):     # the colour into the network's input rows (``put_symbols``)
-                xf[pb[q], pi[q] + k2 + 1, (pj[q] + k2) * C + c] = 2 * np.int64(img[prow[q], pj[q], min(c, coded - 1)]) \
-                    - 255
+                xf[pb[q], pi[q] + k2 + 1, (pj[q] + k2) * C + c] = 2 * np.int64(img[prow[q], pj[q], src]) - 255
             clock[k, 3] += cycles() - c0
         decoded += n
         if tracing:
