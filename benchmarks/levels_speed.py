@@ -9,10 +9,15 @@ pixel-exact.  Prints each coding's median encode and decode seconds and
 its file's bits per sub-pixel, and the ratios the release's speed bars are
 stated in:
 
-- ``-9`` (the mixer 2 with the ``max`` network, coder 6) against the mixer 1
-  with the same network (coder 3, 0.7's ``-9``);
-- ``-6`` (the mixer 2 alone, coder 5) and ``-1`` (the mixer 1 alone, coder 2,
-  unchanged) against 0.7's ``-1``, the same coder.
+- ``-9`` (the mixer 3 with the ``max`` network, coder 9) against the mixer 1
+  with the same network (coder 3, 0.7's ``-9``), and against the mixer 2's
+  (coder 6, 0.9's ``-9``);
+- ``-6`` (the mixer 3 alone, coder 8) against 0.9's (the mixer 2 alone,
+  coder 5), and ``-1`` (the mixer 1 alone, coder 2, unchanged).
+
+The earlier releases' levels are made by this build, under level names of
+their own (``0.9 -9``, ``0.9 -6``) that this script adds to its copy of
+``levels.LEVELS``.
 
 Then the mixer stage alone on one core, in microseconds per sub-pixel: each
 mixer version alone (raster order, one state), and over the network's counts
@@ -65,9 +70,13 @@ def main(images, rounds):
     from pixzip.app.bench import machine
     from pixzip.codec import api as codec
     from pixzip.codec.format.images import read_image
+    from pixzip.codec import levels
+    levels.LEVELS = {**levels.LEVELS, 92: levels.Level("mixer+network", "max", 2), 62: levels.Level("mixer", None, 2)}
     # coding: (level, model, payload)
-    codings = {"-9 (mixer 2 + max)": (9, "max", "mixer+network"), "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network"),
-               "-6 (mixer 2 alone)": (6, None, "mixer"), "-1 (mixer 1 alone)": (1, None, "mixer")}
+    codings = {"-9 (mixer 3 + max)": (9, "max", "mixer+network"), "0.9 -9 (mixer 2 + max)": (92, "max", "mixer+network"),
+               "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network"),
+               "-6 (mixer 3 alone)": (6, None, "mixer"), "0.9 -6 (mixer 2 alone)": (62, None, "mixer"),
+               "-1 (mixer 1 alone)": (1, None, "mixer")}
     print(f"machine: {machine()['cpu']}, {numba.config.NUMBA_NUM_THREADS} threads; rounds {rounds}")
     for level, model, payload in codings.values():
         codec.warm_up(model, payload, level)
@@ -90,20 +99,21 @@ def main(images, rounds):
         med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
         for k in codings:
             print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
-        new, old = med["-9 (mixer 2 + max)"], med["0.7 -9 (mixer 1 + max)"]
+        new, old, nine = med["-9 (mixer 3 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.9 -9 (mixer 2 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
-        six, one = med["-6 (mixer 2 alone)"], med["-1 (mixer 1 alone)"]
-        print(f"-6 against 0.7's -1: encode {six[0] / one[0]:.2f}x, decode {six[1] / one[1]:.2f}x")
+        print(f"-9 against 0.9's -9: encode {new[0] / nine[0]:.2f}x, decode {new[1] / nine[1]:.2f}x")
+        six, old6 = med["-6 (mixer 3 alone)"], med["0.9 -6 (mixer 2 alone)"]
+        print(f"-6 against 0.9's -6: encode {six[0] / old6[0]:.2f}x, decode {six[1] / old6[1]:.2f}x")
         im = img if img.ndim == 3 else img[:, :, None]
         im = np.ascontiguousarray(im)
         numba.set_num_threads(1)
         try:
-            for v in (1, 2):
+            for v in (1, 2, 3):
                 s = statistics.median(_mixer_alone(im, v) for _ in range(rounds))
                 print(f"mixer {v} alone, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
             if im.shape[2] == 3:
                 net = codec.load_model("max")
-                for v in (1, 2):
+                for v in (1, 2, 3):
                     s = statistics.median(_mixer_over_counts(im, net, v) for _ in range(rounds))
                     print(f"mixer {v} over max's counts, two parts, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
         finally:

@@ -53,15 +53,33 @@ FORMAT2 = {
     # coder 7: a gray image over an RGB network (the mixer 2 over its counts of colour 0; -9's for gray)
     "parts2-l-over-rgb": (DATA / "format1" / "gray.png", RGB, {"payload": "mixer+network"}),
     "parts2-l-over-rgb-strips": (DATA / "format1" / "gray.png", RGB, {"payload": "mixer+network", "strip_height": 5}),
+    # the mixer 3 (coders 8 and 9), -6's and -9's for colour images since 0.10.0 (gray keeps the mixer 2)
+    "parts3": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    "parts3-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
+    "parts3-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
+    "parts3-photo-strips": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    "mixer3": (DATA / "golden.png", RGB, {"payload": "mixer"}),
+    "mixer3-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer"}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
         format="TIFF", icc=bytes(range(256)) * 2, exif=b"MM\x00*\x00\x00\x00\x08\x00\x00", xmp=b"<x:xmpmeta/>",
         dpi=(300.0, 72.5), text=(("Title", "golden"), ("Comment", "caf\u00e9")))}),
 }
 
 
+# the levels of 0.8 and 0.9 (the mixer 2 at -6 and -9), with which the colour images of the mixer 2 were made
+LEVELS_OF_0_9 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", None, 2),
+                 9: levels.Level("mixer+network", "max", 2)}
+
+
+def _levels_of(name: str) -> dict:
+    """The levels a format-2 golden file was made with: 0.9's for the mixer 2's, else today's."""
+    return LEVELS_OF_0_9 if name.startswith(("mixer2", "parts2")) else levels.LEVELS
+
+
 @pytest.mark.parametrize("name", sorted(FORMAT2))
-def test_golden_file_is_reproduced_bit_for_bit(name):
+def test_golden_file_is_reproduced_bit_for_bit(name, monkeypatch):
     src, model, options = FORMAT2[name]
+    monkeypatch.setattr(levels, "LEVELS", _levels_of(name))
     net = ModelFile.load(model)
     img = image(src)
     golden = (DATA / "format2" / f"{name}.pxz").read_bytes()
@@ -74,14 +92,16 @@ def test_golden_file_is_reproduced_bit_for_bit(name):
     h = codec.read_header(golden)
     assert h.version == container.VERSION == 2
     first = options.get("level") == 1       # the mixer 1's
+    third = name.startswith(("mixer3", "parts3"))
     if options["payload"] in ("network", "mixer+network"):
         assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16]
         gray_over_rgb = h.mode == "L" and net.colors == 3
         assert h.coder == (1 if options["payload"] == "network" else container.PARTS_CODER if first else
+                           container.PARTS3_CODER if third else
                            container.GRAY_PARTS2_CODER if gray_over_rgb else container.PARTS2_CODER)
     if options["payload"] == "mixer":
-        assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER if first
-                                                   else container.MIXER2_CODER, "")
+        assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER if first else
+                                                   container.MIXER3_CODER if third else container.MIXER2_CODER, "")
 
 
 # coder 2, the mixer with the network in one state: written by 0.3.0, still read
@@ -182,6 +202,9 @@ FORMAT3_MIXER2 = {"rgba-network-2": ("rgba-network", {"payload": "mixer+network"
                   "la-2": ("la", {"payload": "coded"}, None),
                   # coder 7: the L plane over the RGB network (the alpha by the mixer alone)
                   "la-network-2": ("la", {"payload": "mixer+network"}, RGB)}
+# the colour pictures with the mixer 3 (0.10.0's -6 and -9: its RGB planes; one-colour planes keep the mixer 2)
+FORMAT3_MIXER3 = {"rgba-network-3": ("rgba-network", {"payload": "mixer+network"}, RGB),
+                  "rgba-3": ("rgba-network", {"payload": "coded"}, None)}
 
 
 def _format3_sources() -> dict:
@@ -246,19 +269,22 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     assert len(golden) < 700
 
 
-@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2))
-def test_format_3_golden_file_of_the_mixer_2_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
+@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2) + sorted(FORMAT3_MIXER3))
+def test_format_3_golden_file_of_the_mixer_2_or_3_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
     from pixzip.codec import coders
     from pixzip.codec.format import picture
     monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
-    source, kw, model = FORMAT3_MIXER2[name]
+    third = name in FORMAT3_MIXER3
+    monkeypatch.setattr(levels, "LEVELS", levels.LEVELS if third else LEVELS_OF_0_9)
+    source, kw, model = {**FORMAT3_MIXER2, **FORMAT3_MIXER3}[name]
     want = _load_format3_pictures()[source]
     golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
     net = ModelFile.load(model) if model else None
     got, _ = codec.decompress_picture(golden, net)
     assert picture.same(got, want)
-    assert {s.coder for s in codec.read_header(golden).sections} & {container.MIXER2_CODER, container.PARTS2_CODER,
-                                                                    container.GRAY_PARTS2_CODER}
+    assert {s.coder for s in codec.read_header(golden).sections} & (
+        {container.MIXER3_CODER, container.PARTS3_CODER} if third else
+        {container.MIXER2_CODER, container.PARTS2_CODER, container.GRAY_PARTS2_CODER})
     assert codec.compress(want, net, **kw) == golden
 
 
@@ -266,9 +292,9 @@ def _record_format3_mixer2() -> None:
     from pixzip.codec import coders
     coders.Deep.available = staticmethod(lambda: False)
     pictures = _load_format3_pictures()
-    for name, (source, kw, model) in FORMAT3_MIXER2.items():
+    for name, (source, kw, model) in {**FORMAT3_MIXER2, **FORMAT3_MIXER3}.items():
         path = FORMAT3_DIR / f"{name}.pxz"
-        if path.exists():       # recorded: never rewritten
+        if path.exists():       # recorded: never rewritten (a new one: today's levels)
             continue
         path.write_bytes(codec.compress(pictures[source], ModelFile.load(model) if model else None, **kw))
         print("wrote", path)

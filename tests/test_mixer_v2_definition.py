@@ -1,5 +1,7 @@
 """Version 2's compiled context mixer (``mixer/v2/kernel.py``, coders 5 and 6)
-against its slow plain-Python definition (``mixer/v2/definition.py``).
+against its slow plain-Python definition (``mixer/v2/definition.py``), and
+version 3's (coders 8 and 9: the same files under ``SPEC_3``, ``mixer/v3``)
+against the same definition under SPEC_3 where a test names ``version``.
 
 The kernel does not report its probabilities, so they are pinned two ways:
 the compiled payload must equal the definition's range coder's bytes
@@ -27,6 +29,8 @@ from hypothesis import strategies as st
 from pixzip.codec.mixer.v2 import components, ols, predictors
 from pixzip.codec.mixer.v2 import definition as ref
 from pixzip.codec.mixer.v2.coders import OneStateEncoder, PartsEncoder
+from pixzip.codec.mixer.v3 import coders as coders3
+from pixzip.codec.mixer.v3 import definition as ref3
 
 from .test_mixer_definition import cases as v1_cases
 from .test_mixer_definition import make_counts, make_image, raster, two_strips
@@ -53,11 +57,16 @@ def batches_of(batches):
     return positions, (np.concatenate(counts) if counts else None)
 
 
-def compare(img: np.ndarray, batches) -> ref.ReferenceModel:
+# version -> (its definition, its one-state encoder, its column parts' encoder)
+VERSIONS = {2: (ref, OneStateEncoder, PartsEncoder), 3: (ref3, coders3.OneStateEncoder, coders3.PartsEncoder)}
+
+
+def compare(img: np.ndarray, batches, version: int = 2) -> ref.ReferenceModel:
     """Code ``img`` with the compiled one-state encoder, one ``add`` per
     batch (``(positions, counts or None)``, positions a list of (y, x, c,
     top)), and check the bytes and the ideal code length against the
     definition's; returns the definition's model, for the caller to inspect."""
+    ref, OneStateEncoder, _ = VERSIONS[version]
     enc = OneStateEncoder(img)
     for positions, counts in batches:
         ys, xs, cs, tops = (_i64([p[i] for p in positions]) for i in range(4))
@@ -161,11 +170,12 @@ SHAPES = [(1, 1, 1), (1, 1, 3), (1, 7, 1), (7, 1, 2), (6, 1, 3), (2, 3, 3), (5, 
           (12, 14, 3)]
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("kind", ["noise", "constant", "zeros", "ones", "gradient", "smooth"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_raster_without_network(kind, shape):
+def test_raster_without_network(kind, shape, version):
     h, w, c = shape
-    compare(make_image(kind, h, w, c, seed=h * 100 + w), [(raster(0, h, w, c), None)])
+    compare(make_image(kind, h, w, c, seed=h * 100 + w), [(raster(0, h, w, c), None)], version)
 
 
 def test_add_rows_in_blocks_equals_one_run():
@@ -178,13 +188,14 @@ def test_add_rows_in_blocks_equals_one_run():
 
 # ---------------------------------------------------------------- with the network's counts
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("kind", ["noise", "gradient", "constant", "smooth"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 6, 3), (5, 1, 1), (3, 5, 3), (8, 9, 1), (6, 5, 2), (9, 10, 3)],
                          ids=lambda s: "x".join(map(str, s)))
-def test_raster_with_network(kind, shape):
+def test_raster_with_network(kind, shape, version):
     h, w, c = shape
     img = make_image(kind, h, w, c, seed=7 * h + w)
-    compare(img, [with_counts(img, raster(0, h, w, c), seed=h + w)])
+    compare(img, [with_counts(img, raster(0, h, w, c), seed=h + w)], version)
 
 
 def test_batches_without_network_with_uniform_and_peaked_counts_share_one_state():
@@ -198,26 +209,28 @@ def test_batches_without_network_with_uniform_and_peaked_counts_share_one_state(
 
 # ---------------------------------------------------------------- strips
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("net", [False, True], ids=["plain", "network"])
 @pytest.mark.parametrize("colours", [1, 2, 3])
-def test_two_strips(net, colours):
+def test_two_strips(net, colours, version):
     img = make_image("smooth", 8, 5, colours, seed=colours)
     strips = raster(0, 4, 5, colours, top=0), raster(4, 8, 5, colours, top=4)
-    compare(img, [with_counts(img, s, 2 + i) if net else (s, None) for i, s in enumerate(strips)])
+    compare(img, [with_counts(img, s, 2 + i) if net else (s, None) for i, s in enumerate(strips)], version)
 
 
-def test_strips_coded_second_first_and_interleaved():
+@pytest.mark.parametrize("version", [2, 3])
+def test_strips_coded_second_first_and_interleaved(version):
     """Strips are independent: any order that codes each strip's rows in
     order is valid, the lower strip first, and rows of both alternating in
     a state made for those strips (the per-sub-pixel memories keep rings of
     rows per strip: one column part with the strips' rows)."""
     img = make_image("noise", 6, 4, 3, seed=8)
     s0, s1 = two_strips(4, 3)
-    compare(img, [(s1 + s0, None)])
+    compare(img, [(s1 + s0, None)], version)
     row = 4 * 3
     woven = [p for r in range(3) for s in (s0, s1) for p in s[r * row:(r + 1) * row]]
     counts = make_counts(len(woven), 6, img, woven)
-    compare_parts(img, [p + (q,) for q, p in enumerate(woven)], counts, 1, strip_rows=3)
+    compare_parts(img, [p + (q,) for q, p in enumerate(woven)], counts, 1, strip_rows=3, version=version)
 
 
 def test_a_strip_of_one_row_and_uneven_strips():
@@ -227,15 +240,19 @@ def test_a_strip_of_one_row_and_uneven_strips():
 
 # ---------------------------------------------------------------- long enough for every adaptive part
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("colours", [1, 3])
-def test_a_larger_image_in_strips_solves_every_least_squares_predictor_many_times(colours):
-    """24x20, two strips, the network over the second: every colour's
+def test_a_larger_image_in_strips_solves_every_least_squares_predictor_many_times(colours, version):
+    """24x20 (version 3: 48x20, its colours 1 and 2 having a system per 2x2
+    phase), two strips, the network over the second: every colour's
     least-squares predictors re-solve many times (their weights then move
     the maps), the bank's error memory and the coding cost take many classes."""
-    img = make_image("smooth", 24, 20, colours, seed=11)
-    s0, s1 = raster(0, 10, 20, colours, top=0), raster(10, 24, 20, colours, top=10)
-    model = compare(img, [(s0, None), with_counts(img, s1, 12)])
+    h = 24 if version == 2 else 48
+    img = make_image("smooth", h, 20, colours, seed=11)
+    s0, s1 = raster(0, 10, 20, colours, top=0), raster(10, h, 20, colours, top=10)
+    model = compare(img, [(s0, None), with_counts(img, s1, 12)], version)
     assert all(m.solves >= 10 and any(m.w) for m in model.ols.values())
+    assert len(model.ols) == ref.N_OLS * (colours if version == 2 else 1 + 4 * (colours - 1))
     classes = {ref.cost_class(model.costs, y, x, y - t, c, 20) for y, x, c, t in s0 + s1}
     assert len(classes) >= 4
 
@@ -260,8 +277,8 @@ def test_residual_maps_reach_their_halving_limit():
 # ---------------------------------------------------------------- hypothesis
 
 @settings(max_examples=20, deadline=None, database=None)
-@given(v1_cases(), st.sampled_from([1, 2, 3]))
-def test_hypothesis_definition_equals_compiled(case, colours):
+@given(v1_cases(), st.sampled_from([1, 2, 3]), st.sampled_from([2, 3]))
+def test_hypothesis_definition_equals_compiled(case, colours, version):
     """Version 1's cases (a small image, its rows cut into blocks, each its own strip or not, each coded with
     the network's counts or without), in 1, 2 or 3 colours."""
     h, w, _, kind, seed, cuts, strips, net = case
@@ -270,14 +287,15 @@ def test_hypothesis_definition_equals_compiled(case, colours):
     for i, (y0, y1) in enumerate(itertools.pairwise([0] + cuts + [h])):
         pos = raster(y0, y1, w, colours, top=y0 if strips else 0)
         batches.append(with_counts(img, pos, seed + i) if net[i] else (pos, None))
-    compare(img, batches)
+    compare(img, batches, version)
 
 
 # ---------------------------------------------------------------- column parts
 
-def compare_parts(img, positions, counts, parts, strip_rows=0):
+def compare_parts(img, positions, counts, parts, strip_rows=0, version=2):
     """The compiled column parts' payload against the definition's (the
     compiled state made for strips of ``strip_rows`` rows, 0: one strip)."""
+    ref, _, PartsEncoder = VERSIONS[version]
     enc = PartsEncoder(img, parts, strip_rows)
     ys, xs, cs, tops = (_i64([p[i] for p in positions]) for i in range(4))
     enc.add(ys, xs, cs, tops, None if counts is None else counts[[p[4] for p in positions]])
@@ -285,11 +303,12 @@ def compare_parts(img, positions, counts, parts, strip_rows=0):
     assert ref.encode_parts(img, positions, counts, parts) == compiled
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("shape, strip, net", [((9, 11, 3), 0, True), ((8, 7, 1), 3, False), ((5, 2, 3), 0, True),
                                                ((6, 8, 2), 0, False)],
                          ids=["9x11x3-network", "8x7x1-strips", "5x2x3", "6x8x2"])
-def test_column_parts_in_raster_order(parts, shape, strip, net):
+def test_column_parts_in_raster_order(parts, shape, strip, net, version):
     """Each part a model of its own over its columns' sub-pixels (with 3
     parts of a 2-wide image one is empty), reading the whole image: its
     neighbours in other parts are known, their errors and costs are not."""
@@ -302,11 +321,12 @@ def test_column_parts_in_raster_order(parts, shape, strip, net):
     if net:
         counts = make_counts(len(positions), parts, img, positions)
         positions = [p + (q,) for q, p in enumerate(positions)]
-    compare_parts(img, positions, counts, parts, strip)
+    compare_parts(img, positions, counts, parts, strip, version)
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("shape, strip", [((9, 11, 3), 0), ((8, 7, 1), 3)], ids=["9x11x3", "8x7x1-strips"])
-def test_column_parts_in_the_networks_stream_order(shape, strip):
+def test_column_parts_in_the_networks_stream_order(shape, strip, version):
     """Coder 3's way: the network's wavefront order and counts (a tiny random
     network), two parts, each coded in a thread of its own."""
     from pixzip.codec.mixer import with_network
@@ -320,6 +340,7 @@ def test_column_parts_in_the_networks_stream_order(shape, strip):
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
     counts = np.concatenate([ch[1] for ch in chunks])
     positions = [(int(y), int(x), int(k), int(t), q) for q, (y, x, k, t) in enumerate(zip(*where))]
+    ref, _, PartsEncoder = VERSIONS[version]
     payload, bits, _, _ = with_network.encode_in_parts(img, net, None, strip, "cpu", None, False, 2,
                                                        encoder=PartsEncoder)
     assert payload == ref.encode_parts(img, positions, counts, 2)
@@ -385,13 +406,19 @@ GOLDEN = {      # (the golden file in tests/data/format2, its picture, its model
     "parts2-3": ("golden.png", "golden-tiny.pxm", 3, 0),
     "parts2-gray-strips": ("format1/gray.png", "golden-tiny-gray.pxm", 2, 5),
     "parts2-photo-strips": ("golden-photo.png", "golden-tiny.pxm", 2, 7),
+    # version 3's (coders 8 and 9)
+    "mixer3": ("golden.png", None, 0, 0),
+    "mixer3-photo": ("golden-photo.png", None, 0, 0),
+    "parts3": ("golden.png", "golden-tiny.pxm", 2, 0),
+    "parts3-3": ("golden.png", "golden-tiny.pxm", 3, 0),
+    "parts3-photo-strips": ("golden-photo.png", "golden-tiny.pxm", 2, 7),
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mixer2-photo" else n
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.endswith("photo") else n
                                   for n in GOLDEN])
 def test_the_definition_makes_the_released_golden_files_payloads(name):
-    """Coders 5 and 6's golden files (``tests/test_golden.py``): their
+    """Coders 5 and 6's golden files and 8 and 9's (``tests/test_golden.py``): their
     payloads are the definition's, the mixer alone in raster order, or over
     the network's stream and counts in column parts.  (The 40x48 photo's:
     about 9 s each; the one of the mixer alone is slow.)"""
@@ -404,11 +431,13 @@ def test_the_definition_makes_the_released_golden_files_payloads(name):
     img = image(DATA / picture)
     header, payload, _ = container.parse((DATA / "format2" / f"{name}.pxz").read_bytes())
     h, w, c = img.shape
+    third = name.startswith(("mixer3", "parts3"))
+    ref = ref3 if third else globals()["ref"]
     if model is None:
-        assert header.coder == container.MIXER2_CODER
+        assert header.coder == (container.MIXER3_CODER if third else container.MIXER2_CODER)
         assert bytes(payload) == ref.encode(img, raster(0, h, w, c))
         return
-    assert header.coder == container.PARTS2_CODER
+    assert header.coder == (container.PARTS3_CODER if third else container.PARTS2_CODER)
     chunks = list(symbols_and_counts(ModelFile.load(DATA / model), img, strip_height=strip, positions=True))
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
     counts = np.concatenate([ch[1] for ch in chunks])

@@ -24,6 +24,7 @@ from pixzip.codec.format import container
 from pixzip.codec.mixer import column_parts, one_state
 from pixzip.codec.mixer.spec import RELEASED
 from pixzip.codec.mixer.v2 import coders as v2
+from pixzip.codec.mixer.v3 import coders as v3
 
 # each released coder id's (one-state encoder, decoder) or (column parts' encoder, decoder)
 CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
@@ -32,8 +33,10 @@ CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
            container.PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder),
            # coder 7 is coder 6's mixer over other counts (an RGB network's of a gray image): the same mixer
            # bytes for the same counts; the golden files pin what counts it takes
-           container.GRAY_PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder)}
-ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER)
+           container.GRAY_PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder),
+           container.MIXER3_CODER: (v3.OneStateEncoder, v3.OneStateDecoder),
+           container.PARTS3_CODER: (v3.PartsEncoder, v3.PartsDecoder)}
+ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER, container.MIXER3_CODER)
 
 RECORD = Path(__file__).parent / "data" / "mixer-versions.json"
 RULE = ("a mixer byte changed: any change to a mixer byte is a new spec version (mixer/spec.py) and a new coder "

@@ -253,7 +253,7 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
                      measure)
     made = []
     if plan.method is not None:
-        coder = coders.making(plan.method, plan.mixer, plan.gray)
+        coder = coders.making(plan.method, plan.mixer_for(c), plan.gray)
         frame = coders.Frame(h, w, c, options.strip_height if coder.uses_network else 0,
                              options.parts if coder.method == MIXER_NETWORK else 0)
         _refuse_over_limit(coder, frame, net, options.max_memory, making=True)

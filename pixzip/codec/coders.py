@@ -195,8 +195,11 @@ def _mixer_classes(version: int):
     if version == 1:
         from .mixer import column_parts, one_state
         return one_state.Encoder, one_state.Decoder, column_parts.Encoder, column_parts.Decoder
-    from .mixer.v2 import coders as v2
-    return v2.OneStateEncoder, v2.OneStateDecoder, v2.PartsEncoder, v2.PartsDecoder
+    if version == 2:
+        from .mixer.v2 import coders as v
+    else:
+        from .mixer.v3 import coders as v
+    return v.OneStateEncoder, v.OneStateDecoder, v.PartsEncoder, v.PartsDecoder
 
 
 class Mixer(Coder):
@@ -296,6 +299,17 @@ class Mixer2GrayWithNetwork(Mixer2WithNetwork):
     gray = True
 
 
+class Mixer3(Mixer):
+    """The context mixer version 3 alone (coder 8 in a mixer payload): version 2 and the 2x2 phase of
+    colours 1 and 2 (``mixer/v3``)."""
+    coder_id, version = container.MIXER3_CODER, 3
+
+
+class Mixer3WithNetwork(MixerWithNetwork):
+    """The context mixer version 3 with the network's counts, in column parts (coder 9)."""
+    coder_id, version = container.PARTS3_CODER, 3
+
+
 def _deep():
     """The 16-bit coder's package (``pixzip/codec/deep/``), or None where this pixzip has none."""
     try:
@@ -339,13 +353,13 @@ class Deep(Coder):
 
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork(), Mixer2(),
-    Mixer2WithNetwork(), Mixer2GrayWithNetwork())}
+    Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
 # the coder a method makes, by (method, mixer version, a gray image over an RGB network): a method makes
 # one coder in each version, and mixer+network with the mixer 2 one more for gray over RGB (coder 7)
 BY_METHOD: dict[tuple[str, int, bool], Coder] = {
-    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2)
+    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3)
     if getattr(c, "version", v) == v}
 
 

@@ -32,6 +32,7 @@ from numba.core.dispatcher import Dispatcher
 HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
            + sorted((HERE / "mixer").glob("*.py")) + sorted((HERE / "mixer" / "v2").glob("*.py"))
+           + sorted((HERE / "mixer" / "v3").glob("*.py"))
            + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
@@ -45,7 +46,7 @@ def sources_stamp() -> str:
     h = hashlib.sha256()
     for path in SOURCES:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(spec.SPEC_1.digest().encode() + spec.SPEC_2.digest().encode())
+    h.update(spec.SPEC_1.digest().encode() + spec.SPEC_2.digest().encode() + spec.SPEC_3.digest().encode())
     return h.hexdigest()
 
 
@@ -65,6 +66,7 @@ class _Locator(_CacheLocator):
     def __init__(self, py_func, py_file, path: Path):
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
+        self._module = py_func.__module__.rsplit(".", 2)[-2]       # its package: "v2", "v3", "mixer", ...
         self._path = str(path)
 
     def get_cache_path(self):
@@ -74,7 +76,8 @@ class _Locator(_CacheLocator):
         return _STAMP[0]
 
     def get_disambiguator(self):
-        return str(self._lineno)
+        # the module's name too: version 3's mixer modules are version 2's files in another package
+        return f"{self._module}-{self._lineno}"
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -106,8 +109,9 @@ def _modules(method: str | None = None) -> list:
     from .mixer import bitcoder
     from .mixer import kernel as mixer
     from .mixer.v2 import kernel as mixer2
+    from .mixer.v3 import kernel as mixer3
     from .network.kernels import decoder, encoder, gemm, layers, pipeline
-    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2]
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3]
     if method == "mixer+network":
         return network + mix + [pipeline]
     return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, deep])

@@ -41,14 +41,14 @@ class Level(NamedTuple):
     mixer: int = 2           # the mixer's version (``mixer/spec.py``): its coder ids
 
 
-MIXER_VERSION = 2            # the newest mixer: what a method makes without a level
+MIXER_VERSION = 3            # the newest mixer: what a method makes without a level
 
 
 DEFAULT_LEVEL = 6
 LEVELS = {
     1: Level(MIXER, None, 1),
-    DEFAULT_LEVEL: Level(MIXER, None, 2),
-    9: Level(MIXER_NETWORK, "max", 2),
+    DEFAULT_LEVEL: Level(MIXER, None, 3),
+    9: Level(MIXER_NETWORK, "max", 3),
 }
 METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
@@ -87,6 +87,12 @@ class Plan:
     mixer: int = MIXER_VERSION      # the mixer's version (the level's)
     gray: bool = False              # a gray image over an RGB network (coder 7; ``for_image``)
 
+    def mixer_for(self, channels: int) -> int:
+        """The mixer version that codes an image (or a picture's group of
+        planes) of ``channels`` colours: version 3's additions read colours 1
+        and 2, so an image of one colour keeps version 2."""
+        return 2 if self.mixer == 3 and channels != 3 else self.mixer
+
     def for_image(self, channels: int, model_colors: int | None, model_name: str = "",
                   named: bool = True) -> "Plan":
         """The plan for an image of ``channels`` colours, the plan's network
@@ -100,7 +106,7 @@ class Plan:
         name, take the mixer alone too)."""
         if self.method in (None, MIXER) or model_colors is None or model_colors == channels:
             return replace(self, gray=False) if self.gray else self
-        if self.method == MIXER_NETWORK and self.mixer == 2 and channels == 1 and model_colors == 3:
+        if self.method == MIXER_NETWORK and self.mixer_for(channels) == 2 and channels == 1 and model_colors == 3:
             return replace(self, gray=True)
         if not self.by_level and named:
             from .format.container import MODES

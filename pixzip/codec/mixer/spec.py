@@ -20,6 +20,9 @@ import json
 from dataclasses import asdict, dataclass
 
 
+ADDED = {"phase": 0}     # fields added after a version was released, and their defaults (``canonical``)
+
+
 @dataclass(frozen=True)
 class MixerSpec:
     version: int
@@ -67,8 +70,10 @@ class MixerSpec:
         return sum(self.set_rows) * self.colours
 
     def canonical(self) -> str:
-        """The spec as one line of sorted JSON: what ``digest`` hashes."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The spec as one line of sorted JSON: what ``digest`` hashes.  A field added after a version
+        was released (``ADDED``) is left out where it has its default, so a released digest stays."""
+        fields = {k: v for k, v in asdict(self).items() if not (k in ADDED and v == ADDED[k])}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()
@@ -93,11 +98,16 @@ class MixerSpec2(MixerSpec):
     bank: tuple = ()           # which (``v2/predictors.predict_all``), n_bank of them
     bank_maps: int = 0         # the first of them with a map each: maps from the 9th on
     bank_derived: int = 0      # and derived predictions, each with a map: the bank blended (1), and its best (2)
+    phase: int = 0             # 1: the pixel's 2x2 phase (y & 1, x & 1) read by colours 1 and 2 (version 3)
 
     def __post_init__(self):
         if len(self.bank) != self.n_bank or self.bank_maps > self.n_bank or self.bank_derived > 2 \
                 or self.n_maps != 8 + self.bank_maps + self.bank_derived + 2 * self.n_ols:
             raise ValueError(f"mixer spec {self.version}: the bank and the maps do not agree")
+        # with the phase: the maps' 64 contexts once per phase, and an eighth weight set, by the phase
+        if self.map_contexts != 64 << 2 * self.phase or self.n_sets != 7 + self.phase \
+                or self.phase and self.set_rows[-1] != 8 * 4:
+            raise ValueError(f"mixer spec {self.version}: the phase and the contexts do not agree")
 
 
 # version 2, in development (no coder id makes it yet): tuned on whole photos-train images (never Kodak),
@@ -113,6 +123,14 @@ SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2,
                         # v1's sets; the locally best sub-predictor, the activity, the column stripe
                         "set_rows": SPEC_1.set_rows + (8 * 6, 8 * 8, 8 * 16)})
 
-# coder id -> the spec its bytes follow (2 and 5: one state, 3, 6 and 7: column parts; 7 is 6 over an RGB
-# network's counts of a gray image, ``with_network``)
-RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2}
+# version 3: version 2 and the 2x2 phase of colours 1 and 2 (``v3/``): chroma that was once subsampled 2x2
+# and interpolated (Photo CD scans, JPEG's 4:2:0) is predictable from its neighbours at some phases and new at
+# others.  Colours 1 and 2 keep one set of least-squares systems per phase, their maps from the 9th on (the
+# bank's and the least squares') read 64 contexts per phase, and an eighth weight set is selected by the
+# phase (for every colour).  Measured on whole photos-train images, ``docs/mixer2.md``.
+SPEC_3 = MixerSpec2(**{**asdict(SPEC_2), "version": 3, "phase": 1, "map_contexts": 4 * 64,
+                        "set_rows": SPEC_2.set_rows + (8 * 4,)})
+
+# coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7 and 9: column parts; 7 is 6 over an
+# RGB network's counts of a gray image, ``with_network``)
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3}

@@ -13,8 +13,9 @@ adaptive state (``kernel.State``), inlined into the coding loop:
   their outputs;
 - the APM stages: a probability refined in a context by interpolation.
 
-The numbers are version 2's (``spec.SPEC_2``): numba freezes these module
-constants into the compiled code.  (``benchmarks/context_worth.py``
+The numbers are the package's spec's (version 2's ``spec.SPEC_2``, or
+version 3's in ``v3``): numba freezes these module constants into the
+compiled code.  (``benchmarks/context_worth.py``
 builds a kernel of its own that can mute inputs; this one has no such
 check: a mask that numba should have compiled away cost about 5%.)
 """
@@ -23,11 +24,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..spec import SPEC_2
+from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``)
 from .vector_ops import block_prefix16, dot_row, map_stretches, masked_sum16, prefetch, update_row
 from .contexts import mix
 
-SPEC = SPEC_2
 N_HASHED = SPEC.n_hashed
 N_MAPS = SPEC.n_maps
 N_BLEND = SPEC.n_blend

@@ -1,9 +1,12 @@
-"""The readable definition of version 2 of the mixer's format (coders 5
-and 6): a slow, independent, plain-Python model of the context mixer (the
-compiled one is ``v2/kernel.code``), which the tests check the kernel
-against, byte for byte.
+"""The readable definition of versions 2 and 3 of the mixer's format
+(coders 5, 6, 7; 8, 9): a slow, independent, plain-Python model of the
+context mixer (the compiled one is ``v2/kernel.code``), which the tests
+check the kernel against, byte for byte.  Imported as ``v2.definition`` it
+follows ``SPEC_2``; as ``v3.definition``, ``SPEC_3``: version 2 and the 2x2
+phase of colours 1 and 2 (``phase``: their least-squares systems, their maps
+from PHASE_MAP on, and an eighth weight set).
 
-Its numbers are the spec's (``spec.SPEC_2``, the same object the kernel
+Its numbers are the spec's (``spec.SPEC_2`` or ``SPEC_3``, the same object the kernel
 reads), and the least-squares predictors' tables of inputs, forgetting
 shifts, ridges and solve intervals (plain data of ``ols``); its rules are
 written here apart from the kernel: no numba, nothing imported from
@@ -38,8 +41,8 @@ changes or adds is written here:
 - the local coding cost (``COST``, ``cost_class``): what the mixer paid at the
   neighbouring sub-pixels, a small class;
 - 7 weight sets (``weight_set_keys``): version 1's 4 and the locally best
-  blend sub-predictor, the local activity, the column stripe; a set whose
-  error is at most ``MIX_SKIP`` does not learn.
+  blend sub-predictor, the local activity, the column stripe (version 3:
+  and the 2x2 phase); a set whose error is at most ``MIX_SKIP`` does not learn.
 
 - ``trace(img, positions, counts)``: the (p16, bit) of every decision;
 - ``probabilities(img, positions, counts)``: the p16 values alone;
@@ -67,14 +70,14 @@ from operator import mul
 from typing import NamedTuple
 
 from .. import definition as v1
-from ..spec import SPEC_1, SPEC_2
+from ..spec import SPEC_1
 from .ols import EVERY, FEATURES, N_FEATURES, RIDGE, SHIFT
 
-SPEC = SPEC_2
+from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``)
 
 # version 1's rules imported here read these numbers of SPEC_1: version 2 must keep them
 for _field in ("n_hashed", "n_blend", "count_max", "table_bits_min", "table_bits_max", "part_table_bits_max"):
-    assert getattr(SPEC_2, _field) == getattr(SPEC_1, _field), f"version 2 changed {_field}: define its rule here"
+    assert getattr(SPEC, _field) == getattr(SPEC_1, _field), f"version {SPEC.version} changed {_field}: define its rule here"
 
 # ---------------------------------------------------------------- what version 2 keeps of version 1
 
@@ -121,9 +124,20 @@ BIAS = SPEC.bias
 STRIPES = SPEC.stripes
 MIX_SKIP = SPEC.mix_skip
 # the weight sets' rows per colour: each selector's values for each of the 8 bits (set 0: the bits known)
-assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * N_BLEND, 8 * 8, 8 * STRIPES)
+# (version 3: and the 2x2 phase)
+assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * N_BLEND, 8 * 8, 8 * STRIPES) + ((8 * 4,) if SPEC.phase else ())
 N_SETS = len(SPEC.set_rows)
-assert SPEC.map_contexts == 64     # every map's context below is a class (0..7) times 8 plus a class (0..7)
+# every map's context below is a class (0..7) times 8 plus a class (0..7); with the phase, colours 1 and 2
+# add 64 times the phase to the contexts of maps PHASE_MAP on
+assert SPEC.map_contexts == 64 << 2 * SPEC.phase
+PHASE_MAP = 8
+
+
+def phase(y: int, x: int, c: int) -> int:
+    """The 2x2 phase that colour c reads at (y, x): (y & 1) * 2 + (x & 1) for
+    colours 1 and 2 in version 3 (``SPEC.phase``), else 0.  Chroma once
+    subsampled 2x2 and interpolated is predictable at some phases, new at others."""
+    return (y & 1) * 2 + (x & 1) if SPEC.phase and c > 0 else 0
 
 
 # ---------------------------------------------------------------- which neighbours are known
@@ -483,13 +497,15 @@ class LeastSquares:
 
 
 def least_squares(colours: int) -> dict:
-    """Each colour's N_OLS predictors, keyed (colour, k), with ``ols``' inputs and rates."""
+    """Each colour's N_OLS predictors, keyed (colour, phase, k), with ``ols``' inputs and rates: one
+    per phase that the colour reads (``phase``: version 3's colours 1 and 2 four, else one)."""
     out = {}
     for c in range(colours):
         g = input_set(colours, c)
-        for k in range(N_OLS):
-            inputs = tuple(tuple(int(v) for v in FEATURES[g, k, i]) for i in range(int(N_FEATURES[g, k])))
-            out[c, k] = LeastSquares(inputs, int(SHIFT[g, k]), int(RIDGE[g, k]), int(EVERY[g, k]))
+        for ph in range(4 if SPEC.phase and c > 0 else 1):
+            for k in range(N_OLS):
+                inputs = tuple(tuple(int(v) for v in FEATURES[g, k, i]) for i in range(int(N_FEATURES[g, k])))
+                out[c, ph, k] = LeastSquares(inputs, int(SHIFT[g, k]), int(RIDGE[g, k]), int(EVERY[g, k]))
     return out
 
 
@@ -578,7 +594,7 @@ class Mixer:
         w2[:] = [wrap32(wi + ((d * err + SPEC.rounding) >> 16)) for wi, d in zip(w2, dots + [BIAS])]
 
 
-def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, x, width):
+def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, y, x, width):
     """Each weight set's row for bit k of colour c (``known``: its bits so far)."""
     if blend >> (8 - k) == known:       # the blend agrees with the bits known: and its next bit
         agree = 1 + ((blend >> (7 - k)) & 1)
@@ -590,7 +606,8 @@ def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, x, width):
             (3, c, k, agree),
             (4, c, k, best),                  # the locally best blend sub-predictor
             (5, c, k, qa),                    # the local activity
-            (6, c, k, x * STRIPES // width)]  # the column stripe
+            (6, c, k, x * STRIPES // width),  # the column stripe
+            (7, c, k, (y & 1) * 2 + (x & 1))][:N_SETS]    # version 3: the 2x2 phase (every colour)
 
 
 # ---------------------------------------------------------------- the model
@@ -633,7 +650,7 @@ class ReferenceModel:
         width = self.img.shape[1]
         feats, preds, first, second = [], [], [], []
         for k in range(N_OLS):
-            model = self.ols[c, k]
+            model = self.ols[c, phase(y, x, c), k]
             f = model.features(self.img, y, x, r, c, ref)
             feats.append(f)
             preds.append(clamp8(ref + model.predict(f)))
@@ -663,6 +680,7 @@ class ReferenceModel:
         preds = ctx.preds + bank_preds + ols_preds
         map_ctx = ctx.map_ctx + bank_ctx + ols_ctx
         assert len(preds) == len(map_ctx) == N_MAPS and all(0 <= v < 64 for v in map_ctx)
+        map_ctx = map_ctx[:PHASE_MAP] + [v + 64 * phase(y, x, c) for v in map_ctx[PHASE_MAP:]]
         value_prefix = [self.maps.value_prefix(m, c, map_ctx[m], preds[m]) for m in range(N_MAPS)]
         best = self.locally_best(y, x, r, c)
         value = int(img[y, x, c])
@@ -681,7 +699,7 @@ class ReferenceModel:
                 xs.append(stretch(map_p12(pre[lo + 2 * half] - pre[lo + half], pre[lo + 2 * half] - pre[lo])))
             xs.append(stretch(net.p12(lo, half)) if net is not None else 0)
             xs.append(BIAS)
-            keys = weight_set_keys(c, k, known_bits, ctx.conf, ctx.berr_class, ctx.blend, best, ctx.qa, x, width)
+            keys = weight_set_keys(c, k, known_bits, ctx.conf, ctx.berr_class, ctx.blend, best, ctx.qa, y, x, width)
             rows, dots = self.mixer.predict(keys, xs)
             w2, dm = self.mixer.final((c, k), dots)
             pm = squash(dm)
@@ -704,7 +722,7 @@ class ReferenceModel:
         self.bank.learn(y, x, c, bank_all, value)
         self.ols_errors[(y, x, c)] = [value - p for p in ols_preds[:N_OLS]]
         for k in range(N_OLS):
-            self.ols[c, k].learn(feats[k], value - ref)
+            self.ols[c, phase(y, x, c), k].learn(feats[k], value - ref)
         self.costs[(y, x, c)] = paid
         return out
 

@@ -15,8 +15,8 @@ definition of the same arithmetic, in plain Python, and the tests check
 that both agree.
 
 This file is the loop (``code``, and ``code_parts`` for column parts) and
-the state; the numbers are version 2's (``spec.SPEC_2``), frozen into the
-compiled code.
+the state; the numbers are the package's spec's (``v2``: ``spec.SPEC_2``;
+``v3``, these files again: ``spec.SPEC_3``), frozen into the compiled code.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
-from .ols import N_OLS, OLS_MAPS, OLS_N, new_ols, ols_learn, ols_predictions
+from .ols import N_OLS, OLS_MAPS, OLS_N, PHASES, new_ols, ols_learn, ols_predictions
 from .predictors import BANK_ERRORS, BANK_SCRATCH, BP, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
@@ -99,7 +99,7 @@ class State(NamedTuple):
     perr: np.ndarray       # uint8 (ring rows, width, colours, N_BLEND + 1): each sub-predictor's error there
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
-    ols: np.ndarray        # int64 (colours, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
+    ols: np.ndarray        # int64 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
     oerr: np.ndarray       # int16 (ring rows, width, colours, N_OLS): each one's error there
     berr: np.ndarray       # uint8 (ring rows, width, colours, BANK_ERRORS): the bank's errors there (at most 255)
     costs: np.ndarray      # uint16 (ring rows, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
@@ -124,6 +124,7 @@ RING = 3
 
 
 OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
+PHASE_MAP = 8                 # version 3: colours 1 and 2 key maps 8.. (the bank's, the least squares') by the phase
 
 
 def table_bits(n_subpixels: int) -> int:
@@ -200,7 +201,7 @@ def one_state_bytes(height: int, width: int, colours: int, bits: int, strip_rows
     """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
     return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 2 + W1_ROWS * N_PAD * 4
             + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
-            + colours * N_OLS * (OLS_N + 3) * OLS_N * 8
+            + colours * PHASES * N_OLS * (OLS_N + 3) * OLS_N * 8
             + ring_count(height, strip_rows) * width * colours * (N_BLEND + 1 + BANK_ERRORS + 2 + 2 * N_OLS))
 
 
@@ -287,13 +288,14 @@ def network_input(ncum, lo, half, stretch, has_net):
 
 
 @numba.njit(inline="always")
-def selectors(best, qa, x, width, sel):
+def selectors(best, qa, y, x, width, sel):
     """The sub-pixel's weight-set selectors that do not change with its bits
     (``sel``): the locally best blend sub-predictor (``components.blend``),
-    the local activity, the column stripe."""
+    the local activity, the column stripe, and (version 3) the 2x2 phase."""
     sel[0] = best
     sel[1] = qa
     sel[2] = (x * STRIPES) // width
+    sel[3] = (y & 1) * 2 + (x & 1)
 
 
 @numba.njit(inline="always")
@@ -313,6 +315,8 @@ def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     ms[SET_ROW, 4] = SET_OFFSETS[4] + ck * N_BLEND + sel[0]
     ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
     ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
+    if N_SETS > 7:
+        ms[SET_ROW, 7] = SET_OFFSETS[7] + ck * 4 + sel[3]
 
 
 @numba.njit(inline="always")
@@ -408,8 +412,12 @@ def code(st, tb, img, pos, net, side, independent):
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
+        if PHASES > 1 and c > 0:        # version 3: colours 1 and 2 read maps 8.. once per 2x2 phase
+            phase64 = ((y & 1) * 2 + (x & 1)) * 64
+            for m in range(PHASE_MAP, N_MAPS):
+                mv[CTX, m] += phase64
         open_maps(hist, hblock, mv, blocks, c, colours)
-        selectors(best, qa, x, img.shape[1], sel)
+        selectors(best, qa, y, x, img.shape[1], sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
@@ -445,7 +453,7 @@ def code(st, tb, img, pos, net, side, independent):
                 add_cost(st, ccost)
                 return e + 1
         learn_blend(st.perr, sub, y0, x, c, lo, blended)
-        ols_learn(st.ols, st.oerr, y0, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
+        ols_learn(st.ols, st.oerr, y, y0, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
         learn_bank(st.berr, tp[BP], y0, x, c, lo)
         st.costs[y0, x, c] = paid
         learn_maps(st.hist, st.hblock, mv, blocks, c, lo)

@@ -73,11 +73,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..spec import SPEC_2
+from . import SPEC
 from .contexts import log_class
 from .vector_ops import OLS_WIDTH, forget_add_row
 
-N_OLS = SPEC_2.n_ols        # predictors per colour
+N_OLS = SPEC.n_ols        # predictors per colour
+PHASES = 4 if SPEC.phase else 1     # systems per predictor of colours 1 and 2: one per 2x2 phase (version 3)
 OLS_MAPS = 2 * N_OLS        # their residual maps: two each
 OLS_N = 24                  # inputs of a predictor at most
 assert OLS_N == OLS_WIDTH    # (``update``'s rows are whole vectors of it)
@@ -137,8 +138,19 @@ ERR_AT = np.array([[0, -1, 1], [1, 0, 1], [1, -1, 0], [1, 1, 0]], np.int64)   # 
 
 
 def new_ols(colours: int) -> np.ndarray:
-    """The predictors' state: int64 (colours, N_OLS, OLS_N + 3, OLS_N), zero (every weight 0: W)."""
-    return np.zeros((colours, N_OLS, OLS_N + 3, OLS_N), np.int64)
+    """The predictors' state: int64 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N), zero (every weight 0: W);
+    ``slot`` says whose each row is."""
+    return np.zeros((colours * PHASES, N_OLS, OLS_N + 3, OLS_N), np.int64)
+
+
+@numba.njit(inline="always")
+def slot(colours, y, x, c):
+    """The row of ``ols`` holding colour c's predictors at (y, x): c, and with
+    the phase (version 3) colour c >= 1's system of the pixel's 2x2 phase,
+    c + colours * ((y & 1) * 2 + (x & 1))."""
+    if PHASES == 1 or c == 0:
+        return c
+    return c + colours * ((y & 1) * 2 + (x & 1))
 
 
 @numba.njit(inline="always")
@@ -272,11 +284,12 @@ def ols_predictions(ols, oerr, img, y, y0, y1, x, r, c, ref, feats, refs, preds,
     colour before (for colour 0: at W and N).  Keeps each one's inputs
     (``feats``) and reference (``refs``) for ``ols_learn``.  ``oerr`` is a
     ring of rows: y0 is row y's, y1 row y - 1's (``kernel.ring_rows``)."""
-    colours = ols.shape[0]
+    colours = ols.shape[0] // PHASES
     g = input_set(colours, c)
     width = img.shape[1]
+    row = slot(colours, y, x, c)
     for k in range(N_OLS):
-        st = ols[c, k]
+        st = ols[row, k]
         n = features(img, y, x, r, c, g, k, ref, feats[k])
         refs[k] = ref
         preds[k] = min(255, max(0, ref + predict(st, feats[k], n)))
@@ -297,12 +310,13 @@ def ols_predictions(ols, oerr, img, y, y0, y1, x, r, c, ref, feats, refs, preds,
 
 
 @numba.njit(inline="always")
-def ols_learn(ols, oerr, y0, x, c, value, feats, refs, preds, work):
+def ols_learn(ols, oerr, y, y0, x, c, value, feats, refs, preds, work):
     """After the sub-pixel's value: each predictor's error here, its update, and its solve when due."""
-    colours = ols.shape[0]
+    colours = ols.shape[0] // PHASES
     g = input_set(colours, c)
+    row = slot(colours, y, x, c)
     for k in range(N_OLS):
-        st = ols[c, k]
+        st = ols[row, k]
         n = N_FEATURES[g, k]
         oerr[y0, x, c, k] = value - preds[k]
         update(st, feats[k], n, value - refs[k], SHIFT[g, k])

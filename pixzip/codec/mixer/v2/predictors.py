@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..spec import SPEC_2
+from . import SPEC
 from .components import BLEND_WEIGHT, sub_errors     # (the derived blend weighs as ``components.blend``)
 from .contexts import clamp8, log_class, median, neighbours
 
@@ -133,11 +133,11 @@ def paeth(w, n, nw):
     return nw
 
 
-N_FORMULAS = 38     # the predictors the bank may take (``SPEC_2.bank`` names those it does)
-BANK_IDS = np.array(SPEC_2.bank + (0,), np.int64)     # (a trailing 0: never empty)
-N_BANK = SPEC_2.n_bank                  # the predictors the bank tracks
-BANK_MAPS = SPEC_2.bank_maps            # the first of them with a map each
-BANK_DERIVED = SPEC_2.bank_derived      # the derived predictions (the blend, the best), each with a map
+N_FORMULAS = 38     # the predictors the bank may take (``SPEC.bank`` names those it does)
+BANK_IDS = np.array(SPEC.bank + (0,), np.int64)     # (a trailing 0: never empty)
+N_BANK = SPEC.n_bank                  # the predictors the bank tracks
+BANK_MAPS = SPEC.bank_maps            # the first of them with a map each
+BANK_DERIVED = SPEC.bank_derived      # the derived predictions (the blend, the best), each with a map
 BANK_N_MAPS = BANK_MAPS + BANK_DERIVED
 BANK_ERRORS = max(1, N_BANK + BANK_DERIVED)      # the errors kept per sub-pixel (``kernel.State.berr``)
 BP = 5                                  # the row of the bank's scratch holding its predictions

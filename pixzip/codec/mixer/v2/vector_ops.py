@@ -22,11 +22,11 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..spec import SPEC_2
+from . import SPEC
 
-N_PAD = SPEC_2.n_pad           # the inputs padded with zeros: whole vectors
-N_MAP_LANES = SPEC_2.n_maps    # the residual maps, read as one vector (``map_stretches``)
-ROUND = SPEC_2.rounding        # weight updates round to nearest
+N_PAD = SPEC.n_pad           # the inputs padded with zeros: whole vectors
+N_MAP_LANES = SPEC.n_maps    # the residual maps, read as one vector (``map_stretches``)
+ROUND = SPEC.rounding        # weight updates round to nearest
 
 
 @intrinsic
