@@ -173,16 +173,16 @@ def levels(model_dir):
 
 
 def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
-    # the default level is the mixer 2 alone, -1 the mixer 1 alone, -m and --method force a network,
+    # the default level is the mixer 3 alone, -1 the mixer 1 alone, -m and --method force a network,
     # --method alone codes with the shipped 'max' model; a user's aliases.json cannot repoint
     # a level's alias, and its own aliases are used when named
     for flags, payload, name, coder in (
-            ([], "mixer", None, "5: context mixer 2"), (["-1"], "mixer", None, "2: context mixer 1"),
+            ([], "mixer", None, "8: context mixer 3"), (["-1"], "mixer", None, "2: context mixer 1"),
             (["--method", "network"], "network", "photo-g66x8-v1", "1: range coder"),
             (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1", "1: range coder"),
             (["-m", "mine", "--method", "network"], "network", "tinyfast", "1: range coder"),
-            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "6: context mixer 2 in column parts"),
-            (["--method", "mixer"], "mixer", None, "5: context mixer 2")):
+            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "9: context mixer 3 in column parts"),
+            (["--method", "mixer"], "mixer", None, "8: context mixer 3")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output
         info = run("info", images[0].with_name("img0.png.pxz"))

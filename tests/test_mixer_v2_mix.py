@@ -1,8 +1,11 @@
 """Version 2's mixer organisation (helper "mix"): the weight sets' selectors
 say what they claim, and every weight set's row stays inside its own block,
-for every colour, bit, known bits and selector."""
+for every colour, bit, known bits and selector (version 3's too: its eighth
+set, by the 2x2 phase)."""
 import numpy as np
+import pytest
 
+from pixzip.codec.mixer import v2, v3
 from pixzip.codec.mixer.v2 import components as cm
 from pixzip.codec.mixer.v2 import kernel
 
@@ -20,13 +23,17 @@ def test_the_locally_best_sub_predictor_is_the_one_with_the_smallest_error_aroun
     assert cm.blend(perr, sub, 0, -1, 0, 0, 1)[2] == 0
 
 
-def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer():
+@pytest.mark.parametrize("version", [v2, v3], ids=["2", "3"])
+def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer(version):
+    from importlib import import_module
+    cm, kernel = (import_module(f"{version.__name__}.{m}") for m in ("components", "kernel"))
+    assert cm.N_SETS == 7 + version.SPEC.phase
     ms = np.zeros((3, cm.N_SETS), np.int64)
     sel = np.zeros(4, np.int64)
     seen = [set() for _ in range(cm.N_SETS)]
-    for x in range(37):
-        kernel.selectors(0, 7, x, 37, sel)
-        assert 0 <= sel[2] < cm.STRIPES
+    for y, x in [(y, x) for y in range(2) for x in range(37)]:
+        kernel.selectors(0, 7, y, x, 37, sel)
+        assert 0 <= sel[2] < cm.STRIPES and sel[3] == (y & 1) * 2 + (x & 1)
         for c in range(cm.MAX_COLOURS):
             for k in range(8):
                 for c0 in range(1 << k, 2 << k):

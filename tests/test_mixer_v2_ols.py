@@ -154,7 +154,7 @@ def test_a_plane_is_learnt_exactly():
                 for c in range(colours):
                     ref = int(img[y, x - 1, c]) if x else (int(img[y - 1, x, c]) if y else 128)
                     ols.ols_predictions(state, oerr, img, y, y, y - 1, x, y, c, ref, feats, refs, preds, ctxs, 0)
-                    ols.ols_learn(state, oerr, y, x, c, int(img[y, x, c]), feats, refs, preds, work)
+                    ols.ols_learn(state, oerr, y, y, x, c, int(img[y, x, c]), feats, refs, preds, work)
         assert np.abs(oerr[h // 2:, 4:]).max() <= 1
         assert ctxs.max() < 64
 
