@@ -72,6 +72,23 @@ def test_the_compiled_loop_decodes_what_the_step_kernels_decode_on_one_and_two_t
             assert np.array_equal(codec.decompress(data, net), img), (chunk, threads)
 
 
+@two_threads
+def test_files_of_the_mixer_2_and_3_decode_in_one_process_in_any_order(shared, monkeypatch):
+    """Coders 6 and 9 share the compiled loop, each version's state its own
+    type: decoded alternately in one process, each gives its image (once, a
+    version 2 file after a version 3 one was decoded by version 3's kernel)."""
+    from pixzip.codec import levels
+    net = tiny_int_model(3)
+    img = photo_like(20, 30, 3)
+    data = {}
+    for mixer in (2, 3):
+        monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 9: levels.Level("mixer+network", "max", mixer)})
+        data[mixer] = codec.compress(img, net, level=9, payload="mixer+network")
+    assert (data[2][7], data[3][7]) == (6, 9)
+    for mixer in (3, 2, 3, 2):
+        assert np.array_equal(codec.decompress(data[mixer], net), img), mixer
+
+
 GRAY_CASES = [((24, 40), 0, 2), ((30, 33), 5, 2), ((9, 50), 0, 5), ((17, 3), 0, 4), ((1, 1), 0, 2)]
 
 

@@ -106,6 +106,14 @@ class State(NamedTuple):
     strip: np.ndarray      # int64 (1,): the rows of a strip (the image's height for one strip)
 
 
+# numba's dispatcher tells two namedtuple classes apart by their names, not their modules (measured: one
+# compiled -9 decode loop served both versions' states, and decoded version 2's files with version 3's
+# kernel after a version 3 file in the same process): each version's classes get names of their own
+if SPEC.version != 2:
+    for _cls in (Positions, Network, Side, Tables, State):
+        _cls.__name__ = f"{_cls.__name__}{SPEC.version}"
+
+
 # The per-sub-pixel memories (perr, oerr, berr, costs) are read at the row
 # coded and the one above only, so each strip keeps RING rows of them, row
 # y of a strip whose first row is ``top`` in ring row ``ring_rows``: a row
