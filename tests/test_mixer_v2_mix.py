@@ -1,7 +1,7 @@
 """Version 2's mixer organisation (helper "mix"): the weight sets' selectors
 say what they claim, and every weight set's row stays inside its own block,
-for every colour, bit, known bits and selector (version 3's too: its eighth
-set, by the 2x2 phase)."""
+for every colour, bit, known bits and selector (version 3's too: its set 4,
+by the 2x2 phase)."""
 import numpy as np
 import pytest
 
@@ -27,7 +27,7 @@ def test_the_locally_best_sub_predictor_is_the_one_with_the_smallest_error_aroun
 def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer(version):
     from importlib import import_module
     cm, kernel = (import_module(f"{version.__name__}.{m}") for m in ("components", "kernel"))
-    assert cm.N_SETS == 7 + version.SPEC.phase
+    assert cm.N_SETS == 7 and cm.SET_ROWS[4] == (8 * 4 if version.SPEC.phase else 8 * cm.N_BLEND)
     ms = np.zeros((3, cm.N_SETS), np.int64)
     sel = np.zeros(4, np.int64)
     seen = [set() for _ in range(cm.N_SETS)]

@@ -4,7 +4,7 @@ context mixer (the compiled one is ``v2/kernel.code``), which the tests
 check the kernel against, byte for byte.  Imported as ``v2.definition`` it
 follows ``SPEC_2``; as ``v3.definition``, ``SPEC_3``: version 2 and the 2x2
 phase of colours 1 and 2 (``phase``: their least-squares systems, their maps
-from PHASE_MAP on, and an eighth weight set).
+from PHASE_MAP on, and weight set 4).
 
 Its numbers are the spec's (``spec.SPEC_2`` or ``SPEC_3``, the same object the kernel
 reads), and the least-squares predictors' tables of inputs, forgetting
@@ -41,8 +41,8 @@ changes or adds is written here:
 - the local coding cost (``COST``, ``cost_class``): what the mixer paid at the
   neighbouring sub-pixels, a small class;
 - 7 weight sets (``weight_set_keys``): version 1's 4 and the locally best
-  blend sub-predictor, the local activity, the column stripe (version 3:
-  and the 2x2 phase); a set whose error is at most ``MIX_SKIP`` does not learn.
+  blend sub-predictor (version 3: the 2x2 phase), the local activity, the
+  column stripe; a set whose error is at most ``MIX_SKIP`` does not learn.
 
 - ``trace(img, positions, counts)``: the (p16, bit) of every decision;
 - ``probabilities(img, positions, counts)``: the p16 values alone;
@@ -124,8 +124,8 @@ BIAS = SPEC.bias
 STRIPES = SPEC.stripes
 MIX_SKIP = SPEC.mix_skip
 # the weight sets' rows per colour: each selector's values for each of the 8 bits (set 0: the bits known)
-# (version 3: and the 2x2 phase)
-assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * N_BLEND, 8 * 8, 8 * STRIPES) + ((8 * 4,) if SPEC.phase else ())
+# (version 3: set 4 by the 2x2 phase, not the locally best blend sub-predictor)
+assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * 4 if SPEC.phase else 8 * N_BLEND, 8 * 8, 8 * STRIPES)
 N_SETS = len(SPEC.set_rows)
 # every map's context below is a class (0..7) times 8 plus a class (0..7); with the phase, colours 1 and 2
 # add 64 times the phase to the contexts of maps PHASE_MAP on
@@ -604,10 +604,11 @@ def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, y, x, width)
             (1, c, k, conf),                  # the network's confidence (0 without one)
             (2, c, k, berr_class),            # the blend's error class
             (3, c, k, agree),
-            (4, c, k, best),                  # the locally best blend sub-predictor
+            (4, c, k, (y & 1) * 2 + (x & 1) if SPEC.phase else best),   # version 3: the 2x2 phase (every
+                                                                        # colour); else the locally best blend
+                                                                        # sub-predictor
             (5, c, k, qa),                    # the local activity
-            (6, c, k, x * STRIPES // width),  # the column stripe
-            (7, c, k, (y & 1) * 2 + (x & 1))][:N_SETS]    # version 3: the 2x2 phase (every colour)
+            (6, c, k, x * STRIPES // width)]  # the column stripe
 
 
 # ---------------------------------------------------------------- the model

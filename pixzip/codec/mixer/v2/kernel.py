@@ -299,7 +299,7 @@ def network_input(ncum, lo, half, stretch, has_net):
 def selectors(best, qa, y, x, width, sel):
     """The sub-pixel's weight-set selectors that do not change with its bits
     (``sel``): the locally best blend sub-predictor (``components.blend``),
-    the local activity, the column stripe, and (version 3) the 2x2 phase."""
+    the local activity, the column stripe, and the 2x2 phase (version 3's set 4)."""
     sel[0] = best
     sel[1] = qa
     sel[2] = (x * STRIPES) // width
@@ -320,11 +320,10 @@ def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     ms[SET_ROW, 1] = SET_OFFSETS[1] + ck * 8 + conf
     ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
     ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
-    ms[SET_ROW, 4] = SET_OFFSETS[4] + ck * N_BLEND + sel[0]
+    # (version 3: set 4 by the 2x2 phase instead of the locally best sub-predictor)
+    ms[SET_ROW, 4] = SET_OFFSETS[4] + (ck * 4 + sel[3] if PHASES > 1 else ck * N_BLEND + sel[0])
     ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
     ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
-    if N_SETS > 7:
-        ms[SET_ROW, 7] = SET_OFFSETS[7] + ck * 4 + sel[3]
 
 
 @numba.njit(inline="always")

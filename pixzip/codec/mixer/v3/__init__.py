@@ -8,8 +8,9 @@ subsampled 2x2 and interpolated back (Photo CD scans, JPEG's 4:2:0) is
 exactly predictable from its neighbours at some phases of the 2x2 grid and
 new at the others.  So colours 1 and 2 keep one set of least-squares
 systems per phase (``ols``), their maps from the 9th on (the bank's and the
-least squares') read their 64 error contexts once per phase, and an eighth
-weight set is selected by the phase.  Where each rule reads the phase is
+least squares') read their 64 error contexts once per phase, and weight
+set 4 is selected by the phase (version 2's: by the locally best blend
+sub-predictor).  Where each rule reads the phase is
 written in ``v2/definition.py``, the readable definition of both versions.
 
 numba compiles this package's kernels apart from version 2's (their own
