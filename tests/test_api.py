@@ -245,7 +245,7 @@ def test_pixzip_models_shows_which_level_uses_which_alias():
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0, r.output
     lines = {line.split()[0]: line for line in r.output.splitlines() if "->" in line}
-    assert "level" not in lines["fast"]         # the default level, -6, is the mixer 2 alone
+    assert "level" not in lines["fast"]         # the default level, -6, is the mixer 3 alone
     assert lines["max"].endswith("(level 9; --method without a level)")
     assert lines["default"].endswith("(the old name of max, deprecated)")
 

@@ -2,12 +2,11 @@
 
 Each level is a point on the front of file size against decode time
 (measured in the README's "Levels" table): ``-1`` the fastest (the mixer
-version 1 alone), the default the mixer version 2 alone (2.3x ``-1``'s decode
-time, files 4.8% smaller on Kodak), ``-9`` the smallest files (the mixer
-version 2 with the largest network; 1.1% smaller than the default on other
-photos, 0.05% on Kodak; on gray photos, over the RGB network's counts of
-colour 0, 1.4% smaller).  Each level names its mixer version, whose coder
-ids differ.  A model is named by its alias (``registry``), so a level
+version 1 alone), the default the mixer version 3 alone, ``-9`` the smallest
+files (the mixer version 3 with the largest network; on gray photos the
+mixer version 2 over the RGB network's counts of colour 0).  Each level
+names its mixer version, whose coder ids differ; version 3 codes colour
+images, and an image of one colour keeps version 2 (``Plan.mixer_for``).  A model is named by its alias (``registry``), so a level
 can move to a better model without breaking old files.  The aliases are the
 shipped ``aliases.json``'s and name shipped models: nothing in a folder of
 $PIXZIP_MODELS (a ``fast.pxm``, an alias table, a file claiming a shipped
@@ -27,7 +26,7 @@ from ..errors import UnknownModelError
 
 # The codings, by the names users give them (``--method``, ``method=``, ``payload=``):
 NETWORK = "network"                  # the network alone (coder 1)
-MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5)
+MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5; version 3: 8)
 MIXER_NETWORK = "mixer+network"      # the mixer with the network's counts as an input, in column parts (3; 6)
 METHODS = (NETWORK, MIXER_NETWORK, MIXER)
 STORED = ("raw", "deflate")
