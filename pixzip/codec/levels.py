@@ -6,7 +6,8 @@ version 1 alone), the default the mixer version 3 alone, ``-9`` the smallest
 files (the mixer version 3 with the largest network; on gray photos the
 mixer version 2 over the RGB network's counts of colour 0).  Each level
 names its mixer version, whose coder ids differ; version 3 codes colour
-images, and an image of one colour keeps version 2 (``Plan.mixer_for``).  A model is named by its alias (``registry``), so a level
+images, and an image of one colour keeps version 2 (``Plan.mixer_for``).
+A model is named by its alias (``registry``), so a level
 can move to a better model without breaking old files.  The aliases are the
 shipped ``aliases.json``'s and name shipped models: nothing in a folder of
 $PIXZIP_MODELS (a ``fast.pxm``, an alias table, a file claiming a shipped

@@ -34,7 +34,7 @@ from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLO
                          learn_sets, map_inputs, mix_sets, narrow_maps, open_maps, p12,
                          PRED, CTX, SET_ROW)
 from .contexts import clamp8, local, log_class, neighbours, prepare, previous_colours
-from .ols import N_OLS, OLS_MAPS, OLS_N, PHASES, new_ols, ols_learn, ols_predictions
+from .ols import N_OLS, OLS_MAPS, OLS_N, PHASES, new_ols, ols_learn, ols_predictions, phase
 from .predictors import BANK_ERRORS, BANK_SCRATCH, BP, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
 from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
@@ -303,7 +303,7 @@ def selectors(best, qa, y, x, width, sel):
     sel[0] = best
     sel[1] = qa
     sel[2] = (x * STRIPES) // width
-    sel[3] = (y & 1) * 2 + (x & 1)
+    sel[3] = phase(y, x)
 
 
 @numba.njit(inline="always")
@@ -420,7 +420,7 @@ def code(st, tb, img, pos, net, side, independent):
         ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
         if PHASES > 1 and c > 0:        # version 3: colours 1 and 2 read maps 8.. once per 2x2 phase
-            phase64 = ((y & 1) * 2 + (x & 1)) * 64
+            phase64 = phase(y, x) * 64
             for m in range(PHASE_MAP, N_MAPS):
                 mv[CTX, m] += phase64
         open_maps(hist, hblock, mv, blocks, c, colours)

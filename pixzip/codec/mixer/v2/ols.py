@@ -144,13 +144,19 @@ def new_ols(colours: int) -> np.ndarray:
 
 
 @numba.njit(inline="always")
+def phase(y, x):
+    """The pixel's 2x2 phase, 0..3 (version 3's selector, ``SPEC.phase``)."""
+    return (y & 1) * 2 + (x & 1)
+
+
+@numba.njit(inline="always")
 def slot(colours, y, x, c):
     """The row of ``ols`` holding colour c's predictors at (y, x): c, and with
     the phase (version 3) colour c >= 1's system of the pixel's 2x2 phase,
     c + colours * ((y & 1) * 2 + (x & 1))."""
     if PHASES == 1 or c == 0:
         return c
-    return c + colours * ((y & 1) * 2 + (x & 1))
+    return c + colours * phase(y, x)
 
 
 @numba.njit(inline="always")
