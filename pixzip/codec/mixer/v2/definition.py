@@ -124,11 +124,12 @@ BIAS = SPEC.bias
 STRIPES = SPEC.stripes
 MIX_SKIP = SPEC.mix_skip
 # the weight sets' rows per colour: each selector's values for each of the 8 bits (set 0: the bits known)
-# (version 3: set 4 by the 2x2 phase, not the locally best blend sub-predictor)
-assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * 4 if SPEC.phase else 8 * N_BLEND, 8 * 8, 8 * STRIPES)
+# (version 3: set 4 by the 2x2 phase, and a row for a flat neighbourhood, not the locally best blend
+# sub-predictor)
+assert SPEC.set_rows == (256, 8 * 8, 8 * 8, 8 * 3, 8 * 5 if SPEC.phase else 8 * N_BLEND, 8 * 8, 8 * STRIPES)
 N_SETS = len(SPEC.set_rows)
 # every map's context below is a class (0..7) times 8 plus a class (0..7); with the phase, colours 1 and 2
-# add 64 times the phase to the contexts of maps PHASE_MAP on
+# add 64 times the phase to the contexts of maps PHASE_MAP on, except in a flat neighbourhood (``map_phase``)
 assert SPEC.map_contexts == 64 << 2 * SPEC.phase
 PHASE_MAP = 8
 
@@ -138,6 +139,19 @@ def phase(y: int, x: int, c: int) -> int:
     colours 1 and 2 in version 3 (``SPEC.phase``), else 0.  Chroma once
     subsampled 2x2 and interpolated is predictable at some phases, new at others."""
     return (y & 1) * 2 + (x & 1) if SPEC.phase and c > 0 else 0
+
+
+def map_phase(y: int, x: int, c: int, qa: int) -> int:
+    """The phase that colour c's maps from PHASE_MAP on read: ``phase``, but 0
+    where the local activity ``qa`` is 0.  A flat neighbourhood shows no
+    phase, and a flat image learns its contexts once, not four times."""
+    return phase(y, x, c) if qa > 0 else 0
+
+
+def set_phase(y: int, x: int, qa: int) -> int:
+    """Version 3's weight set 4 row (every colour): the 2x2 phase, or 4 in a
+    flat neighbourhood (``qa`` 0)."""
+    return (y & 1) * 2 + (x & 1) if qa > 0 else 4
 
 
 # ---------------------------------------------------------------- which neighbours are known
@@ -604,9 +618,9 @@ def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, y, x, width)
             (1, c, k, conf),                  # the network's confidence (0 without one)
             (2, c, k, berr_class),            # the blend's error class
             (3, c, k, agree),
-            (4, c, k, (y & 1) * 2 + (x & 1) if SPEC.phase else best),   # version 3: the 2x2 phase (every
-                                                                        # colour); else the locally best blend
-                                                                        # sub-predictor
+            (4, c, k, set_phase(y, x, qa) if SPEC.phase else best),   # version 3: the 2x2 phase, or flat
+                                                                      # (every colour); else the locally
+                                                                      # best blend sub-predictor
             (5, c, k, qa),                    # the local activity
             (6, c, k, x * STRIPES // width)]  # the column stripe
 
@@ -681,7 +695,7 @@ class ReferenceModel:
         preds = ctx.preds + bank_preds + ols_preds
         map_ctx = ctx.map_ctx + bank_ctx + ols_ctx
         assert len(preds) == len(map_ctx) == N_MAPS and all(0 <= v < 64 for v in map_ctx)
-        map_ctx = map_ctx[:PHASE_MAP] + [v + 64 * phase(y, x, c) for v in map_ctx[PHASE_MAP:]]
+        map_ctx = map_ctx[:PHASE_MAP] + [v + 64 * map_phase(y, x, c, ctx.qa) for v in map_ctx[PHASE_MAP:]]
         value_prefix = [self.maps.value_prefix(m, c, map_ctx[m], preds[m]) for m in range(N_MAPS)]
         best = self.locally_best(y, x, r, c)
         value = int(img[y, x, c])

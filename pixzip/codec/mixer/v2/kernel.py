@@ -132,6 +132,7 @@ RING = 3
 
 
 OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
+FLAT_ROW = 4                  # version 3: set 4's row in a flat neighbourhood (after the 4 phases')
 PHASE_MAP = 8                 # version 3: colours 1 and 2 key maps 8.. (the bank's, the least squares') by the phase
 
 
@@ -299,11 +300,12 @@ def network_input(ncum, lo, half, stretch, has_net):
 def selectors(best, qa, y, x, width, sel):
     """The sub-pixel's weight-set selectors that do not change with its bits
     (``sel``): the locally best blend sub-predictor (``components.blend``),
-    the local activity, the column stripe, and the 2x2 phase (version 3's set 4)."""
+    the local activity, the column stripe, and the 2x2 phase (version 3's set 4;
+    FLAT_ROW where the activity is 0: a flat neighbourhood shows no phase)."""
     sel[0] = best
     sel[1] = qa
     sel[2] = (x * STRIPES) // width
-    sel[3] = phase(y, x)
+    sel[3] = phase(y, x) if qa > 0 else FLAT_ROW
 
 
 @numba.njit(inline="always")
@@ -321,7 +323,7 @@ def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
     ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
     # (version 3: set 4 by the 2x2 phase instead of the locally best sub-predictor)
-    ms[SET_ROW, 4] = SET_OFFSETS[4] + (ck * 4 + sel[3] if PHASES > 1 else ck * N_BLEND + sel[0])
+    ms[SET_ROW, 4] = SET_OFFSETS[4] + (ck * (FLAT_ROW + 1) + sel[3] if PHASES > 1 else ck * N_BLEND + sel[0])
     ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
     ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
 
@@ -419,7 +421,8 @@ def code(st, tb, img, pos, net, side, independent):
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
-        if PHASES > 1 and c > 0:        # version 3: colours 1 and 2 read maps 8.. once per 2x2 phase
+        if PHASES > 1 and c > 0 and qa > 0:     # version 3: colours 1 and 2 read maps 8.. once per 2x2 phase
+            # (in a flat neighbourhood, activity 0, not: it shows no phase, and learns once)
             phase64 = phase(y, x) * 64
             for m in range(PHASE_MAP, N_MAPS):
                 mv[CTX, m] += phase64
