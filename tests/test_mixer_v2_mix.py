@@ -27,13 +27,13 @@ def test_the_locally_best_sub_predictor_is_the_one_with_the_smallest_error_aroun
 def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer(version):
     from importlib import import_module
     cm, kernel = (import_module(f"{version.__name__}.{m}") for m in ("components", "kernel"))
-    assert cm.N_SETS == 7 and cm.SET_ROWS[4] == (8 * 4 if version.SPEC.phase else 8 * cm.N_BLEND)
+    assert cm.N_SETS == 7 and cm.SET_ROWS[4] == (8 * 5 if version.SPEC.phase else 8 * cm.N_BLEND)
     ms = np.zeros((3, cm.N_SETS), np.int64)
     sel = np.zeros(4, np.int64)
     seen = [set() for _ in range(cm.N_SETS)]
-    for y, x in [(y, x) for y in range(2) for x in range(37)]:
-        kernel.selectors(0, 7, y, x, 37, sel)
-        assert 0 <= sel[2] < cm.STRIPES and sel[3] == (y & 1) * 2 + (x & 1)
+    for y, x, qa in [(y, x, qa) for y in range(2) for x in range(37) for qa in (0, 7)]:
+        kernel.selectors(0, qa, y, x, 37, sel)      # the phase, or (activity 0: flat) the fifth row
+        assert 0 <= sel[2] < cm.STRIPES and sel[3] == ((y & 1) * 2 + (x & 1) if qa else kernel.FLAT_ROW)
         for c in range(cm.MAX_COLOURS):
             for k in range(8):
                 for c0 in range(1 << k, 2 << k):
@@ -45,6 +45,8 @@ def test_every_weight_set_row_lies_in_its_own_block_of_the_first_mixer(version):
                             assert cm.SET_OFFSETS[s] <= row < cm.SET_OFFSETS[s] + cm.SET_ROWS[s] * cm.MAX_COLOURS
                             seen[s].add(int(row))
     assert all(len(rows) > 1 for rows in seen)
+    if version.SPEC.phase:           # set 4: each colour's 8 bits by 4 phases and flat
+        assert len(seen[4]) == cm.MAX_COLOURS * 8 * 5
 
 
 
