@@ -141,17 +141,20 @@ def phase(y: int, x: int, c: int) -> int:
     return (y & 1) * 2 + (x & 1) if SPEC.phase and c > 0 else 0
 
 
-def map_phase(y: int, x: int, c: int, qa: int) -> int:
-    """The phase that colour c's maps from PHASE_MAP on read: ``phase``, but 0
-    where the local activity ``qa`` is 0.  A flat neighbourhood shows no
-    phase, and a flat image learns its contexts once, not four times."""
-    return phase(y, x, c) if qa > 0 else 0
+FLAT = 4        # version 3: set 4's row where the local activity is 0, after the 4 phases'
 
 
 def set_phase(y: int, x: int, qa: int) -> int:
-    """Version 3's weight set 4 row (every colour): the 2x2 phase, or 4 in a
-    flat neighbourhood (``qa`` 0)."""
-    return (y & 1) * 2 + (x & 1) if qa > 0 else 4
+    """Version 3's weight set 4 row (every colour): the 2x2 phase, or FLAT
+    where the local activity ``qa`` is 0.  A flat neighbourhood shows no
+    phase, and a flat image learns once, not four times."""
+    return (y & 1) * 2 + (x & 1) if qa > 0 else FLAT
+
+
+def map_phase(y: int, x: int, c: int, qa: int) -> int:
+    """The phase that colour c's maps from PHASE_MAP on read: ``phase``, but 0
+    where the neighbourhood is flat (``set_phase``)."""
+    return phase(y, x, c) if set_phase(y, x, qa) != FLAT else 0
 
 
 # ---------------------------------------------------------------- which neighbours are known

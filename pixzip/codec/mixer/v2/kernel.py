@@ -133,6 +133,8 @@ RING = 3
 
 OLS_MAP = N_MAPS - OLS_MAPS   # the least-squares predictors' maps: the last OLS_MAPS
 FLAT_ROW = 4                  # version 3: set 4's row in a flat neighbourhood (after the 4 phases')
+SET4_ROWS = SET_ROWS[4] // 8   # set 4's rows per bit: version 2's blend sub-predictors, version 3's phases and flat
+assert SET4_ROWS == (FLAT_ROW + 1 if PHASES > 1 else N_BLEND)
 PHASE_MAP = 8                 # version 3: colours 1 and 2 key maps 8.. (the bank's, the least squares') by the phase
 
 
@@ -323,7 +325,7 @@ def set_rows(ms, c, k, c0, conf, qb, blended, sel):
     ms[SET_ROW, 2] = SET_OFFSETS[2] + ck * 8 + qb
     ms[SET_ROW, 3] = SET_OFFSETS[3] + ck * 3 + agree
     # (version 3: set 4 by the 2x2 phase instead of the locally best sub-predictor)
-    ms[SET_ROW, 4] = SET_OFFSETS[4] + (ck * (FLAT_ROW + 1) + sel[3] if PHASES > 1 else ck * N_BLEND + sel[0])
+    ms[SET_ROW, 4] = SET_OFFSETS[4] + ck * SET4_ROWS + (sel[3] if PHASES > 1 else sel[0])
     ms[SET_ROW, 5] = SET_OFFSETS[5] + ck * 8 + sel[1]
     ms[SET_ROW, 6] = SET_OFFSETS[6] + ck * STRIPES + sel[2]
 
@@ -421,13 +423,12 @@ def code(st, tb, img, pos, net, side, independent):
         # maps OLS_MAP on: the least-squares predictors', two each (``ols.py``)
         ols_predictions(st.ols, st.oerr, img, y, y0, y1, x, r, c, nbrs[0], ofeat, oref, mv[PRED, OLS_MAP:],
                         mv[CTX, OLS_MAP:], qa)
-        if PHASES > 1 and c > 0 and qa > 0:     # version 3: colours 1 and 2 read maps 8.. once per 2x2 phase
-            # (in a flat neighbourhood, activity 0, not: it shows no phase, and learns once)
-            phase64 = phase(y, x) * 64
+        selectors(best, qa, y, x, img.shape[1], sel)
+        if PHASES > 1 and c > 0 and sel[3] != FLAT_ROW:     # version 3: colours 1 and 2 read maps 8.. once
+            phase64 = sel[3] * 64                           # per 2x2 phase (a flat neighbourhood: once)
             for m in range(PHASE_MAP, N_MAPS):
                 mv[CTX, m] += phase64
         open_maps(hist, hblock, mv, blocks, c, colours)
-        selectors(best, qa, y, x, img.shape[1], sel)
         # the bits, most significant first
         value = np.int64(img[y, x, c]) if not decoding else np.int64(0)
         c0 = np.int64(1)
