@@ -136,7 +136,7 @@ def test_the_least_squares_solve_is_the_kernels(extreme):
             n = int(ols.N_FEATURES[g, k])
             inputs = tuple(tuple(int(v) for v in ols.FEATURES[g, k, i]) for i in range(n))
             model = ref.LeastSquares(inputs, int(ols.SHIFT[g, k]), int(ols.RIDGE[g, k]), 1 << 40)   # never solves alone
-            st_ = np.zeros((ols.OLS_N + 3, ols.OLS_N), np.int64)
+            st_ = ols.new_ols(1)[0, 0]
             for step in range(60):
                 if extreme:
                     f = [int(v) for v in rng.choice([-255, 255], n)]
@@ -146,7 +146,7 @@ def test_the_least_squares_solve_is_the_kernels(extreme):
                     f = [int(v) for v in np.clip(base + rng.integers(-6, 7, n), -255, 255)]
                     t = int(np.clip(base + rng.integers(-4, 5), -255, 255))
                 model.learn(f, t)
-                ols.update(st_, _i64(f + [0] * (ols.OLS_N - n)), n, t, int(ols.SHIFT[g, k]))
+                ols.update(st_, np.array(f + [0] * (ols.OLS_N - n), np.int32), n, t, int(ols.SHIFT[g, k]))
                 if step % 7 == 6 or step == 59:
                     model.solve()
                     ols.solve(st_, n, int(ols.RIDGE[g, k]), int(ols.SHIFT[g, k]), work)

@@ -1,5 +1,5 @@
 """Version 2's online least-squares predictors (``pixzip/codec/mixer/v2/ols.py``):
-int64 arithmetic that never overflows (checked against Python's unbounded
+int64 arithmetic over an int32 state that never overflows (checked against Python's unbounded
 integers with extreme inputs), within its stated bounds, close to a float64
 solver, reading only pixels known in both stream orders."""
 import numpy as np
@@ -77,15 +77,16 @@ _extreme = st.sampled_from([-255, 255, 0, 1, -1, 254, -254])
 @given(n=st.integers(1, ols.OLS_N), s=st.integers(1, 12), ridge=st.sampled_from([0, 1, 4, 256]),
        steps=st.integers(1, 60), data=st.data())
 def test_the_solver_never_overflows_and_stays_within_its_bounds_on_extreme_inputs(n, s, ridge, steps, data):
-    """The compiled int64 update and solve equal the same arithmetic in unbounded integers, whose every
-    value stays within the bounds the module's docstring proves (so int64 never wrapped)."""
+    """The compiled update and solve equal the same arithmetic in unbounded integers, whose every
+    value stays within the bounds the module's docstring proves (so neither the int32 state nor the
+    int64 arithmetic ever wrapped: s up to 12 reaches bound 1's 2^28)."""
     rows = data.draw(st.lists(st.tuples(st.lists(_extreme | st.integers(-255, 255), min_size=n, max_size=n),
                                         _extreme), min_size=steps, max_size=steps))
     state = ols.new_ols(1)[0, 0]
     work = np.zeros((ols.OLS_N + 1, ols.OLS_N), np.int64)
     a = [[0] * n for _ in range(n)]
     b = [0] * n
-    f = np.zeros(ols.OLS_N, np.int64)
+    f = np.zeros(ols.OLS_N, np.int32)
     for feats, t in rows:
         f[:n] = feats
         ols.update(state, f, n, t, s)
@@ -105,6 +106,21 @@ def test_the_solver_never_overflows_and_stays_within_its_bounds_on_extreme_input
     assert big < 1 << 63
 
 
+def test_the_count_of_updates_wraps_and_keeps_its_residue():
+    """The int32 state keeps its count of updates modulo 2^30: a multiple of every solve interval, so a
+    predictor solves on the same updates for ever (a 2^30-update photo's predictors, not wrapped, would
+    overflow int32 at 2^31)."""
+    state = ols.new_ols(1)[0, 0]
+    f = np.zeros(ols.OLS_N, np.int32)
+    state[ols.ROW_COUNT, 0] = ols.COUNT_WRAP - 2
+    seen = []
+    for _ in range(4):
+        ols.update(state, f, 3, 0, 6)
+        seen.append(int(state[ols.ROW_COUNT, 0]))
+    assert seen == [ols.COUNT_WRAP - 1, 0, 1, 2]
+    assert all(ols.COUNT_WRAP % int(e) == 0 for e in ols.EVERY.flat)
+
+
 def test_the_integer_solver_agrees_with_a_float64_one():
     """On correlated inputs like a photo's, the integer weights' predictions are those of float64's
     (the forgetting and the ridge the same) to within one level, and mostly equal."""
@@ -118,7 +134,7 @@ def test_the_integer_solver_agrees_with_a_float64_one():
     base = rng.normal(0, 20, 4000)
     same = close = total = 0
     fw = np.zeros(n)
-    f = np.zeros(ols.OLS_N, np.int64)
+    f = np.zeros(ols.OLS_N, np.int32)
     for step in range(4000):
         feats = np.clip(np.round(base[step] + rng.normal(0, 6, n)), -255, 255).astype(np.int64)
         t = int(np.clip(round(feats @ true + rng.normal(0, 3)), -255, 255))
@@ -145,7 +161,7 @@ def test_a_plane_is_learnt_exactly():
         img = (np.add.outer(2 * np.arange(h), np.arange(w))[:, :, None] + 7 * np.arange(colours)).astype(np.uint8)
         state = ols.new_ols(colours)
         oerr = np.zeros((h, w, colours, ols.N_OLS), np.int16)
-        feats = np.zeros((ols.N_OLS, ols.OLS_N), np.int64)
+        feats = np.zeros((ols.N_OLS, ols.OLS_N), np.int32)
         refs = np.zeros(ols.N_OLS, np.int64)
         preds, ctxs = np.zeros(ols.OLS_MAPS, np.int64), np.zeros(ols.OLS_MAPS, np.int64)
         work = np.zeros((ols.OLS_N + 1, ols.OLS_N), np.int64)

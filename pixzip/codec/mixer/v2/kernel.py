@@ -99,7 +99,7 @@ class State(NamedTuple):
     perr: np.ndarray       # uint8 (ring rows, width, colours, N_BLEND + 1): each sub-predictor's error there
                            # (at most 255), and the blend's residual mod 256
     cost: np.ndarray       # float64 (4,): the ideal code length in bits, and of each colour (reported, never coded)
-    ols: np.ndarray        # int64 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
+    ols: np.ndarray        # int32 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N): the least-squares predictors (``ols.py``)
     oerr: np.ndarray       # int16 (ring rows, width, colours, N_OLS): each one's error there
     berr: np.ndarray       # uint8 (ring rows, width, colours, BANK_ERRORS): the bank's errors there (at most 255)
     costs: np.ndarray      # uint16 (ring rows, width, colours): each sub-pixel's cost, in 1/16 bit (``predictors.COST``)
@@ -212,7 +212,7 @@ def one_state_bytes(height: int, width: int, colours: int, bits: int, strip_rows
     """What one adaptive state (``new_states``) with 2^bits buckets takes, in bytes."""
     return ((64 << bits) + N_MAPS * colours * MAP_CONTEXTS * (256 + 16) * 2 + W1_ROWS * N_PAD * 4
             + colours * (8 * (N_SETS + 1) + 384 * 33) * 4
-            + colours * PHASES * N_OLS * (OLS_N + 3) * OLS_N * 8
+            + colours * PHASES * N_OLS * (OLS_N + 3) * OLS_N * 4
             + ring_count(height, strip_rows) * width * colours * (N_BLEND + 1 + BANK_ERRORS + 2 + 2 * N_OLS))
 
 
@@ -395,7 +395,7 @@ def code(st, tb, img, pos, net, side, independent):
     mv = np.zeros((6, N_MAPS), np.int64)            # the maps' working values (PRED, CTX, ...)
     blocks = np.zeros((N_MAPS, 17), np.int64)       # each map's blocks' running sums
     ccost = np.zeros(3)
-    ofeat = np.zeros((N_OLS, OLS_N), np.int64)     # the least-squares predictors' inputs and references
+    ofeat = np.zeros((N_OLS, OLS_N), np.int32)     # the least-squares predictors' inputs and references
     oref = np.zeros(N_OLS, np.int64)
     owork = np.zeros((OLS_N + 1, OLS_N), np.int64)
     tp = np.zeros(BANK_SCRATCH, np.int64)            # the bank's scratch (``predictors.bank``)

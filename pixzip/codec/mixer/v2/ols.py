@@ -66,7 +66,13 @@ check the bounds with extreme inputs against Python's unbounded integers
 
 The state of one colour's predictor k is a row of ``ols`` (``new_ols``):
 rows 0..OLS_N-1 the matrix A (upper triangle used), row OLS_N the vector b,
-row OLS_N + 1 the weights, row OLS_N + 2 its count of updates (column 0).
+row OLS_N + 1 the weights, row OLS_N + 2 its count of updates (column 0),
+modulo 2^30 (only its residue modulo ``EVERY`` is read, a power of two).
+The state is **int32**: bound 1 keeps A and b below 2^28, bound 4 the
+weights below 2^21, so every value stored is the one int64 arithmetic
+gives, and the update runs on 32-bit lanes, where AVX2 has the arithmetic
+shift that 64-bit lanes lack (``vector_ops.forget_add``; the
+arithmetic around it stays int64).  The inputs ``f`` are int32 too.
 """
 from __future__ import annotations
 
@@ -75,7 +81,7 @@ import numpy as np
 
 from . import SPEC
 from .contexts import log_class
-from .vector_ops import OLS_WIDTH, forget_add_row
+from .vector_ops import OLS_WIDTH, forget_add
 
 N_OLS = SPEC.n_ols        # predictors per colour
 PHASES = 4 if SPEC.phase else 1     # systems per predictor of colours 1 and 2: one per 2x2 phase (version 3)
@@ -85,6 +91,7 @@ assert OLS_N == OLS_WIDTH    # (``update``'s rows are whole vectors of it)
 ROW_B, ROW_W, ROW_COUNT = OLS_N, OLS_N + 1, OLS_N + 2
 W_ONE = 16                  # weights in fixed point: 2^16 = 1
 W_MAX = 1 << 20             # |w| <= 16
+COUNT_WRAP = 1 << 30        # the count of updates is kept modulo this (a multiple of every EVERY)
 ENTRY_MAX = 1 << 30         # bound 2 and 3
 KINDS_SAME, KINDS_PREV1, KINDS_PREV2 = 0, 1, 2
 
@@ -132,15 +139,17 @@ for _g, _sets in _SETS.items():
 SHIFT = np.array([[6, 8, 10], [6, 8, 10], [6, 8, 10]], np.int64)
 RIDGE = np.array([[4, 4, 4], [4, 4, 4], [4, 4, 4]], np.int64)
 EVERY = np.array([[8, 16, 16], [8, 8, 16], [8, 8, 16]], np.int64)
+# the int32 state (module docstring): bound 1 below 2^31 needs s <= 12, and the count's wrap keeps its residue
+assert SHIFT.max() <= 12 and all(COUNT_WRAP % int(e) == 0 for e in EVERY.flat)
 
 
 ERR_AT = np.array([[0, -1, 1], [1, 0, 1], [1, -1, 0], [1, 1, 0]], np.int64)   # (dy, dx, log2 weight)
 
 
 def new_ols(colours: int) -> np.ndarray:
-    """The predictors' state: int64 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N), zero (every weight 0: W);
+    """The predictors' state: int32 (colours * PHASES, N_OLS, OLS_N + 3, OLS_N), zero (every weight 0: W);
     ``slot`` says whose each row is."""
-    return np.zeros((colours * PHASES, N_OLS, OLS_N + 3, OLS_N), np.int64)
+    return np.zeros((colours * PHASES, N_OLS, OLS_N + 3, OLS_N), np.int32)
 
 
 @numba.njit(inline="always")
@@ -198,20 +207,18 @@ def predict(st, f, n):
     """sum(w_i f_i) in the weights' fixed point, rounded (|result| < 2^18)."""
     acc = np.int64(0)
     for i in range(n):
-        acc += st[ROW_W, i] * f[i]
+        acc += np.int64(st[ROW_W, i]) * np.int64(f[i])
     return (acc + (1 << (W_ONE - 1))) >> W_ONE
 
 
 @numba.njit(inline="always")
 def update(st, f, n, t, s):
-    """Forget at 2^-s and add the sub-pixel's inputs f and target t (bound 1);
-    row i of A in one vector step (``vector_ops.forget_add_row``)."""
-    for i in range(n):
-        fi = f[i]
-        forget_add_row(st, i, f, n, s)
-        b = st[ROW_B, i]
-        st[ROW_B, i] = b - (b >> s) + fi * t
-    st[ROW_COUNT, 0] += 1
+    """Forget at 2^-s and add the sub-pixel's inputs f and target t (bound 1:
+    every entry below 2^28, exact in int32), each row of A and b one vector
+    step (``vector_ops.forget_add``)."""
+    forget_add(st, f, n, s, t, ROW_B)
+    count = np.int64(st[ROW_COUNT, 0]) + 1
+    st[ROW_COUNT, 0] = count if count < COUNT_WRAP else count - COUNT_WRAP
 
 
 @numba.njit(inline="always")
@@ -233,11 +240,11 @@ def solve(st, n, ridge, s, work):
     top = np.int64(1)
     for i in range(n):
         for j in range(i, n):
-            v = st[i, j] + (diag if i == j else 0)
+            v = np.int64(st[i, j]) + (diag if i == j else 0)
             work[i, j] = v
             top = max(top, abs(v))
         work[OLS_N, i] = st[ROW_B, i]
-        top = max(top, abs(st[ROW_B, i]))
+        top = max(top, abs(np.int64(st[ROW_B, i])))
     sh = np.int64(0)
     while (top << (sh + 1)) < ENTRY_MAX:
         sh += 1
@@ -271,7 +278,7 @@ def solve(st, n, ridge, s, work):
             continue
         num = work[OLS_N, i] << W_ONE
         for j in range(i + 1, n):
-            num -= work[i, j] * st[ROW_W, j]
+            num -= work[i, j] * np.int64(st[ROW_W, j])
         st[ROW_W, i] = _clamp(_div(num, piv), W_MAX)
 
 
