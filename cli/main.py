@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from pixzip import torchrun
 from pixzip.errors import PixzipError
 
 
@@ -131,9 +132,9 @@ def entry(args=None) -> None:
         cause = e if isinstance(e, KeyboardInterrupt) else e.__cause__
         # _Terminated, or training's own stop, carries its signal (a bare Ctrl-C: SIGINT)
         signum = cause.args[0] if cause is not None and cause.args and isinstance(cause.args[0], int) else signal.SIGINT
-        # under torchrun only rank 0 speaks (``learn.distributed.is_main``, read here without importing torch):
-        # when one rank fails, torchrun stops the others with SIGTERM, and their line would be a second one
-        if os.environ.get("RANK", "0") == "0":
+        # under torchrun only rank 0 speaks: when one rank fails, torchrun stops the others with SIGTERM,
+        # and their line would be a second one
+        if torchrun.is_main():
             click.echo(f"pixzip: interrupted ({signal.Signals(signum).name}); no partial output is left", err=True)
         sys.exit(128 + signum)
     except (PixzipError, OSError) as e:     # outside the per-file loop (e.g. bench's JSON, models)

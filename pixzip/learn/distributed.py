@@ -15,12 +15,13 @@ is made by any rank and agreed by all in the step's one small all-reduce
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as td
+
+from ..torchrun import env_world, is_main  # noqa: F401  (this module's callers read them here too)
 
 
 class PeerLost(ValueError):
@@ -31,18 +32,6 @@ def is_peer_failure(error: BaseException) -> bool:
     """Whether ``error`` is a collective's failure (gloo, NCCL: a process of the run gone)."""
     text = str(error)
     return isinstance(error, td.DistError) or "gloo" in text or "NCCL" in text
-
-
-def env_world() -> tuple[int, int, int]:
-    """(rank, local rank, world size) as torchrun sets them; (0, 0, 1) without torchrun."""
-    if "RANK" not in os.environ:
-        return 0, 0, 1
-    return int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def is_main() -> bool:
-    """Whether this process speaks for the run (rank 0, or no torchrun)."""
-    return env_world()[0] == 0
 
 
 @dataclass(frozen=True)
