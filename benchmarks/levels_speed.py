@@ -1,6 +1,6 @@
 """The levels' speed against the previous release's codings, by the same build in one run.
 
-    python benchmarks/levels_speed.py IMAGE... [--rounds 3]
+    python benchmarks/levels_speed.py IMAGE... [--rounds 3] [--no-stage]
 
 For each image, every coding below is compressed and decompressed
 ``--rounds`` times, the codings alternated within a round (so that a
@@ -13,7 +13,10 @@ stated in:
   with the same network (coder 3, 0.7's ``-9``), and against the mixer 2's
   (coder 6, 0.9's ``-9``);
 - ``-6`` (the mixer 3 alone, coder 8) against 0.9's (the mixer 2 alone,
-  coder 5), and ``-1`` (the mixer 1 alone, coder 2, unchanged).
+  coder 5), and ``-1`` (the mixer 1 alone, coder 2, unchanged);
+- ``-9`` (coder 9 in one state since 0.10.2, decoded by the network and
+  the mixer on two threads of their own) against ``-9 --parts 2`` (its
+  two column parts, 0.10.1's ``-9``), which is also set against 0.7's.
 
 The earlier releases' levels are made by this build, under level names of
 their own (``0.9 -9``, ``0.9 -6``) that this script adds to its copy of
@@ -64,7 +67,9 @@ def _mixer_over_counts(img, net, version: int) -> float:
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--rounds", default=3, show_default=True)
-def main(images, rounds):
+@click.option("--stage/--no-stage", default=True, show_default=True,
+              help="Also time the mixer stage alone on one core (long: several minutes per image).")
+def main(images, rounds, stage):
     import numba
 
     from pixzip.app.bench import machine
@@ -72,13 +77,15 @@ def main(images, rounds):
     from pixzip.codec.format.images import read_image
     from pixzip.codec import levels
     levels.LEVELS = {**levels.LEVELS, 92: levels.Level("mixer+network", "max", 2), 62: levels.Level("mixer", None, 2)}
-    # coding: (level, model, payload)
-    codings = {"-9 (mixer 3 + max)": (9, "max", "mixer+network"), "0.9 -9 (mixer 2 + max)": (92, "max", "mixer+network"),
-               "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network"),
-               "-6 (mixer 3 alone)": (6, None, "mixer"), "0.9 -6 (mixer 2 alone)": (62, None, "mixer"),
-               "-1 (mixer 1 alone)": (1, None, "mixer")}
+    # coding: (level, model, payload, the mixer's column parts)
+    codings = {"-9 (mixer 3 + max)": (9, "max", "mixer+network", None),
+               "-9 --parts 2 (0.10.1's)": (9, "max", "mixer+network", 2),
+               "0.9 -9 (mixer 2 + max)": (92, "max", "mixer+network", 2),
+               "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network", 2),
+               "-6 (mixer 3 alone)": (6, None, "mixer", 2), "0.9 -6 (mixer 2 alone)": (62, None, "mixer", 2),
+               "-1 (mixer 1 alone)": (1, None, "mixer", 2)}
     print(f"machine: {machine()['cpu']}, {numba.config.NUMBA_NUM_THREADS} threads; rounds {rounds}")
-    for level, model, payload in codings.values():
+    for level, model, payload, _ in codings.values():
         codec.warm_up(model, payload, level)
     for path in images:
         img = np.ascontiguousarray(read_image(path))
@@ -87,8 +94,9 @@ def main(images, rounds):
         for r in range(rounds):
             order = list(codings) if r % 2 == 0 else list(reversed(codings))
             for k in order:
-                level, model, payload = codings[k]
-                data, te = _timed(lambda: codec.compress(img, model, level=level, payload=payload))
+                level, model, payload, parts = codings[k]
+                data, te = _timed(lambda: codec.compress(img, model, level=level, payload=payload,
+                                                         options=codec.Options(parts=parts)))
                 out, td = _timed(lambda: codec.decompress(data))
                 assert np.array_equal(out.reshape(img.shape), img), k
                 times[k][0].append(te)
@@ -102,6 +110,13 @@ def main(images, rounds):
         new, old, nine = med["-9 (mixer 3 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.9 -9 (mixer 2 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
         print(f"-9 against 0.9's -9: encode {new[0] / nine[0]:.2f}x, decode {new[1] / nine[1]:.2f}x")
+        two_parts = "-9 --parts 2 (0.10.1's)"
+        two = med[two_parts]
+        print(f"-9 --parts 2 against 0.7's -9: encode {two[0] / old[0]:.2f}x, decode {two[1] / old[1]:.2f}x; "
+              f"-9 against it: encode {new[0] / two[0]:.2f}x, decode {new[1] / two[1]:.2f}x, files "
+              f"{size['-9 (mixer 3 + max)'] / size[two_parts] - 1:+.2%}")
+        if not stage:
+            continue
         six, old6 = med["-6 (mixer 3 alone)"], med["0.9 -6 (mixer 2 alone)"]
         print(f"-6 against 0.9's -6: encode {six[0] / old6[0]:.2f}x, decode {six[1] / old6[1]:.2f}x")
         im = img if img.ndim == 3 else img[:, :, None]

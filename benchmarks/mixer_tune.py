@@ -1,7 +1,7 @@
 """The context mixer's ideal code length on whole images: the measure every
 mixer change is tuned and ablated by.
 
-    python benchmarks/mixer_tune.py DIR_OR_IMAGE... [--version 3] [-m max] [-j 2]
+    python benchmarks/mixer_tune.py DIR_OR_IMAGE... [--version 3] [-m max [--parts 2]] [-j 2]
                                     [--json out.json] [--against before.json]
 
 Each image is coded by one version's mixer (``--version``, 1 or 2) and its
@@ -12,8 +12,8 @@ within 0.02% of it):
 levels do)
 
 - without ``-m``, the mixer alone, one state, raster order (``-1``'s coding);
-- with ``-m MODEL``, the mixer over the network's counts in two column parts
-  (``-9``'s coding with ``-m max``); a gray image over an RGB network by
+- with ``-m MODEL``, the mixer over the network's counts in ``--parts`` column
+  parts (``-9``'s coding with ``-m max``; 1: one state); a gray image over an RGB network by
   version 2 over its counts of colour 0, the image seen as (L, L, L) (coder
   7, ``-9``'s coding of gray), and by version 1 alone.
 
@@ -49,7 +49,7 @@ def _coders(version: int):
     return coders.OneStateEncoder, coders.PartsEncoder
 
 
-def ideal_bits(path: str, version: int, model: str | None) -> tuple[float, int, float]:
+def ideal_bits(path: str, version: int, model: str | None, parts: int = 2) -> tuple[float, int, float]:
     """(ideal bits, sub-pixels, seconds) of one image."""
     import numba
     import numpy as np
@@ -61,7 +61,8 @@ def ideal_bits(path: str, version: int, model: str | None) -> tuple[float, int, 
         img = img[:, :, None]
     if version == 3 and img.shape[2] == 1:
         version = 2                 # version 3 codes colour: gray images keep version 2, as the levels do
-    one, parts = _coders(version)
+    one, parts_enc = _coders(version)
+    n_parts = parts
     t = time.perf_counter()
     net = None
     if model is not None:
@@ -74,7 +75,7 @@ def ideal_bits(path: str, version: int, model: str | None) -> tuple[float, int, 
         bits = enc.ideal_bits
     else:
         from pixzip.codec.mixer import with_network
-        _, bits, _, _ = with_network.encode_in_parts(img, net, None, 0, "cpu", None, True, 2, encoder=parts,
+        _, bits, _, _ = with_network.encode_in_parts(img, net, None, 0, "cpu", None, True, n_parts, encoder=parts_enc,
                                                      gray=gray)
     return bits, img.size, time.perf_counter() - t
 
@@ -92,17 +93,19 @@ def _images(paths) -> list[tuple[str, str]]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--version", type=click.Choice(["1", "2", "3"]), default="3", show_default=True, help="The mixer version.")
 @click.option("-m", "--model", default=None, help="Mix with this network (-9's is max); none: the mixer alone.")
+@click.option("--parts", type=int, default=2, show_default=True,
+              help="With -m: the column parts (each its own state; 1: one state).")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Images coded at once.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the results here.")
 @click.option("--against", type=click.Path(exists=True, dir_okay=False), help="An earlier --json: print the change.")
-def main(paths, version, model, jobs, json_out, against):
+def main(paths, version, model, parts, jobs, json_out, against):
     images = _images(paths)
     before = json.loads(Path(against).read_text())["images"] if against else {}
     print(f"machine: {machine()['cpu']}; mixer version {version}; "
-          f"{'network ' + model if model else 'the mixer alone'}; {len(images)} images", flush=True)
+          f"{f'network {model}, {parts} part(s)' if model else 'the mixer alone'}; {len(images)} images", flush=True)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(ideal_bits, f, int(version), model) for _, f in images]
+        futures = [pool.submit(ideal_bits, f, int(version), model, parts) for _, f in images]
         results = {}
         for (group, f), fut in zip(images, futures):
             bits, n, sec = fut.result()
@@ -123,7 +126,7 @@ def main(paths, version, model, jobs, json_out, against):
         print(f"{'total ' + g:44s} {total([r for r in results.values() if r['group'] == g], before)}")
     print(f"{'total':44s} {total(list(results.values()), before)}   ({time.perf_counter() - t0:.0f} s)")
     if json_out:
-        Path(json_out).write_text(json.dumps({"version": version, "model": model, "images": results}, indent=1))
+        Path(json_out).write_text(json.dumps({"version": version, "model": model, "parts": parts, "images": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,11 @@ def test_compress_takes_at_most_seven_parameters_and_the_rest_as_options():
         params = inspect.signature(f).parameters
         assert len(params) <= 7, list(params)
         assert "options" in params and "stats" not in params
-    assert pixzip.Options().strip_height == 0 and pixzip.Options().parts == 2
+    # parts: None, each coder's own choice (0.10.2: one for the mixer 3 with a network, two for the others)
+    assert pixzip.Options().strip_height == 0 and pixzip.Options().parts is None
+    from pixzip.codec import coders
+    assert [coders.making("mixer+network", v, gray).parts for v, gray in ((1, False), (2, False), (2, True), (3, False))] \
+        == [2, 2, 2, 1]
 
 
 def image(h=9, w=11, c=3, seed=0):

@@ -130,6 +130,22 @@ def test_strip_height_option(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3", "--strip-height", "-1").exit_code == 2
 
 
+def test_parts_option(images, tmp_path):
+    """--parts N: the mixer's column parts with a network, each its own state (1: one state); the
+    archive decodes to the image; out of 1..16 a usage error."""
+    from pixzip.codec.format import container
+    for parts in (1, 3):
+        out = tmp_path / f"p{parts}.pxz"
+        r = run("compress", images[0], "-m", "tiny3", "--method", "mixer+network", "--parts", parts, "-o", out)
+        assert r.exit_code == 0, r.output
+        assert container.parse(out.read_bytes())[1][0] == parts
+        assert run("decompress", out, "-o", tmp_path / f"p{parts}.png").exit_code == 0
+        assert np.array_equal(pixels(tmp_path / f"p{parts}.png"), pixels(images[0]))
+    for bad in (0, 17):
+        r = run("compress", images[0], "-m", "tiny3", "--parts", bad, "-o", tmp_path / "bad.pxz")
+        assert r.exit_code == 2 and "--parts" in r.output and not (tmp_path / "bad.pxz").exists()
+
+
 def test_info_test_models(images, tmp_path):
     assert run("compress", images[0], "-m", "tiny3").exit_code == 0
     pxz = tmp_path / "img0.png.pxz"

@@ -53,11 +53,18 @@ FORMAT2 = {
     # coder 7: a gray image over an RGB network (the mixer 2 over its counts of colour 0; -9's for gray)
     "parts2-l-over-rgb": (DATA / "format1" / "gray.png", RGB, {"payload": "mixer+network"}),
     "parts2-l-over-rgb-strips": (DATA / "format1" / "gray.png", RGB, {"payload": "mixer+network", "strip_height": 5}),
-    # the mixer 3 (coders 8 and 9), -6's and -9's for colour images since 0.10.0 (gray keeps the mixer 2)
-    "parts3": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    # the mixer 3 (coders 8 and 9), -6's and -9's for colour images since 0.10.0 (gray keeps the mixer 2);
+    # coder 9 in two parts: -9's until 0.10.1 (one part since 0.10.2, below)
+    "parts3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 2}),
     "parts3-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
-    "parts3-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
-    "parts3-photo-strips": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    "parts3-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "parts": 2}),
+    "parts3-photo-strips": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7,
+                                                              "parts": 2}),
+    # coder 9 in one part (one state), -9's for colour images since 0.10.2, decoded by the network and the
+    # mixer on two threads of their own (0.10.1 and older decode them on one)
+    "parts3-1": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    "parts3-photo-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
+    "parts3-photo-strips-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
     "mixer3": (DATA / "golden.png", RGB, {"payload": "mixer"}),
     "mixer3-photo": (DATA / "golden-photo.png", RGB, {"payload": "mixer"}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
@@ -203,8 +210,11 @@ FORMAT3_MIXER2 = {"rgba-network-2": ("rgba-network", {"payload": "mixer+network"
                   # coder 7: the L plane over the RGB network (the alpha by the mixer alone)
                   "la-network-2": ("la", {"payload": "mixer+network"}, RGB)}
 # the colour pictures with the mixer 3 (0.10.0's -6 and -9: its RGB planes; one-colour planes keep the mixer 2)
-FORMAT3_MIXER3 = {"rgba-network-3": ("rgba-network", {"payload": "mixer+network"}, RGB),
-                  "rgba-3": ("rgba-network", {"payload": "coded"}, None)}
+FORMAT3_MIXER3 = {"rgba-network-3": ("rgba-network", {"payload": "mixer+network", "options": codec.Options(parts=2)},
+                                     RGB),
+                  "rgba-3": ("rgba-network", {"payload": "coded"}, None),
+                  # 0.10.2's -9: the RGB planes' coder 9 in one part
+                  "rgba-network-3-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
 
 
 def _format3_sources() -> dict:

@@ -83,9 +83,10 @@ def test_files_of_the_mixer_2_and_3_decode_in_one_process_in_any_order(shared, m
     data = {}
     for mixer in (2, 3):
         monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 9: levels.Level("mixer+network", "max", mixer)})
-        data[mixer] = codec.compress(img, net, level=9, payload="mixer+network")
-    assert (data[2][7], data[3][7]) == (6, 9)
-    for mixer in (3, 2, 3, 2):
+        data[mixer] = codec.compress(img, net, level=9, payload="mixer+network", options=codec.Options(parts=2))
+    data[1] = codec.compress(img, net, level=9, payload="mixer+network", options=codec.Options(parts=1))
+    assert (data[2][7], data[3][7], data[1][7]) == (6, 9, 9)
+    for mixer in (3, 2, 1, 3, 2, 1):            # (1: the mixer 3 in one state, ``kernels.handover``)
         assert np.array_equal(codec.decompress(data[mixer], net), img), mixer
 
 
@@ -126,7 +127,7 @@ def test_both_threads_decode_a_share_of_each_step(shared, monkeypatch):
     from pixzip.codec.network.kernels import decoder as K
     net = tiny_int_model(3)
     img = photo_like(40, 60, 3)
-    data = codec.compress(img, net, payload="mixer+network")
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=2))
     seen = []
     real = KP.run_steps
 
@@ -144,18 +145,20 @@ def test_both_threads_decode_a_share_of_each_step(shared, monkeypatch):
 
 
 @two_threads
-@pytest.mark.parametrize("cut", [0.3, 0.7, 0.95])
-def test_a_truncated_payload_stops_every_thread_with_an_error(shared, cut):
-    """Cut the payload (its header's length kept): a PixzipError, on two threads, quickly."""
+@pytest.mark.parametrize("parts", [2, 1])
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.7, 0.95])
+def test_a_truncated_payload_stops_every_thread_with_an_error(shared, cut, parts):
+    """Cut the payload (its header's length kept): a PixzipError, on two threads, quickly; in
+    parts, or in one state (``kernels.handover``: the network's thread and the mixer's)."""
     import dataclasses
 
     from pixzip.codec.format import container
     net = tiny_int_model(3)
     img = photo_like(40, 60, 3, seed=3)
-    data = codec.compress(img, net, payload="mixer+network")
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=parts))
     header, payload, crc = container.parse(data)
     payload = bytes(payload)
-    cut_payload = payload[:int(len(payload) * cut)]
+    cut_payload = payload[:max(1, int(len(payload) * cut))]       # (the count of parts kept)
     bad = container.pack(dataclasses.replace(header, payload_length=len(cut_payload)), cut_payload, crc)
     numba.set_num_threads(2)
     t = time.monotonic()
@@ -165,10 +168,11 @@ def test_a_truncated_payload_stops_every_thread_with_an_error(shared, cut):
 
 
 @two_threads
-def test_flipped_payload_bytes_give_an_error_or_the_image(shared):
+@pytest.mark.parametrize("parts", [2, 1])
+def test_flipped_payload_bytes_give_an_error_or_the_image(shared, parts):
     net = tiny_int_model(3)
     img = photo_like(30, 50, 3, seed=4)
-    data = bytearray(codec.compress(img, net, payload="mixer+network"))
+    data = bytearray(codec.compress(img, net, payload="mixer+network", options=codec.Options(parts=parts)))
     end = len(data) - 4
     numba.set_num_threads(2)
     for k in range(6):
@@ -226,12 +230,14 @@ def test_the_barrier_waits_for_every_thread_and_publishes_their_writes():
     assert not any(x.is_alive() for x in ts) and bad == []
 
 
+@pytest.mark.parametrize("parts", [2, 1])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_progress_counts_every_pixel_once(shared, threads):
-    """The loop reports each chunk's pixels: every pixel once, on one thread or two."""
+def test_progress_counts_every_pixel_once(shared, threads, parts):
+    """The loop reports each chunk's pixels: every pixel once, on one thread or two, in parts or in one
+    state."""
     net = tiny_int_model(3)
     img = photo_like(21, 37, 3, seed=5)
-    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=6))
+    data = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_height=6, parts=parts))
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     seen = []
     assert np.array_equal(codec.decompress(data, net, progress=seen.append), img)

@@ -329,8 +329,9 @@ def _deliver(data: bytes, dst: Path | None, force: bool, what: str, src: str = S
 
 
 def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, level=None, method=None,
-                  strip_height=0, strip=False, device="auto", progress=None) -> Result:
-    """Compress one image file (or '-') to .pxz.  With ``delivery.remove``,
+                  strip_height=0, strip=False, device="auto", progress=None, parts=None) -> Result:
+    """Compress one image file (or '-') to .pxz (``parts``: the mixer's
+    column parts with a network, ``codec.Options.parts``; None: its default).  With ``delivery.remove``,
     the input is deleted only after the archive on disk has been read back
     and decoded to the same pixels and metadata; with stdout, ``remove`` is
     ignored (with a warning), as zstd does."""
@@ -363,7 +364,8 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
     try:
         archive = codec.compress(picture, model, level=level, method=method, metadata=kept,
                                  options=codec.Options(strip_height=strip_height, device=device,
-                                                       progress=progress))
+                                                       progress=progress,
+                                                       **({} if parts is None else {"parts": parts})))
         if verify or remove:
             back, back_md = codec.decompress_picture(archive, model)
             if not same(back, picture) or back_md != kept:

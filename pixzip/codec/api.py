@@ -49,15 +49,18 @@ class Options:
     which the decoder runs in lockstep: more pixels per step, at a small
     cost in size.  ``parts``: the mixer with a network codes the image's
     columns in that many parts (1..16), each with its own state, which the
-    decoder codes at once, one per core (coder 3): two made files 0.05%
-    larger on photos, 1.4% on Kodak.  ``max_memory`` (bytes) overrides
+    decoder codes at once, one per core (coder 3); None: the coder's own
+    choice, one for the mixer version 3 (``-9``'s colour images: the decoder
+    runs the network on one core and the mixer on the other), else two.
+    Two parts made the mixer 1's files 0.05% larger on photos, 1.4% on
+    Kodak, and the mixer 3's 0.30% on photos-train images.  ``max_memory`` (bytes) overrides
     ``memory_limit``: a coded payload whose decoding would need more is
     refused (LimitError), never made.  ``strip_rows`` (the encoder's
     working-set size), ``device`` (see ``enc_stream.encode_device``) and
     ``progress(n)`` (called as pixels are coded) never change the file."""
     strip: bool = False
     strip_height: int = 0
-    parts: int = MIXER_PARTS
+    parts: int | None = None
     max_memory: int | None = None
     strip_rows: int | None = None
     device: str = "auto"
@@ -249,13 +252,13 @@ def _payloads(pixels: np.ndarray, plan: Plan, net: ModelFile | None, options: Op
     coding when its decoding would need more than the memory limit), and of
     its stored ones."""
     h, w, c = pixels.shape
-    job = coders.Job(options.strip_height, options.parts, options.strip_rows, options.device, options.progress,
-                     measure)
+    coder = coders.making(plan.method, plan.mixer_for(c), plan.gray) if plan.method is not None else None
+    parts = options.parts if options.parts is not None else getattr(coder, "parts", MIXER_PARTS)
+    job = coders.Job(options.strip_height, parts, options.strip_rows, options.device, options.progress, measure)
     made = []
-    if plan.method is not None:
-        coder = coders.making(plan.method, plan.mixer_for(c), plan.gray)
+    if coder is not None:
         frame = coders.Frame(h, w, c, options.strip_height if coder.uses_network else 0,
-                             options.parts if coder.method == MIXER_NETWORK else 0)
+                             parts if coder.method == MIXER_NETWORK else 0)
         _refuse_over_limit(coder, frame, net, options.max_memory, making=True)
         made.append((coder, coder.encode(pixels, net if coder.uses_network else None, job)))
     return made + [(coders.STORED[k], coders.STORED[k].encode(pixels, None, job)) for k in plan.stored]

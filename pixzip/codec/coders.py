@@ -244,8 +244,10 @@ class MixerOneStateWithNetwork(Mixer):
 
 class MixerWithNetwork(Mixer):
     """The mixer with the network's counts as an input, in column parts
-    (coder 3): the mixer's size bound, the network's and the parts' memory."""
+    (coder 3): the mixer's size bound, the network's and the parts' memory.
+    ``parts``: the column parts it makes unless the caller names them."""
     kind, coder_id, method, uses_network = container.NETWORK, container.PARTS_CODER, MIXER_NETWORK, True
+    parts = 2
 
     def encode(self, pixels, net, job) -> Coded:
         from .mixer import with_network
@@ -306,8 +308,13 @@ class Mixer3(Mixer):
 
 
 class Mixer3WithNetwork(MixerWithNetwork):
-    """The context mixer version 3 with the network's counts, in column parts (coder 9)."""
+    """The context mixer version 3 with the network's counts, in column parts (coder 9): one, unless the
+    caller names more (from 0.10.2; ``-9``'s colour images).  One state made files 0.30% smaller on
+    photos-train images than two parts, 0.79% on such images with colour once subsampled (Kodak's kind),
+    and its decoder runs the network on one core and the mixer on the other (``network.kernels.handover``;
+    ``docs/mixer2.md``, "0.10.2")."""
     coder_id, version = container.PARTS3_CODER, 3
+    parts = 1
 
 
 def _deep():

@@ -105,8 +105,9 @@ def decode(payload, net: ModelFile, height: int, width: int, colours: int, strip
         dec = (decoder or column_parts.Decoder)(payload, height, width, colours, S)
     else:
         dec = (decoder or one_state.Decoder)(payload, height, width, colours)
-    if in_parts and len(dec.bounds) > 2 and pipeline.handles(dec.kernel):
-        # two parts or more: the network and the parts in one compiled loop per core
+    if in_parts and pipeline.handles(dec.kernel):
+        # the network and the parts in one compiled loop per core (one part: the network on one, the mixer on
+        # the other)
         decode_parts(net, height, width, strip_height, dec, progress, gray=gray)
         return dec.finish()
     img = dec.img

@@ -1,5 +1,7 @@
 """The ``-9`` decoder (coder 3): the network's wavefront and the mixer's
-column parts in one compiled loop per thread (``kernels.pipeline``).
+column parts in one compiled loop per thread (``kernels.pipeline``), or,
+with one part, the network on one thread and the mixer's one state on the
+other, handing each other groups of rows (``kernels.handover``).
 
 The steps run in chunks of ``CHUNK_STEPS``.  For each chunk the caller's
 thread and ``threads - 1`` helper threads each run ``run_steps`` on their
@@ -22,7 +24,9 @@ import numpy as np
 from ...errors import CorruptError
 from .. import threads as step_threads
 from .dec_wavefront import buffers
+from .kernels import handover as KH
 from .kernels import pipeline as KP
+from .kernels.decoder import StepBuffers
 from .modelfile import ModelFile
 from .schedule import n_steps
 
@@ -74,24 +78,39 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
     """Decode a coder-3 payload into ``decoder.img`` (a ``column_parts.Decoder``
     or a mixer version's, holding the parts' states and streams); returns
     the image.  ``gray``: the decoder's image is gray, seen by the RGB
-    network as (L, L, L) (coder 7).  Raises ``CorruptError`` when a part's
-    data ends long before the image does.  ``trace``: (threads, steps + R) int64 zeros, to receive
-    each thread's CPU ns per step (``kernels.pipeline.run_steps``;
-    measuring only)."""
+    network as (L, L, L) (coder 7).  One part (one state) runs the network
+    on one thread and the mixer on the other (``kernels.handover``).
+    Raises ``CorruptError`` when a part's data ends long before the image
+    does.  ``trace``: (threads, steps + R) int64 zeros, to receive each
+    thread's CPU ns per step (``kernels.pipeline.run_steps``, two parts or
+    more; measuring only)."""
     prog, lay, geo, rings, step, scratch, cond = buffers(net, height, width, strip_height)
     parts = len(decoder.bounds) - 1
-    most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
     shape = (lay.S, lay.nb, lay.last, net.colors, 1 if gray else net.colors)
-    flags = KP.flags_array(most)
-    short = np.zeros(parts, np.int64)
     tables = decoder.kernel.tables()
-    clock = np.zeros((most, len(KP.PHASES)), np.int64)
-    trace = np.zeros((most, 0), np.int64) if trace is None else trace
+    short = np.zeros(parts, np.int64)
+    if parts == 1:
+        # one state: the network's thread and the mixer's (``kernels.handover``), or one thread taking both
+        most = 2 if numba.get_num_threads() >= 2 else 1
+        flags = KH.flags_array()
+        clock = np.zeros((2, len(KH.PHASES)), np.int64)
+        data = decoder.data[decoder.starts[0]:decoder.starts[1]]
+        odd = StepBuffers(*(np.zeros_like(a) for a in step[:-1]), step.count_rows)   # odd steps' buffers
 
-    def run(k, threads, t0, t1):
-        return KP.run_steps(k, threads, t0, t1, shape, geo, rings, prog.weights, cond, scratch, step,
-                            decoder.state, tables, decoder.img, decoder.bounds, decoder.decs, decoder.data,
-                            decoder.starts, short, flags, clock, trace)
+        def run(k, threads, t0, t1):
+            return KH.run_role(KH.BOTH if threads == 1 else k, t0, t1, HANDOVER_GROUPS, VERTICAL_SHARE, shape, geo,
+                               rings, prog.weights, cond, scratch, step, odd, decoder.state, tables, decoder.img,
+                               decoder.decs, data, short, flags, clock)
+    else:
+        most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
+        flags = KP.flags_array(most)
+        clock = np.zeros((most, len(KP.PHASES)), np.int64)
+        trace = np.zeros((most, 0), np.int64) if trace is None else trace
+
+        def run(k, threads, t0, t1):
+            return KP.run_steps(k, threads, t0, t1, shape, geo, rings, prog.weights, cond, scratch, step,
+                                decoder.state, tables, decoder.img, decoder.bounds, decoder.decs, decoder.data,
+                                decoder.starts, short, flags, clock, trace)
     steps = n_steps(lay.S, width, geo.lag)
     pool = ThreadPoolExecutor(most - 1, thread_name_prefix="pixzip-steps") if most > 1 else None
     cores = step_threads._cores()
@@ -112,6 +131,15 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
             pool.shutdown(wait=True)
         last_clock[:] = [clock]
     return decoder.img
+
+
+# the runs of a step's positions handed over between the network's and the mixer's threads, and the share (of
+# 1024) of each run's vertical frontier that the mixer's thread computes: measured on a 768x512 photo (AMD EPYC
+# Zen 3, 2 cores; docs/mixer2.md), 4 to 10 runs and shares of 0 to 400 decode within about 5% of each other,
+# 6 and 250 among the fastest.  Fewer runs leave the threads waiting for each other at every colour; more make
+# the network's blocks of positions smaller, and its products slower.
+HANDOVER_GROUPS = 6
+VERTICAL_SHARE = 250
 
 
 last_clock: list = [None]       # the cycles of the last decode's threads by phase (``kernels.pipeline.PHASES``)

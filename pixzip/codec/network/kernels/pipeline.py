@@ -152,21 +152,28 @@ def thread_cpu_ns(typingctx):
 
 
 @njit(inline="always")
+def wait_for(flags, slot, need):
+    """Waits until flags[slot] >= need (spinning, then sleeping), or until a
+    thread aborts; returns whether one did."""
+    start = cycles()
+    while load_acquire(flags, slot) < need:
+        if load_acquire(flags, ABORT) != 0:
+            return True
+        if cycles() - start < SPIN_CYCLES:
+            cpu_pause()
+        else:
+            sleep_us(np.int32(SLEEP_US))
+    return False
+
+
+@njit(inline="always")
 def barrier(flags, k, threads, done):
     """Thread k has finished ``done`` steps: says so, and waits until every
     other thread has too, or until one aborts.  Returns whether to stop."""
     store_release(flags, (k + 1) * FLAG_STRIDE, done)
     for m in range(threads):
-        if m == k:
-            continue
-        start = cycles()
-        while load_acquire(flags, (m + 1) * FLAG_STRIDE) < done:
-            if load_acquire(flags, ABORT) != 0:
-                return True
-            if cycles() - start < SPIN_CYCLES:
-                cpu_pause()
-            else:
-                sleep_us(np.int32(SLEEP_US))
+        if m != k and wait_for(flags, (m + 1) * FLAG_STRIDE, done):
+            return True
     return load_acquire(flags, ABORT) != 0
 
 
