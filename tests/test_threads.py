@@ -12,6 +12,7 @@ from pixzip.codec.network import dec_wavefront as wavefront
 from pixzip.codec.mixer import kernel as cm_kernel
 from pixzip.codec.network import dec_pipeline as pipeline
 from pixzip.codec.network.kernels import decoder as K
+from pixzip.codec.network.kernels import handover as KH
 from pixzip.codec.network.kernels import pipeline as KP
 from pixzip.codec import threads as T
 
@@ -46,6 +47,10 @@ def kernel_threads(monkeypatch):
     # its size the chunk's positions per step
     spy(KP, "run_steps", lambda a: pipeline.positions_per_step(a[2], a[3], *a[4][:3], a[5].width, a[5].lag).mean(),
         lambda a: a[1])
+    # and in one state (-9's colour images): a thread's role in a chunk (role, t0, t1, runs, share, shape, geo, ...),
+    # on two threads unless one takes both roles
+    spy(KH, "run_role", lambda a: pipeline.positions_per_step(a[1], a[2], *a[5][:3], a[6].width, a[6].lag).mean(),
+        lambda a: 1 if a[0] == KH.BOTH else 2)
     return calls
 
 
