@@ -55,9 +55,17 @@ def decode_memory(net: ModelFile, height: int, width: int, strip_height: int = 0
     nb, S, _, ring, cw, cap = _layout(net, height, width, strip_height)
     images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C     # xi, out
     rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)                          # V, LK, HB
-    per_position = (L * gemm.even(p) * 2 + prog.skip * 8 + gemm.even(prog.hidden) * 2 + 256 * 8 + 8
-                    + numba.get_num_threads() * prog.scratch_bytes_per_row())     # G, SK, HID, counts, scratch
-    return images + rings + cap * per_position
+    scratch = cap * (8 + numba.get_num_threads() * prog.scratch_bytes_per_row())    # count_rows, scratch
+    return images + rings + step_buffer_bytes(net, height, width, strip_height, product) + scratch
+
+
+def step_buffer_bytes(net: ModelFile, height: int, width: int, strip_height: int = 0,
+                      product: str | None = None) -> int:
+    """Bytes of one set of ``StepBuffers`` (G, SK, HID, counts) for an image: ``decode_memory`` counts one,
+    and the one-state ``-9`` decoder (``dec_pipeline``) keeps a second, for odd steps."""
+    prog = program(net, product)
+    cap = _layout(net, height, width, strip_height).cap
+    return cap * (net.layers * gemm.even(net.p) * 2 + prog.skip * 8 + gemm.even(prog.hidden) * 2 + 256 * 8)
 
 
 def buffers(net: ModelFile, height: int, width: int, strip_height: int = 0, label: int | None = None,
