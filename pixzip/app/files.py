@@ -364,8 +364,7 @@ def compress_file(src: str, delivery: Delivery = Delivery(), *, model=None, leve
     try:
         archive = codec.compress(picture, model, level=level, method=method, metadata=kept,
                                  options=codec.Options(strip_height=strip_height, device=device,
-                                                       progress=progress,
-                                                       **({} if parts is None else {"parts": parts})))
+                                                       progress=progress, parts=parts))
         if verify or remove:
             back, back_md = codec.decompress_picture(archive, model)
             if not same(back, picture) or back_md != kept:
