@@ -9,22 +9,19 @@ pixel-exact.  Prints each coding's median encode and decode seconds and
 its file's bits per sub-pixel, and the ratios the release's speed bars are
 stated in:
 
-- ``-9`` (the mixer 3 with the ``max`` network, coder 9) against the mixer 1
-  with the same network (coder 3, 0.7's ``-9``), and against the mixer 2's
-  (coder 6, 0.9's ``-9``);
-- ``-6`` (the mixer 3 alone, coder 8) against 0.9's (the mixer 2 alone,
-  coder 5), and ``-1`` (the mixer 1 alone, coder 2, unchanged);
-- ``-9`` (coder 9 in one state since 0.10.2, decoded by the network and
-  the mixer on two threads of their own) against ``-9 --parts 2`` (its
-  two column parts, 0.10.1's ``-9``), which is also set against 0.7's.
+- ``-9`` (the mixer 4 with the ``max`` network in one state, coder 10)
+  against the mixer 1 with the same network (coder 3, 0.7's ``-9``), and
+  against the mixer 3's in one state (coder 9, 0.10.2's ``-9``);
+- ``-6`` (the mixer 3 alone, coder 8) and ``-1`` (the mixer 1 alone,
+  coder 2), both unchanged since 0.10.0.
 
-The earlier releases' levels are made by this build, under level names of
-their own (``0.9 -9``, ``0.9 -6``) that this script adds to its copy of
+The earlier releases' levels are made by this build, under a level name of
+their own (``0.10.2 -9``) that this script adds to its copy of
 ``levels.LEVELS``.
 
 Then the mixer stage alone on one core, in microseconds per sub-pixel: each
 mixer version alone (raster order, one state), and over the network's counts
-in two column parts (the counts' making between its calls not counted); and the
+in one state (the counts' making between its calls not counted); and the
 peak resident memory of the process (``ru_maxrss``).
 """
 from __future__ import annotations
@@ -51,11 +48,11 @@ def _mixer_alone(img, version: int) -> float:
 
 
 def _mixer_over_counts(img, net, version: int) -> float:
-    """Seconds the column parts' encoder takes over the network's counts, one core (the counts' making
-    between its calls is not counted)."""
+    """Seconds the column parts' encoder in one part takes over the network's counts, one core (the
+    counts' making between its calls is not counted)."""
     from pixzip.codec.coders import _mixer_classes
     from pixzip.codec.network.enc_stream import symbols_and_counts
-    enc = _mixer_classes(version)[2](img, 2)
+    enc = _mixer_classes(version)[2](img, 1)
     total = 0.0
     for _, counts, _, where in symbols_and_counts(net, img, None, 0, "cpu", positions=True):
         t = time.perf_counter()
@@ -76,13 +73,12 @@ def main(images, rounds, stage):
     from pixzip.codec import api as codec
     from pixzip.codec.format.images import read_image
     from pixzip.codec import levels
-    levels.LEVELS = {**levels.LEVELS, 92: levels.Level("mixer+network", "max", 2), 62: levels.Level("mixer", None, 2)}
+    levels.LEVELS = {**levels.LEVELS, 93: levels.Level("mixer+network", "max", 3)}
     # coding: (level, model, payload, the mixer's column parts)
-    codings = {"-9 (mixer 3 + max)": (9, "max", "mixer+network", None),
-               "-9 --parts 2 (0.10.1's)": (9, "max", "mixer+network", 2),
-               "0.9 -9 (mixer 2 + max)": (92, "max", "mixer+network", 2),
+    codings = {"-9 (mixer 4 + max)": (9, "max", "mixer+network", None),
+               "0.10.2 -9 (mixer 3 + max)": (93, "max", "mixer+network", None),
                "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network", 2),
-               "-6 (mixer 3 alone)": (6, None, "mixer", 2), "0.9 -6 (mixer 2 alone)": (62, None, "mixer", 2),
+               "-6 (mixer 3 alone)": (6, None, "mixer", 2),
                "-1 (mixer 1 alone)": (1, None, "mixer", 2)}
     print(f"machine: {machine()['cpu']}, {numba.config.NUMBA_NUM_THREADS} threads; rounds {rounds}")
     for level, model, payload, _ in codings.values():
@@ -107,18 +103,13 @@ def main(images, rounds, stage):
         med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
         for k in codings:
             print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
-        new, old, nine = med["-9 (mixer 3 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.9 -9 (mixer 2 + max)"]
+        new, old, prev = med["-9 (mixer 4 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.10.2 -9 (mixer 3 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
-        print(f"-9 against 0.9's -9: encode {new[0] / nine[0]:.2f}x, decode {new[1] / nine[1]:.2f}x")
-        two_parts = "-9 --parts 2 (0.10.1's)"
-        two = med[two_parts]
-        print(f"-9 --parts 2 against 0.7's -9: encode {two[0] / old[0]:.2f}x, decode {two[1] / old[1]:.2f}x; "
-              f"-9 against it: encode {new[0] / two[0]:.2f}x, decode {new[1] / two[1]:.2f}x, files "
-              f"{size['-9 (mixer 3 + max)'] / size[two_parts] - 1:+.2%}")
+        print(f"0.10.2's -9 against 0.7's -9: encode {prev[0] / old[0]:.2f}x, decode {prev[1] / old[1]:.2f}x")
+        print(f"-9 against 0.10.2's -9: encode {new[0] / prev[0]:.2f}x, decode {new[1] / prev[1]:.2f}x, files "
+              f"{size['-9 (mixer 4 + max)'] / size['0.10.2 -9 (mixer 3 + max)'] - 1:+.2%}")
         if not stage:
             continue
-        six, old6 = med["-6 (mixer 3 alone)"], med["0.9 -6 (mixer 2 alone)"]
-        print(f"-6 against 0.9's -6: encode {six[0] / old6[0]:.2f}x, decode {six[1] / old6[1]:.2f}x")
         im = img if img.ndim == 3 else img[:, :, None]
         im = np.ascontiguousarray(im)
         numba.set_num_threads(1)
@@ -128,9 +119,10 @@ def main(images, rounds, stage):
                 print(f"mixer {v} alone, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
             if im.shape[2] == 3:
                 net = codec.load_model("max")
-                for v in (1, 2, 3):
+                for v in (1, 2, 3, 4):
                     s = statistics.median(_mixer_over_counts(im, net, v) for _ in range(rounds))
-                    print(f"mixer {v} over max's counts, two parts, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
+                    print(f"mixer {v} over max's counts, one state, one core: {1e6 * s / im.size:.2f} us per "
+                          f"sub-pixel")
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     print(f"\npeak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -123,6 +123,13 @@ def make_seeds() -> list[Seed]:
     data = codec.compress(img, nets[3], payload="mixer+network", options=codec.Options(strip_height=4))
     assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
     seeds.append(Seed("gray-13x9-mixer+network-over-rgb-s4", data, img, nets[3]))
+    # coder 9 (the mixer 3 over the network: -9's in 0.10; the seeds above without a level make coder 10), one
+    # part and two
+    for parts in (1, 2):
+        img = _image(rng, 9, 13, 3, "smooth")
+        data = codec.compress(img, nets[3], level=6, payload="mixer+network", options=codec.Options(parts=parts))
+        assert container.parse(data)[0].coder == container.PARTS3_CODER
+        seeds.append(Seed(f"rgb-9x13-mixer+network-mixer3-p{parts}", data, img, nets[3]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):

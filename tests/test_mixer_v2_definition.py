@@ -31,6 +31,8 @@ from pixzip.codec.mixer.v2 import definition as ref
 from pixzip.codec.mixer.v2.coders import OneStateEncoder, PartsEncoder
 from pixzip.codec.mixer.v3 import coders as coders3
 from pixzip.codec.mixer.v3 import definition as ref3
+from pixzip.codec.mixer.v4 import coders as coders4
+from pixzip.codec.mixer.v4 import definition as ref4
 
 from .test_mixer_definition import cases as v1_cases
 from .test_mixer_definition import make_counts, make_image, raster, two_strips
@@ -58,7 +60,8 @@ def batches_of(batches):
 
 
 # version -> (its definition, its one-state encoder, its column parts' encoder)
-VERSIONS = {2: (ref, OneStateEncoder, PartsEncoder), 3: (ref3, coders3.OneStateEncoder, coders3.PartsEncoder)}
+VERSIONS = {2: (ref, OneStateEncoder, PartsEncoder), 3: (ref3, coders3.OneStateEncoder, coders3.PartsEncoder),
+            4: (ref4, coders4.OneStateEncoder, coders4.PartsEncoder)}
 
 
 def compare(img: np.ndarray, batches, version: int = 2) -> ref.ReferenceModel:
@@ -188,7 +191,7 @@ def test_add_rows_in_blocks_equals_one_run():
 
 # ---------------------------------------------------------------- with the network's counts
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("kind", ["noise", "gradient", "constant", "smooth"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 6, 3), (5, 1, 1), (3, 5, 3), (8, 9, 1), (6, 5, 2), (9, 10, 3)],
                          ids=lambda s: "x".join(map(str, s)))
@@ -240,7 +243,7 @@ def test_a_strip_of_one_row_and_uneven_strips():
 
 # ---------------------------------------------------------------- long enough for every adaptive part
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("colours", [1, 3])
 def test_a_larger_image_in_strips_solves_every_least_squares_predictor_many_times(colours, version):
     """24x20 (version 3: 48x20, its colours 1 and 2 having a system per 2x2
@@ -277,7 +280,7 @@ def test_residual_maps_reach_their_halving_limit():
 # ---------------------------------------------------------------- hypothesis
 
 @settings(max_examples=20, deadline=None, database=None)
-@given(v1_cases(), st.sampled_from([1, 2, 3]), st.sampled_from([2, 3]))
+@given(v1_cases(), st.sampled_from([1, 2, 3]), st.sampled_from([2, 3, 4]))
 def test_hypothesis_definition_equals_compiled(case, colours, version):
     """Version 1's cases (a small image, its rows cut into blocks, each its own strip or not, each coded with
     the network's counts or without), in 1, 2 or 3 colours."""
@@ -303,7 +306,7 @@ def compare_parts(img, positions, counts, parts, strip_rows=0, version=2):
     assert ref.encode_parts(img, positions, counts, parts) == compiled
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("shape, strip, net", [((9, 11, 3), 0, True), ((8, 7, 1), 3, False), ((5, 2, 3), 0, True),
                                                ((6, 8, 2), 0, False)],
@@ -324,7 +327,7 @@ def test_column_parts_in_raster_order(parts, shape, strip, net, version):
     compare_parts(img, positions, counts, parts, strip, version)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize("shape, strip", [((9, 11, 3), 0), ((8, 7, 1), 3)], ids=["9x11x3", "8x7x1-strips"])
 def test_column_parts_in_the_networks_stream_order(shape, strip, version):
     """Coder 3's way: the network's wavefront order and counts (a tiny random
@@ -412,6 +415,10 @@ GOLDEN = {      # (the golden file in tests/data/format2, its picture, its model
     "parts3": ("golden.png", "golden-tiny.pxm", 2, 0),
     "parts3-3": ("golden.png", "golden-tiny.pxm", 3, 0),
     "parts3-photo-strips": ("golden-photo.png", "golden-tiny.pxm", 2, 7),
+    # version 4's (coder 10)
+    "parts4-1": ("golden.png", "golden-tiny.pxm", 1, 0),
+    "parts4-3": ("golden.png", "golden-tiny.pxm", 3, 0),
+    "parts4-photo-strips-1": ("golden-photo.png", "golden-tiny.pxm", 1, 7),
 }
 
 
@@ -431,13 +438,14 @@ def test_the_definition_makes_the_released_golden_files_payloads(name):
     img = image(DATA / picture)
     header, payload, _ = container.parse((DATA / "format2" / f"{name}.pxz").read_bytes())
     h, w, c = img.shape
-    third = name.startswith(("mixer3", "parts3"))
-    ref = ref3 if third else globals()["ref"]
+    third, fourth = name.startswith(("mixer3", "parts3")), name.startswith("parts4")
+    ref = ref4 if fourth else ref3 if third else globals()["ref"]
     if model is None:
         assert header.coder == (container.MIXER3_CODER if third else container.MIXER2_CODER)
         assert bytes(payload) == ref.encode(img, raster(0, h, w, c))
         return
-    assert header.coder == (container.PARTS3_CODER if third else container.PARTS2_CODER)
+    assert header.coder == (container.PARTS4_CODER if fourth else container.PARTS3_CODER if third else
+                            container.PARTS2_CODER)
     chunks = list(symbols_and_counts(ModelFile.load(DATA / model), img, strip_height=strip, positions=True))
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
     counts = np.concatenate([ch[1] for ch in chunks])

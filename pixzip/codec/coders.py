@@ -197,8 +197,10 @@ def _mixer_classes(version: int):
         return one_state.Encoder, one_state.Decoder, column_parts.Encoder, column_parts.Decoder
     if version == 2:
         from .mixer.v2 import coders as v
-    else:
+    elif version == 3:
         from .mixer.v3 import coders as v
+    else:
+        from .mixer.v4 import coders as v
     return v.OneStateEncoder, v.OneStateDecoder, v.PartsEncoder, v.PartsDecoder
 
 
@@ -312,12 +314,20 @@ class Mixer3(Mixer):
 
 class Mixer3WithNetwork(MixerWithNetwork):
     """The context mixer version 3 with the network's counts, in column parts (coder 9): one, unless the
-    caller names more (from 0.10.2; ``-9``'s colour images).  One state made files 0.30% smaller on
+    caller names more (``-9``'s colour images in 0.10.2; since 0.11.0 version 4's, coder 10).  One state made files 0.30% smaller on
     photos-train images than two parts, 0.79% on such images with colour once subsampled (Kodak's kind),
     and its decoder runs the network on one core and the mixer on the other (``network.kernels.handover``;
     ``docs/mixer2.md``, "0.10.2")."""
     coder_id, version = container.PARTS3_CODER, 3
     parts = 1
+
+
+class Mixer4WithNetwork(Mixer3WithNetwork):
+    """The context mixer version 4 with the network's counts, in column parts (coder 10, ``-9``'s colour
+    images from 0.11.0): one, unless the caller names more.  Version 3 with 14 bank predictors through
+    maps (8) and one table budget for all parts, 2^22 buckets (one state: 2^22, a part of coder 9 2^20);
+    ``docs/mixer2.md``, "0.11.0".  The mixer alone stays version 3 (coder 8, ``MIXER_ALONE``)."""
+    coder_id, version = container.PARTS4_CODER, 4
 
 
 def _deep():
@@ -363,14 +373,17 @@ class Deep(Coder):
 
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork(), Mixer2(),
-    Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork())}
+    Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork(), Mixer4WithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
 # the coder a method makes, by (method, mixer version, a gray image over an RGB network): a method makes
 # one coder in each version, and mixer+network with the mixer 2 one more for gray over RGB (coder 7)
 BY_METHOD: dict[tuple[str, int, bool], Coder] = {
-    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3)
+    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3, 4)
     if getattr(c, "version", v) == v}
+# version 4 was measured and made over the network's counts only: the mixer alone stays version 3 (coder 8)
+MIXER_ALONE = {4: 3}
+BY_METHOD[MIXER, 4, False] = BY_METHOD[MIXER, MIXER_ALONE[4], False]
 
 
 def making(method: str, mixer: int, gray: bool = False) -> Coder:

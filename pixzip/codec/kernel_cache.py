@@ -32,7 +32,7 @@ from numba.core.dispatcher import Dispatcher
 HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
            + sorted((HERE / "mixer").glob("*.py")) + sorted((HERE / "mixer" / "v2").glob("*.py"))
-           + sorted((HERE / "mixer" / "v3").glob("*.py"))
+           + sorted((HERE / "mixer" / "v3").glob("*.py")) + sorted((HERE / "mixer" / "v4").glob("*.py"))
            + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
@@ -46,7 +46,8 @@ def sources_stamp() -> str:
     h = hashlib.sha256()
     for path in SOURCES:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    h.update(spec.SPEC_1.digest().encode() + spec.SPEC_2.digest().encode() + spec.SPEC_3.digest().encode())
+    for s in (spec.SPEC_1, spec.SPEC_2, spec.SPEC_3, spec.SPEC_4):
+        h.update(s.digest().encode())
     return h.hexdigest()
 
 
@@ -110,8 +111,9 @@ def _modules(method: str | None = None) -> list:
     from .mixer import kernel as mixer
     from .mixer.v2 import kernel as mixer2
     from .mixer.v3 import kernel as mixer3
+    from .mixer.v4 import kernel as mixer4
     from .network.kernels import decoder, encoder, gemm, layers, pipeline
-    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3]
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3, mixer4]
     if method == "mixer+network":
         return network + mix + [pipeline]
     return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, deep])

@@ -3,10 +3,12 @@
 Each level is a point on the front of file size against decode time
 (measured in the README's "Levels" table): ``-1`` the fastest (the mixer
 version 1 alone), the default the mixer version 3 alone, ``-9`` the smallest
-files (the mixer version 3 with the largest network; on gray photos the
+files (the mixer version 4 with the largest network; on gray photos the
 mixer version 2 over the RGB network's counts of colour 0).  Each level
-names its mixer version, whose coder ids differ; version 3 codes colour
+names its mixer version, whose coder ids differ; versions 3 and 4 code colour
 images, and an image of one colour keeps version 2 (``Plan.mixer_for``).
+Version 4 is made over the network only: alone, the mixer codes version 3
+(``coders.MIXER_ALONE``).
 A model is named by its alias (``registry``), so a level
 can move to a better model without breaking old files.  The aliases are the
 shipped ``aliases.json``'s and name shipped models: nothing in a folder of
@@ -27,8 +29,9 @@ from ..errors import UnknownModelError
 
 # The codings, by the names users give them (``--method``, ``method=``, ``payload=``):
 NETWORK = "network"                  # the network alone (coder 1)
-MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5; version 3: 8)
-MIXER_NETWORK = "mixer+network"      # the mixer with the network's counts as an input, in column parts (3; 6)
+MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5; versions 3 and 4: 8)
+MIXER_NETWORK = "mixer+network"      # the mixer with the network's counts as an input, in column parts (3; 6;
+                                     # 9; 10)
 METHODS = (NETWORK, MIXER_NETWORK, MIXER)
 STORED = ("raw", "deflate")
 PAYLOADS = ("auto", "coded") + METHODS + STORED
@@ -41,14 +44,14 @@ class Level(NamedTuple):
     mixer: int = 2           # the mixer's version (``mixer/spec.py``): its coder ids
 
 
-MIXER_VERSION = 3            # the newest mixer: what a method makes without a level
+MIXER_VERSION = 4            # the newest mixer: what a method makes without a level
 
 
 DEFAULT_LEVEL = 6
 LEVELS = {
     1: Level(MIXER, None, 1),
     DEFAULT_LEVEL: Level(MIXER, None, 3),
-    9: Level(MIXER_NETWORK, "max", 3),
+    9: Level(MIXER_NETWORK, "max", 4),
 }
 METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
@@ -89,9 +92,10 @@ class Plan:
 
     def mixer_for(self, channels: int) -> int:
         """The mixer version that codes an image (or a picture's group of
-        planes) of ``channels`` colours: version 3's additions read colours 1
-        and 2, so an image of one colour keeps version 2."""
-        return 2 if self.mixer == 3 and channels != 3 else self.mixer
+        planes) of ``channels`` colours: version 3's additions (and so
+        version 4's) read colours 1 and 2, so an image of one colour keeps
+        version 2."""
+        return 2 if self.mixer >= 3 and channels != 3 else self.mixer
 
     def for_image(self, channels: int, model_colors: int | None, model_name: str = "",
                   named: bool = True) -> "Plan":
@@ -129,7 +133,8 @@ def choose(level: int | None = None, model: Any = None, method: str | None = Non
     chooses the method and model; ``method`` named without a level codes
     with -9's model (``METHOD_MODEL``), with a level with the level's;
     ``model`` overrides the level's (and a level without one then mixes
-    with it); ``payload`` "auto" weighs the coded payload against the
+    with it); the mixer over a network without a level is -9's (version
+    4), with a level the level's; ``payload`` "auto" weighs the coded payload against the
     stored ones, "coded" makes only it, a method's name makes only that
     coding (with the level's model, or ``model``), "raw" or "deflate" only
     that stored payload.  Old names (``OLD_NAMES``) warn."""
@@ -148,6 +153,8 @@ def choose(level: int | None = None, model: Any = None, method: str | None = Non
         model = METHOD_MODEL if level is None else level_model
     if payload in METHODS:
         method = payload
+    if level is None and method == MIXER_NETWORK != level_method:
+        mixer = LEVELS[9].mixer     # the mixer over a network asked for without a level: -9's, as its model
     if payload in STORED:
         method = None
     if method in (None, MIXER):

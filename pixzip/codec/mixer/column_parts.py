@@ -42,7 +42,7 @@ def column_bounds(width: int, parts: int) -> np.ndarray:
 
 def part_bits(height: int, width: int, colours: int, parts: int, k=kernel) -> int:
     """log2 of each part's buckets: sized for the widest part (kernel module ``k``)."""
-    return k.part_table_bits(height * -(-width // parts) * colours)
+    return k.part_table_bits(height * -(-width // parts) * colours, parts)
 
 
 def _strips(k, strip_rows: int) -> tuple:

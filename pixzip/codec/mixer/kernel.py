@@ -108,9 +108,10 @@ def table_bits(n_subpixels: int) -> int:
 PART_TABLE_BITS = SPEC.part_table_bits_max       # a column part's table: at most 2^20 buckets (64 MB)
 
 
-def part_table_bits(n_subpixels: int) -> int:
-    """log2 of the buckets of a column part of ``n_subpixels`` (coder 3):
-    as ``table_bits``, at most 2^20.  Measured on six photos-train images
+def part_table_bits(n_subpixels: int, parts: int = 1) -> int:
+    """log2 of the buckets of a column part of ``n_subpixels`` (coder 3;
+    ``parts`` is read by version 4's table budget only): as
+    ``table_bits``, at most 2^20.  Measured on six photos-train images
     in two parts, the mixer alone: 2^22 buckets made files 0.01% smaller
     and the mixer about 12% slower (one run)."""
     return min(PART_TABLE_BITS, table_bits(n_subpixels))

@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 
 
-ADDED = {"phase": 0}     # fields added after a version was released, and their defaults (``canonical``)
+ADDED = {"phase": 0, "table_budget": 0}     # fields added after a version was released, and their defaults (``canonical``)
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,8 @@ class MixerSpec2(MixerSpec):
     bank_maps: int = 0         # the first of them with a map each: maps from the 9th on
     bank_derived: int = 0      # and derived predictions, each with a map: the bank blended (1), and its best (2)
     phase: int = 0             # 1: the pixel's 2x2 phase (y & 1, x & 1) read by colours 1 and 2 (version 3)
+    table_budget: int = 0      # log2 of the buckets of all column parts together, at most (version 4); 0: each
+                               # part at most 2^part_table_bits_max
 
     def __post_init__(self):
         if len(self.bank) != self.n_bank or self.bank_maps > self.n_bank or self.bank_derived > 2 \
@@ -133,6 +135,14 @@ SPEC_2 = MixerSpec2(**{**asdict(SPEC_1), "version": 2,
 SPEC_3 = MixerSpec2(**{**asdict(SPEC_2), "version": 3, "phase": 1, "map_contexts": 4 * 64,
                         "set_rows": SPEC_2.set_rows[:4] + (8 * 5,) + SPEC_2.set_rows[5:]})
 
-# coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7 and 9: column parts; 7 is 6 over an
+# version 4: version 3 with 6 more of the bank's predictors through maps of their own (14 of 32: the inputs
+# still fit 48 lanes; 16, 24 and 32 gained little more and cost a wider vector), and one table budget for every
+# column part together, 2^22 buckets (256 MB): one state (``-9``'s colour images since 0.10.2) gets the 2^22 of
+# the mixer alone instead of a part's 2^20, and P parts 2^22 / P rounded down to a power of two.  Made only over the network's counts (coder 10): measured there, on one state, whole
+# photos-train images (``docs/mixer2.md``, "0.11.0").
+SPEC_4 = MixerSpec2(**{**asdict(SPEC_3), "version": 4, "bank_maps": 14, "n_maps": 8 + 14 + 2 + 6,
+                        "table_budget": 22})
+
+# coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7, 9 and 10: column parts; 7 is 6 over an
 # RGB network's counts of a gray image, ``with_network``)
-RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3}
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3, 10: SPEC_4}

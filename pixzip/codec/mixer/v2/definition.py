@@ -73,7 +73,7 @@ from .. import definition as v1
 from ..spec import SPEC_1
 from .ols import EVERY, FEATURES, N_FEATURES, RIDGE, SHIFT
 
-from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``)
+from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``, ``v4``)
 
 # version 1's rules imported here read these numbers of SPEC_1: version 2 must keep them
 for _field in ("n_hashed", "n_blend", "count_max", "table_bits_min", "table_bits_max", "part_table_bits_max"):
@@ -769,17 +769,19 @@ def encode_parts(img, positions, counts, parts: int) -> bytes:
     """The payload in column parts: the columns in ``parts`` parts (part p:
     columns w*p//parts .. w*(p+1)//parts - 1), each coded by a model of its
     own (its table sized for the widest part's sub-pixels, at most 2^20
-    buckets) over its own positions, in the order given, all reading the
+    buckets; with a table budget, at most the budget over ``parts`` rounded
+    up to a power of two) over its own positions, in the order given, all reading the
     one image (a neighbour in another part is known; its errors and costs,
     this part's model's own memory, read 0).  Then the part count, the
     lengths of all parts but the last (uint32 little-endian), and the streams."""
     h, w, colours = img.shape
     bounds = [w * p // parts for p in range(parts + 1)]
     widest = max(b - a for a, b in zip(bounds, bounds[1:]))
+    most = SPEC.table_budget - (parts - 1).bit_length() if SPEC.table_budget else SPEC.part_table_bits_max
     streams = []
     for p in range(parts):
         mine = [pos for pos in positions if bounds[p] <= int(pos[1]) < bounds[p + 1]]
-        model = ReferenceModel(img, h * widest * colours, most_bits=SPEC.part_table_bits_max)
+        model = ReferenceModel(img, h * widest * colours, most_bits=most)
         streams.append(encode_decisions(trace(img, mine, counts, model)))
     lengths = b"".join(len(s).to_bytes(4, "little") for s in streams[:-1])
     return bytes([parts]) + lengths + b"".join(streams)

@@ -145,14 +145,21 @@ def table_bits(n_subpixels: int) -> int:
     return int(min(SPEC.table_bits_max, max(SPEC.table_bits_min, need.bit_length())))
 
 
-PART_TABLE_BITS = SPEC.part_table_bits_max       # a column part's table: at most 2^20 buckets (64 MB)
+PART_TABLE_BITS = SPEC.part_table_bits_max       # a column part's table: at most 2^20 buckets (64 MB), without
+                                                  # a table budget (``part_table_bits``)
 
 
-def part_table_bits(n_subpixels: int) -> int:
-    """log2 of the buckets of a column part of ``n_subpixels`` (coder 3):
-    as ``table_bits``, at most 2^20.  Measured on six photos-train images
-    in two parts, the mixer alone: 2^22 buckets made files 0.01% smaller
-    and the mixer about 12% slower (one run)."""
+def part_table_bits(n_subpixels: int, parts: int = 1) -> int:
+    """log2 of the buckets of a column part of ``n_subpixels`` of ``parts``:
+    as ``table_bits``, at most 2^20 (versions 2 and 3).  Measured on six
+    photos-train images in two parts, the mixer alone: 2^22 buckets made
+    files 0.01% smaller and the mixer about 12% slower (one run).  With a
+    table budget (version 4: 2^22 for all parts together), at most the
+    budget over ``parts`` rounded up to a power of two: 2^22 for one
+    state, where it measured 0.96% smaller on waterloo_sail than 2^20 at
+    the same speed (``docs/mixer2.md``)."""
+    if SPEC.table_budget:
+        return min(SPEC.table_budget - (parts - 1).bit_length(), table_bits(n_subpixels))
     return min(PART_TABLE_BITS, table_bits(n_subpixels))
 
 
