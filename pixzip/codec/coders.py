@@ -314,8 +314,8 @@ class Mixer3(Mixer):
 
 class Mixer3WithNetwork(MixerWithNetwork):
     """The context mixer version 3 with the network's counts, in column parts (coder 9): one, unless the
-    caller names more (``-9``'s colour images in 0.10.2; since 0.11.0 version 4's, coder 10).  One state made files 0.30% smaller on
-    photos-train images than two parts, 0.79% on such images with colour once subsampled (Kodak's kind),
+    caller names more (``-9``'s colour images in 0.10.2; since 0.11.0, coder 10).  One state made files
+    0.30% smaller on photos-train images than two parts, 0.79% on such images with colour once subsampled (Kodak's kind),
     and its decoder runs the network on one core and the mixer on the other (``network.kernels.handover``;
     ``docs/mixer2.md``, "0.10.2")."""
     coder_id, version = container.PARTS3_CODER, 3
