@@ -298,19 +298,15 @@ def test_every_compiled_kernel_has_a_cache_but_the_one_state_decoders():
     from numba.core.dispatcher import Dispatcher
 
     import pixzip.codec as codec_package
+    def compiles(module) -> bool:       # as ``kernel_cache.kernels`` picks a module's kernels
+        return any(isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always"
+                   and obj.py_func.__module__ == module.__name__ for obj in vars(module).values())
+
     cached = {m.__name__ for m in cache._modules()}
-    found = set()
-    for info in pkgutil.walk_packages(codec_package.__path__, "pixzip.codec."):
-        module = importlib.import_module(info.name)
-        if any(isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always"
-               and obj.py_func.__module__ == module.__name__ for obj in vars(module).values()):
-            found.add(module.__name__)
-    for version in ("v3", "v4"):        # version 2's files again, in packages of their own
-        for name in ("kernel", "vector_ops", "components", "contexts", "predictors", "ols"):
-            module = importlib.import_module(f"pixzip.codec.mixer.{version}.{name}")
-            if any(isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always"
-                   and obj.py_func.__module__ == module.__name__ for obj in vars(module).values()):
-                found.add(module.__name__)
+    names = [info.name for info in pkgutil.walk_packages(codec_package.__path__, "pixzip.codec.")]
+    names += [f"pixzip.codec.mixer.{version}.{name}" for version in ("v3", "v4")    # version 2's files again
+              for name in ("kernel", "vector_ops", "components", "contexts", "predictors", "ols")]
+    found = {name for name in names if compiles(importlib.import_module(name))}
     assert "pixzip.codec.network.kernels.handover" in found and "pixzip.codec.mixer.v4.kernel" in found
     # ``ols.solve`` is not inlined, but only the kernels call it (compiled into their cached code); from Python
     # only the tests do
