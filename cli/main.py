@@ -36,6 +36,27 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+# How long a rank other than 0 waits, after an error, for rank 0 to report it: torchrun stops every rank
+# once one has left, so a rank that left first could stop rank 0 before it spoke (a rank met the error a
+# moment sooner). Rank 0 leaves at once, and torchrun then stops the waiting rank (silently, as in entry).
+RANK_GRACE_S = 30.0
+
+
+def _fail_once(message: str) -> None:
+    """Fail with one line for the whole torchrun job: rank 0 says it; any
+    other rank waits RANK_GRACE_S for torchrun to stop it once rank 0 has
+    left, and says it itself (naming its rank) only if rank 0 did not, for
+    an error of its own."""
+    rank = torchrun.env_world()[0]
+    if rank != 0:
+        try:
+            time.sleep(RANK_GRACE_S)
+        except KeyboardInterrupt as e:     # torchrun's SIGTERM (entry's _Terminated): rank 0 has spoken
+            sys.exit(128 + (e.args[0] if e.args and isinstance(e.args[0], int) else 2))
+        message = f"rank {rank}: {message}"
+    _fail(message)
+
+
 def _unexpected(where: str | None, error: BaseException) -> str:
     from pixzip.app.batch import unexpected
     return unexpected(where, error)
@@ -138,7 +159,7 @@ def entry(args=None) -> None:
             click.echo(f"pixzip: interrupted ({signal.Signals(signum).name}); no partial output is left", err=True)
         sys.exit(128 + signum)
     except (PixzipError, OSError) as e:     # outside the per-file loop (e.g. bench's JSON, models)
-        _fail(str(e))
+        _fail_once(str(e))
     except Exception as e:   # noqa: BLE001  (the last resort, MemoryError too: one line, never a traceback)
         _say(_unexpected(None, e))
         sys.exit(1)
@@ -206,7 +227,7 @@ def train(ctx, data, out, val_paths, resume, device, threads, max_minutes, gray,
                   threads=threads, max_minutes=max_minutes, gray=gray, compile=compile_,
                   channels_last=channels_last, workers=workers, cache=cache, **kw)
     except (ValueError, FileNotFoundError) as e:
-        _fail(str(e)) if api.speaks() else sys.exit(1)     # under torchrun, one line from rank 0
+        _fail_once(str(e))     # under torchrun, one line from rank 0
 
 
 @main.command(name="eval")

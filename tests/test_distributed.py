@@ -8,8 +8,10 @@ torch.compile, channels_last) run on this CPU.
 """
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -124,6 +126,41 @@ def test_an_image_one_rank_cannot_read_stops_every_rank_with_one_line_naming_it(
     ours = [line for line in r.stderr.splitlines() if line.startswith("pixzip:")]
     assert len(ours) == 1 and "0.png" in ours[0] and "unexpected" not in ours[0], r.stderr[-3000:]
     assert "pixzip/learn" not in r.stderr and "cli/main.py" not in r.stderr     # no traceback of ours
+
+
+def _fail_once_as(rank, grace, stop_after=None):
+    """cli.main._fail_once("bad input") in a process of rank ``rank``, given SIGTERM after ``stop_after`` s."""
+    code = ("import signal, sys\n"
+            "from pixzip.cli import main as m\n"
+            f"m.RANK_GRACE_S = {grace}\n"
+            "signal.signal(signal.SIGTERM, m._on_signal)\n"
+            "print('ready', flush=True)\n"
+            "m._fail_once('bad input')\n")
+    env = dict(ENV, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline() == "ready\n"
+    if stop_after is not None:
+        time.sleep(stop_after)
+        p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    return p.returncode, err
+
+
+def test_rank_0_reports_an_error_at_once():
+    start = time.monotonic()
+    assert _fail_once_as(0, grace=30) == (1, "pixzip: bad input\n")
+    assert time.monotonic() - start < 20
+
+
+def test_another_rank_stopped_by_torchrun_while_it_waits_for_rank_0_says_nothing():
+    # the race CI met: a rank that met a global error first left, and torchrun stopped rank 0 before it spoke
+    code, err = _fail_once_as(1, grace=30, stop_after=0.5)
+    assert code == 128 + signal.SIGTERM and "pixzip" not in err, err
+
+
+def test_another_rank_reports_an_error_of_its_own_once_rank_0_has_not():
+    assert _fail_once_as(1, grace=0.5) == (1, "pixzip: rank 1: bad input\n")
 
 
 @pytest.fixture(scope="module")

@@ -110,11 +110,6 @@ def train(data, out: Path, *, val=(), resume=False, device="auto", threads=None,
     return trainer
 
 
-def speaks() -> bool:
-    """Whether this process tells the user (rank 0 of a torchrun, or no torchrun)."""
-    return distributed.is_main()
-
-
 def evaluate(checkpoint, data, device="auto", batch_size=64, progress=True) -> tuple[float, int]:
     """(bits/dim, number of images) of a checkpoint's model on ``data``."""
     dev = pick_device(device)
