@@ -112,11 +112,11 @@ def _modules(method: str | None = None) -> list:
     from .mixer.v2 import kernel as mixer2
     from .mixer.v3 import kernel as mixer3
     from .mixer.v4 import kernel as mixer4
-    from .network.kernels import decoder, encoder, gemm, layers, pipeline
+    from .network.kernels import decoder, encoder, gemm, handover, layers, pipeline
     network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3, mixer4]
     if method == "mixer+network":
-        return network + mix + [pipeline]
-    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, deep])
+        return network + mix + [pipeline, handover]
+    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, handover, deep])
 
 
 def kernels(method: str | None = None) -> list[Dispatcher]:
