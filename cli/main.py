@@ -43,12 +43,13 @@ RANK_GRACE_S = 30.0
 
 
 def _fail_once(message: str) -> None:
-    """Fail with one line for the whole torchrun job: rank 0 says it; any
-    other rank waits RANK_GRACE_S for torchrun to stop it once rank 0 has
+    """Fail with one line for the whole torchrun job: rank 0 says it (and
+    a process outside a torchrun job of several, at once); any other rank
+    waits RANK_GRACE_S for torchrun to stop it once rank 0 has
     left, and says it itself (naming its rank) only if rank 0 did not, for
     an error of its own."""
-    rank = torchrun.env_world()[0]
-    if rank != 0:
+    rank, _, world = torchrun.env_world()
+    if rank != 0 and world > 1:
         try:
             time.sleep(RANK_GRACE_S)
         except KeyboardInterrupt as e:     # torchrun's SIGTERM (entry's _Terminated): rank 0 has spoken

@@ -128,7 +128,7 @@ def test_an_image_one_rank_cannot_read_stops_every_rank_with_one_line_naming_it(
     assert "pixzip/learn" not in r.stderr and "cli/main.py" not in r.stderr     # no traceback of ours
 
 
-def _fail_once_as(rank, grace, stop_after=None):
+def _fail_once_as(rank, grace, stop_after=None, world=2):
     """cli.main._fail_once("bad input") in a process of rank ``rank``, given SIGTERM after ``stop_after`` s."""
     code = ("import signal, sys\n"
             "from pixzip.cli import main as m\n"
@@ -136,7 +136,7 @@ def _fail_once_as(rank, grace, stop_after=None):
             "signal.signal(signal.SIGTERM, m._on_signal)\n"
             "print('ready', flush=True)\n"
             "m._fail_once('bad input')\n")
-    env = dict(ENV, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    env = dict(ENV, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     assert p.stdout.readline() == "ready\n"
@@ -150,6 +150,12 @@ def _fail_once_as(rank, grace, stop_after=None):
 def test_rank_0_reports_an_error_at_once():
     start = time.monotonic()
     assert _fail_once_as(0, grace=30) == (1, "pixzip: bad input\n")
+    assert time.monotonic() - start < 20
+
+
+def test_a_process_alone_reports_an_error_at_once_whatever_its_rank():
+    start = time.monotonic()
+    assert _fail_once_as(1, grace=30, world=1) == (1, "pixzip: bad input\n")
     assert time.monotonic() - start < 20
 
 
