@@ -42,6 +42,13 @@ def _fail(message: str) -> None:
 RANK_GRACE_S = 30.0
 
 
+def _signal_of(interrupt: BaseException | None) -> int:
+    """The signal an interruption carries: _Terminated's, or training's own stop's; SIGINT for a bare Ctrl-C."""
+    import signal
+    args = interrupt.args if interrupt is not None else ()
+    return args[0] if args and isinstance(args[0], int) else signal.SIGINT
+
+
 def _fail_once(message: str) -> None:
     """Fail with one line for the whole torchrun job: rank 0 says it (and
     a process outside a torchrun job of several, at once); any other rank
@@ -53,7 +60,7 @@ def _fail_once(message: str) -> None:
         try:
             time.sleep(RANK_GRACE_S)
         except KeyboardInterrupt as e:     # torchrun's SIGTERM (entry's _Terminated): rank 0 has spoken
-            sys.exit(128 + (e.args[0] if e.args and isinstance(e.args[0], int) else 2))
+            sys.exit(128 + _signal_of(e))
         message = f"rank {rank}: {message}"
     _fail(message)
 
@@ -151,9 +158,7 @@ def entry(args=None) -> None:
         e.show()
         sys.exit(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as e:
-        cause = e if isinstance(e, KeyboardInterrupt) else e.__cause__
-        # _Terminated, or training's own stop, carries its signal (a bare Ctrl-C: SIGINT)
-        signum = cause.args[0] if cause is not None and cause.args and isinstance(cause.args[0], int) else signal.SIGINT
+        signum = _signal_of(e if isinstance(e, KeyboardInterrupt) else e.__cause__)
         # under torchrun only rank 0 speaks: when one rank fails, torchrun stops the others with SIGTERM,
         # and their line would be a second one
         if torchrun.is_main():

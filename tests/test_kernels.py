@@ -292,18 +292,13 @@ def test_every_compiled_kernel_has_a_cache():
     import importlib
     import pkgutil
 
-    from numba.core.dispatcher import Dispatcher
-
     import pixzip.codec as codec_package
-    def compiles(module) -> bool:       # as ``kernel_cache.kernels`` picks a module's kernels
-        return any(isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always"
-                   and obj.py_func.__module__ == module.__name__ for obj in vars(module).values())
 
     cached = {m.__name__ for m in cache._modules()}
     names = [info.name for info in pkgutil.walk_packages(codec_package.__path__, "pixzip.codec.")]
     names += [f"pixzip.codec.mixer.{version}.{name}" for version in ("v3", "v4")    # version 2's files again
               for name in ("kernel", "vector_ops", "components", "contexts", "predictors", "ols")]
-    found = {name for name in names if compiles(importlib.import_module(name))}
+    found = {name for name in names if cache.module_kernels(importlib.import_module(name))}
     assert "pixzip.codec.network.kernels.handover" in found and "pixzip.codec.mixer.v4.kernel" in found
     # ``ols.solve`` is not inlined, but only the kernels call it (compiled into their cached code); from Python
     # only the tests do

@@ -114,20 +114,22 @@ def _modules(method: str | None = None) -> list:
     from .mixer.v4 import kernel as mixer4
     from .network.kernels import decoder, encoder, gemm, handover, layers, pipeline
     network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3, mixer4]
+    loops = [pipeline, handover]        # the mixer over the network's decoders (in parts; one state)
     if method == "mixer+network":
-        return network + mix + [pipeline, handover]
-    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + [pipeline, handover, deep])
+        return network + mix + loops
+    return {"network": network, "mixer": mix, "deep": [bitcoder, deep]}.get(method, network + mix + loops + [deep])
 
 
 def kernels(method: str | None = None) -> list[Dispatcher]:
     """Every compiled (not inlined) kernel, or those a coding method runs (``_modules``)."""
-    out = []
-    for module in _modules(method):
-        for obj in vars(module).values():
-            if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always" \
-                    and obj.py_func.__module__ == module.__name__:
-                out.append(obj)
-    return out
+    return [k for module in _modules(method) for k in module_kernels(module)]
+
+
+def module_kernels(module) -> list[Dispatcher]:
+    """The compiled (not inlined) kernels a module defines (not those it imports)."""
+    return [obj for obj in vars(module).values()
+            if isinstance(obj, Dispatcher) and obj.targetoptions.get("inline", "never") != "always"
+            and obj.py_func.__module__ == module.__name__]
 
 
 def enable() -> dict[str, str]:
