@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pixzip.codec import api as codec
+from pixzip.codec import levels
 from pixzip.codec.coders import making
 from pixzip.codec.format import container
 from pixzip.codec.format.container import DEFLATE, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_SIDE, NETWORK, RAW
@@ -123,13 +124,23 @@ def make_seeds() -> list[Seed]:
     data = codec.compress(img, nets[3], payload="mixer+network", options=codec.Options(strip_height=4))
     assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
     seeds.append(Seed("gray-13x9-mixer+network-over-rgb-s4", data, img, nets[3]))
-    # coder 9 (the mixer 3 over the network: -9's in 0.10; the seeds above without a level make coder 10), one
+    # coder 9 (the mixer 3 over the network: -9's in 0.10; the seeds above without a level make coder 11), one
     # part and two
     for parts in (1, 2):
         img = _image(rng, 9, 13, 3, "smooth")
         data = codec.compress(img, nets[3], level=6, payload="mixer+network", options=codec.Options(parts=parts))
         assert container.parse(data)[0].coder == container.PARTS3_CODER
         seeds.append(Seed(f"rgb-9x13-mixer+network-mixer3-p{parts}", data, img, nets[3]))
+    # coder 10 (the mixer 4 over the network: -9's in 0.11), one part, made with 0.11's -9
+    before = levels.LEVELS
+    levels.LEVELS = {**before, 9: levels.Level("mixer+network", "max", 4)}
+    try:
+        img = _image(rng, 11, 10, 3, "smooth")
+        data = codec.compress(img, nets[3], level=9, payload="mixer+network")
+    finally:
+        levels.LEVELS = before
+    assert container.parse(data)[0].coder == container.PARTS4_CODER
+    seeds.append(Seed("rgb-11x10-mixer+network-mixer4-p1", data, img, nets[3]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):

@@ -73,6 +73,12 @@ FORMAT2 = {
     "parts4-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
     "parts4-photo-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
     "parts4-photo-strips-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    # the mixer 5 over the network (coder 11: the mixer 4 from a learned prior), -9's for colour images since
+    # 0.12.0
+    "parts5-1": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    "parts5-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
+    "parts5-photo-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
+    "parts5-photo-strips-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
         format="TIFF", icc=bytes(range(256)) * 2, exif=b"MM\x00*\x00\x00\x00\x08\x00\x00", xmp=b"<x:xmpmeta/>",
         dpi=(300.0, 72.5), text=(("Title", "golden"), ("Comment", "caf\u00e9")))}),
@@ -85,13 +91,17 @@ LEVELS_OF_0_9 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", Non
 # and of 0.10 (the mixer 3 at -6 and -9), the mixer 3's
 LEVELS_OF_0_10 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", None, 3),
                   9: levels.Level("mixer+network", "max", 3)}
+# and of 0.11 (the mixer 4 at -9), the mixer 4's
+LEVELS_OF_0_11 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", None, 3),
+                  9: levels.Level("mixer+network", "max", 4)}
 
 
 def _levels_of(name: str) -> dict:
     """The levels a format-2 golden file was made with: 0.9's for the mixer 2's, 0.10's for the mixer 3's,
-    else today's."""
+    0.11's for the mixer 4's, else today's."""
     return LEVELS_OF_0_9 if name.startswith(("mixer2", "parts2")) else \
-        LEVELS_OF_0_10 if name.startswith(("mixer3", "parts3")) else levels.LEVELS
+        LEVELS_OF_0_10 if name.startswith(("mixer3", "parts3")) else \
+        LEVELS_OF_0_11 if name.startswith("parts4") else levels.LEVELS
 
 
 @pytest.mark.parametrize("name", sorted(FORMAT2))
@@ -111,12 +121,13 @@ def test_golden_file_is_reproduced_bit_for_bit(name, monkeypatch):
     assert h.version == container.VERSION == 2
     first = options.get("level") == 1       # the mixer 1's
     third = name.startswith(("mixer3", "parts3"))
-    fourth = name.startswith("parts4")
+    fourth, fifth = name.startswith("parts4"), name.startswith("parts5")
     if options["payload"] in ("network", "mixer+network"):
         assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16]
         gray_over_rgb = h.mode == "L" and net.colors == 3
         assert h.coder == (1 if options["payload"] == "network" else container.PARTS_CODER if first else
                            container.PARTS3_CODER if third else container.PARTS4_CODER if fourth else
+                           container.PARTS5_CODER if fifth else
                            container.GRAY_PARTS2_CODER if gray_over_rgb else container.PARTS2_CODER)
     if options["payload"] == "mixer":
         assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER if first else
@@ -229,6 +240,8 @@ FORMAT3_MIXER3 = {"rgba-network-3": ("rgba-network", {"payload": "mixer+network"
                   "rgba-network-3-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
 # and with the mixer 4 (0.11.0's -9: the RGB planes' coder 10, one part)
 FORMAT3_MIXER4 = {"rgba-network-4-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
+# and with the mixer 5 (0.12.0's -9: the RGB planes' coder 11, one part)
+FORMAT3_MIXER5 = {"rgba-network-5-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
 
 
 def _format3_sources() -> dict:
@@ -293,21 +306,23 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     assert len(golden) < 700
 
 
-@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2) + sorted(FORMAT3_MIXER3) + sorted(FORMAT3_MIXER4))
-def test_format_3_golden_file_of_the_mixer_2_3_or_4_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
+@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2) + sorted(FORMAT3_MIXER3) + sorted(FORMAT3_MIXER4)
+                         + sorted(FORMAT3_MIXER5))
+def test_format_3_golden_file_of_the_mixer_2_to_5_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
     from pixzip.codec import coders
     from pixzip.codec.format import picture
     monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
-    third, fourth = name in FORMAT3_MIXER3, name in FORMAT3_MIXER4
-    monkeypatch.setattr(levels, "LEVELS", levels.LEVELS if fourth else LEVELS_OF_0_10 if third else LEVELS_OF_0_9)
-    source, kw, model = {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4}[name]
+    third, fourth, fifth = name in FORMAT3_MIXER3, name in FORMAT3_MIXER4, name in FORMAT3_MIXER5
+    monkeypatch.setattr(levels, "LEVELS", levels.LEVELS if fifth else LEVELS_OF_0_11 if fourth else
+                        LEVELS_OF_0_10 if third else LEVELS_OF_0_9)
+    source, kw, model = {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4, **FORMAT3_MIXER5}[name]
     want = _load_format3_pictures()[source]
     golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
     net = ModelFile.load(model) if model else None
     got, _ = codec.decompress_picture(golden, net)
     assert picture.same(got, want)
     assert {s.coder for s in codec.read_header(golden).sections} & (
-        {container.PARTS4_CODER} if fourth else {container.MIXER3_CODER, container.PARTS3_CODER} if third else
+        {container.PARTS5_CODER} if fifth else {container.PARTS4_CODER} if fourth else {container.MIXER3_CODER, container.PARTS3_CODER} if third else
         {container.MIXER2_CODER, container.PARTS2_CODER, container.GRAY_PARTS2_CODER})
     assert codec.compress(want, net, **kw) == golden
 
@@ -316,7 +331,8 @@ def _record_format3_mixer2() -> None:
     from pixzip.codec import coders
     coders.Deep.available = staticmethod(lambda: False)
     pictures = _load_format3_pictures()
-    for name, (source, kw, model) in {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4}.items():
+    for name, (source, kw, model) in {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4,
+                                      **FORMAT3_MIXER5}.items():
         path = FORMAT3_DIR / f"{name}.pxz"
         if path.exists():       # recorded: never rewritten (a new one: today's levels)
             continue

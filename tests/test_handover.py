@@ -46,7 +46,7 @@ CASES = [((24, 40), 3, 0), ((20, 45), 3, 4), ((9, 50), 3, 0), ((17, 3), 3, 0), (
 
 @two_threads
 @pytest.mark.parametrize("shape,colours,strip,mixer",
-                         [(*case, mixer) for case in CASES for mixer in (1, 2, 3, 4) if case[1] == 3 or mixer > 1])
+                         [(*case, mixer) for case in CASES for mixer in (1, 2, 3, 4, 5) if case[1] == 3 or mixer > 1])
 def test_one_part_decodes_what_the_step_kernels_decode(shared, monkeypatch, shape, colours, strip, mixer):
     """Coders 3, 6 and 9 (and 7: a gray image over the RGB network) with one
     part, from 1x1 up, in strips or not, in chunks of 1, 3 or many steps, in
@@ -135,10 +135,10 @@ def test_positions_upto_counts_the_step_positions_at_or_before_a_row():
 
 
 def test_minus_9_codes_colour_in_one_state_and_gray_in_two_parts_unless_told():
-    """-9's default: coder 10 in one part for a colour image, coder 7 in two for a gray one (the network's
+    """-9's default: coder 11 in one part for a colour image, coder 7 in two for a gray one (the network's
     work dominates there, and two parts share it); Options(parts=N) overrides both."""
     net = tiny_int_model(3)
-    for colours, coder, parts in ((3, container.PARTS4_CODER, 1), (1, container.GRAY_PARTS2_CODER, 2)):
+    for colours, coder, parts in ((3, container.PARTS5_CODER, 1), (1, container.GRAY_PARTS2_CODER, 2)):
         img = photo_like(12, 20, colours)
         data = codec.compress(img, net, level=9, payload="mixer+network")
         header, payload, _ = container.parse(data)

@@ -33,6 +33,8 @@ from pixzip.codec.mixer.v3 import coders as coders3
 from pixzip.codec.mixer.v3 import definition as ref3
 from pixzip.codec.mixer.v4 import coders as coders4
 from pixzip.codec.mixer.v4 import definition as ref4
+from pixzip.codec.mixer.v5 import coders as coders5
+from pixzip.codec.mixer.v5 import definition as ref5
 
 from .test_mixer_definition import cases as v1_cases
 from .test_mixer_definition import make_counts, make_image, raster, two_strips
@@ -61,7 +63,8 @@ def batches_of(batches):
 
 # version -> (its definition, its one-state encoder, its column parts' encoder)
 VERSIONS = {2: (ref, OneStateEncoder, PartsEncoder), 3: (ref3, coders3.OneStateEncoder, coders3.PartsEncoder),
-            4: (ref4, coders4.OneStateEncoder, coders4.PartsEncoder)}
+            4: (ref4, coders4.OneStateEncoder, coders4.PartsEncoder),
+            5: (ref5, coders5.OneStateEncoder, coders5.PartsEncoder)}
 
 
 def compare(img: np.ndarray, batches, version: int = 2) -> ref.ReferenceModel:
@@ -191,7 +194,7 @@ def test_add_rows_in_blocks_equals_one_run():
 
 # ---------------------------------------------------------------- with the network's counts
 
-@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
 @pytest.mark.parametrize("kind", ["noise", "gradient", "constant", "smooth"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 6, 3), (5, 1, 1), (3, 5, 3), (8, 9, 1), (6, 5, 2), (9, 10, 3)],
                          ids=lambda s: "x".join(map(str, s)))
@@ -327,7 +330,7 @@ def test_column_parts_in_raster_order(parts, shape, strip, net, version):
     compare_parts(img, positions, counts, parts, strip, version)
 
 
-@pytest.mark.parametrize("version", [2, 3, 4])
+@pytest.mark.parametrize("version", [2, 3, 4, 5])
 @pytest.mark.parametrize("shape, strip", [((9, 11, 3), 0), ((8, 7, 1), 3)], ids=["9x11x3", "8x7x1-strips"])
 def test_column_parts_in_the_networks_stream_order(shape, strip, version):
     """Coder 3's way: the network's wavefront order and counts (a tiny random
@@ -419,6 +422,10 @@ GOLDEN = {      # (the golden file in tests/data/format2, its picture, its model
     "parts4-1": ("golden.png", "golden-tiny.pxm", 1, 0),
     "parts4-3": ("golden.png", "golden-tiny.pxm", 3, 0),
     "parts4-photo-strips-1": ("golden-photo.png", "golden-tiny.pxm", 1, 7),
+    # version 5's (coder 11)
+    "parts5-1": ("golden.png", "golden-tiny.pxm", 1, 0),
+    "parts5-3": ("golden.png", "golden-tiny.pxm", 3, 0),
+    "parts5-photo-strips-1": ("golden-photo.png", "golden-tiny.pxm", 1, 7),
 }
 
 
@@ -438,13 +445,14 @@ def test_the_definition_makes_the_released_golden_files_payloads(name):
     img = image(DATA / picture)
     header, payload, _ = container.parse((DATA / "format2" / f"{name}.pxz").read_bytes())
     h, w, c = img.shape
-    third, fourth = name.startswith(("mixer3", "parts3")), name.startswith("parts4")
-    ref = ref4 if fourth else ref3 if third else globals()["ref"]
+    third, fourth, fifth = name.startswith(("mixer3", "parts3")), name.startswith("parts4"), name.startswith("parts5")
+    ref = ref5 if fifth else ref4 if fourth else ref3 if third else globals()["ref"]
     if model is None:
         assert header.coder == (container.MIXER3_CODER if third else container.MIXER2_CODER)
         assert bytes(payload) == ref.encode(img, raster(0, h, w, c))
         return
-    assert header.coder == (container.PARTS4_CODER if fourth else container.PARTS3_CODER if third else
+    assert header.coder == (container.PARTS5_CODER if fifth else container.PARTS4_CODER if fourth else
+                            container.PARTS3_CODER if third else
                             container.PARTS2_CODER)
     chunks = list(symbols_and_counts(ModelFile.load(DATA / model), img, strip_height=strip, positions=True))
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]

@@ -26,6 +26,7 @@ from pixzip.codec.mixer.spec import RELEASED
 from pixzip.codec.mixer.v2 import coders as v2
 from pixzip.codec.mixer.v3 import coders as v3
 from pixzip.codec.mixer.v4 import coders as v4
+from pixzip.codec.mixer.v5 import coders as v5
 
 # each released coder id's (one-state encoder, decoder) or (column parts' encoder, decoder)
 CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
@@ -37,7 +38,8 @@ CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
            container.GRAY_PARTS2_CODER: (v2.PartsEncoder, v2.PartsDecoder),
            container.MIXER3_CODER: (v3.OneStateEncoder, v3.OneStateDecoder),
            container.PARTS3_CODER: (v3.PartsEncoder, v3.PartsDecoder),
-           container.PARTS4_CODER: (v4.PartsEncoder, v4.PartsDecoder)}
+           container.PARTS4_CODER: (v4.PartsEncoder, v4.PartsDecoder),
+           container.PARTS5_CODER: (v5.PartsEncoder, v5.PartsDecoder)}
 ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER, container.MIXER3_CODER)
 
 RECORD = Path(__file__).parent / "data" / "mixer-versions.json"

@@ -50,7 +50,7 @@ class Options:
     cost in size.  ``parts``: the mixer with a network codes the image's
     columns in that many parts (1..16), each with its own state, which the
     decoder codes at once, one per core (coder 3); None: the coder's own
-    choice, one for the mixer versions 3 and 4 (``-9``'s colour images: the
+    choice, one for the mixer versions 3 to 5 (``-9``'s colour images: the
     decoder runs the network on one core and the mixer on the other), else
     two.
     Two parts made the mixer 1's files 0.05% larger on photos, 1.4% on

@@ -199,8 +199,10 @@ def _mixer_classes(version: int):
         from .mixer.v2 import coders as v
     elif version == 3:
         from .mixer.v3 import coders as v
-    else:
+    elif version == 4:
         from .mixer.v4 import coders as v
+    else:
+        from .mixer.v5 import coders as v
     return v.OneStateEncoder, v.OneStateDecoder, v.PartsEncoder, v.PartsDecoder
 
 
@@ -330,6 +332,14 @@ class Mixer4WithNetwork(Mixer3WithNetwork):
     coder_id, version = container.PARTS4_CODER, 4
 
 
+class Mixer5WithNetwork(Mixer4WithNetwork):
+    """The context mixer version 5 with the network's counts, in column parts (coder 11, ``-9``'s colour
+    images from 0.12.0): version 4 whose mixers and APM stages start from a learned prior
+    (``mixer/prior.py``) instead of equal weights; ``docs/mixer2.md``, "0.12.0".  The mixer alone stays
+    version 3 (coder 8, ``MIXER_ALONE``)."""
+    coder_id, version = container.PARTS5_CODER, 5
+
+
 def _deep():
     """The 16-bit coder's package (``pixzip/codec/deep/``), or None where this pixzip has none."""
     try:
@@ -373,17 +383,20 @@ class Deep(Coder):
 
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork(), Mixer2(),
-    Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork(), Mixer4WithNetwork())}
+    Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork(), Mixer4WithNetwork(),
+    Mixer5WithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
 # the coder a method makes, by (method, mixer version, a gray image over an RGB network): a method makes
 # one coder in each version, and mixer+network with the mixer 2 one more for gray over RGB (coder 7)
 BY_METHOD: dict[tuple[str, int, bool], Coder] = {
-    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3, 4)
+    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3, 4, 5)
     if getattr(c, "version", v) == v}
 # version 4 was measured and made over the network's counts only: the mixer alone stays version 3 (coder 8)
-MIXER_ALONE = {4: 3}
-BY_METHOD[MIXER, 4, False] = BY_METHOD[MIXER, MIXER_ALONE[4], False]
+# (version 5 too: version 4 with a prior learned over the network's counts)
+MIXER_ALONE = {4: 3, 5: 3}
+for _v, _alone in MIXER_ALONE.items():
+    BY_METHOD[MIXER, _v, False] = BY_METHOD[MIXER, _alone, False]
 
 
 def making(method: str, mixer: int, gray: bool = False) -> Coder:

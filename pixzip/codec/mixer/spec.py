@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 
 
-ADDED = {"phase": 0, "table_budget": 0}     # fields added after a version was released, and their defaults (``canonical``)
+ADDED = {"phase": 0, "table_budget": 0, "prior": "", "prior_digest": ""}     # fields added after a version was released, and their defaults (``canonical``)
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,8 @@ class MixerSpec2(MixerSpec):
     phase: int = 0             # 1: the pixel's 2x2 phase (y & 1, x & 1) read by colours 1 and 2 (version 3)
     table_budget: int = 0      # log2 of the buckets of all column parts together, at most (version 4); 0: each
                                # part at most 2^part_table_bits_max
+    prior: str = ""            # the learned initial weights' file (``mixer/prior.py``, version 5); "": none
+    prior_digest: str = ""     # and the SHA-256 of its arrays (``prior.content_digest``): part of the format
 
     def __post_init__(self):
         if len(self.bank) != self.n_bank or self.bank_maps > self.n_bank or self.bank_derived > 2 \
@@ -143,6 +145,15 @@ SPEC_3 = MixerSpec2(**{**asdict(SPEC_2), "version": 3, "phase": 1, "map_contexts
 SPEC_4 = MixerSpec2(**{**asdict(SPEC_3), "version": 4, "bank_maps": 14, "n_maps": 8 + 14 + 2 + 6,
                         "table_budget": 22})
 
-# coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7, 9 and 10: column parts; 7 is 6 over an
-# RGB network's counts of a gray image, ``with_network``)
-RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3, 10: SPEC_4}
+# version 5: version 4 starting from learned weights instead of equal ones: the first mixer's weight rows, the
+# second mixer's and both APM stages' tables begin as the mean of their final values over 54 images, 27
+# photos-train images (none of the tuning or check sets) and the same with their chroma once subsampled 2x2
+# (``benchmarks/mixer_prior.py --subsampled``).  The adaptive state still learns at the same rates; rows an
+# image visits rarely (a column stripe, a rare bit context) start where photos leave them.  Measured on whole
+# photos-train images, one state over max's counts (``docs/mixer2.md``, "0.12.0").
+SPEC_5 = MixerSpec2(**{**asdict(SPEC_4), "version": 5, "prior": "prior-5.npz",
+                        "prior_digest": "ffb262b98e63eb91e9f6407cde33c2be98d5d0675e1d3b03b24861d475e6b8ca"})
+
+# coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7, 9, 10 and 11: column parts; 7 is 6 over
+# an RGB network's counts of a gray image, ``with_network``)
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3, 10: SPEC_4, 11: SPEC_5}

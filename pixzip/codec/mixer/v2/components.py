@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``, ``v4``)
+from . import SPEC     # the package's spec: version 2's, or a later version's (``v3`` to ``v5``)
 from .vector_ops import block_prefix16, dot_row, map_stretches, masked_sum16, prefetch, update_row
 from .contexts import mix
 

@@ -11,7 +11,8 @@ reads), and the least-squares predictors' tables of inputs, forgetting
 shifts, ridges and solve intervals (plain data of ``ols``); its rules are
 written here apart from the kernel: no numba, nothing imported from
 ``kernel``, ``tables``, ``bitcoder`` or the compiled modules' functions,
-Python integers throughout (numpy only to read the image and the counts),
+Python integers throughout (numpy only to read the image, the counts and
+version 5's prior, ``mixer/prior.py``),
 and the adaptive state kept in small objects keyed by what each entry means
 (a pixel, a predictor, a context) rather than in the kernel's flat arrays.
 Tables (the coding cost, the maps' reciprocals) are rebuilt here from their
@@ -44,6 +45,10 @@ changes or adds is written here:
   blend sub-predictor (version 3: the 2x2 phase), the local activity, the
   column stripe; a set whose error is at most ``MIX_SKIP`` does not learn.
 
+- version 5 (``SPEC_5``): version 4 whose mixers and APM stages start from
+  the prior's tables (``Mixer``, ``APM``), each row found by its meaning
+  (``set_row``).
+
 - ``trace(img, positions, counts)``: the (p16, bit) of every decision;
 - ``probabilities(img, positions, counts)``: the p16 values alone;
 - ``encode(img, positions, counts)``: the payload (one state);
@@ -69,11 +74,11 @@ from itertools import accumulate
 from operator import mul
 from typing import NamedTuple
 
-from .. import definition as v1
+from .. import definition as v1, prior
 from ..spec import SPEC_1
 from .ols import EVERY, FEATURES, N_FEATURES, RIDGE, SHIFT
 
-from . import SPEC     # the package's spec: version 2's, or a later version's (``v3``, ``v4``)
+from . import SPEC     # the package's spec: version 2's, or a later version's (``v3`` to ``v5``)
 
 # version 1's rules imported here read these numbers of SPEC_1: version 2 must keep them
 for _field in ("n_hashed", "n_blend", "count_max", "table_bits_min", "table_bits_max", "part_table_bits_max"):
@@ -94,7 +99,18 @@ RangeEncoder, encode_decisions, ideal_bits = v1.RangeEncoder, v1.encode_decision
 
 
 class APM(v1.APM):
+    """Version 1's APM; a row starts at the identity, or (version 5) at ``start(context)``, its prior's."""
     RATE = SPEC.apm_rate
+
+    def __init__(self, start=None):
+        super().__init__()
+        self.start = start
+
+    def _row(self, ctx):
+        row = self.rows.get(ctx)
+        if row is None and self.start is not None:
+            row = self.rows[ctx] = [int(v) for v in self.start(ctx)]
+        return super()._row(ctx)
 
 
 INT64 = 1 << 63
@@ -570,15 +586,26 @@ class ResidualMaps(v1.ResidualMaps):
         self.halvings += self.total[m, c, ctx] != before + self.INC
 
 
+def set_row(key) -> int:
+    """A weight set's row (``weight_set_keys``) in the kernel's table, where a prior stores it: the sets
+    one after another, each colour by colour; set 0's rows by the bits known (with their leading 1), the
+    others' by the bit index, then the selector's value."""
+    s, c = key[0], key[1]
+    rows = SPEC.set_rows[s]
+    return sum(SPEC.set_rows[:s]) * SPEC.colours + c * rows + (key[2] if s == 0 else key[2] * (rows // 8) + key[3])
+
+
 class Mixer:
     """N_SETS weight sets, each chosen by a small context and each a
     logistic mix of the inputs, then a second mixer over their outputs (per
     colour and bit).  A set learns only when its error (12 bits) exceeds
-    MIX_SKIP."""
+    MIX_SKIP.  Each row starts at ``w1_init`` (the second mixer's at equal
+    weights), or (version 5) at the prior's row (``mixer/prior.py``)."""
 
-    def __init__(self):
+    def __init__(self, start: dict | None = None):
         self.w1 = {}     # (set, colour, context...) -> [N_INPUTS weights]
         self.w2 = {}     # (colour, bit index) -> [N_SETS weights, the bias's weight]
+        self.start = start
 
     def predict(self, keys, xs):
         """The chosen rows, and each one's output (a clamped stretch)."""
@@ -587,7 +614,8 @@ class Mixer:
         for key in keys:
             row = self.w1.get(key)
             if row is None:
-                row = self.w1[key] = [SPEC.w1_init] * N_INPUTS
+                row = self.w1[key] = ([SPEC.w1_init] * N_INPUTS if self.start is None else
+                                      [int(v) for v in self.start["w1"][set_row(key)][:N_INPUTS]])
             rows.append(row)
             dots.append(min(2047, max(-2047, sum(map(mul, row, xs)) >> 16)))
         return rows, dots
@@ -595,7 +623,8 @@ class Mixer:
     def final(self, ck, dots):
         w2 = self.w2.get(ck)
         if w2 is None:
-            w2 = self.w2[ck] = [65536 // N_SETS] * N_SETS + [0]
+            w2 = self.w2[ck] = ([65536 // N_SETS] * N_SETS + [0] if self.start is None else
+                                [int(v) for v in self.start["w2"][ck[0] * 8 + ck[1]]])
         acc = sum(map(mul, w2, dots)) + w2[N_SETS] * BIAS
         return w2, min(2047, max(-2047, acc >> 16))
 
@@ -638,9 +667,12 @@ class ReferenceModel:
         self.img = img
         self.hashed = HashedContexts(h * w * colours if table_subpixels is None else table_subpixels, most_bits)
         self.maps = ResidualMaps()
-        self.mixer = Mixer()
-        self.apm1 = APM()
-        self.apm2 = APM()
+        start = prior.for_spec(SPEC)      # version 5's learned tables, else None
+        self.mixer = Mixer(start)
+        # the first APM's rows by (colour, the bits known with their leading 1); the second's by the kernel's
+        # own row numbers
+        self.apm1 = APM(None if start is None else lambda ctx: start["apm1"][ctx[0] * 256 + ctx[1]])
+        self.apm2 = APM(None if start is None else lambda ctx: start["apm2"][ctx])
         self.blender = BlendPredictor(w)
         self.bank = PredictorBank()
         self.ols = least_squares(colours)

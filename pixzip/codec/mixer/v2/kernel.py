@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .. import bitcoder
+from .. import bitcoder, prior
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
                          SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
@@ -194,12 +194,19 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int, str
     apm2 = np.tile(identity, (colours * 128, 1))
     w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
     w2[:, N_SETS] = 0
+    w1 = np.full((W1_ROWS, N_PAD), W1_INIT, np.int32)
+    start = prior.for_spec(SPEC)
+    if start is not None:           # version 5: learned tables; their rows go colour by colour (``prior.py``)
+        w1 = start["w1"]
+        w2 = start["w2"][:colours * 8]
+        apm1 = start["apm1"][:colours * 256]
+        apm2 = start["apm2"][:colours * 128]
 
     def stack(a):
         return np.repeat(a[None], parts, axis=0)
     return State(table, np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 256), np.uint16),
                  np.zeros((parts, N_MAPS, colours, MAP_CONTEXTS, 16), np.uint16),
-                 np.full((parts, W1_ROWS, N_PAD), W1_INIT, np.int32), stack(w2), stack(apm1), stack(apm2),
+                 stack(w1), stack(w2), stack(apm1), stack(apm2),
                  np.zeros((parts, rows, width, colours, N_BLEND + 1), np.uint8), np.zeros((parts, 4)),
                  stack(new_ols(colours)), np.zeros((parts, rows, width, colours, N_OLS), np.int16),
                  np.zeros((parts, rows, width, colours, BANK_ERRORS), np.uint8),
