@@ -197,7 +197,7 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
             (["--method", "network"], "network", "photo-g66x8-v1", "1: range coder"),
             (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1", "1: range coder"),
             (["-m", "mine", "--method", "network"], "network", "tinyfast", "1: range coder"),
-            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "10: context mixer 4 in column parts"),
+            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "11: context mixer 5 in column parts"),
             (["--method", "mixer"], "mixer", None, "8: context mixer 3")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output
