@@ -322,7 +322,8 @@ def test_format_3_golden_file_of_the_mixer_2_to_5_is_reproduced_and_decodes_to_i
     got, _ = codec.decompress_picture(golden, net)
     assert picture.same(got, want)
     assert {s.coder for s in codec.read_header(golden).sections} & (
-        {container.PARTS5_CODER} if fifth else {container.PARTS4_CODER} if fourth else {container.MIXER3_CODER, container.PARTS3_CODER} if third else
+        {container.PARTS5_CODER} if fifth else {container.PARTS4_CODER} if fourth else
+        {container.MIXER3_CODER, container.PARTS3_CODER} if third else
         {container.MIXER2_CODER, container.PARTS2_CODER, container.GRAY_PARTS2_CODER})
     assert codec.compress(want, net, **kw) == golden
 

@@ -189,18 +189,18 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int, str
     strip = np.full((parts, 1), max(1, min(strip_rows, height) if strip_rows > 0 else height), np.int64)
     table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
     table[:, ::16] = 0
-    identity = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
-    apm1 = np.tile(identity, (colours * 256, 1))
-    apm2 = np.tile(identity, (colours * 128, 1))
-    w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
-    w2[:, N_SETS] = 0
-    w1 = np.full((W1_ROWS, N_PAD), W1_INIT, np.int32)
     start = prior.for_spec(SPEC)
     if start is not None:           # version 5: learned tables; their rows go colour by colour (``prior.py``)
-        w1 = start["w1"]
-        w2 = start["w2"][:colours * 8]
-        apm1 = start["apm1"][:colours * 256]
-        apm2 = start["apm2"][:colours * 128]
+        w1, w2 = start["w1"], start["w2"][:colours * 8]
+        apm1, apm2 = start["apm1"][:colours * 256], start["apm2"][:colours * 128]
+    else:                           # the equal start: w1_init, equal second-mixer weights, identity APMs
+        identity = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)],
+                            np.int32)
+        apm1 = np.tile(identity, (colours * 256, 1))
+        apm2 = np.tile(identity, (colours * 128, 1))
+        w2 = np.full((colours * 8, N_SETS + 1), 65536 // N_SETS, np.int32)
+        w2[:, N_SETS] = 0
+        w1 = np.full((W1_ROWS, N_PAD), W1_INIT, np.int32)
 
     def stack(a):
         return np.repeat(a[None], parts, axis=0)
