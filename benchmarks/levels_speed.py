@@ -9,15 +9,15 @@ pixel-exact.  Prints each coding's median encode and decode seconds and
 its file's bits per sub-pixel, and the ratios the release's speed bars are
 stated in:
 
-- ``-9`` (the mixer 5 with the ``max`` network in one state, coder 11)
+- ``-9`` (the mixer 6 with the ``max`` network in one state, coder 12)
   against the mixer 1 with the same network (coder 3, 0.7's ``-9``),
-  against the mixer 4's in one state (coder 10, 0.11's ``-9``) and the
+  against the mixer 5's in one state (coder 11, 0.12's ``-9``) and the
   mixer 3's (coder 9, 0.10.2's ``-9``);
 - ``-6`` (the mixer 3 alone, coder 8) and ``-1`` (the mixer 1 alone,
   coder 2), both unchanged since 0.10.0.
 
 The earlier releases' levels are made by this build, under a level name of
-their own (``0.11 -9``, ``0.10.2 -9``) that this script adds to its copy of
+their own (``0.12 -9``, ``0.10.2 -9``) that this script adds to its copy of
 ``levels.LEVELS``.
 
 Then the mixer stage alone on one core, in microseconds per sub-pixel: each
@@ -75,10 +75,10 @@ def main(images, rounds, stage):
     from pixzip.codec.format.images import read_image
     from pixzip.codec import levels
     levels.LEVELS = {**levels.LEVELS, 93: levels.Level("mixer+network", "max", 3),
-                     94: levels.Level("mixer+network", "max", 4)}
+                     95: levels.Level("mixer+network", "max", 5)}
     # coding: (level, model, payload, the mixer's column parts)
-    codings = {"-9 (mixer 5 + max)": (9, "max", "mixer+network", None),
-               "0.11 -9 (mixer 4 + max)": (94, "max", "mixer+network", None),
+    codings = {"-9 (mixer 6 + max)": (9, "max", "mixer+network", None),
+               "0.12 -9 (mixer 5 + max)": (95, "max", "mixer+network", None),
                "0.10.2 -9 (mixer 3 + max)": (93, "max", "mixer+network", None),
                "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network", 2),
                "-6 (mixer 3 alone)": (6, None, "mixer", 2),
@@ -106,14 +106,14 @@ def main(images, rounds, stage):
         med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
         for k in codings:
             print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
-        new, old, prev = med["-9 (mixer 5 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.10.2 -9 (mixer 3 + max)"]
+        new, old, prev = med["-9 (mixer 6 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.10.2 -9 (mixer 3 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
         print(f"0.10.2's -9 against 0.7's -9: encode {prev[0] / old[0]:.2f}x, decode {prev[1] / old[1]:.2f}x")
-        last = med["0.11 -9 (mixer 4 + max)"]
-        print(f"-9 against 0.11's -9: encode {new[0] / last[0]:.2f}x, decode {new[1] / last[1]:.2f}x, files "
-              f"{size['-9 (mixer 5 + max)'] / size['0.11 -9 (mixer 4 + max)'] - 1:+.2%}")
+        last = med["0.12 -9 (mixer 5 + max)"]
+        print(f"-9 against 0.12's -9: encode {new[0] / last[0]:.2f}x, decode {new[1] / last[1]:.2f}x, files "
+              f"{size['-9 (mixer 6 + max)'] / size['0.12 -9 (mixer 5 + max)'] - 1:+.2%}")
         print(f"-9 against 0.10.2's -9: encode {new[0] / prev[0]:.2f}x, decode {new[1] / prev[1]:.2f}x, files "
-              f"{size['-9 (mixer 5 + max)'] / size['0.10.2 -9 (mixer 3 + max)'] - 1:+.2%}")
+              f"{size['-9 (mixer 6 + max)'] / size['0.10.2 -9 (mixer 3 + max)'] - 1:+.2%}")
         if not stage:
             continue
         im = img if img.ndim == 3 else img[:, :, None]
@@ -125,7 +125,7 @@ def main(images, rounds, stage):
                 print(f"mixer {v} alone, one core: {1e6 * s / im.size:.2f} us per sub-pixel")
             if im.shape[2] == 3:
                 net = codec.load_model("max")
-                for v in (1, 2, 3, 4, 5):
+                for v in (1, 2, 3, 4, 5, 6):
                     s = statistics.median(_mixer_over_counts(im, net, v) for _ in range(rounds))
                     print(f"mixer {v} over max's counts, one state, one core: {1e6 * s / im.size:.2f} us per "
                           f"sub-pixel")

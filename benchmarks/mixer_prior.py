@@ -1,7 +1,7 @@
 """Learn a mixer prior: the tables a mixer version's state starts from
 (``pixzip/codec/mixer/prior.py``).
 
-    python benchmarks/mixer_prior.py IMAGE_OR_LIST... -o prior.npz [--subsampled] [-m max] [-j 2]
+    python benchmarks/mixer_prior.py IMAGE_OR_LIST... -o prior.npz [--subsampled | --sets] [-m max] [-j 2]
 
 Each image (a path, or a text file of paths, one a line) is coded by the
 mixer version 4 over the model's counts in one state, ``-9``'s coding of
@@ -10,13 +10,15 @@ the mean, over the images, of each table's final values (the first mixer's
 weight rows, the second mixer's, both APM stages'), rounded to the nearest
 integer (half to even).  ``--subsampled``: each image also as its chroma
 was once subsampled (``subsampled``: 4:2:0, as JPEG's and Photo CD's
-colour, the luma kept), so that the prior knows such photos too.  Prints
-each image's bits per sub-pixel, and the
+colour, the luma kept), so that the prior knows such photos too.
+``--sets``: a prior of two sets (version 6's), the mean over the images as
+they are (set 0) and over their subsampled versions (set 1), each array
+with a leading axis of 2.  Prints each image's bits per sub-pixel, and the
 prior's digest (``prior.content_digest``), which a spec names with the file.
 
 Learn it on photos-train images, never on Kodak or on the images it will be
-measured on: version 5's was learned on 27 of them and their subsampled
-versions (``docs/mixer2.md``, "0.12.0").
+measured on: versions 5 and 6's were learned on 27 of them and their
+subsampled versions (``docs/mixer2.md``, "0.12.0" and "0.13.0").
 """
 from __future__ import annotations
 
@@ -92,22 +94,27 @@ def images(args) -> list[str]:
 @click.option("-m", "--model", default="max", show_default=True)
 @click.option("--subsampled", "with_subsampled", is_flag=True,
               help="Also each image with its chroma once subsampled 2x2 (4:2:0).")
+@click.option("--sets", "two_sets", is_flag=True,
+              help="Two sets: the images as they are (set 0) and once subsampled (set 1).")
 @click.option("-j", "--jobs", default=min(2, os.cpu_count() or 1), show_default=True)
-def main(paths, output, model, jobs, with_subsampled):
+def main(paths, output, model, jobs, with_subsampled, two_sets):
     from pixzip.codec.mixer import prior
     from pixzip.app.bench import machine
     files = images(paths)
-    runs = [(f, False) for f in files] + ([(f, True) for f in files] if with_subsampled else [])
-    sums = None
+    runs = [(f, False) for f in files] + ([(f, True) for f in files] if with_subsampled or two_sets else [])
+    sums: list = [None, None]       # by set (set 1: the subsampled versions, with --sets)
     with ProcessPoolExecutor(jobs) as pool:
         made = pool.map(final_tables, [f for f, _ in runs], [model] * len(runs), [s for _, s in runs])
         for (path, sub), (tables, bpsp) in zip(runs, made):
             click.echo(f"{Path(path).name + (' (4:2:0)' if sub else ''):48s} {bpsp:.4f}")
-            if sums is None:
-                sums = {f: np.zeros(a.shape) for f, a in tables.items()}
+            s = int(sub and two_sets)
+            if sums[s] is None:
+                sums[s] = {f: np.zeros(a.shape) for f, a in tables.items()}
             for f, a in tables.items():
-                sums[f] += a
-    result = {f: np.round(s / len(runs)).astype(np.int32) for f, s in sums.items()}
+                sums[s][f] += a
+    n = len(files) if two_sets else len(runs)
+    means = [{f: np.round(a / n).astype(np.int32) for f, a in s.items()} for s in sums if s is not None]
+    result = {f: np.stack([m[f] for m in means]) for f in prior.FIELDS} if two_sets else means[0]
     np.savez(output, **result)
     click.echo(f"{len(runs)} images, {machine()['cpu']}\nwrote {output}, digest {prior.content_digest(result)}")
 

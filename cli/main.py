@@ -477,7 +477,7 @@ def _took(seconds: float | None) -> str:
 
 LEVEL_HELP = {1: "Fastest level: the context mixer (version 1) alone, no network.",
               6: "The default level: the context mixer (version 3) alone, no network.",
-              9: "Smallest files: the context mixer (version 5, one state) with the 'max' model."}
+              9: "Smallest files: the context mixer (version 6, one state) with the 'max' model."}
 
 
 def _list_levels(ctx, param, value):

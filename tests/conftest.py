@@ -116,3 +116,26 @@ def network_payload(monkeypatch):
     from pixzip.codec import api as codec
     if "payload" in inspect.signature(codec.compress).parameters:   # (pixzip before 0.2 had no choice)
         monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, payload="coded"))
+
+
+def once_subsampled(img: np.ndarray) -> np.ndarray:
+    """An RGB image whose colour differences (R - G, B - G) at odd columns, then at odd rows, are the mean of
+    their two neighbours', the green kept: colour interpolated back from half the samples, as 4:2:0 colour is
+    (the mixer 6's ``prior.choose`` names set 1 for it)."""
+    out = img.astype(np.int64)
+    g = out[..., 1]
+    for c in (0, 2):
+        d = out[..., c] - g
+        d[:, 1:-1:2] = (d[:, 0:-2:2] + d[:, 2::2]) // 2
+        d[1:-1:2] = (d[0:-2:2] + d[2::2]) // 2
+        out[..., c] = np.clip(g + d, 0, 255)
+    return out.astype(np.uint8)
+
+
+def column_parts_of(data: bytes) -> int:
+    """The column parts of a format-2 archive's mixer payload over a network, as its coder reads them (coder
+    12's payload names its prior's set before them)."""
+    from pixzip.codec import coders
+    from pixzip.codec.format import container
+    header, payload, _ = container.parse(data)
+    return coders.for_header(header).frame(header, payload).parts

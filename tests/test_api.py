@@ -33,13 +33,13 @@ def plan_as_before(level, model, method, payload):
     """``compress``'s choice as the release before the plan wrote it, inline
     in its if/elif ("mixed" read as "mixer+network", the alias "default" as
     "max", the same file), with this release's levels (-1 the mixer 1
-    alone, -6 the mixer 3 alone, -9 the mixer 5 with "max"; the mixer over
-    a network without a level is -9's, 5): (method, model, stored payloads,
+    alone, -6 the mixer 3 alone, -9 the mixer 6 with "max"; the mixer over
+    a network without a level is -9's, 6): (method, model, stored payloads,
     by_level, mixer version), or ValueError."""
     if payload not in levels.PAYLOADS or level not in (None, 1, 6, 9):
         return ValueError
     level_method, level_model, mixer = {None: ("mixer", None, 3), 1: ("mixer", None, 1),
-                                        6: ("mixer", None, 3), 9: ("mixer+network", "max", 5)}[level]
+                                        6: ("mixer", None, 3), 9: ("mixer+network", "max", 6)}[level]
     forced = method is not None and level is None
     by_level = model is None and method is None and payload in ("auto", "coded")
     if method is None:
@@ -53,7 +53,7 @@ def plan_as_before(level, model, method, payload):
     if payload in ("network", "mixer+network", "mixer"):
         method = payload
     if level is None and method == "mixer+network":
-        mixer = 5
+        mixer = 6
     stored = tuple(k for k in ("raw", "deflate") if payload in ("auto", k))
     if payload in ("raw", "deflate"):
         return None, None, stored, by_level, mixer
@@ -124,14 +124,14 @@ def test_every_coder_in_the_table_round_trips_a_small_image(key, monkeypatch):
     img = image(c=1 if coder.gray else 3)     # coder 7: a gray image over the RGB network
     name = coder.method or container.KINDS[coder.kind]
     version = getattr(coder, "version", 3)
-    # -1's mixer is version 1; -6's 3 (over a network too: coder 9); -9's and a network's without a level, 5 (a
+    # -1's mixer is version 1; -6's 3 (over a network too: coder 9); -9's and a network's without a level, 6 (a
     # gray image's, 2)
     level = 1 if version == 1 else 6 if version == 3 else None
     if version == 2 and not coder.gray:     # colour images of the mixer 2: 0.9's levels made them
         monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 6: levels.Level("mixer", None, 2),
                                                9: levels.Level("mixer+network", "max", 2)})
-    if version == 4:                        # the mixer 4: 0.11's -9 made it
-        monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 9: levels.Level("mixer+network", "max", 4)})
+    if version in (4, 5):                   # the mixers 4 and 5: 0.11's and 0.12's -9 made them
+        monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 9: levels.Level("mixer+network", "max", version)})
     data = codec.compress(img, net if coder.uses_network else None, level=level, payload=name)
     assert coders.for_header(codec.read_header(data)) is coder
     assert np.array_equal(codec.decompress(data, net), img)

@@ -133,12 +133,12 @@ def test_strip_height_option(images, tmp_path):
 def test_parts_option(images, tmp_path):
     """--parts N: the mixer's column parts with a network, each its own state (1: one state); the
     archive decodes to the image; out of 1..16 a usage error."""
-    from pixzip.codec.format import container
+    from .conftest import column_parts_of
     for parts in (1, 3):
         out = tmp_path / f"p{parts}.pxz"
         r = run("compress", images[0], "-m", "tiny3", "--method", "mixer+network", "--parts", parts, "-o", out)
         assert r.exit_code == 0, r.output
-        assert container.parse(out.read_bytes())[1][0] == parts
+        assert column_parts_of(out.read_bytes()) == parts
         assert run("decompress", out, "-o", tmp_path / f"p{parts}.png").exit_code == 0
         assert np.array_equal(pixels(tmp_path / f"p{parts}.png"), pixels(images[0]))
     for bad in (0, 17):
@@ -197,7 +197,7 @@ def test_levels_are_aliases_and_files_name_the_real_model(images, levels):
             (["--method", "network"], "network", "photo-g66x8-v1", "1: range coder"),
             (["-m", "fast", "--method", "network"], "network", "photo-g36x4-v1", "1: range coder"),
             (["-m", "mine", "--method", "network"], "network", "tinyfast", "1: range coder"),
-            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "11: context mixer 5 in column parts"),
+            (["-m", "tiny3", "--method", "mixed"], "network", "tiny3", "12: context mixer 6 in column parts"),
             (["--method", "mixer"], "mixer", None, "8: context mixer 3")):
         r = run("compress", images[0], "-f", *flags)
         assert r.exit_code == 0, r.output

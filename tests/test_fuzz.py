@@ -39,7 +39,7 @@ from pixzip.codec.format.metadata import Metadata
 from pixzip.codec.network.modelfile import ModelFile
 from pixzip.errors import CorruptError, LimitError, PixzipError
 
-from .conftest import tiny_int_model
+from .conftest import once_subsampled, tiny_int_model
 
 network_min_bytes = making("network", 2).min_payload_bytes    # coder 1's least payload (n_subpixels, model)
 
@@ -124,23 +124,31 @@ def make_seeds() -> list[Seed]:
     data = codec.compress(img, nets[3], payload="mixer+network", options=codec.Options(strip_height=4))
     assert container.parse(data)[0].coder == container.GRAY_PARTS2_CODER
     seeds.append(Seed("gray-13x9-mixer+network-over-rgb-s4", data, img, nets[3]))
-    # coder 9 (the mixer 3 over the network: -9's in 0.10; the seeds above without a level make coder 11), one
+    # coder 9 (the mixer 3 over the network: -9's in 0.10; the seeds above without a level make coder 12), one
     # part and two
     for parts in (1, 2):
         img = _image(rng, 9, 13, 3, "smooth")
         data = codec.compress(img, nets[3], level=6, payload="mixer+network", options=codec.Options(parts=parts))
         assert container.parse(data)[0].coder == container.PARTS3_CODER
         seeds.append(Seed(f"rgb-9x13-mixer+network-mixer3-p{parts}", data, img, nets[3]))
-    # coder 10 (the mixer 4 over the network: -9's in 0.11), one part, made with 0.11's -9
+    # coders 10 and 11 (the mixers 4 and 5 over the network: -9's in 0.11 and 0.12), one part, made with those
+    # releases' -9
     before = levels.LEVELS
-    levels.LEVELS = {**before, 9: levels.Level("mixer+network", "max", 4)}
-    try:
-        img = _image(rng, 11, 10, 3, "smooth")
-        data = codec.compress(img, nets[3], level=9, payload="mixer+network")
-    finally:
-        levels.LEVELS = before
-    assert container.parse(data)[0].coder == container.PARTS4_CODER
-    seeds.append(Seed("rgb-11x10-mixer+network-mixer4-p1", data, img, nets[3]))
+    for version, coder, (h, w) in ((4, container.PARTS4_CODER, (11, 10)), (5, container.PARTS5_CODER, (10, 11))):
+        levels.LEVELS = {**before, 9: levels.Level("mixer+network", "max", version)}
+        try:
+            img = _image(rng, h, w, 3, "smooth")
+            data = codec.compress(img, nets[3], level=9, payload="mixer+network")
+        finally:
+            levels.LEVELS = before
+        assert container.parse(data)[0].coder == coder
+        seeds.append(Seed(f"rgb-{h}x{w}-mixer+network-mixer{version}-p1", data, img, nets[3]))
+    # coder 12 from its second prior set (colour once subsampled), the payload's first byte 1
+    img = once_subsampled(_image(rng, 12, 14, 3, "smooth"))
+    data = codec.compress(img, nets[3], payload="mixer+network")
+    header, payload, _ = container.parse(data)
+    assert (header.coder, payload[0]) == (container.PARTS6_CODER, 1)
+    seeds.append(Seed("rgb-12x14-mixer+network-mixer6-set1", data, img, nets[3]))
     golden = {"RGB": ModelFile.load(DATA / "golden-tiny.pxm"),
               "L": ModelFile.load(DATA / "golden-tiny-gray.pxm")}
     for f in sorted((DATA / "format1").glob("*.pxz")):

@@ -79,6 +79,15 @@ FORMAT2 = {
     "parts5-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
     "parts5-photo-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
     "parts5-photo-strips-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    # the mixer 6 over the network (coder 12: the mixer 4 from one of two learned priors, named by the payload's
+    # first byte), -9's for colour images since 0.13.0: the photos' set, and the set of colour once subsampled
+    # (golden-photo-420.png: golden-photo.png's colour differences interpolated at odd rows and columns)
+    "parts6-1": (DATA / "golden.png", RGB, {"payload": "mixer+network"}),
+    "parts6-3": (DATA / "golden.png", RGB, {"payload": "mixer+network", "parts": 3}),
+    "parts6-photo-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network"}),
+    "parts6-photo-strips-1": (DATA / "golden-photo.png", RGB, {"payload": "mixer+network", "strip_height": 7}),
+    "parts6-photo-420-1": (DATA / "golden-photo-420.png", RGB, {"payload": "mixer+network"}),
+    "parts6-photo-420-3": (DATA / "golden-photo-420.png", RGB, {"payload": "mixer+network", "parts": 3}),
     "metadata": (DATA / "golden.png", RGB, {"payload": "network", "metadata": Metadata(
         format="TIFF", icc=bytes(range(256)) * 2, exif=b"MM\x00*\x00\x00\x00\x08\x00\x00", xmp=b"<x:xmpmeta/>",
         dpi=(300.0, 72.5), text=(("Title", "golden"), ("Comment", "caf\u00e9")))}),
@@ -94,14 +103,27 @@ LEVELS_OF_0_10 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", No
 # and of 0.11 (the mixer 4 at -9), the mixer 4's
 LEVELS_OF_0_11 = {1: levels.Level("mixer", None, 1), 6: levels.Level("mixer", None, 3),
                   9: levels.Level("mixer+network", "max", 4)}
+# and of 0.12 (the mixer 5 at -9), the mixer 5's
+LEVELS_OF_0_12 = {**LEVELS_OF_0_11, 9: levels.Level("mixer+network", "max", 5)}
+# the levels that made each mixer version's golden files (versions 1 and 6: today's)
+LEVELS_OF_VERSION = {2: LEVELS_OF_0_9, 3: LEVELS_OF_0_10, 4: LEVELS_OF_0_11, 5: LEVELS_OF_0_12}
+# the coder of each mixer version over the network (version 2: a gray image over an RGB network's, coder 7)
+PARTS_CODER_OF_VERSION = {3: container.PARTS3_CODER, 4: container.PARTS4_CODER, 5: container.PARTS5_CODER,
+                          6: container.PARTS6_CODER}
+
+
+def _version_of(name: str) -> int:
+    """The mixer version of a format-2 golden file of the mixer ("mixer3-photo": 3; "parts6-1": 6), else 0."""
+    for prefix in ("mixer", "parts"):
+        if name.startswith(prefix) and name[len(prefix):len(prefix) + 1].isdigit():
+            return int(name[len(prefix)])
+    return 0
 
 
 def _levels_of(name: str) -> dict:
-    """The levels a format-2 golden file was made with: 0.9's for the mixer 2's, 0.10's for the mixer 3's,
-    0.11's for the mixer 4's, else today's."""
-    return LEVELS_OF_0_9 if name.startswith(("mixer2", "parts2")) else \
-        LEVELS_OF_0_10 if name.startswith(("mixer3", "parts3")) else \
-        LEVELS_OF_0_11 if name.startswith("parts4") else levels.LEVELS
+    """The levels a format-2 golden file was made with: the release's whose -9 made its mixer version,
+    else today's."""
+    return LEVELS_OF_VERSION.get(_version_of(name), levels.LEVELS)
 
 
 @pytest.mark.parametrize("name", sorted(FORMAT2))
@@ -120,18 +142,17 @@ def test_golden_file_is_reproduced_bit_for_bit(name, monkeypatch):
     h = codec.read_header(golden)
     assert h.version == container.VERSION == 2
     first = options.get("level") == 1       # the mixer 1's
-    third = name.startswith(("mixer3", "parts3"))
-    fourth, fifth = name.startswith("parts4"), name.startswith("parts5")
+    version = _version_of(name)
     if options["payload"] in ("network", "mixer+network"):
         assert h.model_name == net.name and h.model_hash.hex() == net.sha256[:16]
         gray_over_rgb = h.mode == "L" and net.colors == 3
         assert h.coder == (1 if options["payload"] == "network" else container.PARTS_CODER if first else
-                           container.PARTS3_CODER if third else container.PARTS4_CODER if fourth else
-                           container.PARTS5_CODER if fifth else
+                           PARTS_CODER_OF_VERSION[version] if version > 2 else
                            container.GRAY_PARTS2_CODER if gray_over_rgb else container.PARTS2_CODER)
     if options["payload"] == "mixer":
         assert (h.kind, h.coder, h.model_name) == (container.MIXER, container.MIXER_CODER if first else
-                                                   container.MIXER3_CODER if third else container.MIXER2_CODER, "")
+                                                   container.MIXER3_CODER if version == 3 else
+                                                   container.MIXER2_CODER, "")
 
 
 # coder 2, the mixer with the network in one state: written by 0.3.0, still read
@@ -242,6 +263,15 @@ FORMAT3_MIXER3 = {"rgba-network-3": ("rgba-network", {"payload": "mixer+network"
 FORMAT3_MIXER4 = {"rgba-network-4-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
 # and with the mixer 5 (0.12.0's -9: the RGB planes' coder 11, one part)
 FORMAT3_MIXER5 = {"rgba-network-5-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
+# and with the mixer 6 (0.13.0's -9: the RGB planes' coder 12, one part)
+FORMAT3_MIXER6 = {"rgba-network-6-1": ("rgba-network", {"payload": "mixer+network"}, RGB)}
+# each mixer version's (the version, its levels, the coders its colour sections may have)
+FORMAT3_OF_VERSION = {
+    2: (FORMAT3_MIXER2, LEVELS_OF_0_9, {container.MIXER2_CODER, container.PARTS2_CODER, container.GRAY_PARTS2_CODER}),
+    3: (FORMAT3_MIXER3, LEVELS_OF_0_10, {container.MIXER3_CODER, container.PARTS3_CODER}),
+    4: (FORMAT3_MIXER4, LEVELS_OF_0_11, {container.PARTS4_CODER}),
+    5: (FORMAT3_MIXER5, LEVELS_OF_0_12, {container.PARTS5_CODER}),
+    6: (FORMAT3_MIXER6, None, {container.PARTS6_CODER})}     # None: today's levels
 
 
 def _format3_sources() -> dict:
@@ -306,25 +336,22 @@ def test_format_3_golden_file_is_reproduced_and_decodes_to_its_picture(name, mon
     assert len(golden) < 700
 
 
-@pytest.mark.parametrize("name", sorted(FORMAT3_MIXER2) + sorted(FORMAT3_MIXER3) + sorted(FORMAT3_MIXER4)
-                         + sorted(FORMAT3_MIXER5))
-def test_format_3_golden_file_of_the_mixer_2_to_5_is_reproduced_and_decodes_to_its_picture(name, monkeypatch):
+@pytest.mark.parametrize("version, name", [(v, n) for v, (files, _, _) in FORMAT3_OF_VERSION.items()
+                                            for n in sorted(files)])
+def test_format_3_golden_file_of_the_mixer_2_to_6_is_reproduced_and_decodes_to_its_picture(version, name,
+                                                                                          monkeypatch):
     from pixzip.codec import coders
     from pixzip.codec.format import picture
     monkeypatch.setattr(coders.Deep, "available", staticmethod(lambda: False))
-    third, fourth, fifth = name in FORMAT3_MIXER3, name in FORMAT3_MIXER4, name in FORMAT3_MIXER5
-    monkeypatch.setattr(levels, "LEVELS", levels.LEVELS if fifth else LEVELS_OF_0_11 if fourth else
-                        LEVELS_OF_0_10 if third else LEVELS_OF_0_9)
-    source, kw, model = {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4, **FORMAT3_MIXER5}[name]
+    files, made_by, section_coders = FORMAT3_OF_VERSION[version]
+    monkeypatch.setattr(levels, "LEVELS", made_by or levels.LEVELS)
+    source, kw, model = files[name]
     want = _load_format3_pictures()[source]
     golden = (FORMAT3_DIR / f"{name}.pxz").read_bytes()
     net = ModelFile.load(model) if model else None
     got, _ = codec.decompress_picture(golden, net)
     assert picture.same(got, want)
-    assert {s.coder for s in codec.read_header(golden).sections} & (
-        {container.PARTS5_CODER} if fifth else {container.PARTS4_CODER} if fourth else
-        {container.MIXER3_CODER, container.PARTS3_CODER} if third else
-        {container.MIXER2_CODER, container.PARTS2_CODER, container.GRAY_PARTS2_CODER})
+    assert {s.coder for s in codec.read_header(golden).sections} & section_coders
     assert codec.compress(want, net, **kw) == golden
 
 
@@ -333,7 +360,7 @@ def _record_format3_mixer2() -> None:
     coders.Deep.available = staticmethod(lambda: False)
     pictures = _load_format3_pictures()
     for name, (source, kw, model) in {**FORMAT3_MIXER2, **FORMAT3_MIXER3, **FORMAT3_MIXER4,
-                                      **FORMAT3_MIXER5}.items():
+                                      **FORMAT3_MIXER5, **FORMAT3_MIXER6}.items():
         path = FORMAT3_DIR / f"{name}.pxz"
         if path.exists():       # recorded: never rewritten (a new one: today's levels)
             continue

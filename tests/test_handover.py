@@ -17,7 +17,7 @@ from pixzip.codec.network import dec_pipeline
 from pixzip.codec.network.kernels import handover as KH
 from pixzip.codec.network.kernels import pipeline as KP
 
-from .conftest import tiny_int_model
+from .conftest import column_parts_of, tiny_int_model
 from .test_pipeline import photo_like, shared  # noqa: F401  (shared: the fixture)
 
 two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
@@ -29,7 +29,7 @@ def one_part(img, net, strip=0, mixer=3, monkeypatch=None):
         monkeypatch.setattr(levels, "LEVELS", {**levels.LEVELS, 9: levels.Level("mixer+network", "max", mixer)})
     data = codec.compress(img, net, level=9, payload="mixer+network",
                           options=codec.Options(strip_height=strip, parts=1))
-    assert container.parse(data)[1][0] == 1          # the payload's count of column parts
+    assert column_parts_of(data) == 1
     return data
 
 
@@ -46,7 +46,7 @@ CASES = [((24, 40), 3, 0), ((20, 45), 3, 4), ((9, 50), 3, 0), ((17, 3), 3, 0), (
 
 @two_threads
 @pytest.mark.parametrize("shape,colours,strip,mixer",
-                         [(*case, mixer) for case in CASES for mixer in (1, 2, 3, 4, 5) if case[1] == 3 or mixer > 1])
+                         [(*case, mixer) for case in CASES for mixer in (1, 2, 3, 4, 5, 6) if case[1] == 3 or mixer > 1])
 def test_one_part_decodes_what_the_step_kernels_decode(shared, monkeypatch, shape, colours, strip, mixer):
     """Coders 3, 6 and 9 (and 7: a gray image over the RGB network) with one
     part, from 1x1 up, in strips or not, in chunks of 1, 3 or many steps, in
@@ -135,14 +135,13 @@ def test_positions_upto_counts_the_step_positions_at_or_before_a_row():
 
 
 def test_minus_9_codes_colour_in_one_state_and_gray_in_two_parts_unless_told():
-    """-9's default: coder 11 in one part for a colour image, coder 7 in two for a gray one (the network's
+    """-9's default: coder 12 in one part for a colour image, coder 7 in two for a gray one (the network's
     work dominates there, and two parts share it); Options(parts=N) overrides both."""
     net = tiny_int_model(3)
-    for colours, coder, parts in ((3, container.PARTS5_CODER, 1), (1, container.GRAY_PARTS2_CODER, 2)):
+    for colours, coder, parts in ((3, container.PARTS6_CODER, 1), (1, container.GRAY_PARTS2_CODER, 2)):
         img = photo_like(12, 20, colours)
         data = codec.compress(img, net, level=9, payload="mixer+network")
-        header, payload, _ = container.parse(data)
-        assert (header.coder, payload[0]) == (coder, parts)
+        assert (container.parse(data)[0].coder, column_parts_of(data)) == (coder, parts)
         assert np.array_equal(codec.decompress(data, net), img)
         told = codec.compress(img, net, level=9, payload="mixer+network", options=codec.Options(parts=3))
-        assert container.parse(told)[1][0] == 3
+        assert column_parts_of(told) == 3

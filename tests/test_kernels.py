@@ -296,11 +296,11 @@ def test_every_compiled_kernel_has_a_cache():
 
     cached = {m.__name__ for m in cache._modules()}
     names = [info.name for info in pkgutil.walk_packages(codec_package.__path__, "pixzip.codec.")]
-    names += [f"pixzip.codec.mixer.{version}.{name}" for version in ("v3", "v4", "v5")    # version 2's files again
+    names += [f"pixzip.codec.mixer.{version}.{name}" for version in ("v3", "v4", "v5", "v6")    # version 2's files again
               for name in ("kernel", "vector_ops", "components", "contexts", "predictors", "ols")]
     found = {name for name in names if cache.module_kernels(importlib.import_module(name))}
-    assert "pixzip.codec.network.kernels.handover" in found and "pixzip.codec.mixer.v5.kernel" in found
+    assert "pixzip.codec.network.kernels.handover" in found and "pixzip.codec.mixer.v6.kernel" in found
     # ``ols.solve`` is not inlined, but only the kernels call it (compiled into their cached code); from Python
     # only the tests do
-    inner = {f"pixzip.codec.mixer.{v}.ols" for v in ("v2", "v3", "v4", "v5")}
+    inner = {f"pixzip.codec.mixer.{v}.ols" for v in ("v2", "v3", "v4", "v5", "v6")}
     assert found - inner <= cached, sorted(found - inner - cached)

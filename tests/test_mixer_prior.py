@@ -1,16 +1,23 @@
-"""The mixer 5's prior (``mixer/prior.py``): the tables its state starts
-from are the shipped file's, pinned by the spec's digest, and a file that
-is not the one the format names is refused by name, never used."""
+"""The mixer 5 and 6's priors (``mixer/prior.py``): the tables their states
+start from are the shipped files', pinned by the spec's digest, and a file
+that is not the one the format names is refused by name, never used.  The
+mixer 6's prior holds two sets; the encoder chooses one by the image's 2x2
+phase statistic and names it in the payload's first byte."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pixzip.codec.mixer import prior
-from pixzip.codec.mixer.spec import SPEC_4, SPEC_5
+from pixzip.codec.mixer.spec import SPEC_4, SPEC_5, SPEC_6
 from pixzip.codec.mixer.v4 import coders as coders4
 from pixzip.codec.mixer.v5 import coders as coders5
 from pixzip.codec.mixer.v5 import kernel as kernel5
-from pixzip.errors import FormatError, PixzipError
+from pixzip.codec.mixer.v6 import coders as coders6
+from pixzip.codec.mixer.v6 import kernel as kernel6
+from pixzip.errors import CorruptError, FormatError, PixzipError
 
+from .conftest import once_subsampled
 from .test_mixer_definition import make_image, raster
 
 
@@ -73,3 +80,96 @@ def test_a_prior_that_is_not_the_named_one_is_refused_by_name(tmp_path, monkeypa
     with pytest.raises(FormatError, match=f"prior {path}") as e:
         prior.load.__wrapped__(SPEC_5.prior, SPEC_5.prior_digest, prior.shapes(SPEC_5))
     assert isinstance(e.value, PixzipError) and "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------- the mixer 6: two sets
+
+def test_the_mixer_6s_prior_holds_two_sets_that_differ():
+    both = prior.load(SPEC_6.prior, SPEC_6.prior_digest, prior.shapes(SPEC_6))
+    assert prior.sets(SPEC_6) == 2 and prior.sets(SPEC_5) == 1 and prior.sets(SPEC_4) == 0
+    assert prior.content_digest(both) == SPEC_6.prior_digest
+    assert tuple(a.shape for a in both.values()) == tuple((2,) + s for s in prior.shapes(SPEC_5))
+    photos, once = prior.for_spec(SPEC_6, 0), prior.for_spec(SPEC_6, 1)
+    assert all(not np.array_equal(photos[f], once[f]) for f in prior.FIELDS)
+    with pytest.raises(ValueError):
+        prior.for_spec(SPEC_6, 2)
+    st = kernel6.part(kernel6.new_states(1, 5, 6, 3, 10, prior_set=1), 0)
+    assert np.array_equal(st.w1, once["w1"]) and np.array_equal(st.apm2, once["apm2"])
+
+
+def _sums_directly(img: np.ndarray) -> np.ndarray:
+    """``phase_sums`` written plainly, position by position."""
+    im = img.astype(np.int64)
+    h, w = im.shape[:2]
+    out = np.zeros((4, 2), np.int64)
+    for i, d in enumerate((im[..., 2] - im[..., 1], im[..., 0] - im[..., 1])):
+        for y in range(h):
+            for x in range(1, w - 1):
+                out[2 * i, x % 2] += abs(2 * d[y, x] - d[y, x - 1] - d[y, x + 1])
+        for y in range(1, h - 1):
+            for x in range(w):
+                out[2 * i + 1, y % 2] += abs(2 * d[y, x] - d[y - 1, x] - d[y + 1, x])
+    return out
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(h=st.integers(1, 19), w=st.integers(1, 17), block=st.integers(1, 8), seed=st.integers(0, 2 ** 16))
+def test_the_phase_sums_are_the_same_in_blocks_of_any_rows(h, w, block, seed):
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    assert np.array_equal(prior.phase_sums(img, block), _sums_directly(img))
+
+
+@pytest.mark.parametrize("kind", ["smooth", "noise"])
+def test_the_encoder_chooses_the_set_of_colour_once_subsampled_only_for_such_colour(kind):
+    img = make_image(kind, 24, 30, 3, seed=5)
+    assert prior.choose(img, SPEC_6) == 0
+    assert prior.choose(once_subsampled(img), SPEC_6) == 1
+    assert prior.choose(once_subsampled(img), SPEC_5) == 0           # one set: nothing to choose
+    gray = np.repeat(img[..., :1], 3, axis=2)                        # no colour: both phases' sums 0
+    for flat in (gray, np.zeros((1, 1, 3), np.uint8), np.zeros((2, 2, 3), np.uint8), np.zeros((1, 40, 3), np.uint8)):
+        assert prior.choose(flat, SPEC_6) == 0
+    assert prior.choose(img[..., :1], SPEC_6) == 0                   # one colour
+
+
+def _coded(img, cls, parts=1):
+    h, w, c = img.shape
+    pos = raster(0, h, w, c)
+    ys, xs, cs, tops = (np.array([p[i] for p in pos], np.int64) for i in range(4))
+    enc = cls(img, parts)
+    enc.add(ys, xs, cs, tops)
+    return enc.finish(), (ys, xs, cs, tops)
+
+
+def _decoded(data, shape, where):
+    """The decoder's image, one sub-pixel per call (in raster order each reads the ones before)."""
+    dec = coders6.PartsDecoder(data, *shape)
+    for e in range(len(where[0])):
+        dec.take(*(a[e:e + 1] for a in where))
+    return dec.prior_set, dec.finish()
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_payload_names_its_set_and_the_decoder_starts_from_it(monkeypatch, parts):
+    img = once_subsampled(make_image("smooth", 10, 12, 3, seed=8))
+    data, where = _coded(img, coders6.PartsEncoder, parts)
+    assert data[0] == 1
+    which, out = _decoded(data, img.shape, where)
+    assert which == 1 and np.array_equal(out, img)
+    # the same image from the photos' set: other bytes, the same pixels
+    monkeypatch.setattr(prior, "choose", lambda pixels, spec: 0)
+    other, _ = _coded(img, coders6.PartsEncoder, parts)
+    assert other[0] == 0 and other[1:] != data[1:]
+    which, out = _decoded(other, img.shape, where)
+    assert which == 0 and np.array_equal(out, img)
+    # version 6 from set 0 is version 5 with set 0's tables: a payload of version 5's layout after the byte
+    assert other[1] == parts
+
+
+@pytest.mark.parametrize("first", [2, 3, 255])
+def test_a_payload_naming_a_set_the_prior_lacks_is_refused(first):
+    img = make_image("smooth", 6, 7, 3, seed=1)
+    data, _ = _coded(img, coders6.PartsEncoder)
+    with pytest.raises(CorruptError, match=f"prior set {first}"):
+        coders6.PartsDecoder(bytes([first]) + data[1:], *img.shape)
+    with pytest.raises(CorruptError, match="empty"):
+        coders6.PartsDecoder(b"", *img.shape)

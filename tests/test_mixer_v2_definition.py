@@ -35,6 +35,8 @@ from pixzip.codec.mixer.v4 import coders as coders4
 from pixzip.codec.mixer.v4 import definition as ref4
 from pixzip.codec.mixer.v5 import coders as coders5
 from pixzip.codec.mixer.v5 import definition as ref5
+from pixzip.codec.mixer.v6 import coders as coders6
+from pixzip.codec.mixer.v6 import definition as ref6
 
 from .test_mixer_definition import cases as v1_cases
 from .test_mixer_definition import make_counts, make_image, raster, two_strips
@@ -64,7 +66,8 @@ def batches_of(batches):
 # version -> (its definition, its one-state encoder, its column parts' encoder)
 VERSIONS = {2: (ref, OneStateEncoder, PartsEncoder), 3: (ref3, coders3.OneStateEncoder, coders3.PartsEncoder),
             4: (ref4, coders4.OneStateEncoder, coders4.PartsEncoder),
-            5: (ref5, coders5.OneStateEncoder, coders5.PartsEncoder)}
+            5: (ref5, coders5.OneStateEncoder, coders5.PartsEncoder),
+            6: (ref6, coders6.OneStateEncoder, coders6.PartsEncoder)}
 
 
 def compare(img: np.ndarray, batches, version: int = 2) -> ref.ReferenceModel:
@@ -194,7 +197,7 @@ def test_add_rows_in_blocks_equals_one_run():
 
 # ---------------------------------------------------------------- with the network's counts
 
-@pytest.mark.parametrize("version", [2, 3, 4, 5])
+@pytest.mark.parametrize("version", [2, 3, 4, 5, 6])
 @pytest.mark.parametrize("kind", ["noise", "gradient", "constant", "smooth"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (1, 6, 3), (5, 1, 1), (3, 5, 3), (8, 9, 1), (6, 5, 2), (9, 10, 3)],
                          ids=lambda s: "x".join(map(str, s)))
@@ -330,18 +333,23 @@ def test_column_parts_in_raster_order(parts, shape, strip, net, version):
     compare_parts(img, positions, counts, parts, strip, version)
 
 
-@pytest.mark.parametrize("version", [2, 3, 4, 5])
-@pytest.mark.parametrize("shape, strip", [((9, 11, 3), 0), ((8, 7, 1), 3)], ids=["9x11x3", "8x7x1-strips"])
+@pytest.mark.parametrize("version", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("shape, strip", [((9, 11, 3), 0), ((8, 7, 1), 3), ((10, 13, 3), 0)],
+                         ids=["9x11x3", "8x7x1-strips", "10x13x3-subsampled"])
 def test_column_parts_in_the_networks_stream_order(shape, strip, version):
     """Coder 3's way: the network's wavefront order and counts (a tiny random
-    network), two parts, each coded in a thread of its own."""
+    network), two parts, each coded in a thread of its own.  The 10x13 image's
+    colour is once subsampled: the mixer 6 starts it from its prior's set 1,
+    the payload's first byte."""
     from pixzip.codec.mixer import with_network
     from pixzip.codec.network.enc_stream import symbols_and_counts
 
-    from .conftest import tiny_int_model
+    from .conftest import once_subsampled, tiny_int_model
     h, w, c = shape
     net = tiny_int_model(c)
     img = make_image("smooth", h, w, c, seed=h * w)
+    if h == 10:
+        img = once_subsampled(img)
     chunks = list(symbols_and_counts(net, img, strip_height=strip, positions=True))
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
     counts = np.concatenate([ch[1] for ch in chunks])
@@ -350,6 +358,9 @@ def test_column_parts_in_the_networks_stream_order(shape, strip, version):
     payload, bits, _, _ = with_network.encode_in_parts(img, net, None, strip, "cpu", None, False, 2,
                                                        encoder=PartsEncoder)
     assert payload == ref.encode_parts(img, positions, counts, 2)
+    if version == 6:        # the prior's set the encoder chose: 1 for colour once subsampled
+        from pixzip.codec.mixer import prior
+        assert payload[0] == prior.choose(img, ref.SPEC) and (h != 10 or payload[0] == 1)
 
 
 # ---------------------------------------------------------------- another spec
@@ -426,6 +437,12 @@ GOLDEN = {      # (the golden file in tests/data/format2, its picture, its model
     "parts5-1": ("golden.png", "golden-tiny.pxm", 1, 0),
     "parts5-3": ("golden.png", "golden-tiny.pxm", 3, 0),
     "parts5-photo-strips-1": ("golden-photo.png", "golden-tiny.pxm", 1, 7),
+    # version 6's (coder 12): the photos' prior set, and (the 420 picture) the set of colour once subsampled
+    "parts6-1": ("golden.png", "golden-tiny.pxm", 1, 0),
+    "parts6-3": ("golden.png", "golden-tiny.pxm", 3, 0),
+    "parts6-photo-strips-1": ("golden-photo.png", "golden-tiny.pxm", 1, 7),
+    "parts6-photo-420-1": ("golden-photo-420.png", "golden-tiny.pxm", 1, 0),
+    "parts6-photo-420-3": ("golden-photo-420.png", "golden-tiny.pxm", 3, 0),
 }
 
 
@@ -445,15 +462,16 @@ def test_the_definition_makes_the_released_golden_files_payloads(name):
     img = image(DATA / picture)
     header, payload, _ = container.parse((DATA / "format2" / f"{name}.pxz").read_bytes())
     h, w, c = img.shape
-    third, fourth, fifth = name.startswith(("mixer3", "parts3")), name.startswith("parts4"), name.startswith("parts5")
-    ref = ref5 if fifth else ref4 if fourth else ref3 if third else globals()["ref"]
+    from .test_golden import PARTS_CODER_OF_VERSION, _version_of
+    version = _version_of(name)
+    ref = VERSIONS[version][0]
     if model is None:
-        assert header.coder == (container.MIXER3_CODER if third else container.MIXER2_CODER)
+        assert header.coder == (container.MIXER3_CODER if version == 3 else container.MIXER2_CODER)
         assert bytes(payload) == ref.encode(img, raster(0, h, w, c))
         return
-    assert header.coder == (container.PARTS5_CODER if fifth else container.PARTS4_CODER if fourth else
-                            container.PARTS3_CODER if third else
-                            container.PARTS2_CODER)
+    assert header.coder == PARTS_CODER_OF_VERSION.get(version, container.PARTS2_CODER)
+    if version == 6:        # the prior's set: 1 for the picture whose colour was once subsampled
+        assert payload[0] == ("420" in name)
     chunks = list(symbols_and_counts(ModelFile.load(DATA / model), img, strip_height=strip, positions=True))
     where = [np.concatenate([ch[3][i] for ch in chunks]) for i in range(4)]
     counts = np.concatenate([ch[1] for ch in chunks])

@@ -27,6 +27,7 @@ from pixzip.codec.mixer.v2 import coders as v2
 from pixzip.codec.mixer.v3 import coders as v3
 from pixzip.codec.mixer.v4 import coders as v4
 from pixzip.codec.mixer.v5 import coders as v5
+from pixzip.codec.mixer.v6 import coders as v6
 
 # each released coder id's (one-state encoder, decoder) or (column parts' encoder, decoder)
 CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
@@ -39,7 +40,8 @@ CLASSES = {container.MIXER_CODER: (one_state.Encoder, one_state.Decoder),
            container.MIXER3_CODER: (v3.OneStateEncoder, v3.OneStateDecoder),
            container.PARTS3_CODER: (v3.PartsEncoder, v3.PartsDecoder),
            container.PARTS4_CODER: (v4.PartsEncoder, v4.PartsDecoder),
-           container.PARTS5_CODER: (v5.PartsEncoder, v5.PartsDecoder)}
+           container.PARTS5_CODER: (v5.PartsEncoder, v5.PartsDecoder),
+           container.PARTS6_CODER: (v6.PartsEncoder, v6.PartsDecoder)}
 ONE_STATE = (container.MIXER_CODER, container.MIXER2_CODER, container.MIXER3_CODER)
 
 RECORD = Path(__file__).parent / "data" / "mixer-versions.json"
@@ -63,10 +65,25 @@ def made_up_counts(n: int) -> np.ndarray:
 
 
 IMAGES = {"rgb": (12, 10, 3), "gray": (9, 7, 1)}
+# and, for the coders whose prior holds sets (the mixer 6), an image whose colour was once subsampled: set 1
+SUBSAMPLED = {"rgb-420": (12, 10, 3)}
+PRIOR_SETS = (container.PARTS6_CODER,)
 
 
-def encode(coder: int, case: str, shape) -> bytes:
-    img = synthetic(*shape)
+def images_of(coder: int) -> dict:
+    return {**IMAGES, **SUBSAMPLED} if coder in PRIOR_SETS else IMAGES
+
+
+def picture(name: str, shape) -> np.ndarray:
+    if __package__:
+        from .conftest import once_subsampled
+    else:                           # run as a script (--record): this folder is on the path
+        from conftest import once_subsampled
+    return once_subsampled(synthetic(*shape)) if name in SUBSAMPLED else synthetic(*shape)
+
+
+def encode(coder: int, case: str, shape, name: str = "rgb") -> bytes:
+    img = picture(name, shape)
     h, w, c = shape
     pos = one_state.raster_positions(0, h, w, c)
     counts = made_up_counts(h * w * c) if case == "counts" else None
@@ -101,8 +118,8 @@ def measured() -> dict:
     out = {}
     for coder, spec in sorted(RELEASED.items()):
         out[str(coder)] = {"spec": json.loads(spec.canonical()), "spec_digest": spec.digest(), "bytes": {
-            f"{case}-{name}": hashlib.sha256(encode(coder, case, shape)).hexdigest()
-            for case in CASES[coder] for name, shape in IMAGES.items()}}
+            f"{case}-{name}": hashlib.sha256(encode(coder, case, shape, name)).hexdigest()
+            for case in CASES[coder] for name, shape in images_of(coder).items()}}
     return out
 
 
@@ -135,8 +152,12 @@ def test_a_mixer_byte_change_needs_a_new_coder_id(now):
 @pytest.mark.parametrize("coder", sorted(RELEASED))
 @pytest.mark.parametrize("case", ["alone", "counts"])
 def test_every_released_coder_decodes_what_it_made(coder, case):
-    shape = IMAGES["rgb"]
-    assert np.array_equal(decode(coder, case, shape, encode(coder, case, shape)), synthetic(*shape))
+    for name, shape in images_of(coder).items():
+        if shape[2] == 3:
+            data = encode(coder, case, shape, name)
+            if coder in PRIOR_SETS:          # the prior's set, named by the payload's first byte
+                assert data[0] == (name in SUBSAMPLED)
+            assert np.array_equal(decode(coder, case, shape, data), picture(name, shape))
 
 
 def record() -> None:

@@ -209,7 +209,7 @@ def test_the_coder_is_pinned_and_named_in_the_header(network_payload):
     assert h.coder == 1 and "constriction 0.5" in container.CODERS[h.coder]
     for level, method, kind, coder in ((1, "mixer+network", container.NETWORK, container.PARTS_CODER),
                                        (1, "mixer", container.MIXER, container.MIXER_CODER),
-                                       (None, "mixer+network", container.NETWORK, container.PARTS5_CODER),
+                                       (None, "mixer+network", container.NETWORK, container.PARTS6_CODER),
                                        (6, "mixer+network", container.NETWORK, container.PARTS3_CODER),
                                        (None, "mixer", container.MIXER, container.MIXER3_CODER)):
         h = codec.read_header(codec.compress(photo_like(3, 3), tiny_int_model(3), level=level, method=method))
@@ -220,10 +220,10 @@ def test_an_unknown_coder_is_refused_by_name(network_payload):
     data = codec.compress(photo_like(3, 3), tiny_int_model(3))
     h, payload, crc = container.parse(data)
     bad = bytearray(data)
-    bad[7] = 12                                  # the coder id byte, after magic, version, flags, kind
+    bad[7] = 13                                  # the coder id byte, after magic, version, flags, kind
     end = len(data) - h.payload_length - 8
     bad[end:end + 4] = struct.pack("<I", zlib.crc32(bytes(bad[:end])))
-    with pytest.raises(container.FormatError, match="unknown coder id 12"):
+    with pytest.raises(container.FormatError, match="unknown coder id 13"):
         codec.decompress(bytes(bad), tiny_int_model(3))
 
 

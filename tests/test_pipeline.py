@@ -50,12 +50,12 @@ CASES = [((24, 40), 3, 0, 2), ((30, 33), 1, 5, 2), ((20, 45), 3, 4, 3), ((9, 50)
 
 
 @two_threads
-@pytest.mark.parametrize("mixer", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("mixer", [1, 2, 3, 4, 5, 6])
 @pytest.mark.parametrize("shape,colours,strip,parts", CASES)
 def test_the_compiled_loop_decodes_what_the_step_kernels_decode_on_one_and_two_threads(
         shared, monkeypatch, shape, colours, strip, parts, mixer):
     """Coders 3 (the mixer 1), 6 (the mixer 2), 9 (the mixer 3), 10 (the
-    mixer 4) and 11 (the mixer 5; a gray image keeps the mixer 2) with 2 to 5 parts (more parts than columns
+    mixer 4), 11 (the mixer 5) and 12 (the mixer 6; a gray image keeps the mixer 2) with 2 to 5 parts (more parts than columns
     among them), in strips or not, gray or RGB, in chunks of 1, 3 or many
     steps: the image, on one thread and on two."""
     from pixzip.codec import levels
@@ -65,7 +65,7 @@ def test_the_compiled_loop_decodes_what_the_step_kernels_decode_on_one_and_two_t
     data = codec.compress(img, net, level=9, payload="mixer+network",
                           options=codec.Options(strip_height=strip, parts=parts))
     assert data[7] == {1: 3, 2: 6, 3: 9 if colours == 3 else 6, 4: 10 if colours == 3 else 6,
-                       5: 11 if colours == 3 else 6}[mixer]
+                       5: 11 if colours == 3 else 6, 6: 12 if colours == 3 else 6}[mixer]
     for chunk in (1, 3, dec_pipeline.CHUNK_STEPS):
         monkeypatch.setattr(dec_pipeline, "CHUNK_STEPS", chunk)
         for threads in (1, 2):

@@ -393,7 +393,7 @@ def markdown(reports: list[ImageReport], total: dict) -> str:
     lines.append("bpsp: bits per sub-pixel of the file; total: all bytes over all sub-pixels. net CE: the "
                  "integer network's cross-entropy; cm ideal: the context mixer's ideal code length; overhead: "
                  "payload over the ideal code length of what coded it. pixzip -N: the level N (-1: the mixer 1 "
-                 "alone; -6, the default: the mixer 3 alone (a gray image: the mixer 2); -9: the mixer 5 with the "
+                 "alone; -6, the default: the mixer 3 alone (a gray image: the mixer 2); -9: the mixer 6 with the "
                  "level's network's counts as an input (a gray image: the mixer 2 over the counts of colour 0, "
                  "the image seen as (L, L, L))); "
                  "pixzip-NAME: the network NAME alone; pixzip-NAME+cm: the mixer with NAME's counts as an input; "

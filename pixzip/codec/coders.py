@@ -201,8 +201,10 @@ def _mixer_classes(version: int):
         from .mixer.v3 import coders as v
     elif version == 4:
         from .mixer.v4 import coders as v
-    else:
+    elif version == 5:
         from .mixer.v5 import coders as v
+    else:
+        from .mixer.v6 import coders as v
     return v.OneStateEncoder, v.OneStateDecoder, v.PartsEncoder, v.PartsDecoder
 
 
@@ -266,9 +268,9 @@ class MixerWithNetwork(Mixer):
                                    decoder=_mixer_classes(self.version)[3], gray=self.gray)
 
     def section_frame(self, height, width, channels, strip_height, payload) -> Frame:
-        from .mixer.column_parts import split_payload
+        from .mixer.column_parts import prior_head, split_payload
         return super().section_frame(height, width, channels, strip_height, payload)._replace(
-            parts=split_payload(payload)[0])
+            parts=split_payload(prior_head(payload, _mixer_classes(self.version)[3].kernel)[1])[0])
 
     def decode_memory(self, frame, net=None, payload_bytes=0):
         from .mixer import column_parts
@@ -340,6 +342,15 @@ class Mixer5WithNetwork(Mixer4WithNetwork):
     coder_id, version = container.PARTS5_CODER, 5
 
 
+class Mixer6WithNetwork(Mixer5WithNetwork):
+    """The context mixer version 6 with the network's counts, in column parts (coder 12, ``-9``'s colour
+    images from 0.13.0): version 5 whose prior holds two sets, one learned on photos and one on photos whose
+    colour was once subsampled 2x2 (Kodak's kind); the encoder chooses by the 2x2 phase statistic
+    (``prior.choose``) and names the set in the payload's first byte; ``docs/mixer2.md``, "0.13.0".  The
+    mixer alone stays version 3 (coder 8, ``MIXER_ALONE``)."""
+    coder_id, version = container.PARTS6_CODER, 6
+
+
 def _deep():
     """The 16-bit coder's package (``pixzip/codec/deep/``), or None where this pixzip has none."""
     try:
@@ -384,17 +395,17 @@ class Deep(Coder):
 CODERS: dict[tuple[int, int], Coder] = {(c.kind, c.coder_id): c for c in (
     Raw(), Deflate(), Network(), Mixer(), MixerOneStateWithNetwork(), MixerWithNetwork(), Mixer2(),
     Mixer2WithNetwork(), Mixer2GrayWithNetwork(), Mixer3(), Mixer3WithNetwork(), Mixer4WithNetwork(),
-    Mixer5WithNetwork())}
+    Mixer5WithNetwork(), Mixer6WithNetwork())}
 DEEP = Deep()        # a format-3 section's coder only, not a payload's
 SECTION_CODERS: dict[tuple[int, int], Coder] = {**CODERS, (DEEP.kind, DEEP.coder_id): DEEP}
 # the coder a method makes, by (method, mixer version, a gray image over an RGB network): a method makes
 # one coder in each version, and mixer+network with the mixer 2 one more for gray over RGB (coder 7)
 BY_METHOD: dict[tuple[str, int, bool], Coder] = {
-    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3, 4, 5)
+    (c.method, v, c.gray): c for c in CODERS.values() if c.method for v in (1, 2, 3, 4, 5, 6)
     if getattr(c, "version", v) == v}
 # version 4 was measured and made over the network's counts only: the mixer alone stays version 3 (coder 8)
 # (version 5 too: version 4 with a prior learned over the network's counts)
-MIXER_ALONE = {4: 3, 5: 3}
+MIXER_ALONE = {4: 3, 5: 3, 6: 3}
 for _v, _alone in MIXER_ALONE.items():
     BY_METHOD[MIXER, _v, False] = BY_METHOD[MIXER, _alone, False]
 

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = (sorted((HERE / "network" / "kernels").glob("*.py")) + [HERE / "contract.py", Path(__file__).resolve()]
            + sorted((HERE / "mixer").glob("*.py")) + sorted((HERE / "mixer" / "v2").glob("*.py"))
            + sorted((HERE / "mixer" / "v3").glob("*.py")) + sorted((HERE / "mixer" / "v4").glob("*.py"))
-           + sorted((HERE / "mixer" / "v5").glob("*.py"))
+           + sorted((HERE / "mixer" / "v5").glob("*.py")) + sorted((HERE / "mixer" / "v6").glob("*.py"))
            + [HERE / "deep" / "kernel.py", HERE / "deep" / "spec.py"])
 _enabled: dict[str, str] = {}      # kernel -> its cache folder
 
@@ -47,7 +47,7 @@ def sources_stamp() -> str:
     h = hashlib.sha256()
     for path in SOURCES:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
-    for s in (spec.SPEC_1, spec.SPEC_2, spec.SPEC_3, spec.SPEC_4, spec.SPEC_5):
+    for s in (spec.SPEC_1, spec.SPEC_2, spec.SPEC_3, spec.SPEC_4, spec.SPEC_5, spec.SPEC_6):
         h.update(s.digest().encode())
     return h.hexdigest()
 
@@ -114,8 +114,9 @@ def _modules(method: str | None = None) -> list:
     from .mixer.v3 import kernel as mixer3
     from .mixer.v4 import kernel as mixer4
     from .mixer.v5 import kernel as mixer5
+    from .mixer.v6 import kernel as mixer6
     from .network.kernels import decoder, encoder, gemm, handover, layers, pipeline
-    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3, mixer4, mixer5]
+    network, mix = [gemm, layers, decoder, encoder], [bitcoder, mixer, mixer2, mixer3, mixer4, mixer5, mixer6]
     loops = [pipeline, handover]        # the mixer over the network's decoders (in parts; one state)
     if method == "mixer+network":
         return network + mix + loops

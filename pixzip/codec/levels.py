@@ -3,11 +3,11 @@
 Each level is a point on the front of file size against decode time
 (measured in the README's "Levels" table): ``-1`` the fastest (the mixer
 version 1 alone), the default the mixer version 3 alone, ``-9`` the smallest
-files (the mixer version 5 with the largest network; on gray photos the
+files (the mixer version 6 with the largest network; on gray photos the
 mixer version 2 over the RGB network's counts of colour 0).  Each level
-names its mixer version, whose coder ids differ; versions 3 to 5 code colour
+names its mixer version, whose coder ids differ; versions 3 to 6 code colour
 images, and an image of one colour keeps version 2 (``Plan.mixer_for``).
-Versions 4 and 5 are made over the network only: alone, the mixer codes version 3
+Versions 4 to 6 are made over the network only: alone, the mixer codes version 3
 (``coders.MIXER_ALONE``).
 A model is named by its alias (``registry``), so a level
 can move to a better model without breaking old files.  The aliases are the
@@ -29,7 +29,7 @@ from ..errors import UnknownModelError
 
 # The codings, by the names users give them (``--method``, ``method=``, ``payload=``):
 NETWORK = "network"                  # the network alone (coder 1)
-MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5; versions 3 to 5: 8)
+MIXER = "mixer"                      # the context mixer alone (coder 2; version 2: 5; versions 3 to 6: 8)
 MIXER_NETWORK = "mixer+network"      # the mixer with the network's counts as an input, in column parts (3; 6;
                                      # 9; 10; 11)
 METHODS = (NETWORK, MIXER_NETWORK, MIXER)
@@ -44,14 +44,14 @@ class Level(NamedTuple):
     mixer: int = 2           # the mixer's version (``mixer/spec.py``): its coder ids
 
 
-MIXER_VERSION = 5            # the newest mixer: what a method makes without a level
+MIXER_VERSION = 6            # the newest mixer: what a method makes without a level
 
 
 DEFAULT_LEVEL = 6
 LEVELS = {
     1: Level(MIXER, None, 1),
     DEFAULT_LEVEL: Level(MIXER, None, 3),
-    9: Level(MIXER_NETWORK, "max", 5),
+    9: Level(MIXER_NETWORK, "max", 6),
 }
 METHOD_MODEL = LEVELS[9].model     # the model of a method named without a level: -9's
 
@@ -93,7 +93,7 @@ class Plan:
     def mixer_for(self, channels: int) -> int:
         """The mixer version that codes an image (or a picture's group of
         planes) of ``channels`` colours: version 3's additions (and so
-        versions 4 and 5's) read colours 1 and 2, so an image of one colour keeps
+        versions 4 to 6's) read colours 1 and 2, so an image of one colour keeps
         version 2."""
         return 2 if self.mixer >= 3 and channels != 3 else self.mixer
 
@@ -134,7 +134,7 @@ def choose(level: int | None = None, model: Any = None, method: str | None = Non
     with -9's model (``METHOD_MODEL``), with a level with the level's;
     ``model`` overrides the level's (and a level without one then mixes
     with it); the mixer over a network without a level is -9's (version
-    5), with a level the level's; ``payload`` "auto" weighs the coded payload against the
+    6), with a level the level's; ``payload`` "auto" weighs the coded payload against the
     stored ones, "coded" makes only it, a method's name makes only that
     coding (with the level's model, or ``model``), "raw" or "deflate" only
     that stored payload.  Old names (``OLD_NAMES``) warn."""

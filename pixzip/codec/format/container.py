@@ -113,6 +113,7 @@ MIXER3_CODER = 8        # version 3 (colour images)
 PARTS3_CODER = 9
 PARTS4_CODER = 10       # version 4 (colour images, over the network)
 PARTS5_CODER = 11       # version 5 (colour images, over the network)
+PARTS6_CODER = 12       # version 6 (colour images, over the network)
 CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, float64 counts, 24-bit)",
           MIXER_CODER: "context mixer 1 (mixer/spec.py SPEC_1, defined by mixer/definition.py) and its binary range "
                        "coder (mixer/bitcoder.py)",
@@ -131,14 +132,17 @@ CODERS = {CODER: "range coder of constriction 0.5 (Categorical, perfect=False, f
           PARTS4_CODER: "context mixer 4 in column parts, a state and a stream each, one table budget for all "
                         "(mixer/column_parts.py, mixer/spec.py SPEC_4)",
           PARTS5_CODER: "context mixer 5 in column parts: mixer 4 starting from a learned prior "
-                        "(mixer/column_parts.py, mixer/spec.py SPEC_5, mixer/prior-5.npz)"}
+                        "(mixer/column_parts.py, mixer/spec.py SPEC_5, mixer/prior-5.npz)",
+          PARTS6_CODER: "context mixer 6 in column parts: mixer 4 starting from the set of a learned prior that "
+                        "the payload's first byte names (mixer/column_parts.py, mixer/spec.py SPEC_6, "
+                        "mixer/prior-6.npz)"}
 DEEP_CODER = 4
 # the planes a coded section takes: the 1 or 3 colours of format 2's images (the mixer's kernel is
 # made and tested for those; a 4-colour image crashed it once in a measurement)
 SECTION_PLANES = {NETWORK: (1, 3), DEFLATE: (1, 3), RAW: (1, 3), MIXER: (1, 3)}
 SECTION_CODERS = {**CODERS, DEEP_CODER: "the 16-bit coder (pixzip/codec/deep/)"}
 KIND_CODERS = {NETWORK: (CODER, MIXER_CODER, PARTS_CODER, PARTS2_CODER, GRAY_PARTS2_CODER, PARTS3_CODER,
-                         PARTS4_CODER, PARTS5_CODER),
+                         PARTS4_CODER, PARTS5_CODER, PARTS6_CODER),
                MIXER: (MIXER_CODER, MIXER2_CODER, MIXER3_CODER), RAW: (0,), DEFLATE: (0,),
                CONSTANT: (0,), EQUAL: (0,), DEEP: (DEEP_CODER,)}
 

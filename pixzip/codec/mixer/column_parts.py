@@ -17,7 +17,9 @@ decoder's mixer time by a third or more.
 
 The payload: P (one byte, 1..16), the lengths of parts 0..P-2 (uint32,
 little-endian), then the parts' streams one after the other (the last one
-takes the rest).
+takes the rest).  A mixer whose prior holds sets (version 6,
+``prior.py``) writes one byte before it: the set every part's state
+starts from (``prior.choose``).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import numpy as np
 
 from ...errors import CorruptError
 from .. import kernel_cache as cache
-from . import bitcoder, kernel
+from . import bitcoder, kernel, prior
 from .one_state import BYTES_PER_SUBPIXEL, _inputs, one_state_bytes
 
 PARTS = 2                 # the parts written: one per core of a 2-core machine
@@ -58,9 +60,29 @@ def state_bytes(height: int, width: int, colours: int, parts: int = PARTS, k=ker
     return parts * one + height * width * colours
 
 
-def _states(height: int, width: int, colours: int, parts: int, k, strip_rows: int = 0):
+def _states(height: int, width: int, colours: int, parts: int, k, strip_rows: int = 0, prior_set: int = 0):
+    more = {"prior_set": prior_set} if prior_set else {}
     return k.new_states(parts, height, width, colours, part_bits(height, width, colours, parts, k),
-                        *_strips(k, strip_rows))
+                        *_strips(k, strip_rows), **more)
+
+
+def prior_sets(k) -> int:
+    """The sets of kernel module ``k``'s prior (``prior.sets``): more than one, and its payloads begin with
+    the byte that names one."""
+    return getattr(k, "PRIOR_SETS", 0)
+
+
+def prior_head(data, k) -> tuple[int, bytes]:
+    """(the prior's set, the parts' payload) of a payload of kernel module ``k``: its first byte names the
+    set where the prior holds several (``prior_sets``), else set 0 and the payload whole."""
+    sets = prior_sets(k)
+    if sets <= 1:
+        return 0, data
+    if len(data) < 1:
+        raise CorruptError("the payload is empty")
+    if data[0] >= sets:
+        raise CorruptError(f"the payload names the mixer's prior set {data[0]} (0..{sets - 1})")
+    return data[0], data[1:]
 
 
 class Encoder:
@@ -78,7 +100,8 @@ class Encoder:
         h, w, c = self.img.shape
         self.parts = parts
         self.bounds = column_bounds(w, parts)
-        self.state = _states(h, w, c, parts, self.kernel, strip_rows)
+        self.prior_set = prior.choose(self.img, self.kernel.SPEC) if prior_sets(self.kernel) > 1 else 0
+        self.state = _states(h, w, c, parts, self.kernel, strip_rows, self.prior_set)
         self.tables = self.kernel.tables()
         self.encs = [bitcoder.new_encoder() for _ in range(parts)]
         self.outs = [np.zeros(1024, np.uint8) for _ in range(parts)]
@@ -113,7 +136,8 @@ class Encoder:
             self._room(p, 1)
             bitcoder.flush(self.encs[p], self.outs[p])
             streams.append(self.outs[p][:self.encs[p][bitcoder.E_POS]].tobytes())
-        return bytes([self.parts]) + b"".join(_LEN.pack(len(s)) for s in streams[:-1]) + b"".join(streams)
+        head = bytes([self.prior_set]) if prior_sets(self.kernel) > 1 else b""
+        return head + bytes([self.parts]) + b"".join(_LEN.pack(len(s)) for s in streams[:-1]) + b"".join(streams)
 
     @property
     def ideal_bits(self) -> float:
@@ -144,12 +168,13 @@ class Decoder:
     kernel = kernel
 
     def __init__(self, data: bytes, height: int, width: int, colours: int, strip_rows: int = 0):
+        self.prior_set, data = prior_head(data, self.kernel)
         parts, self.starts = split_payload(data)
         cache.enable()
         self.data = np.frombuffer(data, np.uint8)     # no copy: read-only
         self.img = np.zeros((height, width, colours), np.uint8)
         self.bounds = column_bounds(width, parts)
-        self.state = _states(height, width, colours, parts, self.kernel, strip_rows)
+        self.state = _states(height, width, colours, parts, self.kernel, strip_rows, self.prior_set)
         self.tables = self.kernel.tables()
         self.decs = np.stack([bitcoder.new_decoder(self.data[self.starts[p]:self.starts[p + 1]])
                               for p in range(parts)])

@@ -19,6 +19,11 @@ layout (``kernel.State``), for three colours:
 An image of fewer colours takes the first rows of ``w2``, ``apm1`` and
 ``apm2`` (their rows are laid out colour by colour); ``w1``'s layout does
 not depend on the image.  Reading it needs numpy only.
+
+**Sets** (version 6, ``MixerSpec2.prior_sets`` > 1): each array has a
+leading axis, one set of tables per kind of image, and the encoder names
+the set an image starts from in its payload (``choose``: set 1 for colour
+that was once subsampled 2x2, as Photo CD's and JPEG's 4:2:0, else set 0).
 """
 from __future__ import annotations
 
@@ -68,14 +73,73 @@ def load(name: str, digest: str, shapes: tuple) -> dict:
     return arrays
 
 
+def sets(spec) -> int:
+    """How many sets of tables a spec's prior holds (0: none, the equal start)."""
+    return getattr(spec, "prior_sets", 1) if getattr(spec, "prior", "") else 0
+
+
 def shapes(spec) -> tuple:
-    """The shapes of a spec's prior's arrays, in ``FIELDS``' order, for its colours (three)."""
-    return ((spec.w1_rows, spec.n_pad), (spec.colours * 8, spec.n_sets + 1), (spec.colours * 256, 33),
-            (spec.colours * 128, 33))
+    """The shapes of a spec's prior's arrays, in ``FIELDS``' order, for its colours (three); with a
+    leading axis of sets where it holds more than one (``sets``)."""
+    one = ((spec.w1_rows, spec.n_pad), (spec.colours * 8, spec.n_sets + 1), (spec.colours * 256, 33),
+           (spec.colours * 128, 33))
+    n = sets(spec)
+    return one if n <= 1 else tuple((n,) + s for s in one)
 
 
-def for_spec(spec) -> dict | None:
-    """A spec's prior (``load``), or None where it starts from equal weights (versions 1 to 4)."""
-    if not getattr(spec, "prior", ""):
+def for_spec(spec, which: int = 0) -> dict | None:
+    """A spec's prior (``load``), its set ``which`` where it holds several, or None where it starts from
+    equal weights (versions 1 to 4)."""
+    n = sets(spec)
+    if not n:
         return None
-    return load(spec.prior, spec.prior_digest, shapes(spec))
+    tables = load(spec.prior, spec.prior_digest, shapes(spec))
+    if n == 1:
+        return tables
+    if not 0 <= which < n:
+        raise ValueError(f"the prior has sets 0 to {n - 1}, not {which}")
+    return {f: a[which] for f, a in tables.items()}
+
+
+SUBSAMPLED = 1              # the set of images whose colour was once subsampled 2x2
+PHASE_RATIO = (13, 10)      # ``choose``: the 2x2 phase statistic above 1.3 (measured on photos-train images:
+                            # photos 1.00-1.16, such images 1.7-2.7)
+_BLOCK = 256                # rows per block of ``phase_sums`` (a 24 Mpx photo: some 50 MB of temporaries)
+
+
+def phase_sums(pixels: np.ndarray, block_rows: int = _BLOCK) -> np.ndarray:
+    """The 2x2 phase statistic's sums: for each colour difference (B - G, R - G) and each direction (along
+    rows, along columns), the sums of |2 d[i] - d[i - 1] - d[i + 1]| over even i and over odd i: (4, 2)
+    int64.  Colour once subsampled 2x2 and interpolated back is a linear interpolation at one phase of the
+    grid and new at the other, so one phase's sum is about half the other's.  Computed in blocks of
+    ``block_rows`` rows (the sums do not depend on it)."""
+    h, w = pixels.shape[:2]
+    sums = np.zeros((4, 2), np.int64)
+    for y0 in range(0, h, block_rows):
+        y1 = min(h, y0 + block_rows)
+        block = pixels[max(0, y0 - 1):min(h, y1 + 1)].astype(np.int16)
+        top = y0 - max(0, y0 - 1)          # the block's first own row
+        for i, d in enumerate((block[..., 2] - block[..., 1], block[..., 0] - block[..., 1])):
+            own = d[top:top + y1 - y0]
+            along = np.abs(2 * own[:, 1:-1] - own[:, :-2] - own[:, 2:])      # at column x = 1..w-2
+            sums[2 * i, 0] += along[:, 1::2].sum(dtype=np.int64)     # even x
+            sums[2 * i, 1] += along[:, 0::2].sum(dtype=np.int64)
+            rows = np.arange(max(1, y0), min(h - 1, y1))                   # y = 1..h-2 in this block
+            if len(rows):
+                r = rows - (y0 - top)
+                down = np.abs(2 * d[r] - d[r - 1] - d[r + 1])
+                sums[2 * i + 1, 0] += down[rows % 2 == 0].sum(dtype=np.int64)
+                sums[2 * i + 1, 1] += down[rows % 2 == 1].sum(dtype=np.int64)
+    return sums
+
+
+def choose(pixels: np.ndarray, spec) -> int:
+    """The set of ``spec``'s prior that an RGB image (H, W, 3) starts from: ``SUBSAMPLED`` where the mean,
+    over the colour differences and directions, of the larger phase's sum over the smaller's
+    (``phase_sums``) is above 1.3, else 0.  Integers, then IEEE doubles in a fixed order: every machine
+    chooses alike (the decoder reads the choice from the payload)."""
+    if sets(spec) <= 1 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        return 0
+    s = phase_sums(pixels)
+    ratio = sum(float(max(a, b)) / max(1, min(a, b)) for a, b in s.tolist()) / len(s)
+    return SUBSAMPLED if ratio * PHASE_RATIO[1] > PHASE_RATIO[0] else 0

@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 
 
-ADDED = {"phase": 0, "table_budget": 0, "prior": "", "prior_digest": ""}     # fields added after a version was released, and their defaults (``canonical``)
+ADDED = {"phase": 0, "table_budget": 0, "prior": "", "prior_digest": "", "prior_sets": 1}     # fields added after a version was released, and their defaults (``canonical``)
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class MixerSpec2(MixerSpec):
                                # part at most 2^part_table_bits_max
     prior: str = ""            # the learned initial weights' file (``mixer/prior.py``, version 5); "": none
     prior_digest: str = ""     # and the SHA-256 of its arrays (``prior.content_digest``): part of the format
+    prior_sets: int = 1        # the prior's sets of tables (version 6: 2), the payload naming one (``prior.choose``)
 
     def __post_init__(self):
         if len(self.bank) != self.n_bank or self.bank_maps > self.n_bank or self.bank_derived > 2 \
@@ -154,6 +155,14 @@ SPEC_4 = MixerSpec2(**{**asdict(SPEC_3), "version": 4, "bank_maps": 14, "n_maps"
 SPEC_5 = MixerSpec2(**{**asdict(SPEC_4), "version": 5, "prior": "prior-5.npz",
                         "prior_digest": "ffb262b98e63eb91e9f6407cde33c2be98d5d0675e1d3b03b24861d475e6b8ca"})
 
+# version 6: version 5 whose prior holds two sets of tables, the mean of their final values over 106 photos-train
+# images (every RGB image of at most 1 Mpx in neither the tuning nor the check set: set 0) and over the same with
+# their chroma once subsampled 2x2 (set 1, ``benchmarks/mixer_prior.py --sets``); the encoder chooses set 1 for an image whose 2x2 phase statistic says
+# its colour was once subsampled (``prior.choose``) and names the set in the payload's first byte.  Measured on
+# whole photos-train images, one state over max's counts (``docs/mixer2.md``, "0.13.0").
+SPEC_6 = MixerSpec2(**{**asdict(SPEC_5), "version": 6, "prior": "prior-6.npz", "prior_sets": 2,
+                        "prior_digest": "83faad05cc80f5b7f310f46bc006fa590acc95dbaecaf8eaa4e414639aeb630f"})
+
 # coder id -> the spec its bytes follow (2, 5 and 8: one state, 3, 6, 7, 9, 10 and 11: column parts; 7 is 6 over
 # an RGB network's counts of a gray image, ``with_network``)
-RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3, 10: SPEC_4, 11: SPEC_5}
+RELEASED = {2: SPEC_1, 3: SPEC_1, 5: SPEC_2, 6: SPEC_2, 7: SPEC_2, 8: SPEC_3, 9: SPEC_3, 10: SPEC_4, 11: SPEC_5, 12: SPEC_6}

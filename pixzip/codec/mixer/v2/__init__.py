@@ -14,8 +14,8 @@ version 1's (``tests/data/mixer-versions.json``, the golden files).
 ``coders.py``: version 1's one-state and column-part coders over this kernel.
 
 Every module here reads its numbers from this package's ``SPEC``.  Versions 3
-to 5 (``v3``, ``v4``, ``v5``) are packages of their own over these same files
-with ``SPEC_3`` to ``SPEC_5``: numba compiles each package's modules apart,
+to 6 (``v3`` to ``v6``) are packages of their own over these same files
+with ``SPEC_3`` to ``SPEC_6``: numba compiles each package's modules apart,
 with its spec's numbers frozen in.
 """
 from ..spec import SPEC_2 as SPEC  # noqa: E402  (before the modules that read it)

@@ -48,6 +48,9 @@ changes or adds is written here:
 - version 5 (``SPEC_5``): version 4 whose mixers and APM stages start from
   the prior's tables (``Mixer``, ``APM``), each row found by its meaning
   (``set_row``).
+- version 6 (``SPEC_6``): version 5 whose prior holds two sets; an image
+  starts from the one ``prior.choose`` names (its 2x2 phase statistic),
+  written as the payload's first byte (``encode_parts``).
 
 - ``trace(img, positions, counts)``: the (p16, bit) of every decision;
 - ``probabilities(img, positions, counts)``: the p16 values alone;
@@ -662,12 +665,13 @@ def weight_set_keys(c, k, known, conf, berr_class, blend, best, qa, y, x, width)
 class ReferenceModel:
     """The whole adaptive model of one image, coding sub-pixels one at a time."""
 
-    def __init__(self, img, table_subpixels: int | None = None, most_bits: int = SPEC.table_bits_max):
+    def __init__(self, img, table_subpixels: int | None = None, most_bits: int = SPEC.table_bits_max,
+                 prior_set: int = 0):
         h, w, colours = img.shape
         self.img = img
         self.hashed = HashedContexts(h * w * colours if table_subpixels is None else table_subpixels, most_bits)
         self.maps = ResidualMaps()
-        start = prior.for_spec(SPEC)      # version 5's learned tables, else None
+        start = prior.for_spec(SPEC, prior_set)      # versions 5 and 6's learned tables (6: a set), else None
         self.mixer = Mixer(start)
         # the first APM's rows by (colour, the bits known with their leading 1); the second's by the kernel's
         # own row numbers
@@ -805,15 +809,19 @@ def encode_parts(img, positions, counts, parts: int) -> bytes:
     up to a power of two) over its own positions, in the order given, all reading the
     one image (a neighbour in another part is known; its errors and costs,
     this part's model's own memory, read 0).  Then the part count, the
-    lengths of all parts but the last (uint32 little-endian), and the streams."""
+    lengths of all parts but the last (uint32 little-endian), and the streams;
+    version 6 writes before them the prior's set that every part starts from
+    (``prior.choose``, one byte)."""
     h, w, colours = img.shape
+    which = prior.choose(img, SPEC)
     bounds = [w * p // parts for p in range(parts + 1)]
     widest = max(b - a for a, b in zip(bounds, bounds[1:]))
     most = SPEC.table_budget - (parts - 1).bit_length() if SPEC.table_budget else SPEC.part_table_bits_max
     streams = []
     for p in range(parts):
         mine = [pos for pos in positions if bounds[p] <= int(pos[1]) < bounds[p + 1]]
-        model = ReferenceModel(img, h * widest * colours, most_bits=most)
+        model = ReferenceModel(img, h * widest * colours, most_bits=most, prior_set=which)
         streams.append(encode_decisions(trace(img, mine, counts, model)))
     lengths = b"".join(len(s).to_bytes(4, "little") for s in streams[:-1])
-    return bytes([parts]) + lengths + b"".join(streams)
+    head = bytes([which]) if prior.sets(SPEC) > 1 else b""
+    return head + bytes([parts]) + lengths + b"".join(streams)

@@ -180,17 +180,22 @@ def ring_rows(strip, top, r):
     return base + r % RING, base + (r + RING - 1) % RING
 
 
-def new_states(parts: int, height: int, width: int, colours: int, bits: int, strip_rows: int = 0) -> State:
+PRIOR_SETS = prior.sets(SPEC)      # the prior's sets (version 6: 2, named by a payload's first byte; 0: none)
+
+
+def new_states(parts: int, height: int, width: int, colours: int, bits: int, strip_rows: int = 0,
+               prior_set: int = 0) -> State:
     """``parts`` adaptive states, each as ``new_state`` with a table of 2^bits
     buckets, for strips of ``strip_rows`` rows (0: one strip), stacked:
     every array of the State has a leading axis of parts (``part`` gives
-    one part's State)."""
+    one part's State).  ``prior_set``: the set of the prior they start from
+    where it holds several (version 6, ``prior.choose``)."""
     rows = ring_count(height, strip_rows)
     strip = np.full((parts, 1), max(1, min(strip_rows, height) if strip_rows > 0 else height), np.int64)
     table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
     table[:, ::16] = 0
-    start = prior.for_spec(SPEC)
-    if start is not None:           # version 5: learned tables; their rows go colour by colour (``prior.py``)
+    start = prior.for_spec(SPEC, prior_set)
+    if start is not None:           # versions 5, 6: learned tables; their rows go colour by colour (``prior.py``)
         w1, w2 = start["w1"], start["w2"][:colours * 8]
         apm1, apm2 = start["apm1"][:colours * 256], start["apm2"][:colours * 128]
     else:                           # the equal start: w1_init, equal second-mixer weights, identity APMs
