@@ -17,8 +17,10 @@ with a leading axis of 2.  Prints each image's bits per sub-pixel, and the
 prior's digest (``prior.content_digest``), which a spec names with the file.
 
 Learn it on photos-train images, never on Kodak or on the images it will be
-measured on: versions 5 and 6's were learned on 27 of them and their
-subsampled versions (``docs/mixer2.md``, "0.12.0" and "0.13.0").
+measured on: version 5's was learned on 27 of them and their subsampled
+versions (``--subsampled``), version 6's on 106 and theirs (``--sets``:
+every RGB image of at most 1 Mpx in neither the tuning nor the check set;
+``docs/mixer2.md``, "0.12.0" and "0.13.0").
 """
 from __future__ import annotations
 
