@@ -23,7 +23,9 @@ not depend on the image.  Reading it needs numpy only.
 **Sets** (version 6, ``MixerSpec2.prior_sets`` > 1): each array has a
 leading axis, one set of tables per kind of image, and the encoder names
 the set an image starts from in its payload (``choose``: set 1 for colour
-that was once subsampled 2x2, as Photo CD's and JPEG's 4:2:0, else set 0).
+that was once subsampled 2x2 and interpolated back on the pixels' grid, as
+Photo CD's, else set 0; JPEG's 4:2:0, interpolated between the pixels, is
+not told apart).
 """
 from __future__ import annotations
 
@@ -104,7 +106,7 @@ def for_spec(spec, which: int = 0) -> dict | None:
 SUBSAMPLED = 1              # the set of images whose colour was once subsampled 2x2
 PHASE_RATIO = (13, 10)      # ``choose``: the 2x2 phase statistic above 1.3 (measured on photos-train images:
                             # photos 1.00-1.16, such images 1.7-2.7)
-_BLOCK = 256                # rows per block of ``phase_sums`` (a 24 Mpx photo: some 50 MB of temporaries)
+_BLOCK = 256                # rows per block of ``phase_sums``: its temporaries stay small for any photo
 
 
 def phase_sums(pixels: np.ndarray, block_rows: int = _BLOCK) -> np.ndarray:
