@@ -1,8 +1,9 @@
 """The mixer 5 and 6's priors (``mixer/prior.py``): the tables their states
 start from are the shipped files', pinned by the spec's digest, and a file
 that is not the one the format names is refused by name, never used.  The
-mixer 6's prior holds two sets; the encoder chooses one by the image's 2x2
-phase statistic and names it in the payload's first byte."""
+mixer 6's prior holds two sets; the encoder chooses one by how smooth the
+image's colour is (its 2x2 phase statistic, its colour's curvature against
+the green's) and names it in the payload's first byte."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -112,11 +113,56 @@ def _sums_directly(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def _smoothness_directly(img: np.ndarray) -> np.ndarray:
+    """``smoothness_sums`` written plainly, position by position."""
+    im = img.astype(np.int64)
+    h, w = im.shape[:2]
+    out = np.zeros((3, 2), np.int64)
+    for i, p in enumerate((im[..., 2] - im[..., 1], im[..., 0] - im[..., 1], im[..., 1])):
+        for y in range(h):
+            for x in range(w):
+                if 0 < x < w - 1:
+                    out[i, 0] += (2 * p[y, x] - p[y, x - 1] - p[y, x + 1]) ** 2
+                if 0 < y < h - 1:
+                    out[i, 0] += (2 * p[y, x] - p[y - 1, x] - p[y + 1, x]) ** 2
+                if x:
+                    out[i, 1] += (p[y, x] - p[y, x - 1]) ** 2
+                if y:
+                    out[i, 1] += (p[y, x] - p[y - 1, x]) ** 2
+    return out
+
+
 @settings(max_examples=30, deadline=None, database=None)
 @given(h=st.integers(1, 19), w=st.integers(1, 17), block=st.integers(1, 8), seed=st.integers(0, 2 ** 16))
-def test_the_phase_sums_are_the_same_in_blocks_of_any_rows(h, w, block, seed):
+def test_the_choices_sums_are_the_plain_ones_in_blocks_of_any_rows(h, w, block, seed):
     img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
     assert np.array_equal(prior.phase_sums(img, block), _sums_directly(img))
+    assert np.array_equal(prior.smoothness_sums(img, block), _smoothness_directly(img))
+
+
+def _colour_blurred(img: np.ndarray) -> np.ndarray:
+    """An RGB image whose colour differences (R - G, B - G) are averaged over 3x3 neighbourhoods twice, the
+    green kept: colour smoothed alike at every position of the grid, as a JPEG decoder's 4:2:0 colour is."""
+    out = img.astype(np.int64)
+    g = out[..., 1]
+    h, w = g.shape
+    for c in (0, 2):
+        mean = out[..., c] - g
+        for _ in range(2):
+            d = np.pad(mean, 1, mode="edge")
+            mean = sum(d[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) // 9
+        out[..., c] = np.clip(g + mean, 0, 255)
+    return out.astype(np.uint8)
+
+
+def test_the_encoder_chooses_the_set_of_smooth_colour_for_colour_smoothed_by_any_filter():
+    img = make_image("noise", 48, 64, 3, seed=7)
+    assert prior.choose(img, SPEC_6) == 0
+    blurred = _colour_blurred(img)
+    s = prior.phase_sums(blurred)
+    assert max(max(a, b) / max(1, min(a, b)) for a, b in s.tolist()) < 1.1      # no phase to see
+    assert prior.choose(blurred, SPEC_6) == 1
+    assert prior.choose(blurred, SPEC_5) == 0
 
 
 @pytest.mark.parametrize("kind", ["smooth", "noise"])

@@ -22,10 +22,10 @@ not depend on the image.  Reading it needs numpy only.
 
 **Sets** (version 6, ``MixerSpec2.prior_sets`` > 1): each array has a
 leading axis, one set of tables per kind of image, and the encoder names
-the set an image starts from in its payload (``choose``: set 1 for colour
-that was once subsampled 2x2 and interpolated back on the pixels' grid, as
-Photo CD's, else set 0; JPEG's 4:2:0, interpolated between the pixels, is
-not told apart).
+the set an image starts from in its payload (``choose``: set 1 for smooth
+colour, once subsampled 2x2 and interpolated back on the pixels' grid, as
+Photo CD's, or smoothed by another filter, as JPEG's 4:2:0; else set 0).
+The choice is the encoder's alone: a decoder reads it.
 """
 from __future__ import annotations
 
@@ -103,10 +103,27 @@ def for_spec(spec, which: int = 0) -> dict | None:
     return {f: a[which] for f, a in tables.items()}
 
 
-SUBSAMPLED = 1              # the set of images whose colour was once subsampled 2x2
+SUBSAMPLED = 1              # the set of images whose colour is smooth: once subsampled 2x2, or smoothed
 PHASE_RATIO = (13, 10)      # ``choose``: the 2x2 phase statistic above 1.3 (measured on photos-train images:
-                            # photos 1.00-1.16, such images 1.7-2.7)
-_BLOCK = 256                # rows per block of ``phase_sums``: its temporaries stay small for any photo
+                            # photos 1.00-1.16, such images 1.45-3.4)
+SMOOTH_RATIO = (1, 2)      # ``choose``: the colour's curvature-to-gradient energy, relative to the green's,
+                            # below 1/2 (measured on photos-train images: untouched photos 0.51 and up; their
+                            # colour smoothed by JPEG's 4:2:0 or a bicubic resampling 0.29-0.80)
+_BLOCK = 256                # rows per block of the sums: their temporaries stay small for any photo
+
+
+def _blocks(pixels: np.ndarray, block_rows: int):
+    """(the planes B - G, R - G and G of rows y0 - 1 .. y1 (those that exist) as int16, the index of row y0
+    in them, the rows y = 1 .. h - 2 in y0 .. y1 as indices into them, and their parity), block by block of
+    ``block_rows`` rows."""
+    h = pixels.shape[0]
+    for y0 in range(0, h, block_rows):
+        y1 = min(h, y0 + block_rows)
+        block = pixels[max(0, y0 - 1):min(h, y1 + 1)].astype(np.int16)
+        top = y0 - max(0, y0 - 1)          # the block's first own row
+        g = block[..., 1]
+        rows = np.arange(max(1, y0), min(h - 1, y1))                        # y = 1..h-2 in this block
+        yield (block[..., 2] - g, block[..., 0] - g, g), top, y1 - y0, rows - (y0 - top), rows % 2
 
 
 def phase_sums(pixels: np.ndarray, block_rows: int = _BLOCK) -> np.ndarray:
@@ -115,33 +132,76 @@ def phase_sums(pixels: np.ndarray, block_rows: int = _BLOCK) -> np.ndarray:
     int64.  Colour once subsampled 2x2 and interpolated back is a linear interpolation at one phase of the
     grid and new at the other, so one phase's sum is about half the other's.  Computed in blocks of
     ``block_rows`` rows (the sums do not depend on it)."""
-    h, w = pixels.shape[:2]
     sums = np.zeros((4, 2), np.int64)
-    for y0 in range(0, h, block_rows):
-        y1 = min(h, y0 + block_rows)
-        block = pixels[max(0, y0 - 1):min(h, y1 + 1)].astype(np.int16)
-        top = y0 - max(0, y0 - 1)          # the block's first own row
-        for i, d in enumerate((block[..., 2] - block[..., 1], block[..., 0] - block[..., 1])):
-            own = d[top:top + y1 - y0]
+    for planes, top, n, r, parity in _blocks(pixels, block_rows):
+        for i, d in enumerate(planes[:2]):
+            own = d[top:top + n]
             along = np.abs(2 * own[:, 1:-1] - own[:, :-2] - own[:, 2:])      # at column x = 1..w-2
             sums[2 * i, 0] += along[:, 1::2].sum(dtype=np.int64)     # even x
             sums[2 * i, 1] += along[:, 0::2].sum(dtype=np.int64)
-            rows = np.arange(max(1, y0), min(h - 1, y1))                   # y = 1..h-2 in this block
-            if len(rows):
-                r = rows - (y0 - top)
+            if len(r):
                 down = np.abs(2 * d[r] - d[r - 1] - d[r + 1])
-                sums[2 * i + 1, 0] += down[rows % 2 == 0].sum(dtype=np.int64)
-                sums[2 * i + 1, 1] += down[rows % 2 == 1].sum(dtype=np.int64)
+                sums[2 * i + 1, 0] += down[parity == 0].sum(dtype=np.int64)
+                sums[2 * i + 1, 1] += down[parity == 1].sum(dtype=np.int64)
     return sums
 
 
+def smoothness_sums(pixels: np.ndarray, block_rows: int = _BLOCK) -> np.ndarray:
+    """The smoothness statistic's sums: for B - G, R - G and G, the sums over both directions of the
+    squared curvature (2 p[i] - p[i - 1] - p[i + 1])^2 and of the squared gradient (p[i] - p[i - 1])^2:
+    (3, 2) int64 (at most 1020^2 a term).  Computed in blocks of ``block_rows`` rows (the sums do not depend
+    on it)."""
+    sums = np.zeros((3, 2), np.int64)
+    for planes, top, n, r, _ in _blocks(pixels, block_rows):
+        for i, d in enumerate(planes):
+            own = d[top:top + n]
+            sums[i, 0] += _squares(2 * own[:, 1:-1] - own[:, :-2] - own[:, 2:])
+            sums[i, 1] += _squares(own[:, 1:] - own[:, :-1])
+            if len(r):
+                sums[i, 0] += _squares(2 * d[r] - d[r - 1] - d[r + 1])
+            # the gradient down to each own row from the row above it, where there is one
+            first = 1 if top == 0 else 0
+            if n > first:
+                sums[i, 1] += _squares(d[top + first:top + n] - d[top + first - 1:top + n - 1])
+    return sums
+
+
+def _squares(a: np.ndarray) -> int:
+    a = a.astype(np.int64)
+    return int((a * a).sum())
+
+
+def _samples(h: int, w: int) -> tuple[int, int]:
+    """How many curvatures and gradients of one plane ``smoothness_sums`` adds, both directions."""
+    return h * max(0, w - 2) + max(0, h - 2) * w, h * max(0, w - 1) + max(0, h - 1) * w
+
+
 def choose(pixels: np.ndarray, spec) -> int:
-    """The set of ``spec``'s prior that an RGB image (H, W, 3) starts from: ``SUBSAMPLED`` where the mean,
-    over the colour differences and directions, of the larger phase's sum over the smaller's
-    (``phase_sums``) is above 1.3, else 0.  Integers, then IEEE doubles in a fixed order: every machine
-    chooses alike (the decoder reads the choice from the payload)."""
+    """The set of ``spec``'s prior that an RGB image (H, W, 3) starts from: ``SUBSAMPLED`` where its colour
+    is smooth, else 0.  Smooth colour is told two ways, either enough:
+
+    - once subsampled 2x2 and interpolated back on the pixels' grid (Photo CD's): the mean, over the colour
+      differences and directions, of the larger phase's sum over the smaller's (``phase_sums``) is above
+      1.3;
+    - smoothed by another filter (JPEG's 4:2:0 among them): the colour differences' mean squared curvature
+      over their mean squared gradient, each less what rounding R, G and B to integers adds to it (1 and
+      1/3: the rounding errors' variance, 1/12 each, through the two differences), divided by the same
+      ratio of the green, is below 1/2 (``smoothness_sums``).  Smoothing takes more from the curvature, the
+      highest frequencies, than from the gradient; the green keeps its detail.
+
+    Integers, then IEEE doubles in a fixed order, and an exact integer comparison: every machine chooses
+    alike (the decoder reads the choice from the payload)."""
     if sets(spec) <= 1 or pixels.ndim != 3 or pixels.shape[2] != 3:
         return 0
     s = phase_sums(pixels)
     ratio = sum(float(max(a, b)) / max(1, min(a, b)) for a, b in s.tolist()) / len(s)
-    return SUBSAMPLED if ratio * PHASE_RATIO[1] > PHASE_RATIO[0] else 0
+    if ratio * PHASE_RATIO[1] > PHASE_RATIO[0]:
+        return SUBSAMPLED
+    (bc, bg), (rc, rg), (gc, gg) = smoothness_sums(pixels).tolist()
+    n_curv, n_grad = _samples(*pixels.shape[:2])
+    curv = 3 * (bc + rc - 2 * n_curv)                   # 3 x (the colour's sums less the rounding's)
+    grad = 3 * (bg + rg) - 2 * n_grad
+    if grad <= 0 or not gc or not gg:     # colour no stronger than rounding, or flat green: nothing to tell
+        return 0
+    num, den = SMOOTH_RATIO               # curv / grad / (gc / gg) < num / den, exactly
+    return SUBSAMPLED if curv * gg * den < num * grad * gc else 0
