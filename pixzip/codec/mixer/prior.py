@@ -106,7 +106,7 @@ def for_spec(spec, which: int = 0) -> dict | None:
 SUBSAMPLED = 1              # the set of images whose colour is smooth: once subsampled 2x2, or smoothed
 PHASE_RATIO = (13, 10)      # ``choose``: the 2x2 phase statistic above 1.3 (measured on photos-train images:
                             # photos 1.00-1.16, such images 1.45-3.4)
-SMOOTH_RATIO = (1, 2)      # ``choose``: the colour's curvature-to-gradient energy, relative to the green's,
+SMOOTH_RATIO = (1, 2)       # ``choose``: the colour's curvature-to-gradient energy, relative to the green's,
                             # below 1/2 (measured on photos-train images: untouched photos 0.51 and up; their
                             # colour smoothed by JPEG's 4:2:0 or a bicubic resampling 0.29-0.80)
 _BLOCK = 256                # rows per block of the sums: their temporaries stay small for any photo
