@@ -211,6 +211,48 @@ def test_the_payload_names_its_set_and_the_decoder_starts_from_it(monkeypatch, p
     assert other[1] == parts
 
 
+def _unsure(seed: int, subsampled: int = 1) -> np.ndarray:
+    """An image between colour as it is and once subsampled (weights 1 and ``subsampled``): its phase
+    statistic in ``prior.PHASE_UNSURE``."""
+    img = make_image("noise", 24, 30, 3, seed=seed)
+    mixed = img.astype(np.int64) + subsampled * once_subsampled(img).astype(np.int64)
+    return (mixed // (1 + subsampled)).astype(np.uint8)
+
+
+def test_the_encoder_tries_both_sets_only_where_the_phase_is_unsure():
+    for seed, subsampled in ((0, 1), (1, 1), (2, 1), (0, 2), (1, 2)):
+        img = _unsure(seed, subsampled)
+        assert 1.16 < prior.phase_ratio(img) <= 1.45
+        assert prior.candidates(img, SPEC_6) == (prior.choose(img, SPEC_6), 1 - prior.choose(img, SPEC_6))
+        assert prior.candidates(img, SPEC_5) == (0,)                     # one set: nothing to try
+        sure = make_image("noise", 24, 30, 3, seed=seed)
+        for one in (sure, once_subsampled(sure), sure[..., :1], np.zeros((1, 1, 3), np.uint8)):
+            assert prior.candidates(one, SPEC_6) == (prior.choose(one, SPEC_6),)
+
+
+@pytest.mark.parametrize("seed, subsampled, other_wins", [(0, 1, False), (0, 2, True), (1, 2, True)])
+def test_where_unsure_the_file_is_the_smaller_of_both_sets_and_decodes(seed, subsampled, other_wins, monkeypatch):
+    from pixzip.codec import api as codec
+    from pixzip.codec.network.modelfile import ModelFile
+    from .test_golden import RGB
+    net = ModelFile.load(RGB)
+    img = _unsure(seed, subsampled)
+    made = codec.compress(img, net, payload="mixer+network")
+    assert np.array_equal(codec.decompress(made, net), img)
+    choose = prior.choose
+    each = []
+    for s in (0, 1):
+        monkeypatch.setattr(prior, "choose", lambda pixels, spec, s=s: s)
+        monkeypatch.setattr(prior, "candidates", lambda pixels, spec, s=s: (s,))
+        each.append(codec.compress(img, net, payload="mixer+network"))
+        assert np.array_equal(codec.decompress(each[-1], net), img)
+    assert each[0] != each[1]
+    first = choose(img, SPEC_6)
+    smaller = min((each[first], each[1 - first]), key=len)       # the first where they tie
+    assert made == smaller
+    assert (made != each[first]) == other_wins      # both ways are taken (these images, the golden model)
+
+
 @pytest.mark.parametrize("first", [2, 3, 255])
 def test_a_payload_naming_a_set_the_prior_lacks_is_refused(first):
     img = make_image("smooth", 6, 7, 3, seed=1)

@@ -345,10 +345,44 @@ class Mixer5WithNetwork(Mixer4WithNetwork):
 class Mixer6WithNetwork(Mixer5WithNetwork):
     """The context mixer version 6 with the network's counts, in column parts (coder 12, ``-9``'s colour
     images from 0.13.0): version 5 whose prior holds two sets, one learned on photos and one on photos whose
-    colour was once subsampled 2x2 (Kodak's kind); the encoder chooses by the 2x2 phase statistic
-    (``prior.choose``) and names the set in the payload's first byte; ``docs/mixer2.md``, "0.13.0".  The
-    mixer alone stays version 3 (coder 8, ``MIXER_ALONE``)."""
+    colour was once subsampled 2x2 (Kodak's kind); the encoder chooses by how smooth the colour is
+    (``prior.choose``) and names the set in the payload's first byte; ``docs/mixer2.md``, "0.13.0" and
+    "0.13.1".  Where the choice is unsure (``prior.candidates``), the encoder codes the image from each set,
+    one after the other, and keeps the smaller payload (the first where they tie).  The mixer alone stays
+    version 3 (coder 8, ``MIXER_ALONE``)."""
     coder_id, version = container.PARTS6_CODER, 6
+
+    def encode(self, pixels, net, job) -> Coded:
+        import functools
+
+        from .mixer import prior, with_network
+        parts_encoder = _mixer_classes(self.version)[2]
+        tries = prior.candidates(pixels, parts_encoder.kernel.SPEC)
+        progress = _shared_progress(job.progress, len(tries))
+        best = None
+        for s in tries:
+            data, ideal, network_bits, seconds = with_network.encode_in_parts(
+                pixels, net, job.strip_rows, job.strip_height, job.device, progress, job.measure, job.parts,
+                encoder=functools.partial(parts_encoder, prior_set=s), gray=self.gray)
+            if best is None or len(data) < len(best.data):
+                best = Coded(data, ideal if job.measure else None, network_bits, seconds)
+        return best
+
+
+def _shared_progress(progress, tries: int):
+    """``progress`` for an image coded ``tries`` times: each call's count divided among the tries (whole
+    counts, so that the total is the image's once)."""
+    if progress is None or tries == 1:
+        return progress
+    done = [0, 0]           # counts given, counts passed on
+
+    def share(n):
+        done[0] += n
+        step = done[0] // tries - done[1]
+        done[1] += step
+        if step:
+            progress(step)
+    return share
 
 
 def _deep():

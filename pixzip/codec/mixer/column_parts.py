@@ -92,7 +92,9 @@ class Encoder:
     ``kernel``: the mixer version's kernel module."""
     kernel = kernel
 
-    def __init__(self, pixels: np.ndarray, parts: int = PARTS, strip_rows: int = 0):
+    def __init__(self, pixels: np.ndarray, parts: int = PARTS, strip_rows: int = 0, prior_set: int | None = None):
+        """``prior_set``: the set of the prior every part starts from (a prior of several sets:
+        ``prior_sets``); None: ``prior.choose``'s."""
         if not 1 <= parts <= MAX_PARTS:
             raise ValueError(f"parts must be 1..{MAX_PARTS}")
         cache.enable()
@@ -100,7 +102,12 @@ class Encoder:
         h, w, c = self.img.shape
         self.parts = parts
         self.bounds = column_bounds(w, parts)
-        self.prior_set = prior.choose(self.img, self.kernel.SPEC) if prior_sets(self.kernel) > 1 else 0
+        sets = prior_sets(self.kernel)
+        if prior_set is None:
+            prior_set = prior.choose(self.img, self.kernel.SPEC) if sets > 1 else 0
+        elif not 0 <= prior_set < max(1, sets):
+            raise ValueError(f"the prior has sets 0 to {max(1, sets) - 1}, not {prior_set}")
+        self.prior_set = prior_set
         self.state = _states(h, w, c, parts, self.kernel, strip_rows, self.prior_set)
         self.tables = self.kernel.tables()
         self.encs = [bitcoder.new_encoder() for _ in range(parts)]

@@ -106,6 +106,8 @@ def for_spec(spec, which: int = 0) -> dict | None:
 SUBSAMPLED = 1              # the set of images whose colour is smooth: once subsampled 2x2, or smoothed
 PHASE_RATIO = (13, 10)      # ``choose``: the 2x2 phase statistic above 1.3 (measured on photos-train images:
                             # photos 1.00-1.16, such images 1.45-3.4)
+PHASE_UNSURE = ((116, 100), (145, 100))   # ``candidates``: the phase statistic's band with no evidence either
+                            # way (photos-train: photos at most 1.157, once subsampled at least 1.453)
 SMOOTH_RATIO = (1, 2)       # ``choose``: the colour's curvature-to-gradient energy, relative to the green's,
                             # below 1/2 (measured on photos-train images: untouched photos 0.51 and up; their
                             # colour smoothed by JPEG's 4:2:0 or a bicubic resampling 0.29-0.80)
@@ -176,6 +178,32 @@ def _samples(h: int, w: int) -> tuple[int, int]:
     return h * max(0, w - 2) + max(0, h - 2) * w, h * max(0, w - 1) + max(0, h - 1) * w
 
 
+def phase_ratio(pixels: np.ndarray) -> float:
+    """The 2x2 phase statistic of an RGB image: the mean, over the colour differences and directions, of
+    the larger phase's sum over the smaller's (``phase_sums``; a sum of 0 counts as 1).  IEEE doubles in a
+    fixed order: every machine computes the same."""
+    s = phase_sums(pixels)
+    return sum(float(max(a, b)) / max(1, min(a, b)) for a, b in s.tolist()) / len(s)
+
+
+def _above(ratio: float, bound: tuple) -> bool:
+    return ratio * bound[1] > bound[0]
+
+
+def candidates(pixels: np.ndarray, spec) -> tuple:
+    """The sets of ``spec``'s prior that an encoder should try for an RGB image, the best guess first:
+    ``choose``'s set alone, or both where the phase statistic lies in ``PHASE_UNSURE`` (above 1.16 and not
+    above 1.45), where the images ``choose`` was made on give no evidence either way.  An encoder that
+    codes the image from each and keeps the smaller file (``Mixer6WithNetwork``) never does worse than
+    ``choose``."""
+    if sets(spec) != 2 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        return (choose(pixels, spec),)
+    r = phase_ratio(pixels)
+    first = _choice(pixels, r)
+    unsure = _above(r, PHASE_UNSURE[0]) and not _above(r, PHASE_UNSURE[1])
+    return (first, 1 - first) if unsure else (first,)
+
+
 def choose(pixels: np.ndarray, spec) -> int:
     """The set of ``spec``'s prior that an RGB image (H, W, 3) starts from: ``SUBSAMPLED`` where its colour
     is smooth, else 0.  Smooth colour is told two ways, either enough:
@@ -193,9 +221,12 @@ def choose(pixels: np.ndarray, spec) -> int:
     alike (the decoder reads the choice from the payload)."""
     if sets(spec) <= 1 or pixels.ndim != 3 or pixels.shape[2] != 3:
         return 0
-    s = phase_sums(pixels)
-    ratio = sum(float(max(a, b)) / max(1, min(a, b)) for a, b in s.tolist()) / len(s)
-    if ratio * PHASE_RATIO[1] > PHASE_RATIO[0]:
+    return _choice(pixels, phase_ratio(pixels))
+
+
+def _choice(pixels: np.ndarray, phase: float) -> int:
+    """``choose``'s set of an RGB image whose phase statistic is ``phase``."""
+    if _above(phase, PHASE_RATIO):
         return SUBSAMPLED
     (bc, bg), (rc, rg), (gc, gg) = smoothness_sums(pixels).tolist()
     n_curv, n_grad = _samples(*pixels.shape[:2])
