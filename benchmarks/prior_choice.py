@@ -55,8 +55,7 @@ def variant(img: np.ndarray, kind: str) -> np.ndarray:
 def statistics(img: np.ndarray) -> tuple[float, float]:
     """(the 2x2 phase statistic, the smoothness statistic) that ``prior.choose`` compares with its bounds."""
     from pixzip.codec.mixer import prior
-    s = prior.phase_sums(img)
-    phase = sum(float(max(a, b)) / max(1, min(a, b)) for a, b in s.tolist()) / len(s)
+    phase = prior.phase_ratio(img)
     (bc, bg), (rc, rg), (gc, gg) = prior.smoothness_sums(img).tolist()
     n_curv, n_grad = prior._samples(*img.shape[:2])
     grad = 3 * (bg + rg) - 2 * n_grad
@@ -79,7 +78,7 @@ def measure(path: str, kind: str) -> dict:
     img = np.ascontiguousarray(variant(img, kind))
     phase, smooth = statistics(img)
     out = {"image": Path(path).name, "kind": kind, "phase": phase, "smooth": smooth,
-           "chosen": prior.choose(img, SPEC_6), "phase_only": int(phase * 10 > 13)}
+           "chosen": prior.choose(img, SPEC_6), "phase_only": int(prior._above(phase, prior.PHASE_RATIO))}
     choose = prior.choose
     try:
         for s in (0, 1):
