@@ -5,6 +5,8 @@ The compiled mixer against its plain-Python reference is test_cm_reference.py;
 its bitstream is pinned by the golden files (test_golden.py), also decoded by
 a generic x86-64 build (test_kernels.py); hostile files are test_fuzz.py's.
 """
+import time
+
 import numba
 import numpy as np
 import pytest
@@ -122,6 +124,39 @@ def test_the_network_pass_computed_in_a_thread_gives_the_same_stream(strip_rows)
     small = codec.compress(img, net, payload="mixer+network", options=codec.Options(strip_rows=strip_rows))
     assert small == codec.compress(img, net, payload="mixer+network")
     assert np.array_equal(codec.decompress(small, net), img)
+
+
+def test_a_block_started_early_never_overwrites_rows_the_stream_still_reads(monkeypatch):
+    """The next block of rows starts in its thread as soon as the ring has
+    room for it (``enc_stream._Heads.advance``), while the coder consumes
+    the chunks before: with small chunks, small blocks, a ring that wraps
+    many times and a slow consumer, blocks do start early, and the stream
+    is still the one made block after block."""
+    from pixzip.codec.network import enc_stream
+    net = tiny_int_model(3)
+    img = image_of("smooth", 70, 9, 3, 12)
+    codec.compress(img[:4, :4], net, payload="mixer+network")     # a parallel kernel has run: the thread may start
+    monkeypatch.setattr(enc_stream, "CHUNK_SYMBOLS", 20)
+    early = []
+    advance = enc_stream._Heads.advance
+
+    def counted(self, lowest):
+        before = self._pending
+        advance(self, lowest)
+        if self._pending is not None and self._pending is not before:
+            early.append(self.cap)
+    monkeypatch.setattr(enc_stream._Heads, "advance", counted)
+
+    def slowly(chunks):
+        for chunk in chunks:
+            time.sleep(0.002)
+            yield tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in chunk[:3])
+
+    plain = list(slowly(symbols_and_counts(net, img, strip_rows=2, positions=True)))
+    in_thread = list(slowly(symbols_and_counts(net, img, strip_rows=2, positions=True, next_rows_in_thread=True)))
+    assert early and max(early) < img.shape[0] // 4          # blocks started early, into a ring that wraps
+    for i in range(2):
+        assert np.array_equal(np.concatenate([c[i] for c in plain]), np.concatenate([c[i] for c in in_thread]))
 
 
 def test_noise_costs_little_more_than_its_eight_bits():
