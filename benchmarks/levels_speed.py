@@ -55,7 +55,7 @@ def _mixer_over_counts(img, net, version: int) -> float:
     from pixzip.codec.network.enc_stream import symbols_and_counts
     enc = _mixer_classes(version)[2](img, 1)
     total = 0.0
-    for _, counts, _, where in symbols_and_counts(net, img, None, 0, "cpu", positions=True):
+    for _, counts, _, where in symbols_and_counts(net, img, None, 0, None, positions=True):
         t = time.perf_counter()
         enc.add(*where, counts)
         total += time.perf_counter() - t
