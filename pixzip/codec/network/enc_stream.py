@@ -81,9 +81,9 @@ class _Heads:
 
     def advance(self, lowest: int) -> None:
         """Start the next block in the background, if none is being
-        computed and the ring slots it takes hold only rows below
-        ``lowest``, which the stream no longer reads (the caller has made
-        the counts of every step whose first row is below it).  Without
+        computed and the ring slots it takes hold only rows before row
+        ``lowest`` (smaller row numbers), which the stream no longer reads:
+        the caller has made the counts of every step that starts before it.  Without
         this, a block started only once the stream reached it: on a
         768x512 photo the coder waited 1.7 s for the last block of rows
         (AMD EPYC Zen 4, 2 cores)."""
