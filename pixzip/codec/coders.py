@@ -256,10 +256,14 @@ class MixerWithNetwork(Mixer):
     parts = 2
 
     def encode(self, pixels, net, job) -> Coded:
+        return self._encode_in_parts(pixels, net, job, _mixer_classes(self.version)[2], job.progress)
+
+    def _encode_in_parts(self, pixels, net, job, encoder, progress) -> Coded:
+        """The payload of the parts' ``encoder`` class over the network's stream, ``progress`` told."""
         from .mixer import with_network
         data, ideal, network_bits, seconds = with_network.encode_in_parts(
-            pixels, net, job.strip_rows, job.strip_height, job.device, job.progress, job.measure, job.parts,
-            encoder=_mixer_classes(self.version)[2], gray=self.gray)
+            pixels, net, job.strip_rows, job.strip_height, job.device, progress, job.measure, job.parts,
+            encoder=encoder, gray=self.gray)
         return Coded(data, ideal if job.measure else None, network_bits, seconds)
 
     def decode(self, payload, frame, net, progress):
@@ -355,17 +359,15 @@ class Mixer6WithNetwork(Mixer5WithNetwork):
     def encode(self, pixels, net, job) -> Coded:
         import functools
 
-        from .mixer import prior, with_network
+        from .mixer import prior
         parts_encoder = _mixer_classes(self.version)[2]
         tries = prior.candidates(pixels, parts_encoder.kernel.SPEC)
         progress = _shared_progress(job.progress, len(tries))
         best = None
         for s in tries:
-            data, ideal, network_bits, seconds = with_network.encode_in_parts(
-                pixels, net, job.strip_rows, job.strip_height, job.device, progress, job.measure, job.parts,
-                encoder=functools.partial(parts_encoder, prior_set=s), gray=self.gray)
-            if best is None or len(data) < len(best.data):
-                best = Coded(data, ideal if job.measure else None, network_bits, seconds)
+            coded = self._encode_in_parts(pixels, net, job, functools.partial(parts_encoder, prior_set=s), progress)
+            if best is None or len(coded.data) < len(best.data):
+                best = coded
         return best
 
 

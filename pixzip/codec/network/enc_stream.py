@@ -76,7 +76,7 @@ class _Heads:
                 self._join()
             else:
                 self._compute(self.next)
-        if self.in_thread and self._pending is None and self.next < self.S and _concurrent_launches():
+        if self._may_start():
             self._start_next()
 
     def advance(self, lowest: int) -> None:
@@ -89,9 +89,12 @@ class _Heads:
         (AMD EPYC Zen 4, 2 cores)."""
         if self._pending is not None and not self._pending.is_alive():
             self._join()
-        if self.in_thread and self._pending is None and self.next < self.S \
-                and self._end(self.next) - self.cap <= lowest and _concurrent_launches():
+        if self._may_start() and self._end(self.next) - self.cap <= lowest:
             self._start_next()
+
+    def _may_start(self) -> bool:
+        """Whether a next block may start in its thread: beside a coder, none being computed, rows left."""
+        return self.in_thread and self._pending is None and self.next < self.S and _concurrent_launches()
 
     def _start_next(self) -> None:
         self._pending = threading.Thread(target=self._compute_in_thread, args=(self.next,), daemon=True)
