@@ -345,4 +345,5 @@ def learn_apm(t, row, j, bit):
 @numba.njit(inline="always")
 def add_cost(st, ccost):
     st.cost[0] += ccost.sum()
-    st.cost[1:] += ccost
+    for c in range(len(ccost)):         # (element by element: a slice's += makes a temporary array)
+        st.cost[1 + c] += ccost[c]

@@ -23,6 +23,9 @@ int32 words, each holding one pair; an odd last input meets a zero weight.
 intrinsic), for a target where the LLVM vector code is in doubt: the
 kernels run it instead when ``PIXZIP_GEMM=loop`` (``program.GEMMS``), and
 the tests check that the two give the same integers.
+
+Both are compiled without numba's reference counts (``_nrt=False``,
+``layers``): they allocate nothing.
 """
 from __future__ import annotations
 
@@ -126,7 +129,7 @@ def padded(n: int) -> int:
     return -(-n // TILE_POS) * TILE_POS
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def gemm(x, x0, n, w, off, pairs, out, y):
     """y[q, :out] = x[x0 + q] . W for q < padded(n): ``x`` (int32 pairs, >= x0 +
     padded(n) rows, >= pairs columns), W = ``w[off:]`` as packed by ``pack``."""
@@ -157,7 +160,7 @@ def gemm(x, x0, n, w, off, pairs, out, y):
             _store(y, q0 + 2, whole, c0); _store(y, q0 + 3, whole, d0)  # noqa: E702
 
 
-@njit(nogil=True)
+@njit(nogil=True, _nrt=False)
 def gemm_loop(x, x0, n, w, off, pairs, out, y):
     """``gemm`` as plain loops: the same rows (q < padded(n)) and the same
     integers, summed in int64 and wrapped to int32 as the vector lanes wrap
