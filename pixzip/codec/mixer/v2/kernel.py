@@ -439,8 +439,8 @@ def code(st, tb, img, pos, net, side, independent):
 # ``code_with`` is compiled without numba's reference counts (``_nrt=False``): it allocates nothing, and
 # every array it reads or views belongs to its caller for the whole call.  With them, each view that the
 # inlined steps make (a row, a predictor's state, a slice of the maps' values) cost an atomic increment
-# and decrement that the compiler left in the loops: 13% of the CPU samples of version 6 coding
-# waterloo_sail over the network's counts (perf; AMD EPYC Zen 4), and without them the stage took 5.93
+# and decrement that the compiler left in the loops: 13% of the user-space samples of version 6
+# coding waterloo_sail over the network's counts (perf; AMD EPYC Zen 4), and without them the stage took 5.93
 # us per sub-pixel instead of 6.78 (medians of 6, alternated in one process).  The arithmetic is the same.
 @numba.njit(nogil=True, _nrt=False)
 def code_with(st, tb, img, pos, net, side, independent, work):
