@@ -82,7 +82,7 @@ def decoding_side(dec: np.ndarray, data: np.ndarray) -> Side:
 
 
 class Work(NamedTuple):
-    """``code``'s working arrays (the names of ``code_with``'s locals)."""
+    """``code``'s working arrays, made by name there and unpacked in this order by ``code_with``."""
     x_in: np.ndarray
     ms: np.ndarray
     hashes2: np.ndarray
@@ -418,22 +418,22 @@ def code(st, tb, img, pos, net, side, independent):
 
     The work is ``code_with``'s, on working arrays made here."""
     return code_with(st, tb, img, pos, net, side, independent, Work(
-        np.zeros(N_PAD, np.int32),              # x_in: the inputs' stretches (|x| <= 2047), padded with zeros
-        np.zeros((3, N_SETS), np.int64),        # ms: the mixers' working values (SET_ROW, DOT, PROB)
-        np.zeros((2, N_HASHED), np.int64),      # hashes2: this sub-pixel's hashed contexts and the next one's
-        np.zeros((2, N_HASHED), np.int64),      # hn2: their first buckets
-        np.zeros((2, 257), np.int64),           # ncum2: the network's prefix sums
-        np.zeros((2, 3), np.int64),             # prep: mode, mean, conf
-        np.zeros(N_HASHED, np.int64),           # base
-        np.zeros(N_BLEND, np.int64),            # sub: the blend's sub-predictions
-        np.zeros((6, N_MAPS), np.int64),        # mv: the maps' working values (PRED, CTX, ...)
-        np.zeros((N_MAPS, 17), np.int64),       # blocks: each map's blocks' running sums
-        np.zeros(3),                            # ccost
-        np.zeros((N_OLS, OLS_N), np.int32),     # ofeat: the least-squares predictors' inputs
-        np.zeros(N_OLS, np.int64),              # oref: and references
-        np.zeros((OLS_N + 1, OLS_N), np.int64),  # owork
-        np.zeros(BANK_SCRATCH, np.int64),       # tp: the bank's scratch (``predictors.bank``)
-        np.zeros(4, np.int64)))                 # sel: the weight sets' selectors (``selectors``)
+        x_in=np.zeros(N_PAD, np.int32),             # the inputs' stretches (|x| <= 2047), padded with zeros
+        ms=np.zeros((3, N_SETS), np.int64),         # the mixers' working values (SET_ROW, DOT, PROB)
+        hashes2=np.zeros((2, N_HASHED), np.int64),  # this sub-pixel's hashed contexts and the next one's
+        hn2=np.zeros((2, N_HASHED), np.int64),      # their first buckets
+        ncum2=np.zeros((2, 257), np.int64),         # the network's prefix sums
+        prep=np.zeros((2, 3), np.int64),            # mode, mean, conf
+        base=np.zeros(N_HASHED, np.int64),
+        sub=np.zeros(N_BLEND, np.int64),            # the blend's sub-predictions
+        mv=np.zeros((6, N_MAPS), np.int64),         # the maps' working values (PRED, CTX, ...)
+        blocks=np.zeros((N_MAPS, 17), np.int64),    # each map's blocks' running sums
+        ccost=np.zeros(3),
+        ofeat=np.zeros((N_OLS, OLS_N), np.int32),   # the least-squares predictors' inputs
+        oref=np.zeros(N_OLS, np.int64),             # and references
+        owork=np.zeros((OLS_N + 1, OLS_N), np.int64),
+        tp=np.zeros(BANK_SCRATCH, np.int64),        # the bank's scratch (``predictors.bank``)
+        sel=np.zeros(4, np.int64)))                 # the weight sets' selectors (``selectors``)
 
 
 # ``code_with`` is compiled without numba's reference counts (``_nrt=False``): it allocates nothing, and
@@ -451,8 +451,8 @@ def code_with(st, tb, img, pos, net, side, independent, work):
     colours = st.hist.shape[1]
     decoding, enc, out, dec, data = side
     w1, w2, apm1, apm2 = st.w1, st.w2, st.apm1, st.apm2     # the mixers' and APMs' weights
-    x_in, ms, hashes2, hn2, ncum2, prep, base, sub = work[:8]
-    mv, blocks, ccost, ofeat, oref, owork, tp, sel = work[8:]
+    (x_in, ms, hashes2, hn2, ncum2, prep, base, sub,            # ``Work``'s fields, in its order
+     mv, blocks, ccost, ofeat, oref, owork, tp, sel) = work
     hist = st.hist.reshape(-1)
     hblock = st.hblock.reshape(-1)
     for e in range(len(pos.ys)):
