@@ -134,12 +134,14 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
 
 
 # the runs of a step's positions handed over between the network's and the mixer's threads, and the share (of
-# 1024) of each run's vertical frontier that the mixer's thread computes: measured on a 768x512 photo (AMD EPYC
-# Zen 3, 2 cores; docs/mixer2.md), 4 to 10 runs and shares of 0 to 400 decode within about 5% of each other,
-# 6 and 250 among the fastest.  Fewer runs leave the threads waiting for each other at every colour; more make
-# the network's blocks of positions smaller, and its products slower.
+# 1024) of each run's vertical frontier that the mixer's thread computes.  Fewer runs leave the threads waiting
+# for each other at every colour; more make the network's blocks of positions smaller, and its products slower.
+# Measured on a 768x512 photo (AMD EPYC Zen 4, 2 cores; docs/mixer2.md, "0.13.4"), in one process, alternated:
+# with the network's buffers kept by step (``kernels.decoder.Rings``) its thread has the time for every frontier,
+# and a share of 0 decodes in 8.2 s against 8.7 s with 250 (medians of 5, faster in each round); 4, 6 and 8 runs
+# decode within the noise of each other.
 HANDOVER_GROUPS = 6
-VERTICAL_SHARE = 250
+VERTICAL_SHARE = 0
 
 
 last_clock: list = [None]       # the cycles of the last decode's threads by phase (``kernels.pipeline.PHASES``)

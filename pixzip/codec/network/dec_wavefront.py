@@ -33,7 +33,7 @@ class _Layout(NamedTuple):
     S: int        # rows per strip
     last: int     # rows in the last strip
     ring: int     # rows alive at once, plus those read above
-    cw: int       # columns each row keeps per layer (``kernels.decoder.column_ring``)
+    slots: tuple  # steps of outputs V, LK and HB keep (``kernels.decoder.slots``)
     cap: int      # most positions in one step, padded
 
 
@@ -41,7 +41,7 @@ def _layout(net: ModelFile, height: int, width: int, strip_height: int) -> _Layo
     R, k2 = net.reach, net.k2
     lag = R + 1
     nb, S = strip_layout(height, strip_height)
-    return _Layout(nb, S, height - (nb - 1) * S, min(S, (width + R) // lag + k2 + 3), K.column_ring(R, k2, lag),
+    return _Layout(nb, S, height - (nb - 1) * S, min(S, (width + R) // lag + k2 + 3), K.slots(R, k2, lag),
                    gemm.padded(nb * min(S, (width + R) // lag + 2)))
 
 
@@ -52,9 +52,9 @@ def decode_memory(net: ModelFile, height: int, width: int, strip_height: int = 0
     strips are what cost: every strip keeps its own rings."""
     prog = program(net, product)
     k2, p, L, C = net.k2, net.p, net.layers, net.colors
-    nb, S, _, ring, cw, cap = _layout(net, height, width, strip_height)
+    nb, S, _, ring, (tv, tlk, th), cap = _layout(net, height, width, strip_height)
     images = nb * (S + k2 + 1) * (width + 2 * k2) * C * 2 + height * width * C     # xi, out
-    rings = L * nb * (ring + 1) * 2 * cw * p * (2 + 4 + 2)                          # V, LK, HB
+    rings = L * nb * ring * p * 2 * (tv + 2 * tlk + th)                             # V, LK, HB
     scratch = cap * (8 + numba.get_num_threads() * prog.scratch_bytes_per_row())    # count_rows, scratch
     return images + rings + step_buffer_bytes(net, height, width, strip_height, product) + scratch
 
@@ -79,17 +79,16 @@ def buffers(net: ModelFile, height: int, width: int, strip_height: int = 0, labe
     R, k2, p, L, C = net.reach, net.k2, net.p, net.layers, net.colors
     lag = R + 1
     lay = _layout(net, height, width, strip_height)
-    nb, S, last, ring, cw, cap = lay
+    nb, S, last, ring, (tv, tlk, th), cap = lay
     xi = np.zeros((nb, S + k2 + 1, width + 2 * k2, C), np.int16)   # 2x-255; k2+1 zero rows on top
-    # each row of a layer keeps a ring of cw columns (V and HB store theirs twice, see kernels.decoder)
-    rings = K.Rings(xi=xi.reshape(nb, S + k2 + 1, -1), V=np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16),
-                    LK=np.zeros((L, nb, ring + 1, cw * 2 * p), np.int32),
-                    HB=np.zeros((L, nb, ring + 1, 2 * cw * p), np.int16))
+    # each layer keeps the outputs of a few steps of the rows alive (``kernels.decoder.Rings``)
+    rings = K.Rings(xi=xi.reshape(nb, S + k2 + 1, -1), V=np.zeros((L, tv, nb * ring, p), np.int16),
+                    LK=np.zeros((L, tlk, nb * ring, 2 * p), np.int16), HB=np.zeros((L, th, nb * ring, p), np.int16))
     step = K.StepBuffers(G=np.zeros((L, cap, gemm.even(p)), np.int16), SK=np.zeros((cap, prog.skip), np.float64),
                          HID=np.zeros((cap, gemm.even(prog.hidden)), np.int16),
                          counts=np.zeros((cap, 256), np.float64),
                          count_rows=np.arange(cap))          # position q's counts are counts[q]
-    geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, zero=ring, cw=cw)   # slot ``ring`` stays zero
+    geo = K.Geometry(lag=lag, R=R, k2=k2, width=width, ring=ring, tv=tv, tlk=tlk, th=th)
     scratch = prog.scratch(numba.get_num_threads(), cap)    # the kernels split a step into one task per thread
     return prog, lay, geo, rings, step, scratch, prog.conditioning(label)
 

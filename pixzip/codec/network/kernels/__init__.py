@@ -44,7 +44,8 @@ xi          the network's input rows, 2x - 255 of the sub-pixels, k2 + 1 zero
             rows on top (flat: padded column, channel)
 V, HB, LK   per layer and row: the vertical stack's gate outputs, the
             horizontal stack's rows, the link terms (vertical to horizontal)
-ring, cw    rows kept per strip, and columns kept per row (column rings)
+ring        rows kept per strip (``decoder.Rings``)
+tv, tlk, th the steps of outputs that V, LK and HB keep (``decoder.slots``)
 G, SK, HID  at a step's positions: gate outputs, skip sums, the head's hidden
             rows
 x, z, y     a task's layer inputs, link inputs (int16, read as int32 pairs:

@@ -20,15 +20,16 @@ from .layers import U, block_size, head_input, head_output, horizontal, one_type
 
 class Geometry(NamedTuple):
     """The decoder's shape: the wavefront's lag (R + 1), the reach R, k//2,
-    the image width, ring rows per strip (``zero``: the slot that stays
-    zero, for rows above a strip) and columns kept per row (``column_ring``)."""
+    the image width, ring rows per strip, and the steps of outputs that V,
+    LK and HB keep (``slots``)."""
     lag: int
     R: int
     k2: int
     width: int
     ring: int
-    zero: int
-    cw: int
+    tv: int
+    tlk: int
+    th: int
 
 
 class Positions(NamedTuple):
@@ -41,11 +42,16 @@ class Positions(NamedTuple):
 
 
 class Rings(NamedTuple):
-    """The decoder's row buffers, per strip: the network's input rows xi
-    (strips, rows, flat (padded column, channel)), 2x - 255 of the decoded
-    sub-pixels below k2 + 1 zero rows; and per layer the vertical stack's gate
-    outputs V, its link terms LK and the horizontal stack's rows HB, each row a
-    ring of columns (``column_ring``)."""
+    """The decoder's buffers.  xi: the network's input rows (strips, rows,
+    flat (padded column, channel)), 2x - 255 of the decoded sub-pixels below
+    k2 + 1 zero rows.  Per layer, of the rows alive: the vertical stack's gate
+    outputs V (L, tv, rows, p), its link terms LK (L, tlk, rows, 2p) and the
+    horizontal stack's outputs HB (L, th, rows, p), all int16.  The output at
+    column f of row i of strip b is kept in slot (f + i*lag) % T of its
+    buffer (T: its ``slots``), row b*ring + i % ring.  What a step writes in
+    one layer has one key f + i*lag, so it is one block, its rows in stream
+    order: a step reads and writes these buffers in order, and what it
+    touches stays in the caches (``slots``)."""
     xi: np.ndarray
     V: np.ndarray
     LK: np.ndarray
@@ -64,28 +70,29 @@ class StepBuffers(NamedTuple):
     count_rows: np.ndarray
 
 
-def column_ring(R: int, k2: int, lag: int) -> int:
-    """Columns the decoder keeps per row and layer (DESIGN §4).  A row of V or
-    HB is a ring of cw columns (padded index col at slot col % cw) stored
-    twice, so that any window of up to cw consecutive columns is one
-    contiguous run starting at slot col % cw.  A vertical
-    output is read by the k2 rows below until their frontier, k2*lag + k2
-    columns behind, has passed it; a link term waits up to R columns to be
-    used; each write also clears up to k2 padding columns.  Any window it
-    reads is at most 2*k2 + 1 columns wide."""
-    return R + k2 * lag + 3 * k2 + 4
+def slots(R: int, k2: int, lag: int) -> tuple[int, int, int]:
+    """The steps of outputs that V, LK and HB keep (``Rings``): one more than
+    the keys alive at once, since the one-state decoder's two threads may
+    work one step apart (``kernels.handover``: its mixer thread computes
+    step t + 1's frontiers while the network's computes step t's last
+    colours).
 
+    - V: step t writes layer l's vertical outputs at key t + R - (l+1)*k2,
+      and layer l + 1 reads the k2 rows above and the row itself at columns
+      f - k2..f + k2, keys down to k2*lag + 2*k2 below that.
+    - LK: a link term written at step t has key t .. t + R - k2, and is read
+      at the step of its key, when its position is decoded.
+    - HB: a horizontal output is read by the k2 positions right of it in its
+      row, in the next k2 steps.
 
-@njit(inline="always")
-def _flat_rings(xi, A, LK, cw, p):
-    """Flat views of the decoder's buffers, to index at offsets computed once
-    per position (a view per position and layer costs a reference count):
-    (xi, A, LK flattened; xi's row and strip strides; the row and layer
-    strides of the column ring A (V or HB: layers, strips, ring rows, row) and
-    of LK; ring rows per strip; the offset of A's second copy of its ring)."""
-    return (xi.reshape(-1), A.reshape(-1), LK.reshape(-1), xi.shape[2], xi.shape[1] * xi.shape[2],
-            A.shape[3], A.shape[1] * A.shape[2] * A.shape[3], LK.shape[3], LK.shape[1] * LK.shape[2] * LK.shape[3],
-            A.shape[2], cw * p)
+    For the shipped models (R 8, k2 1) and a 768-pixel-wide image that is
+    3.4 MB, against 18.4 MB for the rings of 24 columns per row that 0.13.3
+    kept (V and HB stored twice, the link terms in int32), whose steps
+    touched one row's memory 6 to 12 KB from the next: the decoder's
+    network alone (one thread, 768x512) took 7.05 s with those and 6.04 s
+    with these (AMD EPYC Zen 4; docs/mixer2.md, "0.13.4").
+    """
+    return k2 * lag + 2 * k2 + 2, R - k2 + 3, k2 + 2
 
 
 @njit
@@ -105,9 +112,8 @@ def put_symbols(out, xi, pos, c, k2, symbols):
 @njit(parallel=True)
 def vertical_step(threads, t, geo, b_of, i_of, rings, net, cond, s):
     """The vertical frontier of step t: for every (strip, row) task and layer l,
-    column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image.
-    Rows of V are column rings of padded columns f + k2, rows of LK rings of
-    cw columns f (``Rings``)."""
+    column f = t - i*lag + R - (l+1)*k2 of row i, if it lies in the image,
+    into V and LK (``Rings``)."""
     n_all = len(i_of)
     block = block_size(n_all, min(threads, s.x.shape[0]), s.x.shape[1])
     for task in prange((n_all + block - 1) // block):
@@ -121,30 +127,28 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
     """``vertical_step``'s work for the (strip, row) tasks first..last-1, in
     scratch row ``task``: every layer of each row's frontier column (a
     row's arithmetic never depends on the others in its block)."""
-    lag, R, k2, width, ring, zero, cw = geo
+    lag, R, k2, width, ring, tv, tlk = geo.lag, geo.R, geo.k2, geo.width, geo.ring, geo.tv, geo.tlk
     xi, V, LK = rings.xi, rings.V, rings.LK
-    L = V.shape[0]
-    p2 = s.lk.shape[2]
-    p = p2 // 2
+    L, rows, p = V.shape[0], V.shape[2], V.shape[3]
+    p2 = 2 * p
     C = (xi.shape[2] // (width + 2 * k2))
     kw = 2 * k2 + 1
-    xf, vf, lkf, x_row, x_strip, v_row, v_layer, l_row, l_layer, slots, half = _flat_rings(xi, V, LK, cw, p)
+    xf, vf, lkf = xi.reshape(-1), V.reshape(-1), LK.reshape(-1)
+    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
     x, lk, vo = s.x[task], s.lk[task], s.g[task]
-    above = np.empty((last - first, k2 + 1), np.int64)   # ring rows i-k2..i of each position's strip
-    own = np.empty(last - first, np.int64)
+    above = np.empty((last - first, k2 + 1), np.int64)   # the buffers' rows of rows i-k2..i (-1: above the strip)
     for e in range(first, last):
         b, i = b_of[e], i_of[e]
         for dy in range(k2 + 1):
             r = i - k2 + dy
-            above[e - first, dy] = (b * slots + (r % ring if r >= 0 else zero)) * v_row
-        own[e - first] = b * slots + i % ring
+            above[e - first, dy] = b * ring + r % ring if r >= 0 else -1
     for l in range(L):
-        off = R - (l + 1) * k2
+        key = t + R - (l + 1) * k2      # f + i*lag of every output of layer l at step t
         cin = C if l == 0 else p
         span = kw * cin
         n = one_type(0)
         for e in range(first, last):       # gather: rows (dy) x columns (dx) x channels, dy oldest first
-            f = t - i_of[e] * lag + off
+            f = key - i_of[e] * lag
             if f < 0 or f >= width:
                 continue
             for dy in range(k2 + 1):
@@ -152,38 +156,36 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
                     a = b_of[e] * x_strip + (i_of[e] + dy) * x_row + f * C
                     for k in range(span):
                         x[n, U(dy * span + k)] = xf[U(a + k)]
-                else:
-                    a = (l - 1) * v_layer + above[e - first, dy] + (f % cw) * p
-                    for k in range(span):
-                        x[n, U(dy * span + k)] = vf[U(a + k)]
+                    continue
+                r = above[e - first, dy]
+                for dx in range(kw):
+                    o = dy * span + dx * p
+                    col = f - k2 + dx
+                    if r < 0 or col < 0 or col >= width:     # the padding around the image
+                        for k in range(p):
+                            x[n, U(o + k)] = 0
+                    else:
+                        a = (((l - 1) * tv + (key - k2 + dx - (k2 - dy) * lag) % tv) * rows + r) * p
+                        for k in range(p):
+                            x[n, U(o + k)] = vf[U(a + k)]
             n += 1
         if n == 0:
             continue
         vertical(l, n, net, cond, s, one_type(task), vo)
         n = one_type(0)
+        lk_at = (l * tlk + key % tlk) * rows
+        v_at = (l * tv + key % tv) * rows
         for e in range(first, last):       # scatter
-            f = t - i_of[e] * lag + off
+            f = key - i_of[e] * lag
             if f < 0 or f >= width:
                 continue
-            row = own[e - first]
-            a = l * l_layer + row * l_row + (f % cw) * p2
+            r = above[e - first, k2]
+            a = (lk_at + r) * p2
             for o in range(p2):
-                lkf[U(a + o)] = np.int32(lk[n, o])
-            a = l * v_layer + row * v_row
-            sl = ((f + k2) % cw) * p
+                lkf[U(a + o)] = np.int16(lk[n, o])
+            a = (v_at + r) * p
             for ch in range(p):
-                vf[U(a + sl + ch)] = vo[n, ch]
-                vf[U(a + sl + half + ch)] = vo[n, ch]
-            if f == 0:                      # the padding left of the image: padded columns 0..k2-1
-                for ch in range(k2 * p):
-                    vf[U(a + ch)] = 0
-                    vf[U(a + half + ch)] = 0
-            if f == width - 1:              # and right of it: padded columns width+k2..width+2k2-1
-                for e2 in range(k2):
-                    sl = ((width + k2 + e2) % cw) * p
-                    for ch in range(p):
-                        vf[U(a + sl + ch)] = 0
-                        vf[U(a + sl + half + ch)] = 0
+                vf[U(a + ch)] = vo[n, ch]
             n += 1
 
 
@@ -194,8 +196,7 @@ def horizontal_step(threads, c, geo, pos, out, prev, rings, step, net, s):
     rings.xi, as ``put_symbols`` writes them; then the horizontal stack rows of
     group c in every layer, the head, and the counts (``StepBuffers``, which
     keep the groups < c that earlier sub-steps of this step computed at the
-    same positions).  Rows of HB are column rings of padded columns j + k2,
-    rows of LK rings of cw columns j (``Rings``)."""
+    same positions).  It reads LK and HB and writes HB (``Rings``)."""
     if len(prev):
         put_symbols(out, rings.xi, pos, c - 1, geo.k2, prev)
     n_all = len(pos.i)
@@ -212,32 +213,27 @@ def horizontal_block(c, geo, pos, first, n, rings, step, net, s, task):
     scratch row ``task``: group c of every layer's horizontal stack, the
     head and the counts (a position's arithmetic never depends on the others
     in its block)."""
-    k2, ring, cw = geo.k2, geo.ring, geo.cw
+    lag, k2, ring, tlk, th = geo.lag, geo.k2, geo.ring, geo.tlk, geo.th
     xi, LK, HB = rings.xi, rings.LK, rings.HB
     b_of, i_of, j_of = pos.b, pos.i, pos.j
     G, SK = step.G, step.SK
-    L = HB.shape[0]
-    p = s.hr.shape[2]
+    L, rows, p = HB.shape[0], HB.shape[2], HB.shape[3]
     p2 = 2 * p
     C = net.head_ops.shape[1]
     pg = p // C
     gc = c * pg                                  # group c's first channel
-    xf, hbf, lkf, x_row, x_strip, h_row, h_layer, l_row, l_layer, slots, half = _flat_rings(xi, HB, LK, cw, p)
+    xf, hbf, lkf = xi.reshape(-1), HB.reshape(-1), LK.reshape(-1)
+    x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
     x, lk, hr = s.x[task], s.lk[task], s.hr[task]
     x_at = np.empty(n, np.int64)     # the inputs of layer 0 (row i, padded columns j..j+k2)
-    h_row_at = np.empty(n, np.int64)  # ring row of (b, i) in a layer of HB
-    h_at = np.empty(n, np.int64)     # its window of padded columns j..j+k2 in HB
-    put_at = np.empty(n, np.int64)   # group c of padded column j+k2 in HB
-    l_at = np.empty(n, np.int64)     # group c of column j in LK
+    own = np.empty(n, np.int64)      # the buffers' row of (b, i)
+    key = np.empty(n, np.int64)      # j + i*lag
     for q in range(n):
         e = first + q
         b, i, j = b_of[e], i_of[e], j_of[e]
-        row = b * slots + i % ring
         x_at[q] = b * x_strip + (i + k2 + 1) * x_row + j * C
-        h_row_at[q] = row * h_row
-        h_at[q] = row * h_row + (j % cw) * p
-        put_at[q] = row * h_row + ((j + k2) % cw) * p + gc
-        l_at[q] = row * l_row + (j % cw) * p2 + gc
+        own[q] = b * ring + i % ring
+        key[q] = j + i * lag
     for l in range(L):
         if l == 0:
             span = (k2 + 1) * C
@@ -246,31 +242,30 @@ def horizontal_block(c, geo, pos, first, n, rings, step, net, s, task):
                 for k in range(span):
                     x[q, k] = xf[U(a + k)]
         else:
-            span = (k2 + 1) * p
             for q in range(n):
-                a = (l - 1) * h_layer + h_at[q]
-                for k in range(span):
-                    x[q, k] = hbf[U(a + k)]
-                a += k2 * p + gc     # the centre tap: group c of the residual stream
-                for m in range(pg):
+                j = j_of[first + q]
+                for dx in range(k2 + 1):         # columns j - k2..j, the centre last
+                    o = dx * p
+                    if j - k2 + dx < 0:          # the padding left of the image
+                        for k in range(p):
+                            x[q, U(o + k)] = 0
+                    else:
+                        a = (((l - 1) * th + (key[q] - k2 + dx) % th) * rows + own[q]) * p
+                        for k in range(p):
+                            x[q, U(o + k)] = hbf[U(a + k)]
+                a = (((l - 1) * th + key[q] % th) * rows + own[q]) * p + gc   # the centre tap: group c of the
+                for m in range(pg):                                          # residual stream
                     hr[q, U(gc + m)] = hbf[U(a + m)]
         for q in range(n):
-            a = l * l_layer + l_at[q]
+            a = ((l * tlk + key[q] % tlk) * rows + own[q]) * p2 + gc
             for m in range(pg):
                 lk[q, U(gc + m)] = lkf[U(a + m)]
                 lk[q, U(p + gc + m)] = lkf[U(a + p + m)]
         horizontal(l, c, n, net, s, one_type(task), G[l], first, SK, first)
         for q in range(n):
-            a = l * h_layer + put_at[q]
+            a = ((l * th + key[q] % th) * rows + own[q]) * p + gc
             for m in range(pg):
-                v = np.int16(hr[q, U(gc + m)])
-                hbf[U(a + m)] = v
-                hbf[U(a + half + m)] = v
-            if c == 0 and j_of[first + q] == 0:    # the padding left of the image
-                a = l * h_layer + h_row_at[q]
-                for e2 in range(k2 * p):
-                    hbf[U(a + e2)] = 0
-                    hbf[U(a + half + e2)] = 0
+                hbf[U(a + m)] = np.int16(hr[q, U(gc + m)])
     k = (c + 1) * (SK.shape[1] // C)
     for q in range(n):
         head_input(SK[first + q], x[q], k, net.head_in)
