@@ -121,6 +121,36 @@ def test_a_wait_ends_when_the_other_thread_says_so_or_aborts():
     assert out == [False, True]
 
 
+@numba.njit(nogil=True)
+def take_all(flags, groups, steps, wins):
+    for t in range(steps):
+        for g in range(groups):
+            if KH.take_unit(flags, g, 4 * (t + 1)):
+                wins[t, g] += 1
+
+
+def test_a_colour_0_unit_is_taken_by_one_thread_once_per_step():
+    """take_unit: a unit claimed or done in a step is not taken again in it, a unit of an earlier step
+    is free; two threads racing through the same units of many steps take each exactly once."""
+    import threading
+    flags = KH.flags_array(3)
+    one = np.zeros((2, 3), np.int64)
+    take_all(flags, 3, 1, one)
+    take_all(flags, 3, 1, one)
+    assert one[0].tolist() == [1, 1, 1]
+    flags[KH.UNITS + 1] = 8 + KH.DONE
+    take_all(flags, 3, 2, one)
+    assert one[1].tolist() == [1, 0, 1]
+    flags = KH.flags_array(5)
+    wins = [np.zeros((200_000, 5), np.int64) for _ in range(2)]
+    threads = [threading.Thread(target=take_all, args=(flags, 5, 200_000, w)) for w in wins]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert np.array_equal(wins[0] + wins[1], np.ones((200_000, 5), np.int64))
+
+
 def test_positions_upto_counts_the_step_positions_at_or_before_a_row():
     """positions_upto(t, ..., b, i) against the positions listed by step_positions, in every strip layout."""
     for S, nb, last, width, lag in [(5, 1, 5, 7, 2), (4, 3, 2, 9, 3), (6, 2, 6, 1, 2)]:

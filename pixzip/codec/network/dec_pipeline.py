@@ -92,7 +92,7 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
     if parts == 1:
         # one state: the network's thread and the mixer's (``kernels.handover``), or one thread taking both
         most = 2 if numba.get_num_threads() >= 2 else 1
-        flags = KH.flags_array()
+        flags = KH.flags_array(HANDOVER_GROUPS)
         clock = np.zeros((2, len(KH.PHASES)), np.int64)
         data = decoder.data[decoder.starts[0]:decoder.starts[1]]
         odd = StepBuffers(*(np.zeros_like(a) for a in step[:-1]), step.count_rows)   # odd steps' buffers

@@ -26,8 +26,18 @@ step computes reads another row of the same step):
   group's last row in stream order (strip, then row): the rows above and the
   row's own pixel before, all that the group's rows read.
 
+Colour 0 of a group is the network's largest unit (its vertical frontier
+is most of the network's work), and the one the mixer waits for at each
+step's start.  So whichever thread comes to it first computes it
+(``take_unit``: a compare-and-swap on the unit's slot): when the mixer
+reaches unit (t, 0, g) and the network has not begun it, the mixer's thread
+computes it itself, rather than wait, and the network's thread goes on to
+the next group.  Its rows above are decoded then: the mixer's thread
+decoded them.
+
 Each thread says how far it has come in one counter (``progress``: the
-unit's place, shifted, plus the positions done in it), written with release
+unit's place, shifted, plus the positions done in it) and, for colour 0,
+in the unit's slot (claimed, then done), written with release
 and read with acquire atomics; a wait spins, then sleeps
 (``kernels.pipeline``'s constants), and ends when any thread raises the
 abort flag.  While the mixer decodes step t's last colour, the network
@@ -46,18 +56,30 @@ import numpy as np
 from numba import njit
 
 from .decoder import Positions, horizontal_block, vertical_block
-from .pipeline import ABORT, FLAG_STRIDE, _rows, cycles, decode_part, store_release, wait_for
+from .pipeline import (ABORT, FLAG_STRIDE, _rows, compare_and_swap, cycles, decode_part, load_acquire, store_release,
+                       wait_for)
 
 NETWORK, MIXER, BOTH = 0, 1, 2      # a thread's role
 SHIFT = 32                          # progress = (unit << SHIFT) + positions done in it (a step's positions < 2^32)
 VERTICAL = 3 * FLAG_STRIDE          # the mixer thread's share of the vertical frontiers: (step << SHIFT) + groups done
-PHASES = ("vertical", "horizontal", "mixer", "put", "wait", "wait frontier", "wait colour")   # clock's columns
+UNITS = 4 * FLAG_STRIDE             # flags[UNITS + g]: who computes colour 0 of group g (``take_unit``)
+CLAIMED, DONE = 1, 2                # a unit's state, added to 4 * (its step's place in the chunk, from 1)
+PHASES = ("vertical", "horizontal", "mixer", "put", "wait", "wait frontier", "wait colour", "taken")   # clock's columns
 # (row: the role, 0 or 1; "wait": the network's wait for step t - 1, or the mixer's for the counts)
 
 
-def flags_array() -> np.ndarray:
-    """The two threads' progress counters and the abort flag, all zero (each on a cache line of its own)."""
-    return np.zeros(4 * FLAG_STRIDE, np.int64)
+def flags_array(groups: int = 16) -> np.ndarray:
+    """The two threads' progress counters and the abort flag (each on a cache line of its own), and the
+    colour-0 units of ``groups`` groups, all zero."""
+    return np.zeros(UNITS + groups, np.int64)
+
+
+@njit(inline="always")
+def take_unit(flags, g, tag):
+    """Claims colour 0 of group g of the step whose tag is ``tag`` (4 * its place in the chunk, from 1) for
+    the calling thread; returns whether it did (False: the other thread has)."""
+    v = load_acquire(flags, UNITS + g)
+    return v < tag and compare_and_swap(flags, UNITS + g, v, tag + CLAIMED)
 
 
 @njit(inline="always")
@@ -153,6 +175,17 @@ def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond,
     return g
 
 
+@njit(inline="always")
+def colour_0(t, g, vb, vi, v0, v1, pos, f0, f1, geo, rings, step, net, cond, s):
+    """Colour 0 of group g of step t, by the mixer's thread (scratch row 1): the vertical frontier of rows
+    v0..v1-1 (of ``vb``, ``vi``), then the horizontal stack, the head and the counts of positions f0..f1-1."""
+    block = s.x.shape[1]
+    for f in range(v0, v1, block):
+        vertical_block(t, geo, vb, vi, f, min(v1, f + block), rings, net, cond, s, 1)
+    for f in range(f0, f1, block):
+        horizontal_block(0, geo, pos, f, min(block, f1 - f), rings, step, net, s, 1)
+
+
 @njit(nogil=True)
 def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_even, step_odd, states, tb, img,
              decs, data, short, flags, clock):
@@ -196,6 +229,8 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
         vb, vi = lay[4], lay[5]
         gend, vend, need0, vmid = gl[0], gl[1], gl[2], gl[3]
         pos = Positions(pb, pi, pj, prow)
+        tag = 4 * (t - t0 + 1)          # the step's colour-0 units (``take_unit``)
+        next_unit = 0                   # the mixer's thread: the next colour-0 unit it may take
         if role == MIXER:
             n = n_next
             # the rest of this step's share of the frontiers (at t0: all of it; the steps before are decoded)
@@ -215,6 +250,8 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                     return decoded
                 c1 = cycles()
                 clock[row, 4] += c1 - c0
+                if waits and not take_unit(flags, g, tag):
+                    continue                    # the mixer's thread took it, rather than wait for it
                 for f in range(vend[g], vmid[g], block):
                     vertical_block(t, geo, vb, vi, f, min(vmid[g], f + block), rings, net, cond, s, 0)
                 c2 = cycles()
@@ -227,7 +264,7 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                     horizontal_block(0, geo, pos, f, min(block, gend[g + 1] - f), rings, step, net, s, 0)
                 clock[row, 1] += cycles() - c3
                 if waits:
-                    store_release(flags, progress(NETWORK), (((t - t0) * C) << SHIFT) + gend[g + 1])
+                    store_release(flags, UNITS + g, tag + DONE)
         for c in range(C):
             u = (t - t0) * C + c
             for g in range(groups):
@@ -245,7 +282,30 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                         store_release(flags, progress(NETWORK), (u << SHIFT) + f1)
                 if mix_side:
                     c0 = cycles()
-                    if waits and wait_for(flags, progress(NETWORK), (u << SHIFT) + f1):
+                    if waits and c == 0:
+                        # colour 0 of the group: computed by the network's thread, or, if it has not begun
+                        # it, by this one rather than wait (the rows above are decoded: this thread did them);
+                        # while the network's thread computes it, this one computes the next ones it has not
+                        # begun
+                        next_unit = max(next_unit, g)
+                        while load_acquire(flags, UNITS + g) < tag + DONE:
+                            if load_acquire(flags, ABORT) != 0:
+                                return decoded
+                            while next_unit < groups and not take_unit(flags, next_unit, tag):
+                                next_unit += 1
+                            if next_unit == groups:
+                                if wait_for(flags, UNITS + g, tag + DONE):
+                                    return decoded
+                                break
+                            c2 = cycles()
+                            colour_0(t, next_unit, vb, vi, vend[next_unit], vmid[next_unit], pos, gend[next_unit], gend[next_unit + 1],
+                                     geo, rings, step, net, cond, s)
+                            store_release(flags, UNITS + next_unit, tag + DONE)
+                            next_unit += 1
+                            c3 = cycles()
+                            clock[row, 7] += c3 - c2
+                            c0 += c3 - c2
+                    elif waits and wait_for(flags, progress(NETWORK), (u << SHIFT) + f1):
                         return decoded
                     c1 = cycles()
                     clock[row, 4] += c1 - c0

@@ -92,6 +92,19 @@ def store_release(typingctx, arr, i, v):
     return sig, codegen
 
 
+@intrinsic
+def compare_and_swap(typingctx, arr, i, expected, new):
+    """arr[i] = new if arr[i] == expected (int64), atomically, with acquire and release ordering; returns
+    whether it did."""
+    sig = types.boolean(arr, types.intp, types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
+        return builder.extract_value(builder.cmpxchg(ptr, args[2], args[3], "acq_rel", "acquire"), 1)
+    return sig, codegen
+
+
 _PAUSE = "llvm.x86.sse2.pause" if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86") else ""
 
 
