@@ -176,12 +176,14 @@ def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond,
 
 
 @njit(inline="always")
-def colour_0(t, g, vb, vi, v0, v1, pos, f0, f1, geo, rings, step, net, cond, s):
-    """Colour 0 of group g of step t, by the mixer's thread (scratch row 1): the vertical frontier of rows
-    v0..v1-1 (of ``vb``, ``vi``), then the horizontal stack, the head and the counts of positions f0..f1-1."""
+def colour_0(t, g, lay, gl, pos, geo, rings, step, net, cond, s):
+    """Colour 0 of group g of step t (its layout ``lay``, ``gl``: ``step_layout``'s), by the mixer's thread
+    (scratch row 1): the network's rows of the group's vertical frontier, then the horizontal stack, the
+    head and the counts of its positions."""
     block = s.x.shape[1]
+    v0, v1, f0, f1 = gl[1][g], gl[3][g], gl[0][g], gl[0][g + 1]
     for f in range(v0, v1, block):
-        vertical_block(t, geo, vb, vi, f, min(v1, f + block), rings, net, cond, s, 1)
+        vertical_block(t, geo, lay[4], lay[5], f, min(v1, f + block), rings, net, cond, s, 1)
     for f in range(f0, f1, block):
         horizontal_block(0, geo, pos, f, min(block, f1 - f), rings, step, net, s, 1)
 
@@ -298,8 +300,7 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                                     return decoded
                                 break
                             c2 = cycles()
-                            colour_0(t, next_unit, vb, vi, vend[next_unit], vmid[next_unit], pos, gend[next_unit], gend[next_unit + 1],
-                                     geo, rings, step, net, cond, s)
+                            colour_0(t, next_unit, lay, gl, pos, geo, rings, step, net, cond, s)
                             store_release(flags, UNITS + next_unit, tag + DONE)
                             next_unit += 1
                             c3 = cycles()
