@@ -20,6 +20,13 @@ The earlier releases' levels are made by this build, under a level name of
 their own (``0.12 -9``, ``0.10.2 -9``) that this script adds to its copy of
 ``levels.LEVELS``.
 
+Each round also times ``-9``'s floor: its mixer alone (the mixer 6 in one
+state) decoding the image on one core, over the network's counts made
+before the round, one call per colour of a step as the decoder makes them,
+checked pixel-exact.  A ``-9`` decoder can be no faster than its mixer, so
+its ratio to 0.7's ``-9`` decode bounds what any sharing of the two cores
+could reach.
+
 Then the mixer stage alone on one core, in microseconds per sub-pixel: each
 mixer version alone (raster order, one state), and over the network's counts
 in one state (the counts' making between its calls not counted); and the
@@ -62,6 +69,40 @@ def _mixer_over_counts(img, net, version: int) -> float:
     return total
 
 
+def _mixer_decoding(img, net, version: int):
+    """A function that decodes, with the mixer ``version``'s one state on one core, the payload it makes of
+    ``img`` over the network's counts (made here, once), and returns its seconds."""
+    import numba
+
+    from pixzip.codec.coders import _mixer_classes
+    from pixzip.codec.network.enc_stream import symbols_and_counts
+    units = []          # one colour of a step each, in stream order, as the decoder's units are
+    for _, counts, _, where in symbols_and_counts(net, img, None, 0, None, positions=True):
+        where, counts = tuple(np.array(w) for w in where), np.array(counts)
+        cut = np.flatnonzero(np.diff(where[2]) != 0) + 1
+        for a, b in zip(np.r_[0, cut], np.r_[cut, len(where[2])]):
+            units.append((tuple(w[a:b] for w in where), counts[a:b]))
+    enc = _mixer_classes(version)[2](img, 1)
+    for where, counts in units:
+        enc.add(*where, counts)
+    payload = enc.finish()
+
+    def decode() -> float:
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            dec = _mixer_classes(version)[3](payload, *img.shape)
+            t = time.perf_counter()
+            for where, counts in units:
+                dec.take(*where, counts)
+            s = time.perf_counter() - t
+        finally:
+            numba.set_num_threads(threads)
+        assert np.array_equal(dec.finish(), img), "the mixer alone decoded other pixels"
+        return s
+    return decode
+
+
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--rounds", default=3, show_default=True)
@@ -90,8 +131,12 @@ def main(images, rounds, stage):
         img = np.ascontiguousarray(read_image(path))
         times = {k: ([], []) for k in codings}
         size = {}
+        floor = _mixer_decoding(img, codec.load_model("max"), 6) if img.ndim == 3 else None
+        floors = []
         for r in range(rounds):
             order = list(codings) if r % 2 == 0 else list(reversed(codings))
+            if floor is not None:
+                floors.append(floor())
             for k in order:
                 level, model, payload, parts = codings[k]
                 data, te = _timed(lambda: codec.compress(img, model, level=level, payload=payload,
@@ -108,6 +153,10 @@ def main(images, rounds, stage):
             print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
         new, old, prev = med["-9 (mixer 6 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.10.2 -9 (mixer 3 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
+        if floors:
+            s = statistics.median(floors)
+            print(f"-9's mixer alone decoding, one core, the counts made beforehand: {s:.2f} s, "
+                  f"{s / old[1]:.2f}x 0.7's -9 decode (the floor of any -9 decoder)")
         print(f"0.10.2's -9 against 0.7's -9: encode {prev[0] / old[0]:.2f}x, decode {prev[1] / old[1]:.2f}x")
         last = med["0.12 -9 (mixer 5 + max)"]
         print(f"-9 against 0.12's -9: encode {new[0] / last[0]:.2f}x, decode {new[1] / last[1]:.2f}x, files "
