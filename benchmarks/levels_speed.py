@@ -131,7 +131,7 @@ def main(images, rounds, stage):
         img = np.ascontiguousarray(read_image(path))
         times = {k: ([], []) for k in codings}
         size = {}
-        floor = _mixer_decoding(img, codec.load_model("max"), 6) if img.ndim == 3 else None
+        floor = _mixer_decoding(img, codec.load_model("max"), 6) if img.ndim == 3 and img.shape[2] == 3 else None
         floors = []
         for r in range(rounds):
             order = list(codings) if r % 2 == 0 else list(reversed(codings))
