@@ -157,18 +157,34 @@ def step_layout(t, groups, share, role, lag, S, nb, last, width, ahead, lay, gl)
 
 
 @njit(inline="always")
+def frontier_rows(t, geo, vb, vi, f0, f1, rings, net, cond, s, task):
+    """Step t's vertical frontier at its (strip, row) tasks f0..f1-1 (``vb``, ``vi``), in blocks of the
+    scratch's rows, in scratch row ``task``."""
+    block = s.x.shape[1]
+    for f in range(f0, f1, block):
+        vertical_block(t, geo, vb, vi, f, min(f1, f + block), rings, net, cond, s, task)
+
+
+@njit(inline="always")
+def colour_rows(c, geo, pos, f0, f1, rings, step, net, s, task):
+    """Colour c's horizontal stack, head and counts at the step's positions f0..f1-1, in blocks of the
+    scratch's rows, in scratch row ``task``."""
+    block = s.x.shape[1]
+    for f in range(f0, f1, block):
+        horizontal_block(c, geo, pos, f, min(block, f1 - f), rings, step, net, s, task)
+
+
+@njit(inline="always")
 def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond, s, flags, clock):
     """The mixer thread's share of step t's vertical frontiers, group by group from ``next_g`` on, for
     each group whose rows above step t - 1 has decoded (its need0 at most ``done`` positions); each
     group's end said (VERTICAL).  Returns the next group to do."""
-    block = s.x.shape[1]
     vb, vi = lay[4], lay[5]
     vend, need0, vmid = gl[1], gl[2], gl[3]
     c0 = cycles()
     g = next_g
     while g < groups and need0[g] <= done:
-        for f in range(vmid[g], vend[g + 1], block):
-            vertical_block(t, geo, vb, vi, f, min(vend[g + 1], f + block), rings, net, cond, s, 1)
+        frontier_rows(t, geo, vb, vi, vmid[g], vend[g + 1], rings, net, cond, s, 1)
         store_release(flags, VERTICAL, ((t - t0) << SHIFT) + g + 1)
         g += 1
     clock[1, 0] += cycles() - c0
@@ -180,12 +196,8 @@ def colour_0(t, g, lay, gl, pos, geo, rings, step, net, cond, s):
     """Colour 0 of group g of step t (its layout ``lay``, ``gl``: ``step_layout``'s), by the mixer's thread
     (scratch row 1): the network's rows of the group's vertical frontier, then the horizontal stack, the
     head and the counts of its positions."""
-    block = s.x.shape[1]
-    v0, v1, f0, f1 = gl[1][g], gl[3][g], gl[0][g], gl[0][g + 1]
-    for f in range(v0, v1, block):
-        vertical_block(t, geo, lay[4], lay[5], f, min(v1, f + block), rings, net, cond, s, 1)
-    for f in range(f0, f1, block):
-        horizontal_block(0, geo, pos, f, min(block, f1 - f), rings, step, net, s, 1)
+    frontier_rows(t, geo, lay[4], lay[5], gl[1][g], gl[3][g], rings, net, cond, s, 1)
+    colour_rows(0, geo, pos, gl[0][g], gl[0][g + 1], rings, step, net, s, 1)
 
 
 @njit(nogil=True)
@@ -214,7 +226,6 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
     work = np.empty((5, cap), np.int64)
     ys, xs, cs, tops, crow = work[0], work[1], work[2], work[3], work[4]     # a unit's sub-pixels
     xf = rings.xi
-    block = s.x.shape[1]
     row = 0 if role == BOTH else role
     net_side = role != MIXER
     mix_side = role != NETWORK
@@ -254,16 +265,14 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                 clock[row, 4] += c1 - c0
                 if waits and not take_unit(flags, g, tag):
                     continue                    # the mixer's thread took it, rather than wait for it
-                for f in range(vend[g], vmid[g], block):
-                    vertical_block(t, geo, vb, vi, f, min(vmid[g], f + block), rings, net, cond, s, 0)
+                frontier_rows(t, geo, vb, vi, vend[g], vmid[g], rings, net, cond, s, 0)
                 c2 = cycles()
                 clock[row, 0] += c2 - c1
                 if waits and vmid[g] < vend[g + 1] and wait_for(flags, VERTICAL, ((t - t0) << SHIFT) + g + 1):
                     return decoded
                 c3 = cycles()
                 clock[row, 5] += c3 - c2
-                for f in range(gend[g], gend[g + 1], block):
-                    horizontal_block(0, geo, pos, f, min(block, gend[g + 1] - f), rings, step, net, s, 0)
+                colour_rows(0, geo, pos, gend[g], gend[g + 1], rings, step, net, s, 0)
                 clock[row, 1] += cycles() - c3
                 if waits:
                     store_release(flags, UNITS + g, tag + DONE)
@@ -277,8 +286,7 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                         return decoded
                     c1 = cycles()
                     clock[row, 6] += c1 - c0
-                    for f in range(f0, f1, block):
-                        horizontal_block(c, geo, pos, f, min(block, f1 - f), rings, step, net, s, 0)
+                    colour_rows(c, geo, pos, f0, f1, rings, step, net, s, 0)
                     clock[row, 1] += cycles() - c1
                     if waits:
                         store_release(flags, progress(NETWORK), (u << SHIFT) + f1)
