@@ -81,6 +81,67 @@ def test_a_maps_block_sums_are_their_running_sums():
         assert (np.delete(out, m, axis=0) == -1).all()
 
 
+
+@numba.njit
+def _add_from16(a, start, first, inc):
+    vector_ops.add_from16(a, start, first, inc)
+
+
+def test_a_maps_count_adds_to_the_last_lanes_of_its_block_only():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        a = rng.integers(0, 1 << 15, 100).astype(np.uint16)
+        start, first, inc = int(rng.integers(0, 85)), int(rng.integers(0, 17)), int(rng.integers(0, 1 << 15))
+        want = a.copy()
+        want[start + first:start + 16] += np.uint16(inc)
+        _add_from16(a, start, first, inc)
+        assert a.tolist() == want.tolist()
+
+
+@numba.njit
+def _open_read_learn(hist, hblock, mv, blocks, xs, value, out):
+    """The maps opened (their LO and HI), each one's prefix sum at xs[m] into out[m], then value learned."""
+    components.open_maps(hist.reshape(-1), hblock.reshape(-1), mv, blocks, 0, 1)
+    for m in range(components.N_MAPS):
+        out[m] = components.prefix(hist.reshape(-1), mv[components.ROW_AT, m], blocks, m, xs[m])
+    components.learn_maps(hist.reshape(-1), hblock, mv, blocks, 0, value)
+
+
+def test_a_maps_running_sums_are_those_of_its_bins_through_every_halving():
+    """The maps keep each bin's sum of the bins before it in its 16-bin block
+    (``components.learn_maps``), not the bins: every prefix sum read from
+    them, at the range's ends and anywhere in two turns, is the plain
+    histogram's, with its halving past H_LIMIT, over enough values that
+    every context is halved several times."""
+    n, ctxs = components.N_MAPS, 2
+    rng = np.random.default_rng(4)
+    hist = np.zeros((n, 1, components.MAP_CONTEXTS, 256), np.uint16)
+    hblock = np.zeros((n, 1, components.MAP_CONTEXTS, 16), np.uint16)
+    bins = np.zeros((n, ctxs, 256), np.int64)          # the plain histograms
+    mv = np.zeros((6, n), np.int64)
+    blocks = np.zeros((n, 17), np.int64)
+    out = np.zeros(n, np.int64)
+    halvings = 0
+    for step in range(9000):
+        mv[components.PRED] = rng.integers(0, 256, n)
+        mv[components.CTX] = rng.integers(0, ctxs, n)
+        xs = rng.integers(0, 512, n)
+        value = int(np.clip(rng.normal(128, 6 if step % 3 else 60), 0, 255))
+        _open_read_learn(hist, hblock, mv, blocks, xs, value, out)
+        for m in range(n):
+            h = bins[m, mv[components.CTX, m]]
+            twice = np.concatenate([[0], np.cumsum(np.concatenate([h, h]))])
+            lo = (-mv[components.PRED, m]) & 255
+            assert mv[components.LO, m] == twice[lo] and mv[components.HI, m] == twice[lo] + h.sum()
+            assert out[m] == twice[xs[m]]
+            total = h.sum()
+            h[(value - mv[components.PRED, m]) & 255] += components.H_INC
+            if total + components.H_INC > components.H_LIMIT:
+                h >>= 1
+                halvings += 1
+    assert halvings >= 4 * n
+
+
 @numba.njit
 def _class_of(costs, y, x, r, c):
     return predictors.cost_class(costs, y, y - 1, x, r, c)      # a whole image is a ring of itself

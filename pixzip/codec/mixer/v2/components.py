@@ -6,7 +6,8 @@ adaptive state (``kernel.State``), inlined into the coding loop:
   counters' updates;
 - the residual maps: an adaptive histogram of (value - prediction) mod 256
   per map, colour and error context, read as P(bit | the bits known so
-  far) through the sums of its 16-bin blocks;
+  far) through the sums of its 16-bin blocks and the running sums inside
+  each block;
 - the blend: sub-predictions weighted by the inverse square of their recent
   errors around the pixel;
 - the mixer: weight sets chosen by small contexts, and a second mixer over
@@ -25,7 +26,7 @@ import numba
 import numpy as np
 
 from . import SPEC     # the package's spec: version 2's, or a later version's (``v3`` to ``v5``)
-from .vector_ops import block_prefix16, dot_row, map_stretches, masked_sum16, prefetch, update_row
+from .vector_ops import add_from16, block_prefix16, dot_row, map_stretches, prefetch, update_row
 from .contexts import mix
 
 N_HASHED = SPEC.n_hashed
@@ -121,14 +122,13 @@ def hashed_update(table, base, node, recip, bit):
 def prefix(hist, row, blocks, m, x):
     """The sum of bins 0..x-1 (0 <= x < 512) of map m's circular 256-bin
     histogram at hist[row:row + 256], counting past 256 on into a second
-    turn: its blocks' running sums blocks[m] (17 of them) and at most one
-    block's bins, read as one fixed-length masked sum."""
+    turn: its blocks' running sums blocks[m] (17 of them) and one entry of
+    the histogram's row, which holds each bin's sum of the bins before it
+    in its 16-bin block (``learn_maps``).  One load where the bins took a
+    masked sum of 16 (``vector_ops.masked_sum16``): the same sums."""
     turn = x >> 8
     x &= 255
-    k = x >> 4
-    start = row + (k << 4)
-    s = blocks[m, 16] * turn + blocks[m, k]
-    return s + masked_sum16(hist, start, x & 15)
+    return blocks[m, 16] * turn + blocks[m, x >> 4] + np.int64(hist[row + x])
 
 
 @numba.njit(inline="always")
@@ -201,21 +201,30 @@ def narrow_maps(mv, bit):
 
 @numba.njit(inline="always")
 def learn_maps(hist, hblock, mv, blocks, c, value):
-    """Each map's histogram counts the value's residual; past H_LIMIT, every bin is halved."""
+    """Each map's histogram counts the value's residual; past H_LIMIT, every
+    bin is halved.  A histogram's row does not hold its bins: entry j holds
+    the sum of the bins before j in j's 16-bin block (entry 16b is 0), and
+    hblock the blocks' sums, so that ``prefix`` reads one entry.  A bin's
+    count adds to the entries after it in its block (``vector_ops.add_from16``),
+    and halving recovers each bin as the difference of two entries.  Every
+    entry is at most its block's sum, below 2^16 (uint16)."""
     for m in range(N_MAPS):
-        hrow = hist[m, c, mv[CTX, m]]
+        at = mv[ROW_AT, m]
         brow = hblock[m, c, mv[CTX, m]]
         v = (value - mv[PRED, m]) & 255
-        hrow[v] += H_INC
+        add_from16(hist, at + (v & 240), (v & 15) + 1, H_INC)
         brow[v >> 4] += H_INC
         if blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
-            for v in range(256):
-                hrow[v] >>= 1
             for b in range(16):
-                tot = 0
-                for v in range(16 * b, 16 * b + 16):
-                    tot += hrow[v]
-                brow[b] = tot
+                start = at + 16 * b
+                before = np.int64(0)             # the block's sum of the bins before j: as it was, and halved
+                halved = np.int64(0)
+                for j in range(16):
+                    after = np.int64(hist[start + j + 1]) if j < 15 else np.int64(brow[b])
+                    hist[start + j] = halved
+                    halved += (after - before) >> 1
+                    before = after
+                brow[b] = halved
 
 
 # ---------------------------------------------------------------- the blend

@@ -110,7 +110,8 @@ class Tables(NamedTuple):
 class State(NamedTuple):
     """The adaptive state, identical on both sides after every bit."""
     table: np.ndarray      # uint32 (buckets * 16,): slot 0 a bucket's check, slots 1..15 p16 << 16 | count
-    hist: np.ndarray       # uint16 (N_MAPS, colours, MAP_CONTEXTS, 256): below 2^16 (``components.learn_maps``)
+    hist: np.ndarray       # uint16 (N_MAPS, colours, MAP_CONTEXTS, 256): each bin's sum of the bins before it in
+                           # its 16-bin block, below 2^16 (``components.learn_maps``)
     hblock: np.ndarray     # uint16 (N_MAPS, colours, MAP_CONTEXTS, 16): the sums of each histogram's 16-bin blocks
     w1: np.ndarray         # int32 (W1_ROWS, N_PAD): columns past N_INPUTS meet zero inputs, never change
     w2: np.ndarray         # int32 (colours * 8, N_SETS + 1)
@@ -522,7 +523,7 @@ def code_with(st, tb, img, pos, net, side, independent, work):
         ols_learn(st.ols, st.oerr, y, y0, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
         learn_bank(st.berr, tp[BP], y0, x, c, lo)
         st.costs[y0, x, c] = paid
-        learn_maps(st.hist, st.hblock, mv, blocks, c, lo)
+        learn_maps(hist, st.hblock, mv, blocks, c, lo)
     add_cost(st, ccost)
     return len(pos.ys)
 

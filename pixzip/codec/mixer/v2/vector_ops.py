@@ -6,6 +6,7 @@ scalar, integer and exact, lowered to whatever vector unit the target has.
 - ``update_row``: a weight row's update, in int32;
 - ``masked_sum16``: the sum of the first ``count`` of 16 int32 (or uint16);
 - ``block_prefix16``: the 17 running sums of 16 uint16 (a residual map's blocks);
+- ``add_from16``: a value added to the last lanes of 16 uint16 (a residual map's counts);
 - ``forget_add``: a least-squares predictor's normal equations updated;
 - ``map_stretches``: every residual map's probability and its stretch at once
   (LLVM's gathers for the tables: scalar loads where a target has none).
@@ -168,6 +169,29 @@ def block_prefix16(typingctx, a, start, out, m):
         builder.store(builder.sext(total, i64), q16)
         return builder.sext(total, i64)
     return numba.types.int64(a, start, out, m), codegen
+
+
+@intrinsic
+def add_from16(typingctx, a, start, first, inc):
+    """a[start + j] += inc for first <= j < 16 (0 <= first <= 16), the 16
+    uint16 from a[start] read and written as one vector (all must lie in
+    a): exact while every sum stays below 2^16 (the caller's bound)."""
+    if not (isinstance(a, numba.types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == numba.types.uint16):
+        raise numba.core.errors.TypingError("a uint16 C-contiguous array wanted")
+
+    def codegen(context, builder, sig, args):
+        av, sv, fv, iv = args
+        i16, i32 = ir.IntType(16), ir.IntType(32)
+        v16 = ir.VectorType(i16, 16)
+        ary = context.make_array(sig.args[0])(context, builder, av)
+        p = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[0], ary, [sv], wraparound=False),
+                            v16.as_pointer())
+        lanes = ir.Constant(ir.VectorType(i32, 16), list(range(16)))
+        on = builder.icmp_signed(">=", lanes, _splat(builder, builder.trunc(fv, i32), 16))
+        add = builder.select(on, _splat(builder, builder.trunc(iv, i16), 16), ir.Constant(v16, [0] * 16))
+        builder.store(builder.add(builder.load(p, align=2), add), p, align=2)
+        return context.get_dummy_value()
+    return numba.types.none(a, start, first, inc), codegen
 
 
 OLS_WIDTH = 24          # a least-squares predictor's row (``ols.OLS_N``, which checks it)
