@@ -124,8 +124,8 @@ def prefix(hist, row, blocks, m, x):
     histogram at hist[row:row + 256], counting past 256 on into a second
     turn: its blocks' running sums blocks[m] (17 of them) and one entry of
     the histogram's row, which holds each bin's sum of the bins before it
-    in its 16-bin block (``learn_maps``).  One load where the bins took a
-    masked sum of 16 (``vector_ops.masked_sum16``): the same sums."""
+    in its 16-bin block (``learn_maps``): one load, where the bins took a
+    masked sum of 16 (until 0.13.4), and the same sums."""
     turn = x >> 8
     x &= 255
     return blocks[m, 16] * turn + blocks[m, x >> 4] + np.int64(hist[row + x])

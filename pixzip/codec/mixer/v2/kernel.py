@@ -37,7 +37,7 @@ from .contexts import clamp8, local, log_class, neighbours, prepare, previous_co
 from .ols import N_OLS, OLS_MAPS, OLS_N, PHASES, new_ols, ols_learn, ols_predictions, phase
 from .predictors import BANK_ERRORS, BANK_SCRATCH, BP, bank, bit_cost, cost_class, learn_bank
 from ..tables import RECIPROCALS, SQUASH, STRETCH
-from .vector_ops import dot_row, masked_sum16, update_row  # noqa: F401  (the tests call them)
+from .vector_ops import dot_row, update_row  # noqa: F401  (the tests call them)
 
 
 class Positions(NamedTuple):

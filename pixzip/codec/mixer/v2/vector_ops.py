@@ -4,7 +4,6 @@ scalar, integer and exact, lowered to whatever vector unit the target has.
 - ``prefetch``: ask for an array element from memory (no effect on any value);
 - ``dot_row``: a weight row's dot product with the inputs, in int64;
 - ``update_row``: a weight row's update, in int32;
-- ``masked_sum16``: the sum of the first ``count`` of 16 int32 (or uint16);
 - ``block_prefix16``: the 17 running sums of 16 uint16 (a residual map's blocks);
 - ``add_from16``: a value added to the last lanes of 16 uint16 (a residual map's counts);
 - ``forget_add``: a least-squares predictor's normal equations updated;
@@ -58,6 +57,13 @@ def _vector_at(context, builder, aryty, ary, indices, n):
     return builder.bitcast(p, ir.VectorType(ir.IntType(32), n).as_pointer())
 
 
+def _u16x16_at(context, builder, aryty, ary, start):
+    """A pointer to the 16 uint16 of a C-contiguous 1-D array from ary[start] on, as one <16 x i16>."""
+    a = context.make_array(aryty)(context, builder, ary)
+    p = cgutils.get_item_pointer(context, builder, aryty, a, [start], wraparound=False)
+    return builder.bitcast(p, ir.VectorType(ir.IntType(16), 16).as_pointer())
+
+
 def _splat(builder, value, n):
     """<n x value> from one scalar."""
     vt = ir.VectorType(value.type, n)
@@ -107,32 +113,6 @@ def update_row(typingctx, w, row, x, err):
 
 
 @intrinsic
-def masked_sum16(typingctx, a, start, count):
-    """a[start] + ... + a[start + count - 1] (0 <= count <= 16), reading the 16
-    values from a[start] (int32, or uint16 widened) as one vector (all must
-    lie in a): exact, each value below 2^26."""
-    if not (isinstance(a, numba.types.Array) and a.ndim == 1 and a.layout == "C"
-            and a.dtype in (numba.types.int32, numba.types.uint16)):
-        raise numba.core.errors.TypingError("an int32 or uint16 C-contiguous array wanted")
-    bits = a.dtype.bitwidth
-
-    def codegen(context, builder, sig, args):
-        av, sv, cv = args
-        i32 = ir.IntType(32)
-        v32 = ir.VectorType(i32, 16)
-        ary = context.make_array(sig.args[0])(context, builder, av)
-        p = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [sv], wraparound=False)
-        vals = builder.load(builder.bitcast(p, ir.VectorType(ir.IntType(bits), 16).as_pointer()), align=bits // 8)
-        if bits < 32:
-            vals = builder.zext(vals, v32)
-        keep = builder.icmp_signed("<", ir.Constant(v32, list(range(16))), _splat(builder, builder.trunc(cv, i32), 16))
-        masked = builder.select(keep, vals, ir.Constant(v32, [0] * 16))
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [v32]), "llvm.vector.reduce.add.v16i32")
-        return builder.sext(builder.call(fn, [masked]), ir.IntType(64))
-    return numba.types.int64(a, start, count), codegen
-
-
-@intrinsic
 def block_prefix16(typingctx, a, start, out, m):
     """out[m, i] = a[start] + ... + a[start + i - 1] for i <= 16 (out[m, 0] = 0,
     out[m, 16] the total), from the 16 uint16 at a[start] read as one vector
@@ -146,10 +126,7 @@ def block_prefix16(typingctx, a, start, out, m):
         av, sv, ov, mv = args
         i32, i64 = ir.IntType(32), ir.IntType(64)
         v32 = ir.VectorType(i32, 16)
-        ary = context.make_array(sig.args[0])(context, builder, av)
-        p = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [sv], wraparound=False)
-        vals = builder.zext(builder.load(builder.bitcast(p, ir.VectorType(ir.IntType(16), 16).as_pointer()), align=2),
-                            v32)
+        vals = builder.zext(builder.load(_u16x16_at(context, builder, sig.args[0], av, sv), align=2), v32)
         zero = ir.Constant(v32, [0] * 16)
         acc = vals
         for step in (1, 2, 4, 8):        # inclusive scan: acc[i] += acc[i - step]
@@ -183,9 +160,7 @@ def add_from16(typingctx, a, start, first, inc):
         av, sv, fv, iv = args
         i16, i32 = ir.IntType(16), ir.IntType(32)
         v16 = ir.VectorType(i16, 16)
-        ary = context.make_array(sig.args[0])(context, builder, av)
-        p = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[0], ary, [sv], wraparound=False),
-                            v16.as_pointer())
+        p = _u16x16_at(context, builder, sig.args[0], av, sv)
         lanes = ir.Constant(ir.VectorType(i32, 16), list(range(16)))
         on = builder.icmp_signed(">=", lanes, _splat(builder, builder.trunc(fv, i32), 16))
         add = builder.select(on, _splat(builder, builder.trunc(iv, i16), 16), ir.Constant(v16, [0] * 16))
