@@ -81,7 +81,6 @@ def test_a_maps_block_sums_are_their_running_sums():
         assert (np.delete(out, m, axis=0) == -1).all()
 
 
-
 @numba.njit
 def _add_from16(a, start, first, inc):
     vector_ops.add_from16(a, start, first, inc)
@@ -101,10 +100,11 @@ def test_a_maps_count_adds_to_the_last_lanes_of_its_block_only():
 @numba.njit
 def _open_read_learn(hist, hblock, mv, blocks, xs, value, out):
     """The maps opened (their LO and HI), each one's prefix sum at xs[m] into out[m], then value learned."""
-    components.open_maps(hist.reshape(-1), hblock.reshape(-1), mv, blocks, 0, 1)
+    flat, flat_blocks = hist.reshape(-1), hblock.reshape(-1)
+    components.open_maps(flat, flat_blocks, mv, blocks, 0, 1)
     for m in range(components.N_MAPS):
-        out[m] = components.prefix(hist.reshape(-1), mv[components.ROW_AT, m], blocks, m, xs[m])
-    components.learn_maps(hist.reshape(-1), hblock, mv, blocks, 0, value)
+        out[m] = components.prefix(flat, mv[components.ROW_AT, m], blocks, m, xs[m])
+    components.learn_maps(flat, flat_blocks, mv, blocks, value)
 
 
 def test_a_maps_running_sums_are_those_of_its_bins_through_every_halving():

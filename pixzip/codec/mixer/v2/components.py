@@ -200,31 +200,33 @@ def narrow_maps(mv, bit):
 
 
 @numba.njit(inline="always")
-def learn_maps(hist, hblock, mv, blocks, c, value):
+def learn_maps(hist, hblock, mv, blocks, value):
     """Each map's histogram counts the value's residual; past H_LIMIT, every
     bin is halved.  A histogram's row does not hold its bins: entry j holds
     the sum of the bins before j in j's 16-bin block (entry 16b is 0), and
     hblock the blocks' sums, so that ``prefix`` reads one entry.  A bin's
     count adds to the entries after it in its block (``vector_ops.add_from16``),
     and halving recovers each bin as the difference of two entries.  Every
-    entry is at most its block's sum, below 2^16 (uint16)."""
+    entry is at most its block's sum, below 2^16 (uint16).  Both arrays are
+    flat, each map's row where ``open_maps`` found it (ROW_AT: the
+    histogram's; a sixteenth of it, the blocks')."""
     for m in range(N_MAPS):
         at = mv[ROW_AT, m]
-        brow = hblock[m, c, mv[CTX, m]]
+        bat = at >> 4
         v = (value - mv[PRED, m]) & 255
         add_from16(hist, at + (v & 240), (v & 15) + 1, H_INC)
-        brow[v >> 4] += H_INC
+        hblock[bat + (v >> 4)] += H_INC
         if blocks[m, 16] + H_INC > H_LIMIT:      # the total before this value, and this value
             for b in range(16):
                 start = at + 16 * b
                 before = np.int64(0)             # the block's sum of the bins before j: as it was, and halved
                 halved = np.int64(0)
                 for j in range(16):
-                    after = np.int64(hist[start + j + 1]) if j < 15 else np.int64(brow[b])
+                    after = np.int64(hist[start + j + 1]) if j < 15 else np.int64(hblock[bat + b])
                     hist[start + j] = halved
                     halved += (after - before) >> 1
                     before = after
-                brow[b] = halved
+                hblock[bat + b] = halved
 
 
 # ---------------------------------------------------------------- the blend

@@ -523,7 +523,7 @@ def code_with(st, tb, img, pos, net, side, independent, work):
         ols_learn(st.ols, st.oerr, y, y0, x, c, lo, ofeat, oref, mv[PRED, OLS_MAP:], owork)
         learn_bank(st.berr, tp[BP], y0, x, c, lo)
         st.costs[y0, x, c] = paid
-        learn_maps(hist, st.hblock, mv, blocks, c, lo)
+        learn_maps(hist, hblock, mv, blocks, lo)
     add_cost(st, ccost)
     return len(pos.ys)
 
