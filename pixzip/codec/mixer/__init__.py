@@ -23,7 +23,8 @@ sub-pixel: neighbours, earlier colours, the hashed contexts, one line
 each), ``components.py`` (hashed table, residual maps, blend, mixers, APM),
 ``vector_ops.py`` (LLVM vector intrinsics), ``kernel.py`` (the state and
 the coding loop), ``bitcoder.py`` (the binary range coder), ``tables.py``
-(squash, stretch, reciprocals), ``one_state.py`` (coder 2),
+(squash, stretch, reciprocals), ``table_memory.py`` (a fresh hashed
+table, written on several threads), ``one_state.py`` (coder 2),
 ``column_parts.py`` (coder 3), ``definition.py`` (plain Python, the tests'
 reference).
 

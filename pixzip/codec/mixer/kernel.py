@@ -26,6 +26,7 @@ import numba
 import numpy as np
 
 from . import bitcoder
+from .table_memory import empty_table
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND, SET_OFFSETS,
                          SET_ROWS, SPEC, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend, fetch_buckets,
@@ -125,8 +126,7 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int) -> 
     """``parts`` adaptive states, each as ``new_state`` with a table of 2^bits
     buckets, stacked: every array of the State has a leading axis of parts
     (``part`` gives one part's State)."""
-    table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
-    table[:, ::16] = 0
+    table = empty_table(parts, 1 << bits)        # (on several threads: ``table_memory``)
     identity = np.array([int(SQUASH[min(4094, max(0, (i - 16) * 128 + 2047))]) * 16 for i in range(33)], np.int32)
     apm1 = np.tile(identity, (colours * 256, 1))
     apm2 = np.tile(identity, (colours * 128, 1))

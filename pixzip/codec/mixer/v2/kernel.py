@@ -26,6 +26,7 @@ import numba
 import numpy as np
 
 from .. import bitcoder, prior
+from ..table_memory import empty_table
 from .components import (BIAS, COUNT_MAX, H_INC, H_LIMIT, MAP_CONTEXTS, MAX_COLOURS, MIX2_LR, MIX_LR,  # noqa: F401
                          N_BLEND, N_HASHED, N_INPUTS, N_MAPS, N_PAD, N_SETS, NET_INPUT, ROUND,
                          SET_OFFSETS, SET_ROWS, SPEC, STRIPES, W1_INIT, W1_ROWS, APM_RATE, add_cost, apm, blend,
@@ -213,8 +214,7 @@ def new_states(parts: int, height: int, width: int, colours: int, bits: int, str
     where it holds several (version 6, ``prior.choose``)."""
     rows = ring_count(height, strip_rows)
     strip = np.full((parts, 1), max(1, min(strip_rows, height) if strip_rows > 0 else height), np.int64)
-    table = np.full((parts, (1 << bits) * 16), 32768 << 16, np.uint32)
-    table[:, ::16] = 0
+    table = empty_table(parts, 1 << bits)        # (on several threads: ``table_memory``)
     start = prior.for_spec(SPEC, prior_set)
     if start is not None:           # versions 5, 6: learned tables; their rows go colour by colour (``prior.py``)
         w1, w2 = start["w1"], start["w2"][:colours * 8]
