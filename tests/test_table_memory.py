@@ -34,15 +34,28 @@ def test_a_large_table_is_split_and_a_small_one_is_not(monkeypatch):
     assert table_memory.fill_threads(64 << 20, 1) == 1
     assert table_memory.fill_threads(table_memory.MIN_SLICE_BYTES - 1, 8) == 1
     written = []
-    real = table_memory.threading.Thread
+    real = table_memory.ThreadPoolExecutor.submit
 
-    def counting(*a, **k):
-        written.append(k.get("args"))
-        return real(*a, **k)
-    monkeypatch.setattr(table_memory.threading, "Thread", counting)
+    def counting(self, fn, *args):
+        written.append(args)
+        return real(self, fn, *args)
+    monkeypatch.setattr(table_memory.ThreadPoolExecutor, "submit", counting)
     monkeypatch.setattr(table_memory, "MIN_SLICE_BYTES", 4096)
     np.testing.assert_array_equal(table_memory.empty_table(2, 1 << 8, 3), reference(2, 1 << 8))
     assert written == [(1,), (2,)]                  # 32 KB in 3 slices: two helper threads
+
+
+def test_a_helper_threads_error_is_raised_not_lost(monkeypatch):
+    class Broken(Exception):
+        pass
+
+    def broken(i):
+        raise Broken(f"slice {i}")
+    real = table_memory.ThreadPoolExecutor.submit
+    monkeypatch.setattr(table_memory.ThreadPoolExecutor, "submit", lambda self, fn, *args: real(self, broken, *args))
+    monkeypatch.setattr(table_memory, "MIN_SLICE_BYTES", 4096)
+    with pytest.raises(Broken, match="slice 1"):
+        table_memory.empty_table(1, 1 << 8, 2)
 
 
 @pytest.mark.parametrize("k", [kernel1, kernel6], ids=["mixer 1", "mixer 6"])

@@ -21,7 +21,7 @@ table (below MIN_SLICE_BYTES per thread) is written on one.
 """
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -53,12 +53,14 @@ def empty_table(parts: int, buckets: int, threads: int | None = None) -> np.ndar
         part[:] = EMPTY_COUNTER
         part[::16] = 0
 
-    helpers = [threading.Thread(target=write, args=(i,), daemon=True) for i in range(1, n)]
-    for h in helpers:
-        h.start()
-    try:
+    if n == 1:
         write(0)
-    finally:
-        for h in helpers:
-            h.join()
+        return table
+    # a slice that failed to be written would leave np.empty's bytes in the state: every helper's error is
+    # raised here (``result``), never only printed by its thread
+    with ThreadPoolExecutor(n - 1) as helpers:
+        slices = [helpers.submit(write, i) for i in range(1, n)]
+        write(0)
+        for s in slices:
+            s.result()
     return table
