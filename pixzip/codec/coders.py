@@ -281,9 +281,10 @@ class MixerWithNetwork(Mixer):
         network = Network().decode_memory(frame, net) if net is not None else 0
         if not frame.parts:         # (a caller's 0 parts: the one state's, as before)
             return network + super().decode_memory(frame)
-        if frame.parts == 1 and net is not None:     # one state: a second set of step buffers (odd steps)
-            from .network.dec_wavefront import step_buffer_bytes
-            network += step_buffer_bytes(net, frame.height, frame.width, frame.strip_height)
+        if frame.parts == 1 and net is not None:     # one state: a second set of step buffers (odd steps), and
+            from .network.dec_wavefront import early_sum_bytes, step_buffer_bytes     # the early sums
+            network += step_buffer_bytes(net, frame.height, frame.width, frame.strip_height) \
+                + early_sum_bytes(net, frame.height, frame.width, frame.strip_height)
         from .network.schedule import strip_layout
         return network + column_parts.state_bytes(frame.height, frame.width, frame.channels, frame.parts,
                                                   _mixer_classes(self.version)[3].kernel,

@@ -96,11 +96,15 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
         clock = np.zeros((2, len(KH.PHASES)), np.int64)
         data = decoder.data[decoder.starts[0]:decoder.starts[1]]
         odd = StepBuffers(*(np.zeros_like(a) for a in step[:-1]), step.count_rows)   # odd steps' buffers
+        # the early sums of the next step's frontier (``kernels.handover``), by the parity of its step
+        L, p = rings.V.shape[0], rings.V.shape[3]
+        early = np.zeros((2, L, len(step.count_rows) if EARLY_SUMS else 0, 2 * p), np.int32)
+        early_at = np.full(2, -(1 << 62), np.int64)     # the step each holds, once made whole
 
         def run(k, threads, t0, t1):
             return KH.run_role(KH.BOTH if threads == 1 else k, t0, t1, HANDOVER_GROUPS, VERTICAL_SHARE, shape, geo,
                                rings, prog.weights, cond, scratch, step, odd, decoder.state, tables, decoder.img,
-                               decoder.decs, data, short, flags, clock)
+                               decoder.decs, data, short, flags, clock, early, early_at)
     else:
         most = max(1, min(numba.get_num_threads(), parts, scratch.x.shape[0]))
         flags = KP.flags_array(most)
@@ -143,5 +147,6 @@ def decode_parts(net: ModelFile, height: int, width: int, strip_height: int, dec
 HANDOVER_GROUPS = 6
 VERTICAL_SHARE = 0
 
+EARLY_SUMS = True          # the network's thread makes the next step's early sums while it would wait (measuring: False)
 
 last_clock: list = [None]       # the cycles of the last decode's threads by phase (``kernels.pipeline.PHASES``)

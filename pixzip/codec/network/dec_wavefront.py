@@ -59,6 +59,12 @@ def decode_memory(net: ModelFile, height: int, width: int, strip_height: int = 0
     return images + rings + step_buffer_bytes(net, height, width, strip_height, product) + scratch
 
 
+def early_sum_bytes(net: ModelFile, height: int, width: int, strip_height: int = 0) -> int:
+    """Bytes of the one-state ``-9`` decoder's early sums of the next steps' frontiers (``dec_pipeline``,
+    ``kernels.handover``): two steps' rows, every layer, int32 per gate input."""
+    return 2 * net.layers * _layout(net, height, width, strip_height).cap * 2 * net.p * 4
+
+
 def step_buffer_bytes(net: ModelFile, height: int, width: int, strip_height: int = 0,
                       product: str | None = None) -> int:
     """Bytes of one set of ``StepBuffers`` (G, SK, HID, counts) for an image: ``decode_memory`` counts one,

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from .layers import U, block_size, head_input, head_output, horizontal, one_type, vertical
+from .layers import U, block_size, head_input, head_output, horizontal, one_type, product_pairs, vertical, vertical_newest
 
 
 class Geometry(NamedTuple):
@@ -122,11 +122,41 @@ def vertical_step(threads, t, geo, b_of, i_of, rings, net, cond, s):
                        one_type(task))
 
 
+WHOLE, EARLY, NEWEST = 0, 1, 2     # ``frontier_block``'s parts of the vertical frontier
+
+
 @njit(nogil=True)
 def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
     """``vertical_step``'s work for the (strip, row) tasks first..last-1, in
     scratch row ``task``: every layer of each row's frontier column (a
     row's arithmetic never depends on the others in its block)."""
+    frontier_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task, WHOLE,
+                   np.zeros((1, 1, 1), np.int32))
+
+
+@njit(inline="always")
+def newest_pairs(net, p):
+    """The input pairs of a layer >= 1's vertical product before its newest
+    cell (row i, column f + k2: the last p of its inputs, ``frontier_block``),
+    or 0 where there is no such layer or they do not end on a pair (odd p)."""
+    if net.layer_ops.shape[0] < 2:
+        return 0
+    before = net.ops[net.layer_ops[1, 0], 2] - p
+    return before // 2 if before % 2 == 0 else 0
+
+
+@njit(nogil=True)
+def frontier_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task, part, early):
+    """``vertical_block`` in parts.  WHOLE: all of it.  EARLY (layers >= 1
+    only, nothing written to the rings): of each layer's input product, the
+    sum over every input but the newest cell, into early[l, e] (int32, e the
+    row's task index).  In layer l >= 1 a row's window (rows i - k2..i,
+    columns f - k2..f + k2 of layer l - 1's outputs) holds one output that
+    step t computes, at row i, column f + k2; the rest were computed at step
+    t - 1 or before, so EARLY may run as soon as step t - 1's frontier is
+    done.  NEWEST: the frontier with those sums (``early`` as EARLY left it
+    for step t): per layer >= 1 only the newest cell's products, added to
+    them (``layers.vertical_newest``).  The same outputs as WHOLE."""
     lag, R, k2, width, ring, tv, tlk = geo.lag, geo.R, geo.k2, geo.width, geo.ring, geo.tv, geo.tlk
     xi, V, LK = rings.xi, rings.V, rings.LK
     L, rows, p = V.shape[0], V.shape[2], V.shape[3]
@@ -135,14 +165,23 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
     kw = 2 * k2 + 1
     xf, vf, lkf = xi.reshape(-1), V.reshape(-1), LK.reshape(-1)
     x_row, x_strip = xi.shape[2], xi.shape[1] * xi.shape[2]
-    x, lk, vo = s.x[task], s.lk[task], s.g[task]
+    x, lk, vo, y = s.x[task], s.lk[task], s.g[task], s.y[task]
+    k0 = newest_pairs(net, p)
+    if k0 == 0:                 # no split: EARLY has nothing to do, NEWEST is WHOLE
+        if part == EARLY:
+            return
+        part = WHOLE
     above = np.empty((last - first, k2 + 1), np.int64)   # the buffers' rows of rows i-k2..i (-1: above the strip)
+    erows = np.empty(last - first, np.int64)             # the task index of each row gathered
     for e in range(first, last):
         b, i = b_of[e], i_of[e]
         for dy in range(k2 + 1):
             r = i - k2 + dy
             above[e - first, dy] = b * ring + r % ring if r >= 0 else -1
     for l in range(L):
+        if l == 0 and part == EARLY:
+            continue
+        split = l > 0 and part != WHOLE
         key = t + R - (l + 1) * k2      # f + i*lag of every output of layer l at step t
         cin = C if l == 0 else p
         span = kw * cin
@@ -151,6 +190,7 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
             f = key - i_of[e] * lag
             if f < 0 or f >= width:
                 continue
+            erows[n] = e
             for dy in range(k2 + 1):
                 if l == 0:
                     a = b_of[e] * x_strip + (i_of[e] + dy) * x_row + f * C
@@ -159,7 +199,10 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
                     continue
                 r = above[e - first, dy]
                 for dx in range(kw):
-                    o = dy * span + dx * p
+                    newest = dy == k2 and dx == kw - 1
+                    if split and newest != (part == NEWEST):
+                        continue
+                    o = 0 if part == NEWEST else dy * span + dx * p
                     col = f - k2 + dx
                     if r < 0 or col < 0 or col >= width:     # the padding around the image
                         for k in range(p):
@@ -171,7 +214,18 @@ def vertical_block(t, geo, b_of, i_of, first, last, rings, net, cond, s, task):
             n += 1
         if n == 0:
             continue
-        vertical(l, n, net, cond, s, one_type(task), vo)
+        if part == EARLY:
+            product_pairs(net.layer_ops[l, 0], s.x32[task], n, net, y, one_type(0), k0)
+            el = early[l]
+            for q in range(n):
+                eq, yq = el[erows[q]], y[q]
+                for o in range(p2):
+                    eq[o] = yq[o]
+            continue
+        if split:
+            vertical_newest(l, n, net, cond, s, one_type(task), vo, k0, early[l], erows)
+        else:
+            vertical(l, n, net, cond, s, one_type(task), vo)
         n = one_type(0)
         lk_at = (l * tlk + key % tlk) * rows
         v_at = (l * tv + key % tv) * rows

@@ -35,6 +35,17 @@ computes it itself, rather than wait, and the network's thread goes on to
 the next group.  Its rows above are decoded then: the mixer's thread
 decoded them.
 
+The network's thread also waits, for the mixer's colours 1 and 2 of each
+group; there it makes the next step's early sums instead
+(``decoder.frontier_block``'s EARLY): in every layer but the first, all of
+a frontier row's inputs but one cell are known a step before, so their part
+of its input product can be summed then, and at the step only the newest
+cell's products are added (NEWEST: the same integers).  It makes the rest
+after its last colour of the step and says so in ``early_at`` (the step,
+released); a frontier is made from the early sums where its step is there
+(acquired), else whole, by either thread.  So colour 0, the unit that comes
+at each step's start, takes less time where the mixer waits for it.
+
 Each thread says how far it has come in one counter (``progress``: the
 unit's place, shifted, plus the positions done in it) and, for colour 0,
 in the unit's slot (claimed, then done), written with release
@@ -55,7 +66,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .decoder import Positions, horizontal_block, vertical_block
+from .decoder import EARLY, NEWEST, WHOLE, Positions, frontier_block, horizontal_block, newest_pairs
 from .pipeline import (ABORT, FLAG_STRIDE, _rows, compare_and_swap, cycles, decode_part, load_acquire, store_release,
                        wait_for)
 
@@ -64,6 +75,7 @@ SHIFT = 32                          # progress = (unit << SHIFT) + positions don
 VERTICAL = 3 * FLAG_STRIDE          # the mixer thread's share of the vertical frontiers: (step << SHIFT) + groups done
 UNITS = 4 * FLAG_STRIDE             # flags[UNITS + g]: who computes colour 0 of group g (``take_unit``)
 CLAIMED, DONE = 1, 2                # a unit's state, added to 4 * (its step's place in the chunk, from 1)
+EARLY_BLOCK = 16                    # frontier rows per block of early sums the network's thread makes between looks
 PHASES = ("vertical", "horizontal", "mixer", "put", "wait", "wait frontier", "wait colour", "taken")   # clock's columns
 # (row: the role, 0 or 1; "wait": the network's wait for step t - 1, or the mixer's for the counts)
 
@@ -80,6 +92,15 @@ def take_unit(flags, g, tag):
     the calling thread; returns whether it did (False: the other thread has)."""
     v = load_acquire(flags, UNITS + g)
     return v < tag and compare_and_swap(flags, UNITS + g, v, tag + CLAIMED)
+
+
+@njit(inline="always")
+def units_done(flags, groups, tag):
+    """Whether every colour-0 unit of the step whose tag is ``tag`` is done (by either thread)."""
+    for g in range(groups):
+        if load_acquire(flags, UNITS + g) < tag + DONE:
+            return False
+    return True
 
 
 @njit(inline="always")
@@ -157,12 +178,23 @@ def step_layout(t, groups, share, role, lag, S, nb, last, width, ahead, lay, gl)
 
 
 @njit(inline="always")
-def frontier_rows(t, geo, vb, vi, f0, f1, rings, net, cond, s, task):
+def frontier_rows(t, geo, vb, vi, f0, f1, rings, net, cond, s, task, early, early_at):
     """Step t's vertical frontier at its (strip, row) tasks f0..f1-1 (``vb``, ``vi``), in blocks of the
-    scratch's rows, in scratch row ``task``."""
+    scratch's rows, in scratch row ``task``: from the early sums of its products where the network's
+    thread has made them all (early_at[t % 2] == t: ``early_rows``), else whole."""
+    block = s.x.shape[1]
+    part = NEWEST if load_acquire(early_at, t % 2) == t else WHOLE
+    for f in range(f0, f1, block):
+        frontier_block(t, geo, vb, vi, f, min(f1, f + block), rings, net, cond, s, task, part, early[t % 2])
+
+
+@njit(inline="always")
+def early_rows(t, geo, vb, vi, f0, f1, rings, net, cond, s, early):
+    """The early sums (``decoder.frontier_block``'s EARLY) of step t's frontier rows f0..f1-1, in blocks of
+    the scratch's rows, by the network's thread (scratch row 0), into early[t % 2]."""
     block = s.x.shape[1]
     for f in range(f0, f1, block):
-        vertical_block(t, geo, vb, vi, f, min(f1, f + block), rings, net, cond, s, task)
+        frontier_block(t, geo, vb, vi, f, min(f1, f + block), rings, net, cond, s, 0, EARLY, early[t % 2])
 
 
 @njit(inline="always")
@@ -175,7 +207,7 @@ def colour_rows(c, geo, pos, f0, f1, rings, step, net, s, task):
 
 
 @njit(inline="always")
-def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond, s, flags, clock):
+def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond, s, flags, clock, early, early_at):
     """The mixer thread's share of step t's vertical frontiers, group by group from ``next_g`` on, for
     each group whose rows above step t - 1 has decoded (its need0 at most ``done`` positions); each
     group's end said (VERTICAL).  Returns the next group to do."""
@@ -184,7 +216,7 @@ def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond,
     c0 = cycles()
     g = next_g
     while g < groups and need0[g] <= done:
-        frontier_rows(t, geo, vb, vi, vmid[g], vend[g + 1], rings, net, cond, s, 1)
+        frontier_rows(t, geo, vb, vi, vmid[g], vend[g + 1], rings, net, cond, s, 1, early, early_at)
         store_release(flags, VERTICAL, ((t - t0) << SHIFT) + g + 1)
         g += 1
     clock[1, 0] += cycles() - c0
@@ -192,17 +224,17 @@ def mixer_frontiers(t, t0, lay, gl, groups, done, next_g, geo, rings, net, cond,
 
 
 @njit(inline="always")
-def colour_0(t, g, lay, gl, pos, geo, rings, step, net, cond, s):
+def colour_0(t, g, lay, gl, pos, geo, rings, step, net, cond, s, early, early_at):
     """Colour 0 of group g of step t (its layout ``lay``, ``gl``: ``step_layout``'s), by the mixer's thread
     (scratch row 1): the network's rows of the group's vertical frontier, then the horizontal stack, the
     head and the counts of its positions."""
-    frontier_rows(t, geo, lay[4], lay[5], gl[1][g], gl[3][g], rings, net, cond, s, 1)
+    frontier_rows(t, geo, lay[4], lay[5], gl[1][g], gl[3][g], rings, net, cond, s, 1, early, early_at)
     colour_rows(0, geo, pos, gl[0][g], gl[0][g + 1], rings, step, net, s, 1)
 
 
 @njit(nogil=True)
 def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_even, step_odd, states, tb, img,
-             decs, data, short, flags, clock):
+             decs, data, short, flags, clock, early, early_at):
     """One thread's role (NETWORK, MIXER, or BOTH on one thread) in steps
     t0..t1-1, the other role's thread running the same call at once (the
     module's docstring).  ``groups``: the runs of each step's positions
@@ -233,6 +265,9 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
     decoded = 0
     n_next = 0
     next_g = 0                  # the mixer thread: the next group of the next step's frontiers to compute
+    # the network's thread: step t + 1's early sums (``early_rows``), made while it would wait for the mixer
+    early_on = role == NETWORK and C > 1 and early.shape[2] > 0 and newest_pairs(net, rings.V.shape[3]) > 0
+    elays = np.empty((2, cap), np.int64)              # step t + 1's frontier rows (strip, row)
     if role == MIXER:
         n_next = step_layout(t0, groups, share, role, lag, S, nb, last, width, ahead, lays[t0 % 2], gls[t0 % 2])
     for t in range(t0, t1):
@@ -244,10 +279,14 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
         pos = Positions(pb, pi, pj, prow)
         tag = 4 * (t - t0 + 1)          # the step's colour-0 units (``take_unit``)
         next_unit = 0                   # the mixer's thread: the next colour-0 unit it may take
+        early_n = early_nv = 0          # the network's thread: step t + 1's early rows made, and to make
+        if early_on and t + 1 < t1:
+            early_nv = step_rows(t + 1, lag, S, nb, last, width, ahead, elays[0], elays[1])
         if role == MIXER:
             n = n_next
             # the rest of this step's share of the frontiers (at t0: all of it; the steps before are decoded)
-            mixer_frontiers(t, t0, lay, gl, groups, 1 << 62, next_g, geo, rings, net, cond, s, flags, clock)
+            mixer_frontiers(t, t0, lay, gl, groups, 1 << 62, next_g, geo, rings, net, cond, s, flags, clock, early,
+                            early_at)
             next_g = 0
             if t + 1 < t1:
                 n_next = step_layout(t + 1, groups, share, role, lag, S, nb, last, width, ahead, lays[(t + 1) % 2],
@@ -265,7 +304,7 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                 clock[row, 4] += c1 - c0
                 if waits and not take_unit(flags, g, tag):
                     continue                    # the mixer's thread took it, rather than wait for it
-                frontier_rows(t, geo, vb, vi, vend[g], vmid[g], rings, net, cond, s, 0)
+                frontier_rows(t, geo, vb, vi, vend[g], vmid[g], rings, net, cond, s, 0, early, early_at)
                 c2 = cycles()
                 clock[row, 0] += c2 - c1
                 if waits and vmid[g] < vend[g + 1] and wait_for(flags, VERTICAL, ((t - t0) << SHIFT) + g + 1):
@@ -282,7 +321,18 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                 f0, f1 = gend[g], gend[g + 1]
                 if net_side and c > 0:
                     c0 = cycles()
-                    if waits and wait_for(flags, progress(MIXER), ((u - 1) << SHIFT) + f1):
+                    need = ((u - 1) << SHIFT) + f1
+                    if early_n < early_nv and load_acquire(flags, progress(MIXER)) < need \
+                            and units_done(flags, groups, tag):
+                        # rather than wait for the mixer: step t + 1's early sums, a block at a time
+                        while early_n < early_nv and load_acquire(flags, progress(MIXER)) < need:
+                            f = min(early_nv, early_n + EARLY_BLOCK)
+                            early_rows(t + 1, geo, elays[0], elays[1], early_n, f, rings, net, cond, s, early)
+                            early_n = f
+                        c9 = cycles()
+                        clock[row, 0] += c9 - c0
+                        c0 = c9
+                    if waits and wait_for(flags, progress(MIXER), need):
                         return decoded
                     c1 = cycles()
                     clock[row, 6] += c1 - c0
@@ -308,7 +358,7 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                                     return decoded
                                 break
                             c2 = cycles()
-                            colour_0(t, next_unit, lay, gl, pos, geo, rings, step, net, cond, s)
+                            colour_0(t, next_unit, lay, gl, pos, geo, rings, step, net, cond, s, early, early_at)
                             store_release(flags, UNITS + next_unit, tag + DONE)
                             next_unit += 1
                             c3 = cycles()
@@ -343,7 +393,14 @@ def run_role(role, t0, t1, groups, share, shape, geo, rings, net, cond, s, step_
                     if role == MIXER and c == C - 1 and t + 1 < t1:
                         # the next step's frontiers whose rows above are now decoded
                         next_g = mixer_frontiers(t + 1, t0, lays[(t + 1) % 2], gls[(t + 1) % 2], groups, f1, next_g,
-                                                 geo, rings, net, cond, s, flags, clock)
+                                                 geo, rings, net, cond, s, flags, clock, early, early_at)
+        if early_nv > 0:
+            # the rest of step t + 1's early sums (every colour-0 unit of step t is done: the mixer has
+            # decoded colour C - 2 of every group), then said made
+            c0 = cycles()
+            early_rows(t + 1, geo, elays[0], elays[1], early_n, early_nv, rings, net, cond, s, early)
+            store_release(early_at, (t + 1) % 2, t + 1)
+            clock[row, 0] += cycles() - c0
         if mix_side:
             decoded += n
     return decoded

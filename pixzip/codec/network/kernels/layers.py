@@ -61,19 +61,58 @@ def product(op, x32, x0, n, net, y):
         gemm(x32, x0, n, net.w, ops[op, 0], ops[op, 4], ops[op, 5], y)
 
 
+@njit(inline="always")
+def product_pairs(op, x32, n, net, y, k0, k1):
+    """y[q] = the op's weights at input pairs k0..k1-1 . x32[q, :k1 - k0] for q
+    < n: a part of ``product``'s sum (the weights are packed pair by pair,
+    ``gemm.pack``), the same int32 terms."""
+    ops = net.ops
+    off = ops[op, 0] + k0 * ops[op, 5] * 2
+    if net.loop:
+        gemm_loop(x32, one_type(0), n, net.w, off, k1 - k0, ops[op, 5], y)
+    else:
+        gemm(x32, one_type(0), n, net.w, off, k1 - k0, ops[op, 5], y)
+
+
 @njit(nogil=True, _nrt=False)
 def vertical(l, n, net, cond, s, task, v_out):
     """Vertical stack of layer l at n positions whose inputs are in s.x32[task]:
     link terms -> s.lk[task][:n], gate outputs -> v_out[:n] (both per position).
     ``cond`` holds the (vertical, link) class biases (L, 2p)."""
-    x32, z, z32, y, t, lk = s.x32[task], s.z[task], s.z32[task], s.y[task], s.t[task], s.lk[task]
+    product(net.layer_ops[l, 0], s.x32[task], one_type(0), n, net, s.y[task])
+    _vertical_rest(l, n, net, cond, s, task, v_out)
+
+
+@njit(nogil=True, _nrt=False)
+def vertical_newest(l, n, net, cond, s, task, v_out, k0, early, rows):
+    """``vertical`` whose input product is split in two: the sum over the input
+    pairs before k0 made earlier (``early[rows[q]]``, int32, by
+    ``product_pairs`` over the same inputs), and the rest, whose inputs are in
+    s.x32[task][:, :pairs - k0].  Integer sums in another order: the same
+    int32 products (the packer's bound keeps every partial sum below 2^31), so
+    the same outputs as ``vertical``."""
+    y = s.y[task]
+    op = net.layer_ops[l, 0]
+    p2 = s.lk[task].shape[1]
+    product_pairs(op, s.x32[task], n, net, y, k0, net.ops[op, 4])
+    for q in range(n):
+        yq, eq = y[q], early[rows[q]]
+        for o in range(p2):
+            yq[o] += eq[o]
+    _vertical_rest(l, n, net, cond, s, task, v_out)
+
+
+@njit(inline="always")
+def _vertical_rest(l, n, net, cond, s, task, v_out):
+    """``vertical`` after its input product (in s.y[task]): requantized, the link
+    terms' product, the gates."""
+    z, z32, y, t, lk = s.z[task], s.z32[task], s.y[task], s.t[task], s.lk[task]
     scale, offset, ops = net.scale, net.offset, net.ops
     p2 = lk.shape[1]
     p = p2 // 2
     vc, lc = cond[0][l], cond[1][l]
     op = net.layer_ops[l, 0]
     sc, of = scale[ops[op, 3]:ops[op, 3] + p2], offset[ops[op, 3]:ops[op, 3] + p2]
-    product(op, x32, one_type(0), n, net, y)
     for q in range(n):
         for o in range(p2):
             v = min(max(np.floor(y[q, o] * sc[o] + of[o]), -_GL), _GL)
