@@ -1,6 +1,6 @@
 """The levels' speed against the previous release's codings, by the same build in one run.
 
-    python benchmarks/levels_speed.py IMAGE... [--rounds 3] [--no-stage]
+    python benchmarks/levels_speed.py IMAGE... [--rounds 3] [--no-stage] [--bar-only]
 
 For each image, every coding below is compressed and decompressed
 ``--rounds`` times, the codings alternated within a round (so that a
@@ -15,6 +15,9 @@ stated in:
   mixer 3's (coder 9, 0.10.2's ``-9``);
 - ``-6`` (the mixer 3 alone, coder 8) and ``-1`` (the mixer 1 alone,
   coder 2), both unchanged since 0.10.0.
+
+``--bar-only`` times only the decode bar's two codings, ``-9`` and 0.7's
+``-9`` (and the floor below), in about a third of the time.
 
 The earlier releases' levels are made by this build, under a level name of
 their own (``0.12 -9``, ``0.10.2 -9``) that this script adds to its copy of
@@ -108,7 +111,9 @@ def _mixer_decoding(img, net, version: int):
 @click.option("--rounds", default=3, show_default=True)
 @click.option("--stage/--no-stage", default=True, show_default=True,
               help="Also time the mixer stage alone on one core (long: several minutes per image).")
-def main(images, rounds, stage):
+@click.option("--bar-only", is_flag=True,
+              help="Only the decode bar's codings: -9 and 0.7's -9 (and -9's floor), a third of the time.")
+def main(images, rounds, stage, bar_only):
     import numba
 
     from pixzip.app.bench import machine
@@ -124,6 +129,8 @@ def main(images, rounds, stage):
                "0.7 -9 (mixer 1 + max)": (1, "max", "mixer+network", 2),
                "-6 (mixer 3 alone)": (6, None, "mixer", 2),
                "-1 (mixer 1 alone)": (1, None, "mixer", 2)}
+    if bar_only:
+        codings = {k: v for k, v in codings.items() if k in ("-9 (mixer 6 + max)", "0.7 -9 (mixer 1 + max)")}
     print(f"machine: {machine()['cpu']}, {numba.config.NUMBA_NUM_THREADS} threads; rounds {rounds}")
     for level, model, payload, _ in codings.values():
         codec.warm_up(model, payload, level)
@@ -151,12 +158,15 @@ def main(images, rounds, stage):
         med = {k: (statistics.median(a), statistics.median(b)) for k, (a, b) in times.items()}
         for k in codings:
             print(f"{k:26s} {size[k]:8.4f} {med[k][0]:9.2f} {med[k][1]:9.2f}")
-        new, old, prev = med["-9 (mixer 6 + max)"], med["0.7 -9 (mixer 1 + max)"], med["0.10.2 -9 (mixer 3 + max)"]
+        new, old = med["-9 (mixer 6 + max)"], med["0.7 -9 (mixer 1 + max)"]
         print(f"-9 against 0.7's -9: encode {new[0] / old[0]:.2f}x, decode {new[1] / old[1]:.2f}x")
         if floors:
             s = statistics.median(floors)
             print(f"-9's mixer alone decoding, one core, the counts made beforehand: {s:.2f} s, "
                   f"{s / old[1]:.2f}x 0.7's -9 decode (the floor of any -9 decoder)")
+        if bar_only:
+            continue
+        prev = med["0.10.2 -9 (mixer 3 + max)"]
         print(f"0.10.2's -9 against 0.7's -9: encode {prev[0] / old[0]:.2f}x, decode {prev[1] / old[1]:.2f}x")
         last = med["0.12 -9 (mixer 5 + max)"]
         print(f"-9 against 0.12's -9: encode {new[0] / last[0]:.2f}x, decode {new[1] / last[1]:.2f}x, files "
